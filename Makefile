@@ -1,0 +1,44 @@
+# The two commands in README.md are the whole set-up on a fresh machine:
+#   make run   - create .venv, install everything, build + train the demo, open the app
+#   make test  - same install plus test tools (and Debian's chromium), then run pytest
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DATA_DIR ?= $(CURDIR)/.unposed
+PORT ?= 8501
+
+.PHONY: install install-test chromium run demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch first, the CPU build that lies on this disk / PyPI: a newer torch would be multi-GB CUDA.
+	$(PIP) install torch==2.13.0
+	# Everything else in one resolver call: mediapipe needs protobuf<5, which picks streamlit.
+	$(PIP) install -e ".[app,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
+	fi
+
+demo: install
+	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/unposed demo --train
+
+run: demo
+	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+
+test: install chromium
+	bash scripts/run_tests.sh
+
+bench: install
+	$(PY) benchmarks/bench_extract.py
+
+clean:
+	rm -rf $(VENV) .unposed .pytest_cache

@@ -1,0 +1,150 @@
+"""faiss K-Means over pose embeddings (paper §4.4) and nearest-centroid assignment.
+
+faiss samples at most ``max_points_per_centroid`` (default 256) points per centroid
+for training. We raise it so *every* reference image is used up to
+``MAX_TRAIN_POINTS`` in total (2M): a catalogue of 20k images then trains on all of
+them, which keeps rare poses from being sampled away, and stays fast (K-Means on 2M
+x 77 floats is a few seconds per iteration on 2 cores). Beyond that faiss samples,
+deterministically for the seed.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MAX_TRAIN_POINTS = 2_000_000
+
+
+class PoseKMeans:
+    """scikit-learn style: parameters in __init__, learned state in trailing-underscore attributes."""
+
+    def __init__(self, n_clusters: int = 8, seed: int = 0, niter: int = 50, nredo: int = 3,
+                 standardize: bool = True):
+        self.n_clusters = n_clusters
+        self.seed = seed
+        self.niter = niter
+        self.nredo = nredo
+        self.standardize = standardize
+
+    def fit(self, X: np.ndarray) -> "PoseKMeans":
+        import faiss
+
+        X = self._check(X, fitting=True)
+        if self.n_clusters < 1:
+            raise ValueError(f"n_clusters must be >= 1, got {self.n_clusters}")
+        n_unique = len(np.unique(X.round(6), axis=0))
+        if n_unique < self.n_clusters:
+            raise ValueError(
+                f"cannot make {self.n_clusters} clusters from {n_unique} distinct pose embeddings; "
+                f"lower K or add reference images")
+        if self.standardize:
+            # ratio features span ~[-10, 10] while coordinates span [0, 1]: scale each
+            # dimension so no single feature family dominates the distances
+            self.mean_ = X.mean(axis=0)
+            self.scale_ = X.std(axis=0)
+            self.scale_[self.scale_ < 1e-6] = 1.0
+        else:
+            self.mean_ = np.zeros(X.shape[1], np.float32)
+            self.scale_ = np.ones(X.shape[1], np.float32)
+        Z = self._scaled(X)
+        km = faiss.Kmeans(
+            Z.shape[1], self.n_clusters, niter=self.niter, nredo=self.nredo, seed=self.seed,
+            verbose=False, spherical=False,
+            max_points_per_centroid=max(256, math.ceil(min(len(Z), MAX_TRAIN_POINTS) / self.n_clusters)),
+            min_points_per_centroid=1)
+        km.train(Z)
+        self.cluster_centers_scaled_ = km.centroids.astype(np.float32).copy()
+        self.cluster_centers_ = (self.cluster_centers_scaled_ * self.scale_ + self.mean_).astype(np.float32)
+        dist, labels = self._search(Z)
+        self.labels_ = labels
+        self.inertia_ = float(dist.sum())
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.transform_nearest(X)[1]
+
+    def transform_nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(squared distance in scaled space, centroid index) of the nearest centroid."""
+        X = self._check(X)
+        if len(X) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return self._search(self._scaled(X))
+
+    def _search(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        index = faiss.IndexFlatL2(Z.shape[1])
+        index.add(self.cluster_centers_scaled_)
+        d, i = index.search(np.ascontiguousarray(Z, dtype=np.float32), 1)
+        return d[:, 0], i[:, 0].astype(np.int64)
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((X - self.mean_) / self.scale_, dtype=np.float32)
+
+    def _check(self, X, fitting: bool = False) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise ValueError(f"embeddings must be 2-D (n, d), got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("embeddings contain NaN or infinity")
+        if not fitting and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"embeddings have {X.shape[1]} dims, the clustering was fit on {self.n_features_in_}")
+        return X
+
+    # plain-array state for runs.py (no pickle)
+    def state(self) -> dict[str, np.ndarray]:
+        return {"centroids": self.cluster_centers_, "centroids_scaled": self.cluster_centers_scaled_,
+                "mean": self.mean_.astype(np.float32), "scale": self.scale_.astype(np.float32)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], **params) -> "PoseKMeans":
+        km = cls(n_clusters=len(state["centroids"]), **params)
+        km.cluster_centers_ = state["centroids"].astype(np.float32)
+        km.cluster_centers_scaled_ = state["centroids_scaled"].astype(np.float32)
+        km.mean_, km.scale_ = state["mean"].astype(np.float32), state["scale"].astype(np.float32)
+        km.n_features_in_ = km.cluster_centers_.shape[1]
+        return km
+
+
+def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000, progress=None) -> list[dict]:
+    """Fit K-Means for each K: inertia (elbow), silhouette on a sample, size balance, and
+    purity against known labels when given. Used by the app's Tune K page."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, np.float32)
+    idx = rng.choice(len(X), size=min(sample, len(X)), replace=False)
+    rows = []
+    ks = list(ks)
+    for j, k in enumerate(ks):
+        km = PoseKMeans(k, seed=seed).fit(X)
+        sizes = np.bincount(km.labels_, minlength=k)
+        row = {"k": k, "inertia": km.inertia_,
+               "silhouette": float(silhouette_score(km._scaled(X[idx]), km.labels_[idx]))
+               if 1 < k < len(idx) else float("nan"),
+               # normalised entropy of cluster sizes: 1 = perfectly balanced
+               "balance": float(_entropy(sizes) / math.log(k)) if k > 1 else 1.0,
+               "smallest_cluster": int(sizes.min())}
+        if labels is not None:
+            row["purity"] = purity(km.labels_, labels)
+        rows.append(row)
+        if progress:
+            progress(j + 1, len(ks), f"K={k}")
+    return rows
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def purity(assignments, labels) -> float:
+    """Share of items whose label is their cluster's majority label."""
+    import pandas as pd
+
+    df = pd.DataFrame({"c": np.asarray(assignments), "y": np.asarray(labels)}).dropna()
+    if df.empty:
+        return float("nan")
+    return float(df.groupby("c")["y"].agg(lambda s: s.value_counts().iloc[0]).sum() / len(df))

@@ -1,0 +1,415 @@
+"""A deterministic demo catalogue, generated from the licensed images in ``assets/``.
+
+The demo needs popular *reference* products with rich image sets and *subject* products
+with few images (the paper's p = 5 threshold), in cohorts whose photo habits differ, and a
+popularity signal that really depends on which poses a listing shows -- so that the
+clustering + ranking pipeline has something true to find. Nothing here needs mediapipe:
+the images and ``manifest.csv`` are made with PIL and numpy only.
+
+Catalogue
+    Category "Clothing", subcategories :data:`DEMO_SUBCATEGORIES`, each with two product
+    types that reference and subject products share, plus :data:`UNSEEN_PRODUCT_TYPE`, which
+    only subject products have (it exercises the ranker's fallback for an unseen cohort).
+    Per subcategory: 18-22 reference products with 10-12 images, 3 middle products with 5-9
+    images and 10-12 subject products with 2-4 images (always at least one person photo).
+    Images are drawn from the subcategory's :data:`TYPICAL_FRAMINGS`; a reference product
+    always has the typical non-key framings and each key framing with probability 0.5.
+
+Popularity rule (:func:`popularity`)
+    avg_rating = clip(3.0 + 0.8 * k + e, 1, 5), rounded to 2 decimals, where k is the number
+    of the subcategory's :data:`KEY_FRAMINGS` present in the product's images and
+    e ~ Normal(0, 0.15); n_ratings = max(1, round(20 * exp(avg_rating - 3) * exp(u))),
+    u ~ Normal(0, 0.3). Subject products follow the same rule.
+
+Pose labels (:data:`POSE_LABELS`)
+    ``<view>_full`` / ``<view>_upper`` are renders (or real photos) framed whole;
+    ``far`` is a full-body figure at ~35-45 % of the frame height; ``closeup`` is a
+    head-and-chest crop that still shows the face (BlazePose finds no person without it);
+    ``fabric`` (texture crops) and ``size_chart`` (printed text) show no person. Every image
+    gets its own small crop / scale / tint jitter so no two files are identical, while
+    whole-figure framings keep the figure inside the frame.
+
+Layout: ``out_dir/images/<product_id>/<NN>_<pose_label>.jpg`` and ``out_dir/manifest.csv``,
+one row per image. The same seed gives byte-identical files.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+CATEGORY = "Clothing"
+DEMO_SUBCATEGORIES: tuple[str, ...] = ("Polo shirts", "T-shirts", "Men casual shirts")
+
+POSE_LABELS: tuple[str, ...] = (
+    "front_full", "back_full", "side_full", "threequarter_full",
+    "front_upper", "back_upper", "side_upper",
+    "far", "closeup", "fabric", "size_chart",
+)
+PERSON_LABELS: tuple[str, ...] = tuple(l for l in POSE_LABELS if l not in ("fabric", "size_chart"))
+
+# The order is also the order of the images in a listing (a front shot leads).
+TYPICAL_FRAMINGS: dict[str, tuple[str, ...]] = {
+    "Polo shirts": ("front_upper", "front_full", "back_upper", "side_upper", "closeup", "fabric"),
+    "T-shirts": ("front_full", "front_upper", "back_full", "side_full", "threequarter_full", "size_chart"),
+    "Men casual shirts": ("front_full", "threequarter_full", "side_upper", "far", "closeup", "fabric"),
+}
+KEY_FRAMINGS: dict[str, tuple[str, ...]] = {
+    "Polo shirts": ("back_upper", "closeup"),
+    "T-shirts": ("back_full", "side_full"),
+    "Men casual shirts": ("threequarter_full", "far"),
+}
+PRODUCT_TYPES: dict[str, tuple[str, str]] = {
+    "Polo shirts": ("Short sleeve polo", "Long sleeve polo"),
+    "T-shirts": ("Crew neck T-shirt", "V-neck T-shirt"),
+    "Men casual shirts": ("Oxford shirt", "Linen shirt"),
+}
+UNSEEN_SUBCATEGORY = "T-shirts"
+UNSEEN_PRODUCT_TYPE = "Henley T-shirt"
+_TITLE_NOUN = {
+    "Short sleeve polo": "short sleeve polo", "Long sleeve polo": "long sleeve polo",
+    "Crew neck T-shirt": "crew neck T-shirt", "V-neck T-shirt": "V-neck T-shirt",
+    "Oxford shirt": "Oxford shirt", "Linen shirt": "linen shirt", "Henley T-shirt": "Henley T-shirt",
+}
+_N_UNSEEN = 3
+_ID_PREFIX = {"Polo shirts": "polo", "T-shirts": "tee", "Men casual shirts": "shirt"}
+_COLOURS = ("Navy", "White", "Black", "Red", "Olive", "Sky blue", "Mustard", "Grey", "Burgundy", "Teal")
+_FABRIC_RGB = (
+    (40, 55, 110), (235, 235, 228), (45, 45, 48), (190, 40, 45), (105, 110, 60),
+    (120, 170, 220), (215, 170, 50), (140, 140, 140), (120, 30, 50), (30, 120, 120),
+)
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "product_id", "title", "category", "subcategory", "product_type", "avg_rating",
+    "n_ratings", "image_path", "position", "pose_label", "view", "framing", "source",
+)
+MAX_SIDE = 512
+JPEG_QUALITY = 90
+
+
+@dataclass
+class DemoBuild:
+    manifest_path: Path
+    image_root: Path
+    n_products: int
+    n_images: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One recipe for an image of ``label``: which asset, how to frame it, whether mirrored.
+
+    ``box`` is the region of the asset (fractions x0, y0, x1, y1) the image is cut from.
+    """
+
+    label: str
+    source: str  # path relative to ASSETS_DIR
+    view: str
+    framing: str
+    kind: str  # "pad" | "crop" | "far" | "fabric" | "chart"
+    mirror: bool = False
+    box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+
+
+def popularity(n_key_framings: int, rating_noise: float = 0.0, count_noise: float = 0.0) -> tuple[float, int]:
+    """The demo's ground truth: (avg_rating, n_ratings) from the number of key framings."""
+    rating = round(float(np.clip(3.0 + 0.8 * n_key_framings + rating_noise, 1.0, 5.0)), 2)
+    n_ratings = max(1, round(20 * math.exp(rating - 3.0) * math.exp(count_noise)))
+    return rating, n_ratings
+
+
+def count_key_framings(subcategory: str, labels) -> int:
+    """How many of the subcategory's key framings appear among ``labels``."""
+    present = set(labels)
+    return sum(1 for label in KEY_FRAMINGS[subcategory] if label in present)
+
+
+_SKIER = "photos/coco_000000000785.jpg"
+# The skier with a margin around her box (x 281-500, y 45-392 of 640x425).
+_SKIER_BOX = (230 / 640, 15 / 425, 570 / 640, 415 / 425)
+# Head-and-chest crops: the face must stay in, BlazePose's detector keys on it.
+_RENDER_CLOSEUP_BOX = (0.1, 0.08, 0.9, 0.5)
+_CLOSEUP_PHOTOS = (
+    ("photos/matplotlib_grace_hopper.jpg", (0.1, 0.1, 0.9, 0.7)),
+    ("photos/skimage_astronaut.png", (0.1, 0.05, 0.9, 0.65)),
+)
+# side_upper_2 is the one upper render BlazePose misses (assets/renders/labels.csv).
+_UNDETECTED_RENDERS = ("side_upper_2",)
+
+
+@lru_cache(maxsize=1)
+def shot_pools() -> dict[str, tuple[Shot, ...]]:
+    """Every recipe per pose label; mirrored variants count as distinct sources."""
+    pools: dict[str, list[Shot]] = {label: [] for label in POSE_LABELS}
+
+    def both(label, source, view, framing, kind, box=(0.0, 0.0, 1.0, 1.0)):
+        for mirror in (False, True):
+            pools[label].append(Shot(label, source, view, framing, kind, mirror, box))
+
+    views = ("front", "back", "side", "threequarter")
+    for view in views:
+        for n in range(1, 5):
+            both(f"{view}_full", f"renders/{view}_full_{n}.jpg", view, "full", "pad")
+            both("far", f"renders/{view}_full_{n}.jpg", view, "far", "far")
+            if view != "threequarter" and f"{view}_upper_{n}" not in _UNDETECTED_RENDERS:
+                both(f"{view}_upper", f"renders/{view}_upper_{n}.jpg", view, "upper", "crop")
+            if view in ("front", "threequarter"):
+                both("closeup", f"renders/{view}_upper_{n}.jpg", view, "closeup", "crop", _RENDER_CLOSEUP_BOX)
+    both("threequarter_full", _SKIER, "threequarter", "full", "crop", _SKIER_BOX)
+    both("far", _SKIER, "threequarter", "far", "far", _SKIER_BOX)
+    both("front_upper", "photos/skimage_astronaut.png", "front", "upper", "crop")
+    both("side_upper", "photos/skimage_camera.png", "side", "upper", "crop")
+    for source, box in _CLOSEUP_PHOTOS:
+        both("closeup", source, "front", "closeup", "crop", box)
+    for texture in ("brick", "grass", "gravel"):
+        pools["fabric"].append(Shot("fabric", f"photos/skimage_{texture}.png", "none", "flat", "fabric"))
+    pools["size_chart"].append(Shot("size_chart", "photos/skimage_text.png", "none", "chart", "chart"))
+    return {label: tuple(shots) for label, shots in pools.items()}
+
+
+@lru_cache(maxsize=None)
+def _load(source: str) -> Image.Image:
+    with Image.open(ASSETS_DIR / source) as im:
+        im.load()
+        return im.convert("L") if im.mode in ("L", "LA", "I;16") else im.convert("RGB")
+
+
+def _fit(im: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
+    """Downscale so the long side is at most ``max_side`` (never upscale)."""
+    scale = max_side / max(im.size)
+    if scale >= 1:
+        return im
+    return im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+
+
+def _cut(im: Image.Image, box) -> Image.Image:
+    w, h = im.size
+    return im.crop((round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)))
+
+
+def _pad_into(im: Image.Image, size: tuple[int, int], left: int, top: int) -> Image.Image:
+    """Place ``im`` in a larger frame, continuing its border pixels (studio backdrop look)."""
+    a = np.asarray(im)
+    pad = [(top, size[1] - im.height - top), (left, size[0] - im.width - left)]
+    if a.ndim == 3:
+        pad.append((0, 0))
+    return Image.fromarray(np.pad(a, pad, mode="edge"))
+
+
+def _zoom_out(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Shrink to 90-100 % and re-centre with a small offset: the whole figure stays in."""
+    s = rng.uniform(0.9, 1.0)
+    small = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+    free_x, free_y = im.width - small.width, im.height - small.height
+    return _pad_into(small, im.size, int(rng.integers(0, free_x + 1)), int(rng.integers(0, free_y + 1)))
+
+
+def _zoom_in(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Crop a 90-100 % window; the top moves least so heads are not cut off."""
+    s = rng.uniform(0.9, 1.0)
+    w, h = round(im.width * s), round(im.height * s)
+    x0 = int(rng.integers(0, im.width - w + 1))
+    y0 = int(rng.integers(0, (im.height - h) // 3 + 1))
+    return im.crop((x0, y0, x0 + w, y0 + h))
+
+
+def _far(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Full-body figure at ~35-45 % of a 384x512 frame, backdrop extended around it."""
+    canvas = (384, 512)
+    figure_share = 0.9  # the figure's height as a share of its (render or crop) frame
+    h = round(canvas[1] * rng.uniform(0.35, 0.45) / figure_share)
+    w = round(im.width * h / im.height)
+    small = im.resize((w, h), Image.LANCZOS)
+    left = int(rng.integers(0, canvas[0] - w + 1))
+    top = int(rng.integers(round(0.25 * canvas[1]), canvas[1] - h + 1))
+    return _pad_into(small, canvas, left, top)
+
+
+def _fabric(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A square texture crop dyed a garment colour."""
+    side = int(rng.integers(256, 385))
+    x0 = int(rng.integers(0, im.width - side + 1))
+    y0 = int(rng.integers(0, im.height - side + 1))
+    grey = np.asarray(im.crop((x0, y0, x0 + side, y0 + side)), dtype=np.float32) / 255.0
+    dye = np.asarray(_FABRIC_RGB[int(rng.integers(len(_FABRIC_RGB)))], dtype=np.float32)
+    rgb = (0.35 + 0.9 * grey[..., None]) * dye[None, None, :]
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+
+
+def _chart(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """An 85-100 % window of the text image, enlarged to the full width."""
+    s = rng.uniform(0.85, 1.0)
+    w, h = round(im.width * s), round(im.height * s)
+    x0 = int(rng.integers(0, im.width - w + 1))
+    y0 = int(rng.integers(0, im.height - h + 1))
+    crop = im.crop((x0, y0, x0 + w, y0 + h))
+    return crop.resize((MAX_SIDE, round(MAX_SIDE * h / w)), Image.LANCZOS)
+
+
+def _tint(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Brightness and (for colour sources) a slight colour cast, as between photo shoots."""
+    gains = rng.uniform(0.92, 1.08) * (1.0 + rng.normal(0.0, 0.03, size=len(im.getbands())))
+    lut = [min(255, round(i * g)) for g in gains for i in range(256)]
+    return im.point(lut)
+
+
+@lru_cache(maxsize=None)
+def _base(shot: Shot) -> Image.Image:
+    """The shot's region of its asset, mirrored if asked, at most 512 px: shared by all jitters."""
+    im = _fit(_cut(_load(shot.source), shot.box))
+    return ImageOps.mirror(im) if shot.mirror else im
+
+
+def render_shot(shot: Shot, rng: np.random.Generator) -> Image.Image:
+    """One jittered RGB image for ``shot``, long side <= 512 px."""
+    im = _base(shot)
+    if shot.kind == "pad":
+        im = _zoom_out(im, rng)
+    elif shot.kind == "crop":
+        im = _zoom_in(im, rng)
+    elif shot.kind == "far":
+        im = _far(im, rng)
+    elif shot.kind == "fabric":
+        im = _fabric(im, rng)
+    elif shot.kind == "chart":
+        im = _chart(im, rng)
+    else:
+        raise ValueError(f"unknown shot kind {shot.kind!r}")
+    return _tint(im, rng).convert("RGB")
+
+
+@dataclass
+class _Product:
+    product_id: str
+    title: str
+    subcategory: str
+    product_type: str
+    labels: list[str]
+    avg_rating: float
+    n_ratings: int
+
+
+def _order(subcategory: str, labels: list[str]) -> list[str]:
+    """Sort labels into the subcategory's listing order (repeats stay together)."""
+    rank = {label: i for i, label in enumerate(TYPICAL_FRAMINGS[subcategory])}
+    return sorted(labels, key=lambda label: rank[label])
+
+
+def _rich_labels(subcategory: str, n_images: int, rng: np.random.Generator) -> list[str]:
+    """Typical non-key framings, each key framing with p = 0.5, then person shots again up to ``n_images``."""
+    keys = KEY_FRAMINGS[subcategory]
+    labels = [l for l in TYPICAL_FRAMINGS[subcategory] if l not in keys or rng.random() < 0.5]
+    if len(labels) > n_images:
+        labels = [labels[i] for i in sorted(rng.choice(len(labels), n_images, replace=False))]
+    people = [l for l in labels if l in PERSON_LABELS]
+    cycle = [people[i] for i in rng.permutation(len(people))]
+    labels += [cycle[i % len(cycle)] for i in range(n_images - len(labels))]
+    return _order(subcategory, labels)
+
+
+def _sparse_labels(subcategory: str, n_images: int, rng: np.random.Generator) -> list[str]:
+    """``n_images`` distinct typical framings, at least one of them with a person in it."""
+    typical = TYPICAL_FRAMINGS[subcategory]
+    people = [l for l in typical if l in PERSON_LABELS]
+    first = people[int(rng.integers(len(people)))]
+    rest = [l for l in typical if l != first]
+    picked = [rest[i] for i in rng.choice(len(rest), n_images - 1, replace=False)]
+    return _order(subcategory, [first, *picked])
+
+
+def _plan(seed: int) -> list[_Product]:
+    """The catalogue's products and the pose label of each of their images."""
+    rng = np.random.default_rng(seed)
+    products: list[_Product] = []
+    for subcategory in DEMO_SUBCATEGORIES:
+        roles = (["reference"] * int(rng.integers(18, 23)) + ["middle"] * 3
+                 + ["subject"] * int(rng.integers(10, 13)))
+        roles = [roles[i] for i in rng.permutation(len(roles))]
+        seen_types = PRODUCT_TYPES[subcategory]
+        n_unseen = 0
+        for k, role in enumerate(roles, start=1):
+            if role == "reference":
+                labels = _rich_labels(subcategory, int(rng.integers(10, 13)), rng)
+            elif role == "middle":
+                labels = _rich_labels(subcategory, int(rng.integers(5, 10)), rng)
+            else:
+                labels = _sparse_labels(subcategory, int(rng.integers(2, 5)), rng)
+            if role == "subject" and subcategory == UNSEEN_SUBCATEGORY and n_unseen < _N_UNSEEN:
+                product_type, n_unseen = UNSEEN_PRODUCT_TYPE, n_unseen + 1
+            else:
+                product_type = seen_types[k % 2]
+            colour = _COLOURS[int(rng.integers(len(_COLOURS)))]
+            rating, n_ratings = popularity(
+                count_key_framings(subcategory, labels), rng.normal(0.0, 0.15), rng.normal(0.0, 0.3)
+            )
+            products.append(_Product(
+                product_id=f"{_ID_PREFIX[subcategory]}-{k:02d}",
+                title=f"{colour} {_TITLE_NOUN[product_type]} {k:02d}",
+                subcategory=subcategory,
+                product_type=product_type,
+                labels=labels,
+                avg_rating=rating,
+                n_ratings=n_ratings,
+            ))
+    return products
+
+
+def _pick_shots(labels: list[str], rng: np.random.Generator) -> list[Shot]:
+    """A recipe per image; a repeated label uses a different source while any is left."""
+    used: set[Shot] = set()
+    shots = []
+    for label in labels:
+        pool = shot_pools()[label]
+        fresh = [s for s in pool if s not in used] or list(pool)
+        shot = fresh[int(rng.integers(len(fresh)))]
+        used.add(shot)
+        shots.append(shot)
+    return shots
+
+
+def build_demo(
+    out_dir: Path | str,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> DemoBuild:
+    """Write the demo images and ``manifest.csv`` under ``out_dir``, replacing an earlier build."""
+    out_dir = Path(out_dir)
+    image_root = out_dir / "images"
+    manifest_path = out_dir / "manifest.csv"
+    if image_root.exists():
+        shutil.rmtree(image_root)
+    image_root.mkdir(parents=True)
+
+    products = _plan(seed)
+    rows = []
+    for index, product in enumerate(products):
+        shots = _pick_shots(product.labels, np.random.default_rng([seed, index]))
+        product_dir = image_root / product.product_id
+        product_dir.mkdir()
+        for position, shot in enumerate(shots, start=1):
+            image = render_shot(shot, np.random.default_rng([seed, index, position]))
+            rel = f"{product.product_id}/{position:02d}_{shot.label}.jpg"
+            image.save(image_root / rel, format="JPEG", quality=JPEG_QUALITY)
+            rows.append((
+                product.product_id, product.title, CATEGORY, product.subcategory, product.product_type,
+                f"{product.avg_rating:.2f}", product.n_ratings, rel, position, shot.label,
+                shot.view, shot.framing, shot.source,
+            ))
+        if progress is not None:
+            progress(index + 1, len(products), f"{product.product_id}: {len(shots)} images")
+
+    with open(manifest_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerows(rows)
+    return DemoBuild(manifest_path, image_root, len(products), len(rows), seed)

@@ -1,0 +1,239 @@
+"""The stages wired together: what `unposed train` and the app's Train page run.
+
+Paper Algorithm 1: reference images -> landmarks -> embeddings (-> autoencoder)
+-> K-Means centroids -> LightGBM cohort ranking, saved as a run. Images without a
+person are not forced into a pose cluster: they get the reserved class K.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalog import Selection, select_sets
+from .cluster import PoseKMeans
+from .config import TrainConfig
+from .describe import NO_PERSON_TEXT, describe_landmarks
+from .embed import embed
+from .extract import ERROR, ExtractResult, extract_poses
+from .pose import EMBEDDING_FAMILY, NO_PERSON, PoseOptions, create_backend
+from .progress import Progress, ProgressFn
+from .rank import CentroidRanker
+from .runs import Run, load_run, save_run
+from .store import Store
+
+
+@dataclass
+class ImagePoses:
+    """Pose data for a set of catalogue images, aligned row by row with ``images``."""
+
+    images: pd.DataFrame           # catalogue rows (+ status column)
+    landmarks: np.ndarray          # (n_person, L, 4) for rows with status == person
+    embeddings: np.ndarray         # (n_person, D)
+    person_rows: np.ndarray        # indices into images of the person rows
+
+
+def backend_info(options: PoseOptions, data_dir) -> dict:
+    b = create_backend(options, data_dir)
+    try:
+        return {"backend": b.id, "backend_version": b.version, "landmark_names": list(b.landmark_names),
+                "family": EMBEDDING_FAMILY[b.id], "skeleton": [list(p) for p in getattr(b, "skeleton", ())]}
+    finally:
+        b.close()
+
+
+def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
+                     family: str) -> ImagePoses:
+    poses = store.poses(backend, version, images["content_hash"])
+    images = images.reset_index(drop=True).copy()
+    images["status"] = [poses.get(h, {}).get("status", "pending") for h in images["content_hash"]]
+    images["error"] = [poses.get(h, {}).get("error") for h in images["content_hash"]]
+    rows = np.flatnonzero(images["status"].to_numpy() == "person")
+    lms = np.stack([poses[images.at[i, "content_hash"]]["landmarks"] for i in rows]) if len(rows) \
+        else np.zeros((0, 1, 4), np.float32)
+    emb = embed(lms, family) if len(rows) else np.zeros((0, 0), np.float32)
+    return ImagePoses(images, lms, emb, rows)
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    path: Path
+    selection: dict
+    extract: dict | None
+    summary: dict
+
+
+def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg: str = "") -> None:
+    if progress:
+        progress(Progress(stage, done, total, msg))
+
+
+def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn | None = None,
+          workers: int | None = None, run_id: str | None = None,
+          stop: threading.Event | None = None, activate: bool = True) -> TrainResult:
+    config = config or TrainConfig()
+    config.validate()
+    products, images = store.products(), store.images()
+    if products.empty:
+        raise ValueError("the catalogue is empty: run `unposed demo` or `unposed import` first")
+    sel: Selection = select_sets(products, images, config.selection)
+    if not sel.reference_ids:
+        raise ValueError(
+            f"no reference products: none of {len(products)} products has more than "
+            f"{config.selection.min_images} images; lower --min-images")
+
+    options = PoseOptions(backend=config.backend)
+    ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop)
+    if ext.cancelled:
+        raise InterruptedError("training cancelled during pose extraction")
+    info = backend_info(options, store.data_dir)
+    ref_images = images[images["product_id"].isin(sel.reference_ids)]
+    ip = load_image_poses(store, ref_images, info["backend"], info["backend_version"], info["family"])
+    n_person = len(ip.person_rows)
+    _report(progress, "train", 1, 5, f"{n_person} reference images with a person")
+    if n_person < config.k:
+        raise ValueError(f"only {n_person} reference images show a person; need at least K={config.k}")
+
+    space = ip.embeddings
+    ae = None
+    if config.autoencoder:
+        from .autoencoder import PoseAutoencoder
+        ae = PoseAutoencoder(seed=config.seed, **config.autoencoder_params).fit(space)
+        space = ae.transform(space)
+    _report(progress, "train", 2, 5, f"K-Means, K={config.k}")
+    km = PoseKMeans(config.k, seed=config.seed, niter=config.niter, nredo=config.nredo).fit(space)
+
+    k = config.k
+    ref = ip.images
+    classes = np.full(len(ref), -1, dtype=np.int64)
+    dists = np.full(len(ref), np.nan, dtype=np.float32)
+    classes[ip.person_rows] = km.labels_
+    d, _ = km.transform_nearest(space)
+    dists[ip.person_rows] = d
+    classes[ref["status"].to_numpy() == NO_PERSON] = k
+    usable = classes >= 0
+    _report(progress, "train", 3, 5, "ranking poses per cohort")
+    prod_cols = products.drop(columns=["attrs"]).set_index("product_id")
+    ref_rows = ref[usable].join(prod_cols, on="product_id")
+    ranker = CentroidRanker(k + 1, config.rating_weight, config.count_weight, seed=config.seed).fit(
+        classes[usable], ref_rows)
+
+    centroids = []
+    for c in range(k + 1):
+        members = np.flatnonzero(classes == c)
+        entry = {"id": c, "size": int(len(members)),
+                 "n_products": int(ref.loc[members, "product_id"].nunique()),
+                 "kind": "no_person" if c == k else "pose"}
+        if c == k:
+            entry["auto_description"] = NO_PERSON_TEXT
+        else:
+            pos = np.flatnonzero(km.labels_ == c)
+            mean_lm = ip.landmarks[pos].mean(axis=0)
+            entry["mean_landmarks"] = np.round(mean_lm, 5).tolist()
+            entry["profile"] = np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()
+            entry["auto_description"] = describe_landmarks(mean_lm, tuple(info["landmark_names"]))
+        centroids.append(entry)
+
+    reference = pd.DataFrame({
+        "image_id": ref["image_id"].to_numpy(), "product_id": ref["product_id"].to_numpy(),
+        "content_hash": ref["content_hash"].to_numpy(), "status": ref["status"].to_numpy(),
+        "pose_class": classes, "distance": dists,
+    })
+    run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S") + f"-k{k}"
+    runs_dir = store.data_dir / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    folder = runs_dir / run_id
+    n = 1
+    while folder.exists() or folder.with_name(folder.name + ".partial").exists():
+        n += 1
+        folder = runs_dir / f"{run_id}-{n}"
+    run_id = folder.name
+    info.update({"k": k, "embedding_dim": int(ip.embeddings.shape[1]), "space_dim": int(space.shape[1]),
+                 "autoencoder": ae is not None, "no_person_class": k})
+    _report(progress, "train", 4, 5, "saving run")
+    save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
+    summary = {"n_reference_products": len(sel.reference_ids), "n_subject_products": len(sel.subject_ids),
+               "n_reference_images": int(len(ref)), "n_person": n_person,
+               "n_no_person": int((classes == k).sum()), "n_errors": int((ref["status"] == ERROR).sum()),
+               "inertia": km.inertia_, "cluster_sizes": [c["size"] for c in centroids]}
+    store.add_run(run_id, str(folder), info["backend"], k, config.to_dict(), summary)
+    previous = store.active_run_id()
+    if activate:
+        store.set_active_run(run_id)
+    if previous and previous != run_id:
+        carry_descriptions(store, previous, run_id)
+    _report(progress, "train", 5, 5, f"run {run_id} saved")
+    return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary)
+
+
+def active_run(store: Store) -> Run:
+    run_id = store.active_run_id()
+    if run_id is None:
+        raise LookupError("no trained run yet: run `unposed train` first")
+    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"active run {run_id} is not registered in the store")
+    return load_run(row[0])
+
+
+def get_run(store: Store, run_id: str | None = None) -> Run:
+    if run_id is None:
+        return active_run(store)
+    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no run {run_id!r}; `unposed runs` lists them")
+    return load_run(row[0])
+
+
+def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = 1.0) -> dict:
+    """Move human descriptions to the matching centroid of a new run.
+
+    Centroids are matched one-to-one (Hungarian) on their mean *raw* embeddings,
+    standardised, so matching works across autoencoder runs too. A description whose
+    best match is farther than ``max_distance`` (RMS per dimension, in standard units)
+    is kept as 'needs_review' on its nearest centroid (or unplaced in the history when
+    that centroid already has one): it is never dropped.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    old_desc = store.descriptions(old_run_id)
+    if not old_desc:
+        return {"matched": 0, "needs_review": 0}
+    old, new = get_run(store, old_run_id), get_run(store, new_run_id)
+    result = {"matched": 0, "needs_review": 0}
+    if old.info.get("family") != new.info.get("family"):
+        for c, d in old_desc.items():
+            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            result["needs_review"] += 1
+        return result
+    existing = store.descriptions(new_run_id)
+    if old.no_person_class in old_desc and new.no_person_class not in existing:
+        d = old_desc[old.no_person_class]
+        store.set_description(new_run_id, new.no_person_class, d["text"], "ok", f"{old_run_id}:{old.no_person_class}")
+        result["matched"] += 1
+    po = np.array([c["profile"] for c in old.centroids if c["kind"] == "pose"])
+    pn = np.array([c["profile"] for c in new.centroids if c["kind"] == "pose"])
+    scale = np.concatenate([po, pn]).std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    dist = np.sqrt((((po[:, None, :] - pn[None, :, :]) / scale) ** 2).mean(axis=2))
+    rows, cols = linear_sum_assignment(dist)
+    match = {int(r): (int(c), float(dist[r, c])) for r, c in zip(rows, cols)}
+    for c, d in sorted(old_desc.items()):
+        if c == old.no_person_class:
+            continue
+        target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
+        status = "ok" if dd <= max_distance else "needs_review"
+        taken = store.descriptions(new_run_id)
+        if target in taken:
+            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            result["needs_review"] += 1
+            continue
+        store.set_description(new_run_id, target, d["text"], status, f"{old_run_id}:{c}")
+        result["matched" if status == "ok" else "needs_review"] += 1
+    return result

@@ -1,0 +1,59 @@
+"""The contract every pose backend meets, so BlazePose and COCO-17 models are peers.
+
+A backend takes an RGB uint8 image (H, W, 3) and returns a :class:`PoseResult`:
+landmarks normalised by image size, or an explicit "no person". Backends are
+created from a :class:`PoseOptions` through :func:`unpose_core.pose.create_backend`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+PERSON = "person"
+NO_PERSON = "no_person"
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """What a backend needs to know; extra keys go in ``params`` (e.g. a checkpoint path)."""
+
+    backend: str = "blazepose"
+    min_detection_confidence: float = 0.5
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class PoseResult:
+    """One image's pose.
+
+    ``landmarks`` is (n_landmarks, 4): x / width, y / height, z (BlazePose: depth in the
+    x scale; 0 for 2-D models) and a per-landmark confidence in [0, 1]. ``None`` when
+    ``status`` is :data:`NO_PERSON`.
+    """
+
+    status: str
+    landmarks: np.ndarray | None
+    image_size: tuple[int, int]  # (width, height)
+    backend: str
+    score: float = 0.0
+
+    @property
+    def has_person(self) -> bool:
+        return self.status == PERSON and self.landmarks is not None
+
+
+@runtime_checkable
+class PoseBackend(Protocol):
+    """A pose model. ``id`` + ``version`` key the landmark cache, so bump ``version``
+    whenever outputs could change (new weights, new preprocessing)."""
+
+    id: str
+    version: str
+    n_landmarks: int
+    landmark_names: tuple[str, ...]
+
+    def estimate(self, image: np.ndarray) -> PoseResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,72 @@
+"""MediaPipe BlazePose (33 landmarks, 3-D), the model bundled in mediapipe 0.10.14.
+
+Only ``model_complexity=1`` ships inside the wheel (0 and 2 are downloaded on first
+use, which fails offline), so that is the one we use. Static image mode: every
+catalogue photo is independent, there is no video to track through.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+
+LANDMARK_NAMES = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+# pairs drawn as the skeleton (mediapipe's POSE_CONNECTIONS, without the face mesh details)
+SKELETON = (
+    (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24),
+    (23, 25), (25, 27), (24, 26), (26, 28), (27, 29), (28, 30), (29, 31), (30, 32),
+    (27, 31), (28, 32), (15, 17), (16, 18), (15, 19), (16, 20), (0, 2), (0, 5), (2, 7), (5, 8),
+    (9, 10),
+)
+
+
+class BlazePose:
+    id = "blazepose"
+    n_landmarks = 33
+    landmark_names = LANDMARK_NAMES
+    skeleton = SKELETON
+
+    def __init__(self, options: PoseOptions | None = None):
+        import mediapipe as mp  # heavy import, only when a model is really needed
+
+        # mediapipe 0.10.14 calls a protobuf API that warns once per image
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype")
+
+        self.options = options or PoseOptions()
+        self.version = f"mediapipe-{mp.__version__}-full-c1"
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=1, smooth_landmarks=False,
+            enable_segmentation=False,
+            min_detection_confidence=self.options.min_detection_confidence)
+
+    def estimate(self, image: np.ndarray) -> PoseResult:
+        h, w = image.shape[:2]
+        out = self._pose.process(np.ascontiguousarray(image))
+        if out.pose_landmarks is None:
+            return PoseResult(NO_PERSON, None, (w, h), self.id)
+        lm = np.array([[p.x, p.y, p.z, p.visibility] for p in out.pose_landmarks.landmark],
+                      dtype=np.float32)
+        lm[:, 3] = np.clip(lm[:, 3], 0.0, 1.0)
+        return PoseResult(PERSON, lm, (w, h), self.id, score=float(lm[:, 3].mean()))
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def create(options: PoseOptions, data_dir=None) -> BlazePose:
+    return BlazePose(options)

@@ -1,0 +1,149 @@
+"""A trained run is a folder of plain files, loaded back with validation.
+
+Files: config.json, centroids*.npy / scaler*.npy, centroids.json (sizes, mean
+landmarks, auto descriptions), ranker.txt (LightGBM text) + ranker_tables.json,
+reference.parquet (every reference image's pose class), optional autoencoder
+(safetensors + JSON) and umap.npy, and metadata.json with versions and a sha256 per
+file. Nothing is pickled, so a run can be shared and loaded safely elsewhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .cluster import PoseKMeans
+from .config import TrainConfig
+from .rank import CentroidRanker
+
+FORMAT_VERSION = 1
+
+
+class RunError(ValueError):
+    """A run folder that cannot be trusted: wrong version, shape or checksum."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _versions() -> dict:
+    out = {"unpose_core": __version__, "python": platform.python_version()}
+    for mod in ("numpy", "faiss", "lightgbm", "mediapipe", "pandas", "torch"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # optional or broken extras should not stop a save
+            pass
+    return out
+
+
+@dataclass
+class Run:
+    run_id: str
+    path: Path
+    config: TrainConfig
+    info: dict
+    kmeans: PoseKMeans
+    ranker: CentroidRanker
+    reference: pd.DataFrame
+    centroids: list[dict]
+    autoencoder: object | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return self.info["k"]
+
+    @property
+    def no_person_class(self) -> int:
+        return self.info["k"]   # classes 0..K-1 are poses, K is "no person"
+
+    @property
+    def n_classes(self) -> int:
+        return self.info["k"] + 1
+
+    def to_space(self, embeddings: np.ndarray) -> np.ndarray:
+        """Raw pose embeddings -> the space the centroids live in (autoencoder if any)."""
+        X = np.asarray(embeddings, np.float32)
+        if X.ndim != 2 or (len(X) and X.shape[1] != self.info["embedding_dim"]):
+            raise RunError(f"run {self.run_id} expects {self.info['embedding_dim']}-dim embeddings, "
+                           f"got shape {X.shape}")
+        if self.autoencoder is not None and len(X):
+            X = self.autoencoder.transform(X)
+        return X
+
+    def assign(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest centroid (class, squared distance) per raw embedding."""
+        d, c = self.kmeans.transform_nearest(self.to_space(embeddings))
+        return c, d
+
+    def umap_path(self) -> Path:
+        return self.path / "umap.npy"
+
+
+def save_run(folder: Path, run_id: str, config: TrainConfig, info: dict, kmeans: PoseKMeans,
+             ranker: CentroidRanker, reference: pd.DataFrame, centroids: list[dict],
+             autoencoder=None) -> Path:
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=False)
+    files = []
+    for name, arr in kmeans.state().items():
+        np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+        files.append(f"{name}.npy")
+    (tmp / "config.json").write_text(json.dumps({"train": config.to_dict(), "info": info}, indent=1))
+    (tmp / "centroids.json").write_text(json.dumps(centroids, indent=1))
+    reference.to_parquet(tmp / "reference.parquet", index=False)
+    files += ["config.json", "centroids.json", "reference.parquet", *ranker.save(tmp)]
+    if autoencoder is not None:
+        files += autoencoder.save(tmp)
+    meta = {"format_version": FORMAT_VERSION, "run_id": run_id, "created_at": time.time(),
+            "versions": _versions(), "files": {f: _sha256(tmp / f) for f in files}}
+    (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
+    tmp.rename(folder)  # a run folder either exists whole or not at all
+    return folder
+
+
+def load_run(folder: str | Path) -> Run:
+    folder = Path(folder)
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise RunError(f"{folder} is not a run folder (no metadata.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{meta_path} is not valid JSON: {exc}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise RunError(f"run {folder.name} has format version {meta.get('format_version')}, "
+                       f"this unposed reads {FORMAT_VERSION}")
+    for name, digest in meta.get("files", {}).items():
+        p = folder / name
+        if not p.is_file():
+            raise RunError(f"run {folder.name} is missing {name}")
+        if _sha256(p) != digest:
+            raise RunError(f"run {folder.name}: checksum mismatch for {name} (file changed or corrupt)")
+    cfg = json.loads((folder / "config.json").read_text())
+    info = cfg["info"]
+    state = {n: np.load(folder / f"{n}.npy", allow_pickle=False)
+             for n in ("centroids", "centroids_scaled", "mean", "scale")}
+    k, space_dim = info["k"], info["space_dim"]
+    if state["centroids"].shape != (k, space_dim) or state["centroids_scaled"].shape != (k, space_dim) \
+            or state["mean"].shape != (space_dim,) or state["scale"].shape != (space_dim,):
+        raise RunError(f"run {folder.name}: centroid arrays do not match K={k}, dim={space_dim}")
+    ae = None
+    if info.get("autoencoder"):
+        from .autoencoder import PoseAutoencoder
+        ae = PoseAutoencoder.load(folder)
+    ranker = CentroidRanker.load(folder)
+    if ranker.n_classes != k + 1:
+        raise RunError(f"run {folder.name}: ranker has {ranker.n_classes} classes, expected {k + 1}")
+    return Run(meta["run_id"], folder, TrainConfig.from_dict(cfg["train"]), info,
+               PoseKMeans.from_state(state), ranker, pd.read_parquet(folder / "reference.parquet"),
+               json.loads((folder / "centroids.json").read_text()), ae, meta)
