@@ -84,16 +84,19 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".tsv", ".txt"):
+        raise ManifestError(f"manifest must be .csv, .tsv or .parquet, got {path.name}")
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
-            return df.astype(object).where(df.notna(), None).map(lambda v: None if v is None else str(v))
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                               sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig")
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                             sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig")
     except Exception as exc:  # pandas raises many types for malformed files
         raise ManifestError(f"cannot read manifest {path.name}: {type(exc).__name__}: {exc}") from None
-    raise ManifestError(f"manifest must be .csv, .tsv or .parquet, got {path.name}")
+    # every cell as text or None: validation decides what is a number
+    return pd.DataFrame({c: pd.Series([None if pd.isna(v) else str(v) for v in df[c]], dtype=object)
+                         for c in df.columns})
 
 
 def _normalise_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

@@ -136,7 +136,10 @@ class CentroidRanker:
     def rank(self, product: dict | pd.Series, min_share: float = 0.0) -> list[dict]:
         """Classes ordered best first, with their score, support and whether they're expected."""
         key, t = self.cohort_table(product)
-        order = sorted(range(self.n_classes), key=lambda c: (-t["score"][c], -t["support"][c], c))
+        # a pose no top product of the cohort shows has no evidence for it: it goes last,
+        # whatever the model extrapolates for that (cohort, class) pair
+        order = sorted(range(self.n_classes),
+                       key=lambda c: (t["support"][c] == 0, -t["score"][c], -t["support"][c], c))
         return [{"pose_class": c, "rank": i + 1, "score": t["score"][c], "support": t["support"][c],
                  "expected": t["support"][c] > 0 and t["support"][c] >= min_share, "cohort": key,
                  "cohort_level": t["level"]} for i, c in enumerate(order)]

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from unpose_core.cluster import PoseKMeans, purity, sweep_k
+
+
+def _blobs(seed=0, n=200, k=4, d=77):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 5, (k, d))
+    y = rng.integers(0, k, n)
+    return (centers[y] + rng.normal(0, 0.3, (n, d))).astype(np.float32), y
+
+
+def test_deterministic_for_a_seed():
+    X, _ = _blobs()
+    a, b = PoseKMeans(4, seed=3).fit(X), PoseKMeans(4, seed=3).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_recovers_separated_clusters_and_predicts_nearest():
+    X, y = _blobs()
+    km = PoseKMeans(4, seed=0).fit(X)
+    assert purity(km.labels_, y) == 1.0
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    assert km.cluster_centers_.shape == (4, 77)
+    # a point at a centroid is assigned to it
+    np.testing.assert_array_equal(km.predict(km.cluster_centers_), np.arange(4))
+
+
+def test_uses_every_point_not_faiss_default_sample():
+    """faiss would train on 256 points per centroid; we raised the cap, so with 1 cluster
+    the centroid is exactly the mean of all points."""
+    X, _ = _blobs(n=3000, k=3)
+    km = PoseKMeans(1, seed=0, standardize=False).fit(X)
+    np.testing.assert_allclose(km.cluster_centers_[0], X.mean(axis=0), atol=1e-3)
+
+
+def test_validation_errors_are_clear():
+    X, _ = _blobs(n=10)
+    with pytest.raises(ValueError, match="cannot make 20 clusters from 10 distinct"):
+        PoseKMeans(20).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        PoseKMeans(2).fit(np.full((5, 3), np.nan))
+    km = PoseKMeans(2).fit(X)
+    with pytest.raises(ValueError, match="fit on 77"):
+        km.predict(np.zeros((1, 5)))
+
+
+def test_state_round_trip():
+    X, _ = _blobs()
+    km = PoseKMeans(4, seed=0).fit(X)
+    km2 = PoseKMeans.from_state(km.state())
+    np.testing.assert_array_equal(km2.predict(X), km.labels_)
+
+
+def test_sweep_reports_elbow_silhouette_balance_purity():
+    X, y = _blobs(n=300)
+    rows = sweep_k(X, [2, 4, 6], labels=y)
+    assert [r["k"] for r in rows] == [2, 4, 6]
+    assert rows[0]["inertia"] > rows[1]["inertia"] > rows[2]["inertia"]
+    best = max(rows, key=lambda r: r["silhouette"])
+    assert best["k"] == 4 and rows[1]["purity"] == 1.0
+    assert all(0 < r["balance"] <= 1 for r in rows)

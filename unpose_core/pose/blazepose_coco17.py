@@ -1,0 +1,135 @@
+"""BlazePose-derived COCO-17 keypoints ("blazepose-coco17"): NOT an MMPose model.
+
+MediaPipe BlazePose (mediapipe 0.10.14, ``model_complexity=1``, static images, the same
+settings as the ``blazepose`` backend) finds 33 landmarks; 17 of them are the COCO
+joints, picked by :data:`BLAZEPOSE_TO_COCO17`. z is set to 0 (COCO models are 2-D) and
+the score is BlazePose's visibility. It gives the 61-dim "coco17" embedding without any
+user-supplied weights, so it is the baseline the MMPose/RTMPose backends are compared
+with - but it keeps BlazePose's behaviour, including "no person" when the head or legs
+are cropped off (paper §6).
+
+This module also provides :class:`BlazePoseBoxFinder`, the person box the top-down COCO
+models (mmpose-hrnet, rtmpose-onnx) use when BlazePose finds someone.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
+from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+
+# COCO-17 index -> BlazePose-33 index
+BLAZEPOSE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+assert len(BLAZEPOSE_TO_COCO17) == len(COCO17_NAMES) == 17
+
+BOX_MARGIN = 0.10  # grow the landmarks' extent by this share of its size on every side
+
+
+class _MediaPipePose:
+    """mp.solutions.pose.Pose in static-image mode behind a lock (it is not thread-safe)."""
+
+    def __init__(self, min_detection_confidence: float):
+        import mediapipe as mp  # heavy import, only when a model is really needed
+
+        self.mediapipe_version = mp.__version__
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=1, smooth_landmarks=False,
+            enable_segmentation=False, min_detection_confidence=min_detection_confidence)
+        self._lock = threading.Lock()
+
+    def landmarks33(self, image: np.ndarray) -> np.ndarray | None:
+        """(33, 4) [x/width, y/height, z, visibility] or None when nobody is found."""
+        with self._lock:
+            out = self._pose.process(np.ascontiguousarray(image))
+        if out.pose_landmarks is None:
+            return None
+        lm = np.array([[p.x, p.y, p.z, p.visibility] for p in out.pose_landmarks.landmark],
+                      dtype=np.float32)
+        lm[:, 3] = np.clip(np.nan_to_num(lm[:, 3]), 0.0, 1.0)
+        return lm
+
+    def close(self) -> None:
+        self._pose.close()
+
+
+def _check_image(image: np.ndarray) -> tuple[int, int]:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError("expected an RGB uint8 image of shape (H, W, 3), got "
+                         f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+    h, w = image.shape[:2]
+    return w, h
+
+
+def landmarks_box(landmarks: np.ndarray, image_size: tuple[int, int],
+                  margin: float = BOX_MARGIN) -> np.ndarray | None:
+    """Pixel xyxy box around normalised landmarks, grown by ``margin`` and clipped to the
+    image; None when it would be degenerate (under 8 px a side)."""
+    w, h = image_size
+    xy = np.nan_to_num(np.asarray(landmarks, dtype=np.float64)[:, :2]) * (w, h)
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
+    box = np.array([max(0.0, x0 - dx), max(0.0, y0 - dy), min(float(w), x1 + dx), min(float(h), y1 + dy)])
+    if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+        return None
+    return box.astype(np.float32)
+
+
+class BlazePoseBoxFinder:
+    """The person box for top-down COCO models: BlazePose's landmarks' extent (+10 %).
+
+    BlazePose predicts all 33 landmarks once it has found a person, extrapolating the
+    ones outside the frame, so the clipped extent covers the visible body.
+    """
+
+    def __init__(self, min_detection_confidence: float = 0.5):
+        self._mp = _MediaPipePose(min_detection_confidence)
+        self.version = f"blazepose-mp{self._mp.mediapipe_version}-c1-m{BOX_MARGIN:g}"
+
+    def box(self, image: np.ndarray) -> np.ndarray | None:
+        lm = self._mp.landmarks33(image)
+        if lm is None:
+            return None
+        return landmarks_box(lm, (image.shape[1], image.shape[0]))
+
+    def close(self) -> None:
+        self._mp.close()
+
+
+class BlazePoseCOCO17:
+    """17 COCO joints taken from BlazePose's 33 (see module doc); BlazePose-derived."""
+
+    id = "blazepose-coco17"
+    n_landmarks = 17
+    landmark_names = COCO17_NAMES
+    skeleton = COCO17_SKELETON
+    description = "BlazePose (MediaPipe) landmarks mapped to the 17 COCO joints; not an MMPose model"
+
+    def __init__(self, options: PoseOptions | None = None):
+        self.options = options or PoseOptions(backend=self.id)
+        self._mp = _MediaPipePose(self.options.min_detection_confidence)
+        self.version = f"mediapipe-{self._mp.mediapipe_version}-full-c1-coco17map1"
+
+    def estimate(self, image: np.ndarray) -> PoseResult:
+        size = _check_image(image)
+        lm33 = self._mp.landmarks33(image)
+        if lm33 is None:
+            return PoseResult(NO_PERSON, None, size, self.id)
+        lm = lm33[list(BLAZEPOSE_TO_COCO17)].copy()
+        lm[:, 2] = 0.0
+        return PoseResult(PERSON, lm, size, self.id, score=float(lm[:, 3].mean()))
+
+    def close(self) -> None:
+        self._mp.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def create(options: PoseOptions, data_dir=None) -> BlazePoseCOCO17:
+    return BlazePoseCOCO17(options)

@@ -1,0 +1,98 @@
+"""RTMPose exported to ONNX, run by onnxruntime through rtmlib ("rtmpose-onnx").
+
+The fast COCO-17 peer of ``mmpose-hrnet`` (about 5x faster on CPU). The user imports
+their own RTMPose ``.onnx`` (``unposed models add-rtmpose MODEL.onnx``, see
+:func:`unpose_core.models.import_rtmpose_onnx`); an ONNX file is a protobuf graph, not a
+pickle, so it is only checksummed and copied. ``rtmlib.RTMPose`` does RTMPose's
+top-down preprocessing (box padding 1.25, affine crop to the model's input size, ImageNet
+mean/std) and SimCC decoding; it is only ever given the local file (it never downloads).
+
+Same person box, landmarks and no-person rule as ``mmpose-hrnet`` (see
+:mod:`.mmpose_hrnet`). SimCC scores are not probabilities (they can exceed 1); they are
+clipped to [0, 1] like the heatmap scores.
+
+Channel order: MMPose trains RTMPose with ``bgr_to_rgb=True``, i.e. on RGB images, so the
+RGB image is fed as is. ``params["channel_order"] = "bgr"`` feeds BGR instead (rtmlib's
+own demos pass cv2's BGR images). Part of :attr:`RTMPoseONNX.version`.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+
+import numpy as np
+
+from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
+from .base import PoseOptions, PoseResult
+from .blazepose_coco17 import _check_image
+from .mmpose_hrnet import TopDownSettings, coco17_result
+
+
+class RTMPoseONNX:
+    id = "rtmpose-onnx"
+    n_landmarks = 17
+    landmark_names = COCO17_NAMES
+    skeleton = COCO17_SKELETON
+    description = "RTMPose (ONNX, onnxruntime via rtmlib) top-down COCO-17 with user-imported weights"
+
+    def __init__(self, options: PoseOptions | None = None, data_dir=None):
+        from .. import models
+
+        try:
+            import onnxruntime
+            from rtmlib import RTMPose
+        except ImportError as exc:
+            raise ImportError("rtmpose-onnx needs onnxruntime and rtmlib; run "
+                              "`bash scripts/install_mmpose.sh <venv python>` (part of `make install`)") from exc
+
+        self.options = options or PoseOptions(backend=self.id)
+        self.settings = TopDownSettings(self.options)
+        params = self.options.params or {}
+        self.channel_order = str(params.get("channel_order", "rgb")).lower()
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
+        self.record = models.find_model(data_dir, models.RTMPOSE_ONNX, self.settings.model_name)
+        models.verify_model_file(self.record)  # sha256 as recorded when it was checked at import
+        self.input_size = tuple(int(v) for v in self.record["input_size"])  # (W, H)
+        self.simcc_split_ratio = float(self.record["simcc_split_ratio"])
+        with contextlib.redirect_stdout(io.StringIO()):  # rtmlib prints "load <path> ..."
+            self._rtm = RTMPose(self.record["path"], model_input_size=self.input_size,
+                                backend="onnxruntime", device="cpu")
+        self._lock = threading.Lock()
+        self.version = (f"rtmpose-ort{onnxruntime.__version__}-{self.record['sha256'][:12]}"
+                        f"-{self.input_size[0]}x{self.input_size[1]}-{self.channel_order}"
+                        f"-box-{self.settings.box_version}-{self.settings.rule_version}")
+
+    def person_box(self, image: np.ndarray) -> np.ndarray:
+        return self.settings.box(image)
+
+    def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw RTMPose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""
+        img = np.ascontiguousarray(image[:, :, ::-1]) if self.channel_order == "bgr" else image
+        rtm = self._rtm
+        with self._lock:
+            crop, center, scale = rtm.preprocess(img, np.asarray(box, dtype=np.float64).tolist())
+            outputs = rtm.inference(crop)
+            kp, sc = rtm.postprocess(outputs, center, scale, simcc_split_ratio=self.simcc_split_ratio)
+        return np.asarray(kp[0]), np.asarray(sc[0])
+
+    def estimate(self, image: np.ndarray) -> PoseResult:
+        size = _check_image(image)
+        kp, sc = self.infer(image, self.person_box(image))
+        return coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold,
+                             self.settings.min_keypoints)
+
+    def close(self) -> None:
+        self.settings.close()
+        self._rtm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def create(options: PoseOptions, data_dir=None) -> RTMPoseONNX:
+    return RTMPoseONNX(options, data_dir)
