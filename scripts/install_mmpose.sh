@@ -62,6 +62,12 @@ try:
     import xtcocotools.mask  # noqa: F401  (fails if built against numpy 1)
 except Exception as exc:
     bad.append(f"xtcocotools does not import: {exc}")
+try:
+    import cv2
+    if not hasattr(cv2, "ximgproc"):
+        bad.append("cv2/ holds opencv-python's build, not opencv-contrib-python's")
+except Exception as exc:
+    bad.append(f"cv2 does not import: {exc}")
 if bad:
     print("install_mmpose: to do: " + "; ".join(bad))
     sys.exit(1)

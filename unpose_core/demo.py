@@ -40,7 +40,7 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -128,7 +128,7 @@ def popularity(n_key_framings: int, rating_noise: float = 0.0, count_noise: floa
     return rating, n_ratings
 
 
-def count_key_framings(subcategory: str, labels) -> int:
+def count_key_framings(subcategory: str, labels: Iterable[str]) -> int:
     """How many of the subcategory's key framings appear among ``labels``."""
     present = set(labels)
     return sum(1 for label in KEY_FRAMINGS[subcategory] if label in present)
@@ -137,15 +137,17 @@ def count_key_framings(subcategory: str, labels) -> int:
 _SKIER = "photos/coco_000000000785.jpg"
 # The skier with a margin around her box (x 281-500, y 45-392 of 640x425).
 _SKIER_BOX = (230 / 640, 15 / 425, 570 / 640, 415 / 425)
+# The figure's height as a share of a full-body render's frame.
+_RENDER_FIGURE_SHARE = 0.94
 # Head-and-chest crops: the face must stay in, BlazePose's detector keys on it.
 _RENDER_CLOSEUP_BOX = (0.1, 0.08, 0.9, 0.5)
 _CLOSEUP_PHOTOS = (
     ("photos/matplotlib_grace_hopper.jpg", (0.1, 0.1, 0.9, 0.7)),
     ("photos/skimage_astronaut.png", (0.1, 0.05, 0.9, 0.65)),
 )
-# Upper renders cut at the hips: BlazePose misses some side views framed down to the thighs
-# once they are downscaled to 512 px (side_upper_2 even at full size, see renders/labels.csv).
-_UPPER_BOX = (0.0, 0.0, 1.0, 0.7)
+# Side upper renders cut at mid-chest: framed down to the thighs BlazePose misses ~1 in 4 of
+# them once downscaled to 512 px (side_upper_2 even at full size, see renders/labels.csv).
+_SIDE_UPPER_BOX = (0.0, 0.0, 1.0, 0.7)
 
 
 @lru_cache(maxsize=1)
@@ -162,12 +164,13 @@ def shot_pools() -> dict[str, tuple[Shot, ...]]:
         for n in range(1, 5):
             both(f"{view}_full", f"renders/{view}_full_{n}.jpg", view, "full", "pad")
             both("far", f"renders/{view}_full_{n}.jpg", view, "far", "far")
-            if view != "threequarter":
-                both(f"{view}_upper", f"renders/{view}_upper_{n}.jpg", view, "upper", "crop", _UPPER_BOX)
+            if view in ("front", "back"):
+                both(f"{view}_upper", f"renders/{view}_upper_{n}.jpg", view, "upper", "crop")
+            if view == "side":
+                both("side_upper", f"renders/side_upper_{n}.jpg", view, "upper", "crop", _SIDE_UPPER_BOX)
             if view in ("front", "threequarter"):
                 both("closeup", f"renders/{view}_upper_{n}.jpg", view, "closeup", "crop", _RENDER_CLOSEUP_BOX)
     both("threequarter_full", _SKIER, "threequarter", "full", "crop", _SKIER_BOX)
-    both("far", _SKIER, "threequarter", "far", "far", _SKIER_BOX)
     both("front_upper", "photos/skimage_astronaut.png", "front", "upper", "crop")
     both("side_upper", "photos/skimage_camera.png", "side", "upper", "crop")
     for source, box in _CLOSEUP_PHOTOS:
@@ -210,7 +213,7 @@ def _pad_into(im: Image.Image, size: tuple[int, int], left: int, top: int) -> Im
 def _zoom_out(im: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Shrink to 90-100 % and re-centre with a small offset: the whole figure stays in."""
     s = rng.uniform(0.9, 1.0)
-    small = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+    small = im.resize((round(im.width * s), round(im.height * s)), Image.BILINEAR)
     free_x, free_y = im.width - small.width, im.height - small.height
     return _pad_into(small, im.size, int(rng.integers(0, free_x + 1)), int(rng.integers(0, free_y + 1)))
 
@@ -225,10 +228,12 @@ def _zoom_in(im: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def _far(im: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Full-body figure at ~35-45 % of a 384x512 frame, backdrop extended around it."""
+    """Full-body render's figure at 35-45 % of a 384x512 frame, studio backdrop extended around it.
+
+    Only renders: their plain backdrop extends cleanly, a photo's edges would smear.
+    """
     canvas = (384, 512)
-    figure_share = 0.9  # the figure's height as a share of its (render or crop) frame
-    h = round(canvas[1] * rng.uniform(0.35, 0.45) / figure_share)
+    h = round(canvas[1] * rng.uniform(0.35, 0.45) / _RENDER_FIGURE_SHARE)
     w = round(im.width * h / im.height)
     small = im.resize((w, h), Image.LANCZOS)
     left = int(rng.integers(0, canvas[0] - w + 1))
@@ -260,8 +265,8 @@ def _chart(im: Image.Image, rng: np.random.Generator) -> Image.Image:
 def _tint(im: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Brightness and (for colour sources) a slight colour cast, as between photo shoots."""
     gains = rng.uniform(0.95, 1.05) * (1.0 + rng.normal(0.0, 0.02, size=len(im.getbands())))
-    lut = [min(255, round(i * g)) for g in gains for i in range(256)]
-    return im.point(lut)
+    lut = np.clip(np.rint(np.arange(256)[None, :] * gains[:, None]), 0, 255).astype(int)
+    return im.point(lut.ravel().tolist())
 
 
 @lru_cache(maxsize=None)
@@ -307,7 +312,7 @@ def _order(subcategory: str, labels: list[str]) -> list[str]:
 
 
 def _rich_labels(subcategory: str, n_images: int, rng: np.random.Generator) -> list[str]:
-    """Typical non-key framings, each key framing with p = 0.5, then person shots again up to ``n_images``."""
+    """Typical non-key framings, each key framing with p = 0.5, then repeated person shots."""
     keys = KEY_FRAMINGS[subcategory]
     labels = [l for l in TYPICAL_FRAMINGS[subcategory] if l not in keys or rng.random() < 0.5]
     if len(labels) > n_images:
@@ -387,11 +392,28 @@ def build_demo(
     out_dir = Path(out_dir)
     image_root = out_dir / "images"
     manifest_path = out_dir / "manifest.csv"
+    manifest_path.unlink(missing_ok=True)
     if image_root.exists():
         shutil.rmtree(image_root)
     image_root.mkdir(parents=True)
 
     products = _plan(seed)
+    try:
+        rows = _write_images(products, image_root, seed, progress)
+    finally:
+        # Decoded assets are only worth keeping for one build, not for the app's lifetime.
+        _base.cache_clear()
+        _load.cache_clear()
+
+    with open(manifest_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerows(rows)
+    return DemoBuild(manifest_path, image_root, len(products), len(rows), seed)
+
+
+def _write_images(products: list[_Product], image_root: Path, seed: int, progress) -> list[tuple]:
+    """Render and save every product's images; return their manifest rows."""
     rows = []
     for index, product in enumerate(products):
         shots = _pick_shots(product.labels, np.random.default_rng([seed, index]))
@@ -408,9 +430,4 @@ def build_demo(
             ))
         if progress is not None:
             progress(index + 1, len(products), f"{product.product_id}: {len(shots)} images")
-
-    with open(manifest_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
-        writer.writerows(rows)
-    return DemoBuild(manifest_path, image_root, len(products), len(rows), seed)
+    return rows

@@ -28,7 +28,6 @@ the weights' sha256 prefix are part of :attr:`MMPoseHRNet.version`.
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 
@@ -74,7 +73,10 @@ class TopDownSettings:
         self.min_detection_confidence = options.min_detection_confidence
         self._finder = None
         self.box_version = "image"
-        if self.person_box == "auto":
+
+    def start(self) -> None:
+        """Load the person-box finder (BlazePose) when ``person_box == "auto"``."""
+        if self.person_box == "auto" and self._finder is None:
             try:
                 from .blazepose_coco17 import BlazePoseBoxFinder
 
@@ -121,6 +123,7 @@ class MMPoseHRNet:
         self.flip_test = bool(params.get("flip_test", True))
         self.record = models.find_model(data_dir, models.MMPOSE, self.settings.model_name)
         state_dict = models.load_mmpose_state_dict(self.record)  # checks the sha256
+        self.settings.start()
 
         self._apis = import_mmpose_apis()
         import mmpose
@@ -141,8 +144,7 @@ class MMPoseHRNet:
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw mmpose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # mmpose expects BGR ndarrays (cv2 order)
-        with self._lock, self._torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with self._lock, self._torch.inference_mode():
             out = self._apis.inference_topdown(self.model, bgr, np.asarray(box, np.float32)[None],
                                                bbox_format="xyxy")
         inst = out[0].pred_instances

@@ -34,6 +34,7 @@ import importlib.util
 import sys
 import threading
 import types
+import warnings
 from typing import Iterator, Union
 
 # Modules mmpose's registries import lazily when a model is first built; importing them
@@ -186,7 +187,11 @@ def import_mmpose_apis():
                 "mmpose is not installed in this environment; run "
                 "`bash scripts/install_mmpose.sh <path/to/venv/bin/python>` (part of `make install`)"
             )
-        with stubbed_imports():
+        with stubbed_imports(), warnings.catch_warnings():
+            # known, harmless import-time notices: mmcv-lite has no deformable attention;
+            # mmengine imports pkg_resources (why setuptools stays < 81)
+            warnings.filterwarnings("ignore", message=r".*MultiScaleDeformableAttention", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
             for name in _MMPOSE_MODULES:
                 importlib.import_module(name)
         return sys.modules["mmpose.apis"]

@@ -5,7 +5,9 @@ their own RTMPose ``.onnx`` (``unposed models add-rtmpose MODEL.onnx``, see
 :func:`unpose_core.models.import_rtmpose_onnx`); an ONNX file is a protobuf graph, not a
 pickle, so it is only checksummed and copied. ``rtmlib.RTMPose`` does RTMPose's
 top-down preprocessing (box padding 1.25, affine crop to the model's input size, ImageNet
-mean/std) and SimCC decoding; it is only ever given the local file (it never downloads).
+mean/std) and runs the onnxruntime session; it is only ever given the local file (it
+never downloads). SimCC decoding is done here, exactly as mmpose does it
+(:func:`simcc_maximum`), so scores mean the same as with mmpose's own RTMPose.
 
 Same person box, landmarks and no-person rule as ``mmpose-hrnet`` (see
 :mod:`.mmpose_hrnet`). SimCC scores are not probabilities (they can exceed 1); they are
@@ -27,6 +29,17 @@ from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
 from .base import PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
 from .mmpose_hrnet import TopDownSettings, coco17_result
+
+
+def simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SimCC decoding as mmpose 1.3's ``get_simcc_maximum``: (K, Wx), (K, Wy) ->
+    bin locations (K, 2) and scores (K,) = the smaller of the two axis maxima (rtmlib
+    uses their mean instead); locations with a score <= 0 are set to -1."""
+    x_locs, y_locs = simcc_x.argmax(axis=1), simcc_y.argmax(axis=1)
+    locs = np.stack([x_locs, y_locs], axis=-1).astype(np.float64)
+    scores = np.minimum(simcc_x.max(axis=1), simcc_y.max(axis=1)).astype(np.float64)
+    locs[scores <= 0.0] = -1.0
+    return locs, scores
 
 
 class RTMPoseONNX:
@@ -56,6 +69,7 @@ class RTMPoseONNX:
         models.verify_model_file(self.record)  # sha256 as recorded when it was checked at import
         self.input_size = tuple(int(v) for v in self.record["input_size"])  # (W, H)
         self.simcc_split_ratio = float(self.record["simcc_split_ratio"])
+        self.settings.start()
         with contextlib.redirect_stdout(io.StringIO()):  # rtmlib prints "load <path> ..."
             self._rtm = RTMPose(self.record["path"], model_input_size=self.input_size,
                                 backend="onnxruntime", device="cpu")
@@ -73,9 +87,12 @@ class RTMPoseONNX:
         rtm = self._rtm
         with self._lock:
             crop, center, scale = rtm.preprocess(img, np.asarray(box, dtype=np.float64).tolist())
-            outputs = rtm.inference(crop)
-            kp, sc = rtm.postprocess(outputs, center, scale, simcc_split_ratio=self.simcc_split_ratio)
-        return np.asarray(kp[0]), np.asarray(sc[0])
+            simcc_x, simcc_y = rtm.inference(crop)
+        locs, scores = simcc_maximum(np.asarray(simcc_x)[0], np.asarray(simcc_y)[0])
+        # SimCC bins -> crop pixels -> image pixels (as mmpose's TopdownPoseEstimator does)
+        kp = locs / self.simcc_split_ratio / np.asarray(self.input_size, dtype=np.float64)
+        kp = kp * scale + center - 0.5 * scale
+        return kp, scores
 
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)

@@ -1,0 +1,170 @@
+"""The demo catalogue generator: shape, determinism, vocabulary and the popularity rule."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from unpose_core.demo import (
+    ASSETS_DIR,
+    DEMO_SUBCATEGORIES,
+    KEY_FRAMINGS,
+    MANIFEST_COLUMNS,
+    PERSON_LABELS,
+    POSE_LABELS,
+    PRODUCT_TYPES,
+    TYPICAL_FRAMINGS,
+    UNSEEN_PRODUCT_TYPE,
+    build_demo,
+    count_key_framings,
+    popularity,
+)
+
+SAMPLE = ("polo-01/01", "tee-05/02", "shirt-10/01")  # image path prefixes compared byte for byte
+
+
+def _sample_bytes(build) -> dict[str, bytes]:
+    out = {}
+    for prefix in SAMPLE:
+        (path,) = sorted(build.image_root.glob(f"{prefix}_*.jpg"))
+        out[prefix] = path.read_bytes()
+    return out
+
+
+def _files(root) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """Seed 0 built twice (the second time over a seed-1 build in the same dir), plus seed 1."""
+    calls = []
+    first = build_demo(tmp_path_factory.mktemp("a"), seed=0, progress=lambda *a: calls.append(a))
+    other_dir = tmp_path_factory.mktemp("b")
+    other = build_demo(other_dir, seed=1)
+    other_manifest, other_sample = other.manifest_path.read_bytes(), _sample_bytes(other)
+    again = build_demo(other_dir, seed=0)
+    return {"first": first, "again": again, "calls": calls,
+            "other_manifest": other_manifest, "other_sample": other_sample}
+
+
+@pytest.fixture(scope="module")
+def manifest(builds) -> pd.DataFrame:
+    return pd.read_csv(builds["first"].manifest_path, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def products(manifest) -> pd.DataFrame:
+    return manifest.groupby("product_id").agg(
+        subcategory=("subcategory", "first"), product_type=("product_type", "first"),
+        avg_rating=("avg_rating", "first"), n_ratings=("n_ratings", "first"),
+        n_images=("image_path", "size"), labels=("pose_label", list),
+    )
+
+
+def test_counts_and_cohorts(builds, manifest, products):
+    build = builds["first"]
+    assert 90 <= build.n_products <= 115 and build.n_products == len(products)
+    assert build.n_images == len(manifest)
+    assert (manifest["category"] == "Clothing").all()
+    assert sorted(products["subcategory"].unique()) == sorted(DEMO_SUBCATEGORIES)
+    for sub in DEMO_SUBCATEGORIES:
+        p = products[products["subcategory"] == sub]
+        assert (p["n_images"] > 9).sum() >= 15, sub
+        assert (p["n_images"] < 5).sum() >= 8, sub
+        assert p["n_images"].between(5, 9).any(), sub
+        rich_types = set(p.loc[p["n_images"] > 9, "product_type"])
+        assert rich_types == set(PRODUCT_TYPES[sub]), sub
+    unseen = products[products["product_type"] == UNSEEN_PRODUCT_TYPE]
+    assert len(unseen) > 0 and (unseen["n_images"] < 5).all()
+    assert builds["calls"][-1][:2] == (build.n_products, build.n_products)
+    assert [c[0] for c in builds["calls"]] == list(range(1, build.n_products + 1))
+
+
+def test_manifest_columns_and_paths(builds, manifest):
+    assert tuple(manifest.columns) == MANIFEST_COLUMNS
+    for pid, group in manifest.groupby("product_id"):
+        assert list(group["position"]) == list(range(1, len(group) + 1)), pid
+    expected = manifest["product_id"] + "/" + manifest["position"].map("{:02d}".format) + "_" \
+        + manifest["pose_label"] + ".jpg"
+    assert (manifest["image_path"] == expected).all()
+    assert manifest["avg_rating"].between(1, 5).all() and (manifest["n_ratings"] >= 1).all()
+    assert all((ASSETS_DIR / s).is_file() for s in manifest["source"].unique())
+
+
+def test_every_image_exists_and_opens(builds, manifest):
+    root = builds["first"].image_root
+    assert _files(root) == sorted(manifest["image_path"])
+    for rel in manifest["image_path"]:
+        with Image.open(root / rel) as im:
+            im.load()
+            assert im.format == "JPEG" and im.mode == "RGB" and max(im.size) <= 512, rel
+    digests = {hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in manifest["image_path"]}
+    assert len(digests) == len(manifest), "every generated image should differ from all others"
+
+
+def test_same_seed_same_bytes_even_over_an_old_build(builds):
+    first, again = builds["first"], builds["again"]
+    assert first.manifest_path.read_bytes() == again.manifest_path.read_bytes()
+    assert _files(first.image_root) == _files(again.image_root)  # nothing left of the seed-1 build
+    assert _sample_bytes(first) == _sample_bytes(again)
+
+
+def test_different_seed_differs(builds):
+    first = builds["first"]
+    assert first.manifest_path.read_bytes() != builds["other_manifest"]
+    assert _sample_bytes(first) != builds["other_sample"]
+
+
+def test_label_vocabulary(manifest, products):
+    assert set(manifest["pose_label"]) <= set(POSE_LABELS)
+    assert set(manifest["view"]) <= {"front", "back", "side", "threequarter", "none"}
+    assert set(manifest["framing"]) <= {"full", "upper", "closeup", "far", "flat", "chart"}
+    for label, group in manifest.groupby("pose_label"):
+        if "_" in label and label != "size_chart":
+            view, framing = label.split("_")
+            assert set(group["view"]) == {view} and set(group["framing"]) == {framing}, label
+    assert set(manifest.loc[manifest["pose_label"] == "far", "framing"]) == {"far"}
+    assert set(manifest.loc[manifest["pose_label"] == "closeup", "framing"]) == {"closeup"}
+    assert set(manifest.loc[manifest["pose_label"] == "fabric", "view"]) == {"none"}
+    assert set(manifest.loc[manifest["pose_label"] == "size_chart", "framing"]) == {"chart"}
+    for pid, row in products.iterrows():
+        assert set(row["labels"]) <= set(TYPICAL_FRAMINGS[row["subcategory"]]), pid
+        assert set(row["labels"]) & set(PERSON_LABELS), pid
+        if row["n_images"] > 9:
+            non_key = set(TYPICAL_FRAMINGS[row["subcategory"]]) - set(KEY_FRAMINGS[row["subcategory"]])
+            assert non_key <= set(row["labels"]), pid
+    for sub, keys in KEY_FRAMINGS.items():
+        assert len(keys) == 2 and set(keys) <= set(TYPICAL_FRAMINGS[sub]) & set(PERSON_LABELS)
+    # Real photos appear next to the renders.
+    sources = set(manifest["source"])
+    assert {"photos/skimage_astronaut.png", "photos/skimage_camera.png",
+            "photos/coco_000000000785.jpg", "photos/matplotlib_grace_hopper.jpg"} <= sources
+
+
+def test_popularity_rule_function():
+    assert popularity(0) == (3.0, 20)
+    assert popularity(1) == (3.8, round(20 * np.exp(0.8)))
+    assert popularity(2) == (4.6, round(20 * np.exp(1.6)))
+    assert popularity(2, rating_noise=1.0)[0] == 5.0  # clipped
+    assert popularity(0, rating_noise=-3.0)[0] == 1.0
+    assert popularity(1, count_noise=0.3)[1] > popularity(1)[1]
+    assert count_key_framings("Polo shirts", ["front_upper", "closeup", "closeup"]) == 1
+
+
+def test_catalogue_ratings_follow_the_rule(products):
+    k = products.apply(lambda r: count_key_framings(r["subcategory"], r["labels"]), axis=1)
+    by_k = products.groupby(k)["avg_rating"].mean()
+    assert list(by_k.index) == [0, 1, 2]
+    assert by_k.is_monotonic_increasing and by_k.diff().dropna().gt(0.5).all()
+    assert ((products["avg_rating"] - (3.0 + 0.8 * k)).abs() < 0.75).all()  # noise sd 0.15
+    assert products.groupby(k)["n_ratings"].median().is_monotonic_increasing
+    rich = products[products["n_images"] > 9]
+    for sub, keys in KEY_FRAMINGS.items():
+        for key in keys:
+            share = rich[rich["subcategory"] == sub]["labels"].map(lambda ls: key in ls).mean()
+            assert 0.15 <= share <= 0.85, (sub, key, share)  # included with p = 0.5

@@ -1,0 +1,624 @@
+"""How good are the suggestions? Missing-pose accuracy against labelled views (paper §5, Table 1).
+
+Protocol "hide and complete" (view labels per image)
+    A labelled product with at least ``keep_max + 1`` images (all of them labelled) plays a
+    sparse listing: we keep a random 2..4 (``keep_min``..``keep_max``, the paper's p - 1) of its
+    images, ask the system which poses are missing, and compare with the truth: the views of
+    the dropped images that no kept image shows. Each configuration sees exactly the same kept
+    subsets (paired comparison), ``draws`` different subsets per product and seed.
+
+    No leakage. The labelled products with many images are the reference products the
+    system learns from, so for every seed a share ``holdout`` (default 25 %) of the labelled
+    reference products of each subcategory is taken out of the catalogue, the run is trained
+    on the rest, and only the held-out products (plus labelled products that are not
+    reference products at all, e.g. the demo's 5-9-image listings) are evaluated. A fresh
+    split, fresh K-Means / autoencoder seeds and fresh draws per seed; numbers are pooled over
+    seeds. Runs are trained in a scratch data directory (catalogue copy + the pose cache
+    rows, so no pose model runs twice) that is deleted afterwards: the user's runs and active
+    run are untouched.
+
+    Classes -> views. A pose class stands for the majority view label of the training
+    reference images in it, counted within the product's subcategory (what the reference
+    photos a seller is shown look like), falling back to all subcategories. A flagged class
+    whose view is one the product kept, or that the full listing never had, is a false
+    positive: precision here is strict (a flag for a view the full listing lacked may still
+    be good advice -- the key framings of the demo are exactly that -- so read it as a
+    lower bound; ``redundant`` counts only flags of views the seller already shows).
+
+Protocol "reviewed" (labels file ``missing`` column, or reviewer judgements from the app)
+    The product keeps all its images; truth is the reviewer's set of missing views.
+
+Metrics, per subcategory, micro-averaged over all trials (sums of counts, then ratios):
+    accuracy (the paper's: true missing views found / true missing views, i.e. recall),
+    precision (flagged views that are truly missing / flagged views; NaN when nothing was
+    flagged), F1 = 2 tp / (2 tp + fp + fn), and purity: the share of the evaluated images
+    whose pose class's majority label is their own label (standard cluster purity over the
+    held-out images, mean over seeds).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalog import select_sets
+from .cluster import purity
+from .config import TrainConfig
+from .labels import LabelSet, latest_judgements, load_labels
+from .progress import Progress, ProgressFn
+from .store import Store
+
+ALL = "All"
+UNLABELLED = "(unlabelled)"
+NO_SUBCATEGORY = "(none)"
+METRICS = ("accuracy", "precision", "f1", "purity")
+METRIC_TITLES = {"accuracy": "Accuracy", "precision": "Precision", "f1": "F1", "purity": "Purity"}
+BACKEND_TITLES = {"blazepose": "BlazePose", "blazepose-coco17": "BlazePose-COCO17",
+                  "mmpose-hrnet": "MMPose", "rtmpose-onnx": "RTMPose"}
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+def set_counts(truth, predicted) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of one predicted set vs one true set."""
+    t, p = set(truth), set(predicted)
+    return len(t & p), len(p - t), len(t - p)
+
+
+def ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """accuracy (recall, the paper's), precision and F1 from pooled counts; NaN when undefined."""
+    acc = tp / (tp + fn) if tp + fn else float("nan")
+    prec = tp / (tp + fp) if tp + fp else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return {"accuracy": acc, "precision": prec, "f1": f1}
+
+
+def score_sets(truths, predictions) -> dict[str, float]:
+    """Micro-averaged metrics over paired lists of true / predicted sets."""
+    tp = fp = fn = 0
+    for t, p in zip(truths, predictions, strict=True):
+        a, b, c = set_counts(t, p)
+        tp, fp, fn = tp + a, fp + b, fn + c
+    return {**ratios(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "n": len(truths)}
+
+
+# -- configurations --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Configuration:
+    backend: str = "blazepose"
+    autoencoder: bool = False
+
+    @property
+    def name(self) -> str:
+        return BACKEND_TITLES.get(self.backend, self.backend) + (" + AE" if self.autoencoder else "")
+
+    @property
+    def key(self) -> str:
+        return self.backend + ("+ae" if self.autoencoder else "")
+
+    @classmethod
+    def parse(cls, text: str) -> "Configuration":
+        """'blazepose', 'blazepose+ae', 'mmpose-hrnet+ae' (case and spaces ignored)."""
+        from .pose import available_backends
+
+        t = str(text).strip().lower().replace(" ", "")
+        ae = t.endswith("+ae") or t.endswith("+autoencoder")
+        backend = t.rsplit("+", 1)[0] if ae else t
+        if backend not in available_backends():
+            raise ValueError(f"unknown configuration {text!r}: backend {backend!r} is not one of "
+                             f"{', '.join(available_backends())} (add +ae for the autoencoder)")
+        return cls(backend, ae)
+
+
+def _backend_identity(backend: str, data_dir) -> tuple[str, str]:
+    from .extract import backend_identity
+    from .pose import PoseOptions
+
+    return backend_identity(PoseOptions(backend=backend), data_dir)
+
+
+def default_configurations(store: Store) -> tuple[list[Configuration], list[str]]:
+    """BlazePose with and without the autoencoder, plus '<backend> + AE' for every other
+    registered backend whose poses are already cached for the whole catalogue."""
+    from .pose import available_backends
+
+    configs = [Configuration("blazepose", False), Configuration("blazepose", True)]
+    notes = []
+    for b in available_backends():
+        if b == "blazepose":
+            continue
+        try:
+            bid, version = _backend_identity(b, store.data_dir)
+        except Exception as exc:  # a backend that cannot start here (no weights, no package)
+            notes.append(f"{b}: skipped, it cannot start here ({type(exc).__name__}: {exc})")
+            continue
+        pending = len(store.missing_poses(bid, version))
+        if pending:
+            notes.append(f"{b}: skipped, {pending} catalogue images have no {b} pose yet; "
+                         f"ask for it with --config {b}+ae (runs the pose model first)")
+        else:
+            configs.append(Configuration(b, True))
+    return configs, notes
+
+
+# -- options and results ---------------------------------------------------------------------
+
+@dataclass
+class EvalOptions:
+    k: int | None = None            # None: the active run's K, else 8
+    seeds: int = 3
+    first_seed: int = 0
+    holdout: float = 0.25           # share of labelled reference products held out per seed
+    keep_min: int = 2
+    keep_max: int = 4               # the paper's p - 1
+    draws: int = 5                  # kept subsets per product and seed
+    base: TrainConfig | None = None  # None: the active run's config (selection, min share ...)
+
+    def validate(self) -> None:
+        if self.seeds < 1:
+            raise ValueError("seeds must be at least 1")
+        if self.first_seed < 0:
+            raise ValueError("first_seed must be >= 0")
+        if not 0 <= self.holdout < 1:
+            raise ValueError("holdout must be within [0, 1)")
+        if self.keep_min < 1 or self.keep_max < self.keep_min:
+            raise ValueError("need 1 <= keep_min <= keep_max")
+        if self.draws < 1:
+            raise ValueError("draws must be at least 1")
+        if self.k is not None and self.k < 1:
+            raise ValueError("k must be at least 1")
+
+
+@dataclass
+class EvalResult:
+    configurations: list[str]
+    table: pd.DataFrame             # rows subcategory (+ All), columns (configuration, metric)
+    counts: pd.DataFrame            # rows subcategory (+ All), columns (configuration, tp/fp/fn/...)
+    trials: pd.DataFrame            # one row per (configuration, seed, product, draw)
+    reviewed: pd.DataFrame | None   # same shape as table, for reviewed products
+    notes: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def winner(self, metric: str = "f1", row: str = ALL) -> str | None:
+        if self.table.empty or row not in self.table.index:
+            return None
+        vals = {c: self.table.loc[row, (c, metric)] for c in self.configurations}
+        vals = {c: v for c, v in vals.items() if v == v}
+        return max(vals, key=vals.get) if vals else None
+
+    def format(self, digits: int = 4) -> str:
+        o = self.options
+        lines = [f"Hide and complete: {o.get('n_products', 0)} labelled products x {o.get('seeds')} seed(s) "
+                 f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images; "
+                 f"K={o.get('k')}, {o.get('holdout', 0):.0%} of labelled reference products held out per seed"]
+        lines += ["", format_table(self.table, self.configurations, digits)]
+        if self.reviewed is not None and not self.reviewed.empty:
+            lines += ["", f"Reviewed products ({o.get('n_reviewed', 0)}, all images kept, truth = reviewer's "
+                          "missing views):", format_table(self.reviewed, self.configurations, digits,
+                                                          metrics=METRICS[:3])]
+        if self.notes:
+            lines += [""] + [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        def tab(df):
+            if df is None:
+                return None
+            return {str(r): {c: {m: _json_num(df.loc[r, (c, m)]) for m in df[c].columns}
+                             for c in self.configurations} for r in df.index}
+        return {"configurations": self.configurations, "table": tab(self.table), "counts": tab(self.counts),
+                "reviewed": tab(self.reviewed), "notes": self.notes, "options": self.options,
+                "seconds": round(self.seconds, 2), "winner_f1": self.winner("f1"),
+                "winner_accuracy": self.winner("accuracy")}
+
+
+def _json_num(v):
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else round(float(v), 6)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    return v
+
+
+def format_table(table: pd.DataFrame, configurations: list[str], digits: int = 4,
+                 metrics: tuple[str, ...] = METRICS) -> str:
+    """Plain-text table shaped like the paper's Table 1: a column group per configuration."""
+    if table is None or table.empty:
+        return "(no results)"
+    first = max(len("Subcategory"), *(len(str(r)) for r in table.index))
+    width = max(digits + 2, *(len(METRIC_TITLES[m]) for m in metrics))
+    group = len(metrics) * (width + 1) - 1
+    head1 = "Subcategory".ljust(first) + "".join(" | " + c[:group].ljust(group) for c in configurations)
+    head2 = " " * first + "".join(" | " + " ".join(METRIC_TITLES[m].rjust(width) for m in metrics)
+                                  for _ in configurations)
+    rule = "-" * len(head2)
+    out = [head1, head2, rule]
+    for r in table.index:
+        if r == ALL:
+            out.append(rule)
+        cells = []
+        for c in configurations:
+            vals = []
+            for m in metrics:
+                v = table.loc[r, (c, m)] if (c, m) in table.columns else float("nan")
+                vals.append(("-" if v != v else f"{v:.{digits}f}").rjust(width))
+            cells.append(" ".join(vals))
+        out.append(str(r).ljust(first) + "".join(" | " + c for c in cells))
+    return "\n".join(out)
+
+
+# -- the system's answer, the same as Suggester._suggest -------------------------------------
+
+def predict_missing(run, product: dict, present) -> list[int]:
+    """Missing pose classes for a product showing classes ``present``, best first
+    (Algorithm 2: the cohort's expected classes minus the present ones, in rank order)."""
+    present = set(present)
+    ranking = run.ranker.rank(product, run.config.min_cohort_share)
+    return [r["pose_class"] for r in ranking if r["expected"] and r["pose_class"] not in present]
+
+
+def assign_classes(run, store: Store, content_hashes) -> np.ndarray:
+    """Pose class per image (no person -> K, no usable pose -> -1), from the pose cache."""
+    from .embed import embed
+
+    info = run.info
+    hashes = list(content_hashes)
+    poses = store.poses(info["backend"], info["backend_version"], set(hashes))
+    out = np.full(len(hashes), -1, dtype=np.int64)
+    rows, lms = [], []
+    for i, h in enumerate(hashes):
+        p = poses.get(h)
+        if p is None:
+            continue
+        if p["status"] == "person" and p["landmarks"] is not None:
+            rows.append(i)
+            lms.append(p["landmarks"])
+        elif p["status"] == "no_person":
+            out[i] = run.no_person_class
+    if lms:
+        classes, _ = run.assign(embed(np.stack(lms), info["family"]))
+        out[rows] = classes
+    return out
+
+
+def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
+    """Majority view label per pose class: ({(subcategory, class): label}, {class: label}).
+    ``reference`` has pose_class, label and subcategory columns; ties go to the label first
+    in alphabetical order so the mapping is deterministic."""
+    ref = reference[(reference["pose_class"] >= 0) & reference["label"].notna()]
+
+    def majority(df, keys):
+        counts = df.groupby([*keys, "label"]).size().rename("n").reset_index()
+        counts = counts.sort_values([*keys, "n", "label"], ascending=[True] * len(keys) + [False, True])
+        top = counts.drop_duplicates(keys)
+        return {(tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]): r["label"]
+                for r in top.to_dict(orient="records")}
+
+    return majority(ref, ["subcategory", "pose_class"]), majority(ref, ["pose_class"])
+
+
+def _label_for(maps: tuple[dict, dict], subcategory, c: int) -> str:
+    by_sub, glob = maps
+    return by_sub.get((subcategory, c)) or glob.get(c) or UNLABELLED
+
+
+def _ordered_labels(maps, subcategory, classes) -> list[str]:
+    out = []
+    for c in classes:
+        l = _label_for(maps, subcategory, c)
+        if l not in out:
+            out.append(l)
+    return out
+
+
+# -- the protocol ----------------------------------------------------------------------------
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def kept_subset(n_images: int, seed: int, draw: int, product_id: str, keep_min: int, keep_max: int) -> np.ndarray:
+    """Indices of the images a trial keeps: the same for every configuration."""
+    rng = np.random.default_rng([seed, draw, _stable_int(product_id)])
+    hi = min(keep_max, n_images - 1)
+    lo = min(keep_min, hi)
+    n_keep = int(rng.integers(lo, hi + 1))
+    return np.sort(rng.choice(n_images, size=n_keep, replace=False))
+
+
+def split_holdout(reference_ids: list[str], products: pd.DataFrame, share: float, seed: int) -> list[str]:
+    """A share of the given reference products per subcategory (at least one where a
+    subcategory has two or more, never all of them)."""
+    if share <= 0 or not reference_ids:
+        return []
+    rng = np.random.default_rng([seed, 7919])
+    sub = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
+    held = []
+    for s in sorted(sub.loc[reference_ids].unique()):
+        ids = sorted(p for p in reference_ids if sub.loc[p] == s)
+        if len(ids) < 2:
+            continue
+        n = min(len(ids) - 1, max(1, round(share * len(ids))))
+        held += [ids[i] for i in sorted(rng.choice(len(ids), size=n, replace=False))]
+    return sorted(held)
+
+
+def _scratch_store(store: Store, folder: Path, products: pd.DataFrame, images: pd.DataFrame,
+                   backends: list[tuple[str, str]]) -> tuple[Store, dict[int, int]]:
+    """A throw-away data dir with the given catalogue and the pose cache rows it needs.
+    Returns it and a map scratch image_id -> the user's image_id."""
+    scratch = Store(folder)
+    for entry in store.data_dir.iterdir():   # e.g. model weights a backend looks for in data_dir
+        if entry.is_dir() and entry.name not in ("runs",) and not (folder / entry.name).exists():
+            try:
+                (folder / entry.name).symlink_to(entry, target_is_directory=True)
+            except OSError:
+                pass
+    empty = pd.DataFrame(columns=["row", "product_id", "kind", "detail"])
+    scratch.replace_catalogue(products, images, empty, "evaluation scratch copy")
+    hashes = set(images["content_hash"])
+    for bid, version in backends:
+        rows = [{"content_hash": h, **p} for h, p in store.poses(bid, version, hashes).items()]
+        scratch.put_poses(bid, version, rows)
+    new = scratch.images()[["image_id", "product_id", "position", "content_hash"]]
+    old = images[["image_id", "product_id", "position", "content_hash"]]
+    m = new.merge(old, on=["product_id", "position", "content_hash"], suffixes=("", "_orig"))
+    return scratch, dict(zip(m["image_id"].astype(int), m["image_id_orig"].astype(int)))
+
+
+def _base_config(store: Store, options: EvalOptions) -> TrainConfig:
+    if options.base is not None:
+        base = options.base
+    else:
+        base = TrainConfig()
+        rid = store.active_run_id()
+        if rid is not None:
+            row = store.execute("SELECT config FROM runs WHERE run_id=?", (rid,)).fetchone()
+            if row is not None:
+                import json
+                try:
+                    base = TrainConfig.from_dict(json.loads(row[0]))
+                except (TypeError, ValueError, KeyError):
+                    base = TrainConfig()
+    if options.k is not None:
+        base = replace(base, k=options.k)
+    return base
+
+
+def _report(progress: ProgressFn | None, done: int, total: int, msg: str) -> None:
+    if progress:
+        progress(Progress("evaluate", done, total, msg))
+
+
+def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[Configuration] | None = None,
+             options: EvalOptions | None = None, progress: ProgressFn | None = None,
+             workers: int | None = None) -> EvalResult:
+    """Train each configuration on labelled reference products (minus a held-out share) and
+    score its missing-pose suggestions; see the module docstring for the protocol."""
+    from .extract import extract_poses
+    from .pipeline import train
+    from .pose import PoseOptions
+    from .runs import load_run
+
+    t0 = time.perf_counter()
+    options = options or EvalOptions()
+    options.validate()
+    products, images = store.products(), store.images()
+    if products.empty:
+        raise ValueError("the catalogue is empty: run `unposed demo` or `unposed import` first")
+    labels = labels if labels is not None else load_labels(store)
+    if labels.empty:
+        raise ValueError("no view labels: the catalogue has no pose_label column and no labels file was "
+                         "given (--labels FILE: image_path,label rows and/or product_id,missing rows)")
+    notes = list(labels.problems[:5])
+    base = _base_config(store, options)
+    base.validate()
+    auto_notes: list[str] = []
+    if configurations is None:
+        configurations, auto_notes = default_configurations(store)
+    if not configurations:
+        raise ValueError("no configuration to evaluate")
+    if len({c.key for c in configurations}) != len(configurations):
+        raise ValueError("a configuration is listed twice")
+    notes += auto_notes
+
+    images = images.copy()
+    images["label"] = labels.label_of(images["image_id"])
+    sub_of = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
+    n_img = images.groupby("product_id").size()
+    fully = images.groupby("product_id")["label"].apply(lambda s: s.notna().all())
+    sel = select_sets(products, images, base.selection)
+    reference = set(sel.reference_ids)
+    eligible = [p for p in products["product_id"]
+                if fully.get(p, False) and n_img.get(p, 0) >= options.keep_max + 1
+                and n_img.get(p, 0) >= options.keep_min + 1]
+    ref_eligible = [p for p in sel.reference_ids if p in set(eligible)]
+    outside = [p for p in eligible if p not in reference]
+    reviewed = sorted(p for p in labels.product_missing if p in sub_of.index and n_img.get(p, 0) > 0)
+    if not ref_eligible and not outside and not reviewed:
+        raise ValueError(
+            f"nothing to evaluate: no product has all its images labelled and at least "
+            f"{options.keep_max + 1} of them, and no product has reviewed missing views "
+            f"({labels.summary()})")
+    if options.holdout == 0 and not outside and not reviewed:
+        raise ValueError("holdout is 0 and no labelled product lies outside the reference set: "
+                         "every evaluated product would be one the system learned from")
+    if options.holdout == 0:
+        ref_eligible = []
+        notes.append("holdout 0: only products outside the reference set are evaluated")
+
+    # every configuration's pose cache must cover the catalogue (then no model runs again)
+    idents: dict[str, tuple[str, str]] = {}
+    for cfg in configurations:
+        if cfg.backend in idents:
+            continue
+        idents[cfg.backend] = _backend_identity(cfg.backend, store.data_dir)
+        if len(store.missing_poses(*idents[cfg.backend])):
+            extract_poses(store, PoseOptions(backend=cfg.backend), workers=workers, progress=progress)
+
+    seeds = list(range(options.first_seed, options.first_seed + options.seeds))
+    total = len(seeds) * len(configurations)
+    trials: list[dict] = []
+    purity_rows: list[dict] = []
+    step = 0
+    for seed in seeds:
+        held = split_holdout(ref_eligible, products, options.holdout, seed)
+        eval_ids = sorted(set(held) | set(outside))
+        keep_products = products[~products["product_id"].isin(held)]
+        keep_images = images[~images["product_id"].isin(held)]
+        with tempfile.TemporaryDirectory(prefix="unposed-eval-") as tmp:
+            scratch, id_map = _scratch_store(store, Path(tmp), keep_products, keep_images.drop(columns=["label"]),
+                                             list(idents.values()))
+            try:
+                for cfg in configurations:
+                    _report(progress, step, total, f"seed {seed}: training {cfg.name}")
+                    tcfg = replace(base, backend=cfg.backend, autoencoder=cfg.autoencoder, seed=seed)
+                    res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}")
+                    run = load_run(res.path)
+                    trials += _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_ids,
+                                         reviewed, labels, options, purity_rows)
+                    step += 1
+                    _report(progress, step, total, f"seed {seed}: {cfg.name} scored")
+            finally:
+                scratch.close()
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    trials_df = pd.DataFrame(trials)
+    names = [c.name for c in configurations]
+    hc = trials_df[trials_df["protocol"] == "hide"] if len(trials_df) else trials_df
+    rv = trials_df[trials_df["protocol"] == "reviewed"] if len(trials_df) else trials_df
+    table, counts = _tables(hc, pd.DataFrame(purity_rows), names)
+    reviewed_table = _tables(rv, None, names)[0] if len(rv) else None
+    n_hidden = hc["product_id"].nunique() if len(hc) else 0
+    opts = {"k": base.k, "seeds": options.seeds, "first_seed": options.first_seed, "holdout": options.holdout,
+            "keep_min": options.keep_min, "keep_max": options.keep_max, "draws": options.draws,
+            "min_cohort_share": base.min_cohort_share, "n_products": int(n_hidden),
+            "n_reference_heldout_candidates": len(ref_eligible), "n_outside_reference": len(outside),
+            "n_reviewed": len(reviewed), "labels": labels.summary(),
+            "configurations": [asdict(c) | {"name": c.name} for c in configurations]}
+    return EvalResult(names, table, counts, trials_df, reviewed_table, notes, opts, time.perf_counter() - t0)
+
+
+def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_ids, reviewed, labels,
+               options, purity_rows) -> list[dict]:
+    sub_of = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
+    prod = products.set_index("product_id", drop=False)
+    # classes -> views, from this run's training reference images
+    ref = run.reference.copy()
+    ref["orig_id"] = ref["image_id"].map(id_map)
+    ref["label"] = labels.label_of(ref["orig_id"])
+    ref["subcategory"] = ref["product_id"].map(sub_of)
+    maps = class_labels(ref)
+    rows: list[dict] = []
+    wanted = sorted(set(eval_ids) | set(reviewed))
+    imgs = images[images["product_id"].isin(wanted)]
+    classes = assign_classes(run, store, imgs["content_hash"])
+    imgs = imgs.assign(pose_class=classes)
+    # purity of the evaluated (hidden-protocol) images, per subcategory
+    hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["pose_class"] >= 0)]
+    for s, g in hid.groupby(hid["product_id"].map(sub_of)):
+        purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": s,
+                            "purity": purity(g["pose_class"], g["label"]), "n_images": len(g)})
+    if len(hid):
+        purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": ALL,
+                            "purity": purity(hid["pose_class"], hid["label"]), "n_images": len(hid)})
+    ref_ok = ref[(ref["pose_class"] >= 0) & ref["label"].notna()]
+    ref_purity = purity(ref_ok["pose_class"], ref_ok["label"]) if len(ref_ok) else float("nan")
+    for pid, g in imgs.groupby("product_id", sort=True):
+        product = prod.loc[pid].to_dict()
+        s = sub_of.loc[pid]
+        cls = g["pose_class"].to_numpy()
+        lab = g["label"].tolist()
+        base_row = {"configuration": cfg.name, "seed": seed, "product_id": pid, "subcategory": s,
+                    "n_images": len(g), "reference_purity": ref_purity}
+        if pid in eval_ids:
+            for draw in range(options.draws):
+                kept = kept_subset(len(g), seed, draw, pid, options.keep_min, options.keep_max)
+                present = {int(c) for c in cls[kept] if c >= 0}
+                missing = predict_missing(run, product, present)
+                pred = _ordered_labels(maps, s, missing)
+                kept_labels = {lab[i] for i in kept}
+                truth = set(lab) - kept_labels
+                tp, fp, fn = set_counts(truth, pred)
+                rows.append({**base_row, "protocol": "hide", "draw": draw, "n_kept": len(kept),
+                             "kept_labels": "|".join(lab[i] for i in kept), "truth": "|".join(sorted(truth)),
+                             "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
+                             "tp": tp, "fp": fp, "fn": fn,
+                             "redundant": sum(1 for p in pred if p in kept_labels)})
+        if pid in reviewed:
+            present = {int(c) for c in cls if c >= 0}
+            missing = predict_missing(run, product, present)
+            pred = _ordered_labels(maps, s, missing)
+            truth = set(labels.product_missing[pid])
+            tp, fp, fn = set_counts(truth, pred)
+            rows.append({**base_row, "protocol": "reviewed", "draw": 0, "n_kept": len(g),
+                         "kept_labels": "|".join(l for l in lab if l), "truth": "|".join(sorted(truth)),
+                         "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
+                         "tp": tp, "fp": fp, "fn": fn, "redundant": 0})
+    return rows
+
+
+def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[str]):
+    """(metrics table, counts table): rows subcategory + All, columns (configuration, metric)."""
+    if trials is None or trials.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    subs = sorted(trials["subcategory"].unique())
+    index = subs + [ALL]
+    cols = pd.MultiIndex.from_product([names, list(METRICS)])
+    ccols = pd.MultiIndex.from_product([names, ["tp", "fp", "fn", "redundant", "trials", "products"]])
+    table = pd.DataFrame(np.nan, index=index, columns=cols)
+    counts = pd.DataFrame(0, index=index, columns=ccols)
+    for name in names:
+        t = trials[trials["configuration"] == name]
+        for r in index:
+            g = t if r == ALL else t[t["subcategory"] == r]
+            if g.empty:
+                continue
+            tp, fp, fn = int(g["tp"].sum()), int(g["fp"].sum()), int(g["fn"].sum())
+            for m, v in ratios(tp, fp, fn).items():
+                table.loc[r, (name, m)] = v
+            counts.loc[r, (name, "tp")], counts.loc[r, (name, "fp")], counts.loc[r, (name, "fn")] = tp, fp, fn
+            counts.loc[r, (name, "redundant")] = int(g["redundant"].sum())
+            counts.loc[r, (name, "trials")] = len(g)
+            counts.loc[r, (name, "products")] = g["product_id"].nunique()
+        if purity_rows is not None and len(purity_rows):
+            pr = purity_rows[purity_rows["configuration"] == name]
+            for r in index:
+                v = pr.loc[pr["subcategory"] == r, "purity"]
+                if len(v):
+                    table.loc[r, (name, "purity")] = float(v.mean())
+    table.index.name = counts.index.name = "subcategory"
+    return table, counts
+
+
+# -- reviewer judgements of one run (class space) ----------------------------------------------
+
+def judgement_table(store: Store, run_id: str) -> pd.DataFrame:
+    """Per subcategory (+ All): how the run's suggestions fared with reviewers.
+    accuracy = confirmed / (confirmed + added), precision = confirmed / suggested."""
+    judged = latest_judgements(store, run_id)
+    if not judged:
+        return pd.DataFrame()
+    products = store.products().set_index("product_id")
+    rows = []
+    for j in judged:
+        s = products["subcategory"].get(j.product_id) if j.product_id in products.index else None
+        rows.append({"subcategory": s if isinstance(s, str) and s else NO_SUBCATEGORY,
+                     "tp": len(j.confirmed), "fp": len(j.rejected), "fn": len(j.added)})
+    df = pd.DataFrame(rows)
+    out = []
+    for r in sorted(df["subcategory"].unique()) + [ALL]:
+        g = df if r == ALL else df[df["subcategory"] == r]
+        tp, fp, fn = int(g["tp"].sum()), int(g["fp"].sum()), int(g["fn"].sum())
+        out.append({"subcategory": r, "products": len(g), **ratios(tp, fp, fn), "confirmed": tp,
+                    "rejected": fp, "added": fn})
+    return pd.DataFrame(out).set_index("subcategory")

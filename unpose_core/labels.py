@@ -1,0 +1,339 @@
+"""Human truth for the evaluation: view labels per image, and reviewers' judgements.
+
+View labels
+    Where they come from, later ones winning: the catalogue's own ``pose_label`` column
+    (the demo's recorded framings, DeepFashion's view names), then a labels file.
+    A labels file is CSV (or TSV / Parquet) with one row per image and/or per product:
+
+    * image rows name the image by ``image_id``, ``content_hash`` or its path
+      (``image_path`` / ``rel_path`` / ``path`` / ``file``: as in the manifest, relative to the
+      image folder, or absolute; ``product_id`` may be given to disambiguate) and give its
+      ``label`` (aliases ``pose_label``, ``view``, ``view_label``, ``pose``);
+    * product rows give ``product_id`` and ``missing``: the view labels a reviewer judged
+      missing from that product, separated by ``|`` or ``;`` (an empty value means "nothing
+      is missing"). Such products are evaluated with all their images kept.
+
+    Labels are normalised (trimmed, lower case, spaces and dashes -> ``_``) so "Close-up"
+    and "close_up" are the same view. Rows that match no image are reported, not fatal.
+
+Judgements (the app's Product page)
+    For a product and a run, the reviewer ticks which suggested poses are truly missing and
+    adds poses the system missed. Each save appends a full snapshot row to ``judgements``
+    (nothing a person entered is ever deleted); the latest row per (run, product) is the
+    current judgement. A snapshot also records each involved pose class's view label under
+    that run when one is known, which lets judgements score *other* configurations too.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .store import Store
+
+LABEL_COLUMNS = ("label", "pose_label", "view", "view_label", "pose")
+PATH_COLUMNS = ("image_path", "rel_path", "path", "file", "image", "filename")
+MISSING_COLUMNS = ("missing", "missing_poses", "missing_views", "missing_labels")
+_SPLIT = re.compile(r"[|;]")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS judgements(
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, product_id TEXT NOT NULL,
+    suggested TEXT NOT NULL, confirmed TEXT NOT NULL, added TEXT NOT NULL,
+    labels TEXT, reviewer TEXT, note TEXT, created_at REAL NOT NULL)
+"""
+_INDEX = "CREATE INDEX IF NOT EXISTS judgements_run_product ON judgements(run_id, product_id, id)"
+
+
+def normalise_label(value) -> str | None:
+    """'Close-up ' -> 'close_up'; empty / NaN -> None."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    s = re.sub(r"[\s\-]+", "_", str(value).strip().lower()).strip("_")
+    return s or None
+
+
+def split_labels(value) -> frozenset[str]:
+    if value is None or (isinstance(value, float) and value != value):
+        return frozenset()
+    return frozenset(l for l in (normalise_label(p) for p in _SPLIT.split(str(value))) if l)
+
+
+@dataclass
+class LabelSet:
+    """Truth for one evaluation: image_id -> view label, product_id -> views judged missing."""
+
+    image_labels: pd.Series                      # index image_id (int) -> label (str)
+    product_missing: dict[str, frozenset[str]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.image_labels.empty and not self.product_missing
+
+    def label_of(self, image_ids) -> list[str | None]:
+        get = self.image_labels.get
+        return [get(int(i)) if i == i and i is not None else None for i in image_ids]
+
+    def summary(self) -> str:
+        n_views = self.image_labels.nunique()
+        parts = [f"{len(self.image_labels)} labelled images ({n_views} views)"]
+        if self.product_missing:
+            parts.append(f"{len(self.product_missing)} products with reviewed missing views")
+        if self.sources:
+            parts.append("from " + " + ".join(self.sources))
+        return ", ".join(parts)
+
+
+def catalogue_labels(store: Store) -> LabelSet:
+    """The catalogue's own pose_label column (e.g. the demo's recorded framings)."""
+    images = store.images()
+    labels = images.set_index("image_id")["pose_label"].map(normalise_label).dropna()
+    return LabelSet(labels.astype(str), {}, ["catalogue pose_label"] if len(labels) else [])
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"labels file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+            return df.astype(object).where(df.notna(), None)
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                               sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig")
+    except Exception as exc:  # pandas raises many kinds for malformed files
+        raise ValueError(f"cannot read labels file {path.name}: {type(exc).__name__}: {exc}") from None
+    raise ValueError(f"labels file must be .csv, .tsv or .parquet, got {path.name}")
+
+
+def _first(cols: dict, names) -> str | None:
+    return next((cols[n] for n in names if n in cols), None)
+
+
+def read_labels_file(path: str | Path, images: pd.DataFrame) -> LabelSet:
+    """Parse a labels file against the catalogue's images (``store.images()``)."""
+    path = Path(path)
+    df = _read_table(path)
+    cols = {str(c).strip().lower().replace(" ", "_").replace("-", "_"): c for c in df.columns}
+    label_col = _first(cols, LABEL_COLUMNS)
+    missing_col = _first(cols, MISSING_COLUMNS)
+    path_col = _first(cols, PATH_COLUMNS)
+    id_col, hash_col, pid_col = cols.get("image_id"), cols.get("content_hash"), cols.get("product_id")
+    if label_col is None and missing_col is None:
+        raise ValueError(f"labels file {path.name} needs a 'label' column (per image) and/or a 'missing' "
+                         f"column (per product); found: {', '.join(map(str, df.columns))}")
+    if label_col is not None and not (id_col or hash_col or path_col):
+        raise ValueError(f"labels file {path.name} has labels but no image column: give image_id, "
+                         "content_hash or image_path")
+
+    by_id = set(images["image_id"].astype(int))
+    by_hash = images.groupby("content_hash")["image_id"].apply(list).to_dict()
+    by_path: dict[str, list[int]] = {}
+    by_pid_path: dict[tuple[str, str], int] = {}
+    for r in images.itertuples(index=False):
+        for key in {str(r.path), str(r.rel_path), Path(str(r.path)).as_posix()}:
+            by_path.setdefault(key, []).append(int(r.image_id))
+            by_pid_path[(str(r.product_id), key)] = int(r.image_id)
+    products = set(images["product_id"].astype(str))
+
+    labels: dict[int, str] = {}
+    missing: dict[str, frozenset[str]] = {}
+    problems: list[str] = []
+    n_unmatched = 0
+    for i, row in enumerate(df.to_dict(orient="records"), start=2):
+        pid = str(row[pid_col]).strip() if pid_col and row.get(pid_col) not in (None, "") else None
+        has_image_key = any(c and row.get(c) not in (None, "") for c in (id_col, hash_col, path_col))
+        if label_col and has_image_key:
+            label = normalise_label(row.get(label_col))
+            if label is None:
+                problems.append(f"row {i}: empty label")
+                continue
+            ids: list[int] = []
+            if id_col and row.get(id_col) not in (None, ""):
+                try:
+                    iid = int(float(row[id_col]))
+                except ValueError:
+                    iid = -1
+                ids = [iid] if iid in by_id else []
+            elif hash_col and row.get(hash_col) not in (None, ""):
+                ids = by_hash.get(str(row[hash_col]).strip(), [])
+            else:
+                raw = str(row[path_col]).strip()
+                keys = {raw, Path(raw).as_posix()}
+                if Path(raw).is_absolute():
+                    keys.add(str(Path(raw).resolve()))
+                if pid is not None:
+                    ids = [by_pid_path[(pid, k)] for k in keys if (pid, k) in by_pid_path][:1]
+                else:
+                    ids = sorted({j for k in keys for j in by_path.get(k, [])})
+            if not ids:
+                n_unmatched += 1
+                if n_unmatched <= 5:
+                    problems.append(f"row {i}: no catalogue image matches it")
+                continue
+            for j in ids:
+                labels[j] = label
+        elif missing_col and pid is not None:
+            if pid not in products:
+                problems.append(f"row {i}: product {pid!r} is not in the catalogue")
+                continue
+            missing[pid] = split_labels(row.get(missing_col))
+        else:
+            problems.append(f"row {i}: neither an image with a label nor a product with missing views")
+    if n_unmatched > 5:
+        problems.append(f"... {n_unmatched} rows in all match no catalogue image")
+    if not labels and not missing:
+        raise ValueError(f"labels file {path.name}: no row matches the catalogue"
+                         + (f" ({problems[0]})" if problems else ""))
+    series = pd.Series(labels, dtype=object).sort_index()
+    series.index = series.index.astype(int)
+    return LabelSet(series, missing, [path.name], problems)
+
+
+def load_labels(store: Store, path: str | Path | None = None, with_judgements: bool = True) -> LabelSet:
+    """Catalogue pose_label, overridden by ``path`` when given; plus judged products when
+    their judgements carry view labels (a labels file's 'missing' rows win over them)."""
+    base = catalogue_labels(store)
+    if path is not None:
+        extra = read_labels_file(path, store.images())
+        merged = pd.concat([base.image_labels, extra.image_labels])
+        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+        base = LabelSet(merged, dict(extra.product_missing), base.sources + extra.sources, extra.problems)
+    if with_judgements:
+        judged = judged_missing_labels(store)
+        added = {p: s for p, s in judged.items() if p not in base.product_missing}
+        if added:
+            base.product_missing.update(added)
+            base.sources.append(f"{len(added)} reviewer judgements")
+    return base
+
+
+# -- reviewer judgements ----------------------------------------------------------------------
+
+@dataclass
+class Judgement:
+    run_id: str
+    product_id: str
+    suggested: list[int]          # pose classes the system flagged, in its order
+    confirmed: list[int]          # ... of those, the ones the reviewer says are truly missing
+    added: list[int]              # classes the reviewer says are missing but were not flagged
+    labels: dict[int, str]        # view label of each involved class under the run, when known
+    reviewer: str | None = None
+    note: str | None = None
+    created_at: float = 0.0
+    id: int | None = None
+
+    @property
+    def rejected(self) -> list[int]:
+        return [c for c in self.suggested if c not in self.confirmed]
+
+    def missing_labels(self) -> frozenset[str] | None:
+        """The views judged missing, or None when a class involved has no known label."""
+        classes = [*self.confirmed, *self.added]
+        if any(c not in self.labels for c in classes):
+            return None
+        return frozenset(self.labels[c] for c in classes)
+
+
+def ensure_tables(store: Store) -> None:
+    store.execute(_SCHEMA)
+    store.execute(_INDEX)
+
+
+def _classes(values, what: str) -> list[int]:
+    out = []
+    for v in values or []:
+        try:
+            c = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: pose classes must be whole numbers, got {v!r}") from None
+        if c < 0:
+            raise ValueError(f"{what}: pose classes must be >= 0, got {c}")
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def save_judgement(store: Store, run_id: str, product_id: str, suggested, confirmed, added=(),
+                   labels: dict | None = None, reviewer: str | None = None, note: str | None = None) -> Judgement:
+    """Append the reviewer's current judgement of one product under one run."""
+    if not run_id or not product_id:
+        raise ValueError("a judgement needs a run id and a product id")
+    suggested = _classes(suggested, "suggested")
+    confirmed = _classes(confirmed, "confirmed")
+    added = _classes(added, "added")
+    stray = [c for c in confirmed if c not in suggested]
+    if stray:
+        raise ValueError(f"confirmed poses {stray} were not suggested; list them as added instead")
+    dup = [c for c in added if c in suggested]
+    if dup:
+        raise ValueError(f"added poses {dup} were already suggested; tick them as confirmed instead")
+    clean_labels = {}
+    for c, l in (labels or {}).items():
+        n = normalise_label(l)
+        if n is not None:
+            clean_labels[int(c)] = n
+    ensure_tables(store)
+    now = time.time()
+    cur = store.execute(
+        "INSERT INTO judgements(run_id, product_id, suggested, confirmed, added, labels, reviewer, note,"
+        " created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+        (run_id, str(product_id), json.dumps(suggested), json.dumps(confirmed), json.dumps(added),
+         json.dumps({str(k): v for k, v in clean_labels.items()}), reviewer, note, now))
+    return Judgement(run_id, str(product_id), suggested, confirmed, added, clean_labels, reviewer, note,
+                     now, cur.lastrowid)
+
+
+def _row_to_judgement(row) -> Judgement:
+    jid, run_id, pid, sug, conf, add, labels, reviewer, note, created = row
+    lab = {int(k): v for k, v in (json.loads(labels) if labels else {}).items()}
+    return Judgement(run_id, pid, json.loads(sug), json.loads(conf), json.loads(add), lab, reviewer, note,
+                     created, jid)
+
+
+_COLS = "id, run_id, product_id, suggested, confirmed, added, labels, reviewer, note, created_at"
+
+
+def latest_judgement(store: Store, run_id: str, product_id: str) -> Judgement | None:
+    ensure_tables(store)
+    row = store.execute(f"SELECT {_COLS} FROM judgements WHERE run_id=? AND product_id=?"
+                        " ORDER BY id DESC LIMIT 1", (run_id, str(product_id))).fetchone()
+    return None if row is None else _row_to_judgement(row)
+
+
+def latest_judgements(store: Store, run_id: str | None = None) -> list[Judgement]:
+    """The current judgement of every (run, product) pair, or of one run's products."""
+    ensure_tables(store)
+    sql = (f"SELECT {_COLS} FROM judgements j WHERE id = (SELECT MAX(id) FROM judgements k"
+           " WHERE k.run_id=j.run_id AND k.product_id=j.product_id)")
+    params: tuple = ()
+    if run_id is not None:
+        sql += " AND run_id=?"
+        params = (run_id,)
+    return [_row_to_judgement(r) for r in store.execute(sql + " ORDER BY id", params).fetchall()]
+
+
+def judgement_history(store: Store, run_id: str | None = None) -> pd.DataFrame:
+    ensure_tables(store)
+    if run_id is None:
+        return store.query_df(f"SELECT {_COLS} FROM judgements ORDER BY id")
+    return store.query_df(f"SELECT {_COLS} FROM judgements WHERE run_id=? ORDER BY id", (run_id,))
+
+
+def judged_missing_labels(store: Store) -> dict[str, frozenset[str]]:
+    """product -> views judged missing, from the newest label-complete judgement per product."""
+    out: dict[str, tuple[float, frozenset[str]]] = {}
+    for j in latest_judgements(store):
+        views = j.missing_labels()
+        if views is None:
+            continue
+        if j.product_id not in out or out[j.product_id][0] < j.created_at:
+            out[j.product_id] = (j.created_at, views)
+    return {p: v for p, (_, v) in out.items()}
