@@ -8,38 +8,50 @@ Architecture (as the paper gives it)
     with the weights), so callers pass raw embeddings.
 
 Which contrastive loss (the paper only says "batch-wise contrastive loss")
-    SimCLR's NT-Xent (normalised temperature-scaled cross entropy) over two augmented views of
-    every embedding in the batch: view a of image i must be closer (cosine similarity of the
-    L2-normalised codes, divided by ``temperature``) to view b of image i than to both views of
-    every other image in the batch. It is the standard *batch-wise* contrastive loss (every
-    other row of the batch is a negative, which is why a large batch such as 2048 matters), it
-    needs no labels (we have none at training time) and no pair mining, and its augmentations
-    say exactly which differences must not change the pose class:
+    Symmetric InfoNCE over two augmented views of every embedding in the batch (the SimCLR /
+    CLIP family): the codes of the two views are L2-normalised, every view-a code is scored
+    against every view-b code of the batch by cosine similarity / ``temperature``, and cross
+    entropy asks each code to pick its own image's other view among the batch's n (both
+    directions, averaged). It is *batch-wise* in the plain sense -- every other image of the
+    batch is a negative, which is why a large batch such as 2048 matters -- it needs no labels
+    (there are none at training time) and no pair mining, and the augmentations say exactly
+    which differences must not change the pose class. We score view a against view b only (an
+    n x n matrix) rather than SimCLR's NT-Xent over all 2n x 2n pairs: same objective family,
+    a quarter of the work, and on 2 CPU cores that matters more than the extra negatives.
 
-    * landmark jitter: Gaussian noise of ``noise`` standard deviations on every dimension
-      (a pose estimator's wobble between two photos of the same pose);
-    * scale / shift: every view is multiplied by 1 + N(0, ``scale_noise``) and shifted by
-      N(0, ``scale_noise``) per dimension group... kept small, as a person a little nearer or
-      off-centre is the same pose;
-    * feature dropout: each dimension is set to its mean (0 after standardising) with
-      probability ``dropout`` (a landmark the estimator missed).
+    Augmentations, in standardised units (``fit`` standardises every dimension first):
+    * jitter: Gaussian noise of ``noise`` (0.5) standard deviations per dimension -- a pose
+      estimator's wobble and the spread between two photos of the same pose;
+    * gain / offset: each view is multiplied by 1 + N(0, ``scale_noise``) and shifted by
+      N(0, ``scale_noise``) -- a person slightly nearer or off-centre;
+    * feature dropout: each dimension is set to 0 (its mean) with probability ``dropout`` --
+      a landmark the estimator missed.
+    Left-right flips are NOT used: mirroring turns a left-facing side view into a right-facing
+    one and swaps the left/right shoulder ratio that tells front from back, so it would teach
+    the encoder to merge classes a seller must see as different.
 
-    Left-right flips are NOT used: mirroring turns a left-facing side view into a
-    right-facing one and swaps the left/right shoulder ratio that tells front from back, so it
-    would teach the encoder to merge classes a seller must see as different.
+    Instance discrimination alone spreads the codes evenly over the sphere and throws away the
+    density K-Means needs, so a reconstruction term (MSE of the decoder's output against the
+    standardised input, weight ``recon_weight``) keeps the code faithful to the input. K-Means
+    gets the encoder's raw (not normalised) code.
 
-    Instance discrimination alone spreads all codes evenly over the sphere, which throws away
-    the density K-Means needs, so a reconstruction term (MSE of the decoder's output against
-    the standardised input, weight ``recon_weight``) keeps the code faithful to the input.
-    The code K-Means sees is the encoder's output before normalisation.
+    Measured on the demo (630 reference embeddings, K=10, purity of K-Means clusters against
+    the recorded framings, mean of 3 autoencoder seeds x 3 K-Means seeds): raw 77-dim 0.753;
+    noise 0.1 -> 0.655, 0.3 -> 0.72, 0.5 -> 0.728 (the default), 1.0 -> 0.70; temperature 0.1 or
+    0.2 is worse (0.56-0.58, one seed); reconstruction only (contrastive term negligible) 0.742;
+    positives drawn from a batch neighbour instead of an augmentation 0.65-0.72. On this clean,
+    synthetic catalogue no variant beat the raw embedding; `unposed evaluate` measures it on
+    yours.
 
-lr 0.1 with AdamW (what we measured, demo catalogue, 630 reference embeddings)
-    Plain AdamW at 0.1 with no guard is unstable here: the loss jumps up in the first steps
-    and the GELU units of the first layers saturate. We keep 0.1 as the configured (peak)
-    rate, as the paper says, and guard it: a linear warm-up over the first ``warmup`` steps,
-    cosine decay to 1 % of the peak over ``max_epochs``, and gradient-norm clipping at
-    ``clip_norm``. With the guards the loss falls steadily; see tests/test_autoencoder.py and
-    the numbers in the module notes at the bottom of this file.
+lr 0.1 with AdamW (measured on the same data, seeds 0 and 1)
+    We keep 0.1 as the configured (peak) rate, as the paper says, and guard it: linear warm-up
+    over the first ``warmup`` steps, cosine decay to 1 % of the peak, gradient-norm clipping at
+    ``clip_norm``. Without warm-up the loss spikes from 7.3 to 12.7-30.9 within the first 4
+    epochs, ends at 5.9-6.3, the codes partly collapse (only 395-445 distinct codes for
+    630 inputs) and purity falls to 0.60 +- 0.07. With warm-up the loss falls from 7.3 to 4.8,
+    every input keeps a distinct code and purity is 0.73 +- 0.03. Clipping alone does not
+    prevent the spikes (Adam rescales the clipped gradient anyway); warm-up is the guard that
+    matters, clipping stays as a cheap backstop against a single bad batch.
 
 Determinism
     ``fit`` seeds torch, draws every random number (split, shuffles, augmentations,
@@ -126,9 +138,9 @@ class PoseAutoencoder:
     """scikit-learn style: parameters in __init__, learned state in trailing-underscore attributes."""
 
     def __init__(self, bottleneck: int = 8, hidden: tuple[int, ...] = (64, 32, 16), batch_size: int = 2048,
-                 lr: float = 0.1, weight_decay: float = 0.001, max_epochs: int = 300, patience: int = 40,
+                 lr: float = 0.1, weight_decay: float = 0.001, max_epochs: int = 100, patience: int = 20,
                  val_fraction: float = 0.15, temperature: float = 0.5, recon_weight: float = 1.0,
-                 noise: float = 0.1, scale_noise: float = 0.05, dropout: float = 0.1,
+                 noise: float = 0.5, scale_noise: float = 0.05, dropout: float = 0.1,
                  warmup: int = 20, clip_norm: float = 1.0, seed: int = 0):
         self.bottleneck = bottleneck
         self.hidden = hidden

@@ -231,7 +231,10 @@ def import_mmpose_checkpoint(ckpt_path, data_dir=None, config_name: str = DEFAUL
     folder = models_dir(data_dir)
     name = _model_name(src, source_sha)
     dest = folder / f"{name}.safetensors"
-    meta = {"kind": MMPOSE, "config": config_name, "source_sha256": source_sha}
+    # one metadata key: safetensors writes its metadata map in arbitrary order, and the
+    # file's sha256 (part of the backend version) must not depend on it
+    meta = {"unposed": json.dumps({"kind": MMPOSE, "config": config_name, "source_sha256": source_sha},
+                                  sort_keys=True)}
     _atomic_write_bytes_from(lambda p: save_file(state_dict, str(p), metadata=meta), dest)
     record = {
         "record_version": RECORD_VERSION, "name": name, "kind": MMPOSE, "backend": KIND_BACKEND[MMPOSE],

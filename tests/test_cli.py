@@ -1,0 +1,93 @@
+"""The `unposed` command end to end on the demo, in throw-away data directories."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import PHOTOS, ROOT
+
+UNPOSED = [sys.executable, "-m", "unpose_core.cli"]
+
+
+def run(*args, data_dir=None, env_dir=None, check=True):
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    env.pop("UNPOSED_DATA_DIR", None)
+    if env_dir:
+        env["UNPOSED_DATA_DIR"] = str(env_dir)
+    cmd = UNPOSED + list(args) + (["--data-dir", str(data_dir)] if data_dir else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.mark.slow
+def test_demo_extract_train_suggest_report(tmp_path):
+    d = tmp_path / "data"
+    out = run("demo", "-q", data_dir=d).stdout
+    assert "105 products" in out
+    out = run("extract", "-q", "--json", data_dir=d).stdout
+    ext = json.loads(out)
+    assert ext["n_processed"] == ext["n_unique_images"] > 800 and ext["n_errors"] == 0
+    again = json.loads(run("extract", "-q", "--json", data_dir=d).stdout)
+    assert again["n_processed"] == 0 and again["n_cached"] == ext["n_unique_images"]
+    out = run("train", "--k", "10", "-q", "--json", data_dir=d).stdout
+    res = json.loads(out)
+    assert res["selection"]["reference"] > 50 and res["selection"]["subject"] > 30
+    subject = pd.read_csv(d / "demo" / "manifest.csv").groupby("product_id").size()
+    pid = subject[subject < 5].index[0]
+    sug = json.loads(run("suggest", pid, "--json", "-q", data_dir=d).stdout)
+    assert sug["product_id"] == pid and sug["missing"]
+    assert sug["missing"][0]["rank"] == 1 and sug["missing"][0]["references"]
+    assert Path(sug["missing"][0]["references"][0]["path"]).is_file()
+    text = run("suggest", pid, "-q", data_dir=d).stdout
+    assert "missing poses, most important first" in text and "1. pose" in text
+    adhoc = json.loads(run("suggest", "--images", str(PHOTOS / "skimage_astronaut.png"),
+                           "--subcategory", "T-shirts", "--category", "Clothing", "--json", "-q",
+                           data_dir=d).stdout)
+    assert adhoc["images"][0]["status"] == "person" and adhoc["missing"]
+    run("report", "--out", str(tmp_path / "r.csv"), "-q", data_dir=d)
+    rep = pd.read_csv(tmp_path / "r.csv")
+    assert len(rep) == res["selection"]["subject"] and {"n_missing", "top_missing"} <= set(rep.columns)
+    run("report", "--out", str(tmp_path / "r.json"), "-q", data_dir=d)
+    assert len(json.loads((tmp_path / "r.json").read_text())) == len(rep)
+    # describe persists; the env variable selects the data dir too
+    run("describe", "0", "Upper body, arms down", env_dir=d)
+    assert "Upper body, arms down" in run("describe", env_dir=d).stdout
+    assert res["run_id"] in run("runs", env_dir=d).stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["suggest", "no-such-product"], "no product 'no-such-product'"),
+    (["suggest"], "give a PRODUCT_ID"),
+    (["suggest", "--images", "/nope.jpg"], "image not found"),
+    (["import", "/nope/manifest.csv"], "manifest not found"),
+    (["train"], "catalogue is empty"),
+    (["runs", "--activate", "run-x"], "no run 'run-x'"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, demo_data_dir, args, message):
+    import shutil
+    d = tmp_path / "d"
+    if args[0] == "suggest":
+        shutil.copytree(demo_data_dir, d)
+    p = run(*args, data_dir=d, check=False)
+    assert p.returncode == 2, p.stderr
+    err = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and message in err[0], p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_import_reports_bad_rows(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    (root / "a.png").write_bytes((PHOTOS / "skimage_astronaut.png").read_bytes())
+    pd.DataFrame([{"product_id": "A", "image_path": "a.png", "avg_rating": "4"},
+                  {"product_id": "B", "image_path": "gone.png", "avg_rating": "x"}]).to_csv(tmp_path / "m.csv")
+    p = run("import", str(tmp_path / "m.csv"), "--images", str(root), "-q", data_dir=tmp_path / "d")
+    assert "1 products, 1 images kept" in p.stdout and "bad_rating" in p.stdout
+    rep = json.loads((tmp_path / "d" / "import_report.json").read_text())
+    assert rep["n_images"] == 1 and any(r["kind"] == "bad_rating" for r in rep["problems"])

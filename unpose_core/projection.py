@@ -1,0 +1,303 @@
+"""A 2-D UMAP map of a run's reference poses: computed once per run, stored in its folder.
+
+Every reference image with a person is placed by UMAP from the space the run's
+K-Means worked in (the standardised, optionally autoencoded, pose embedding), so
+the map shows the clusters the ranking uses. The result is two files in the run
+folder:
+
+``umap.npy``
+    (n, 2) float32, one row per reference image with a person, in the order of the
+    run's ``reference.parquet`` (pose classes 0..K-1).
+``umap.json``
+    run id, n, the image ids and content hashes of those rows (same order), the
+    sha256 of ``umap.npy``, the UMAP parameters and how long it took.
+
+:func:`ensure_projection` loads the stored map when it matches the run (checksum,
+run id, the list of images) and only computes it otherwise, under a lock, so two
+sessions asking at once compute it once. Switching pages never recomputes it.
+
+Speed: the k nearest neighbours come from faiss (exact up to 50k points, IVF above),
+which skips pynndescent; and numba's on-disk cache is switched on for umap's
+compiled functions, whose first compilation otherwise costs ~30 s in every new
+process. Above 50k points the layout runs in parallel (not bit-reproducible).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .embed import embed
+from .progress import Progress, ProgressFn
+from .runs import Run, RunError
+from .store import Store
+
+UMAP_FILE = "umap.npy"
+META_FILE = "umap.json"
+PROJECTION_VERSION = 1
+EXACT_KNN_MAX = 50_000      # above this faiss IVF (approximate) neighbours, parallel layout
+DEFAULT_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
+
+_UMAP_LOCK = threading.Lock()      # numba's default threading layer is not re-entrant across threads
+_run_locks: dict[str, threading.Lock] = {}
+_run_locks_guard = threading.Lock()
+_numba_cache_enabled = False
+
+# how many UMAPs this process computed (benchmarks/tests check page switches add none)
+COMPUTE_COUNT = 0
+
+
+@dataclass
+class Projection:
+    run_id: str
+    xy: np.ndarray                 # (n, 2) float32
+    frame: pd.DataFrame            # image_id, product_id, content_hash, pose_class, distance (aligned)
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _lock_for(run: Run) -> threading.Lock:
+    key = str(Path(run.path).resolve())
+    with _run_locks_guard:
+        return _run_locks.setdefault(key, threading.Lock())
+
+
+def person_reference(run: Run) -> pd.DataFrame:
+    """The run's reference images that show a person (pose classes 0..K-1), in stored order."""
+    ref = run.reference
+    person = ref[(ref["pose_class"] >= 0) & (ref["pose_class"] < run.k)]
+    return person.reset_index(drop=True)
+
+
+def reference_embeddings(store: Store, run: Run) -> tuple[pd.DataFrame, np.ndarray]:
+    """(frame, raw embeddings) of the run's person reference images, from the pose cache.
+
+    ``frame`` adds the catalogue's ``pose_label`` (by content hash) where known.
+    """
+    frame = person_reference(run)
+    info = run.info
+    poses = store.poses(info["backend"], info["backend_version"], frame["content_hash"].unique())
+    bad = [h for h in frame["content_hash"].unique()
+           if poses.get(h, {}).get("status") != "person" or poses[h].get("landmarks") is None]
+    if bad:
+        raise RunError(f"the pose cache lacks {len(bad)} reference images of run {run.run_id} "
+                       f"({info['backend']} {info['backend_version']}); retrain or re-extract")
+    lms = np.stack([poses[h]["landmarks"] for h in frame["content_hash"]]) if len(frame) else \
+        np.zeros((0, 1, 4), np.float32)
+    emb = embed(lms, info["family"]) if len(frame) else np.zeros((0, info["embedding_dim"]), np.float32)
+    labels = store.query_df("SELECT content_hash, MIN(pose_label) AS pose_label FROM images"
+                            " WHERE pose_label IS NOT NULL GROUP BY content_hash")
+    frame = frame.copy()
+    frame["pose_label"] = frame["content_hash"].map(labels.set_index("content_hash")["pose_label"]) \
+        if len(labels) else None
+    return frame, emb
+
+
+def cluster_space(run: Run, raw: np.ndarray) -> np.ndarray:
+    """Raw embeddings -> the standardised space the run's K-Means measured distances in."""
+    X = run.to_space(raw)
+    km = run.kmeans
+    return np.ascontiguousarray((X - km.mean_) / km.scale_, dtype=np.float32)
+
+
+def _enable_numba_cache() -> None:
+    """Cache umap's numba functions on disk (umap ships them uncached: ~30 s per process)."""
+    global _numba_cache_enabled
+    if _numba_cache_enabled:
+        return
+    import importlib
+
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.registry import CPUDispatcher
+    except Exception:  # numba internals moved: just run uncached
+        _numba_cache_enabled = True
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances",
+                     "umap.sparse"):
+            try:
+                mod = importlib.import_module(name)
+            except Exception:
+                continue
+            for obj in vars(mod).values():
+                if isinstance(obj, CPUDispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
+                    try:
+                        obj.enable_caching()
+                    except Exception:  # a function numba cannot cache stays compiled per process
+                        pass
+    _numba_cache_enabled = True
+
+
+def knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, euclidean distances) of each point's k nearest neighbours, itself included."""
+    import faiss
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n, d = X.shape
+    if n <= EXACT_KNN_MAX:
+        index = faiss.IndexFlatL2(d)
+    else:
+        nlist = int(min(4096, max(64, 4 * np.sqrt(n))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+        rng = np.random.default_rng(seed)
+        train = X[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+        index.train(train)
+        index.nprobe = 12
+    index.add(X)
+    D, I = index.search(X, k)
+    # IVF may come back short for points in sparse lists: fill with the point itself
+    missing = I < 0
+    if missing.any():
+        I[missing] = np.broadcast_to(np.arange(n)[:, None], I.shape)[missing]
+        D[missing] = np.inf
+    return I.astype(np.int64), np.sqrt(np.maximum(D, 0)).astype(np.float32)
+
+
+def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
+               n_neighbors: int = DEFAULT_PARAMS["n_neighbors"],
+               min_dist: float = DEFAULT_PARAMS["min_dist"]) -> tuple[np.ndarray, dict]:
+    """UMAP (n, d) -> (n, 2) float32 plus the parameters used."""
+    global COMPUTE_COUNT
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n = len(X)
+
+    def report(done: int, msg: str) -> None:
+        if progress:
+            progress(Progress("umap", done, 3, msg))
+
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "n": n}
+    if n < 4:   # UMAP needs a few neighbours; a handful of points just go on a line
+        COMPUTE_COUNT += 1
+        xy = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
+        return xy, {**params, "method": "line"}
+    k = int(min(n_neighbors, n - 1))
+    with _UMAP_LOCK:
+        report(0, f"nearest neighbours of {n} poses")
+        I, D = knn(X, k, seed)
+        report(1, f"UMAP layout of {n} poses")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import umap
+
+            _enable_numba_cache()
+            large = n > EXACT_KNN_MAX
+            kw = {"n_jobs": -1, "low_memory": True} if large else {"random_state": seed}
+            model = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, metric="euclidean",
+                              init="pca" if large else "spectral", precomputed_knn=(I, D, None),
+                              verbose=False, **kw)
+            xy = model.fit_transform(X).astype(np.float32)
+        COMPUTE_COUNT += 1
+    report(2, "saving the map")
+    return xy, {**params, "n_neighbors": k, "method": "umap", "knn": "exact" if n <= EXACT_KNN_MAX else "ivf",
+                "umap_version": getattr(umap, "__version__", "?")}
+
+
+def save_projection(run: Run, frame: pd.DataFrame, xy: np.ndarray, meta: dict) -> None:
+    folder = Path(run.path)
+    xy = np.ascontiguousarray(xy, dtype=np.float32)
+    if xy.shape != (len(frame), 2):
+        raise ValueError(f"projection has shape {xy.shape}, expected ({len(frame)}, 2)")
+    tmp = folder / (UMAP_FILE + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, xy, allow_pickle=False)
+    os.replace(tmp, folder / UMAP_FILE)
+    doc = {"version": PROJECTION_VERSION, "run_id": run.run_id, "n": int(len(xy)),
+           "sha256": _sha256(folder / UMAP_FILE), "created_at": time.time(), **meta,
+           "image_ids": [int(i) for i in frame["image_id"]],
+           "content_hashes": frame["content_hash"].tolist()}
+    tmp = folder / (META_FILE + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, folder / META_FILE)
+
+
+def load_projection(run: Run) -> Projection | None:
+    """The stored map when it is intact and matches the run; None when absent or stale."""
+    folder = Path(run.path)
+    npy, meta_path = folder / UMAP_FILE, folder / META_FILE
+    if not (npy.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    frame = person_reference(run)
+    if (meta.get("version") != PROJECTION_VERSION or meta.get("run_id") != run.run_id
+            or meta.get("n") != len(frame) or _sha256(npy) != meta.get("sha256")
+            or meta.get("content_hashes") != frame["content_hash"].tolist()
+            or meta.get("image_ids") != [int(i) for i in frame["image_id"]]):
+        return None
+    xy = np.load(npy, allow_pickle=False)
+    if xy.shape != (len(frame), 2):
+        return None
+    slim = {k: v for k, v in meta.items() if k not in ("image_ids", "content_hashes")}
+    return Projection(run.run_id, xy.astype(np.float32, copy=False), frame, slim)
+
+
+def ensure_projection(store: Store, run: Run, progress: ProgressFn | None = None,
+                      seed: int = 0) -> Projection:
+    """Load the run's stored map, computing and storing it first if needed (once)."""
+    with _lock_for(run):
+        proj = load_projection(run)
+        if proj is not None:
+            return proj
+        t0 = time.perf_counter()
+        frame, raw = reference_embeddings(store, run)
+        X = cluster_space(run, raw)
+        xy, meta = compute_xy(X, seed=seed, progress=progress)
+        meta["seconds"] = round(time.perf_counter() - t0, 2)
+        save_projection(run, frame, xy, meta)
+        if progress:
+            progress(Progress("umap", 3, 3, f"map of {len(xy)} poses saved"))
+        proj = load_projection(run)
+        if proj is None:  # pragma: no cover - we just wrote it
+            raise RunError(f"could not read back the map just written for run {run.run_id}")
+        return proj
+
+
+def has_projection(run: Run) -> bool:
+    return load_projection(run) is not None
+
+
+_warming: dict[str, threading.Thread] = {}
+
+
+def warm_async(store: Store, run: Run) -> threading.Thread | None:
+    """Compute the run's map in a background thread if it is missing (app start-up)."""
+    key = str(Path(run.path).resolve())
+    t = _warming.get(key)
+    if t is not None and t.is_alive():
+        return t
+    if (Path(run.path) / UMAP_FILE).is_file() and has_projection(run):
+        return None
+
+    def work():
+        try:
+            ensure_projection(store, run)
+        except Exception:  # the page that needs it reports the error
+            pass
+
+    t = threading.Thread(target=work, name=f"unposed-umap-{run.run_id}", daemon=True)
+    _warming[key] = t
+    t.start()
+    return t
+
+
+def is_computing(run: Run) -> bool:
+    t = _warming.get(str(Path(run.path).resolve()))
+    return t is not None and t.is_alive()
