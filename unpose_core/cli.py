@@ -35,6 +35,11 @@ def cmd_demo(args) -> int:
     from .catalog import import_catalogue
 
     store = _store(args)
+    if args.if_empty and not store.products().empty:
+        print(f"{store.path} already holds a catalogue; left as it is")
+        if args.train and store.active_run_id() is None:
+            return _train(args, store)
+        return 0
     out = store.data_dir / "demo"
     build = build_demo(out, seed=args.seed)
     products, images, report = import_catalogue(build.manifest_path, build.image_root, _progress(args))
@@ -247,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("demo", parents=[common], help="build and import the demo catalogue")
     sp.add_argument("--train", action="store_true", help="also extract poses and train a run")
+    sp.add_argument("--if-empty", action="store_true",
+                    help="do nothing when the data dir already holds a catalogue (train if it has no run)")
     sp.add_argument("--json", action="store_true")
     train_opts(sp)
     sp.set_defaults(func=cmd_demo)

@@ -32,8 +32,9 @@ Metrics, per subcategory, micro-averaged over all trials (sums of counts, then r
     accuracy (the paper's: true missing views found / true missing views, i.e. recall),
     precision (flagged views that are truly missing / flagged views; NaN when nothing was
     flagged), F1 = 2 tp / (2 tp + fp + fn), and purity: the share of the evaluated images
-    whose pose class's majority label is their own label (standard cluster purity over the
-    held-out images, mean over seeds).
+    whose pose class stands for their own view (the class -> view map above, learnt on the
+    training reference images, so this is purity measured on unseen images; pooled over seeds).
+    The run's own purity on its reference images (standard cluster purity) is in the trials.
 """
 from __future__ import annotations
 
@@ -523,14 +524,19 @@ def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_id
     imgs = images[images["product_id"].isin(wanted)]
     classes = assign_classes(run, store, imgs["content_hash"])
     imgs = imgs.assign(pose_class=classes)
-    # purity of the evaluated (hidden-protocol) images, per subcategory
+    # purity of the evaluated (hidden-protocol) images: the share whose class's view (the
+    # majority label of the run's reference images, as for the suggestions) is their own view
     hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["pose_class"] >= 0)]
-    for s, g in hid.groupby(hid["product_id"].map(sub_of)):
-        purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": s,
-                            "purity": purity(g["pose_class"], g["label"]), "n_images": len(g)})
     if len(hid):
+        subs = hid["product_id"].map(sub_of)
+        agree = np.array([_label_for(maps, sc, int(c)) == l
+                          for sc, c, l in zip(subs, hid["pose_class"], hid["label"])])
+        for sc in sorted(subs.unique()):
+            m = (subs == sc).to_numpy()
+            purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": sc,
+                                "hits": int(agree[m].sum()), "n_images": int(m.sum())})
         purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": ALL,
-                            "purity": purity(hid["pose_class"], hid["label"]), "n_images": len(hid)})
+                            "hits": int(agree.sum()), "n_images": len(agree)})
     ref_ok = ref[(ref["pose_class"] >= 0) & ref["label"].notna()]
     ref_purity = purity(ref_ok["pose_class"], ref_ok["label"]) if len(ref_ok) else float("nan")
     for pid, g in imgs.groupby("product_id", sort=True):
@@ -593,9 +599,9 @@ def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[
         if purity_rows is not None and len(purity_rows):
             pr = purity_rows[purity_rows["configuration"] == name]
             for r in index:
-                v = pr.loc[pr["subcategory"] == r, "purity"]
-                if len(v):
-                    table.loc[r, (name, "purity")] = float(v.mean())
+                g = pr[pr["subcategory"] == r]
+                if g["n_images"].sum():
+                    table.loc[r, (name, "purity")] = float(g["hits"].sum() / g["n_images"].sum())
     table.index.name = counts.index.name = "subcategory"
     return table, counts
 
