@@ -27,27 +27,33 @@ def describe_landmarks(mean_lm: np.ndarray, names: tuple[str, ...]) -> str:
     if not (ls and rs and hips):
         return "Person"
     sh_dx = x[ls[0]] - x[rs[0]]
-    torso = abs(np.mean(y[hips]) - (y[ls[0]] + y[rs[0]]) / 2) or 1e-3
-    if abs(sh_dx) < 0.35 * torso:
-        facing = "side view"
-    elif sh_dx > 0:
-        facing = "front"
+    sh_y = (y[ls[0]] + y[rs[0]]) / 2
+    hip_y = float(np.mean(y[hips]))
+    if np.mean(vis[hips]) > 0.5 or not face:
+        turn = abs(sh_dx) / (abs(hip_y - sh_y) or 1e-3)   # ~1 square to the camera, ~0 in profile
     else:
-        facing = "back"
-    if face and np.mean(vis[face]) < 0.5 and facing != "back":
+        # hips out of frame, so their estimate is a guess: compare with the head instead
+        turn = 0.6 * abs(sh_dx) / (abs(sh_y - y[face[0]]) or 1e-3)
+    side = "front" if sh_dx > 0 else "back"
+    if turn < 0.35:
+        facing = "side view"
+    elif turn < 0.6:
+        facing = f"three-quarter {side}"
+    else:
+        facing = side
+    if face and np.mean(vis[face]) < 0.5 and side == "front":
         facing += ", head cropped"
-    legs_visible = ankles and np.mean(vis[ankles]) > 0.5
-    knees_visible = knees and np.mean(vis[knees]) > 0.5
     visible = vis > 0.5
     height = float(y[visible].max() - y[visible].min()) if visible.any() else 0.0
-    if legs_visible and height < 0.5:
-        framing = "Far view, full body"
-    elif legs_visible:
-        framing = "Full body"
-    elif knees_visible:
+    # max over left/right: in profile one leg hides the other
+    if ankles and vis[ankles].max() > 0.5:
+        framing = "Far view, full body" if height < 0.5 else "Full body"
+    elif knees and vis[knees].max() > 0.5:
         framing = "Three-quarter length (to the knees)"
-    elif np.mean(vis[hips]) > 0.5 and np.mean(y[hips]) < 1.0:
+    elif hip_y <= 1.05:
         framing = "Upper body till waist"
+    elif hip_y <= 1.6:
+        framing = "Upper body, chest up"
     else:
         framing = "Close-up, chin to chest"
     return f"{framing}, {facing}"

@@ -1,0 +1,325 @@
+"""Evaluation: metrics on hand-built cases, the protocol's pieces, labels and judgements,
+and the real end-to-end number on the demo catalogue's recorded framings."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from unpose_core.evaluate import (ALL, Configuration, EvalOptions, class_labels, evaluate, format_table,
+                                  judgement_table, kept_subset, predict_missing, ratios, score_sets,
+                                  set_counts, split_holdout)
+from unpose_core.labels import (LabelSet, catalogue_labels, judged_missing_labels, latest_judgement,
+                                latest_judgements, load_labels, normalise_label, read_labels_file,
+                                save_judgement, split_labels)
+
+# -- metrics with known answers ---------------------------------------------------------------
+
+TRUTH = [{"back", "side"}, {"closeup"}, {"back", "fabric", "far"}, set()]
+EVERY_VIEW = {"front", "back", "side", "closeup", "far", "fabric"}
+
+
+def test_perfect_system_scores_one():
+    s = score_sets(TRUTH, TRUTH)
+    assert s["accuracy"] == s["precision"] == s["f1"] == 1.0
+    assert (s["tp"], s["fp"], s["fn"], s["n"]) == (6, 0, 0, 4)
+
+
+def test_system_that_flags_everything_finds_all_but_is_imprecise():
+    s = score_sets(TRUTH, [EVERY_VIEW] * 4)
+    assert s["accuracy"] == 1.0
+    assert s["precision"] == pytest.approx(6 / 24)
+    assert s["f1"] == pytest.approx(2 * 6 / (2 * 6 + 18 + 0))
+
+
+def test_system_that_flags_nothing_finds_nothing():
+    s = score_sets(TRUTH, [set()] * 4)
+    assert s["accuracy"] == 0.0 and s["f1"] == 0.0
+    assert math.isnan(s["precision"])          # no flags: precision undefined, not 0 or 1
+
+
+def test_half_right_system():
+    s = score_sets([{"a", "b"}, {"c"}], [{"a", "x"}, {"c"}])
+    assert (s["tp"], s["fp"], s["fn"]) == (2, 1, 1)
+    assert s["accuracy"] == pytest.approx(2 / 3) and s["precision"] == pytest.approx(2 / 3)
+
+
+def test_ratios_edge_cases():
+    assert all(math.isnan(v) for v in ratios(0, 0, 0).values())
+    assert set_counts({"a"}, ["a", "a", "b"]) == (1, 1, 0)
+    with pytest.raises(ValueError):
+        score_sets([{"a"}], [])
+
+
+# -- protocol pieces ---------------------------------------------------------------------------
+
+def test_kept_subset_is_deterministic_and_within_bounds():
+    for n in (5, 6, 12):
+        for draw in range(20):
+            kept = kept_subset(n, 0, draw, "tee-01", 2, 4)
+            assert 2 <= len(kept) <= min(4, n - 1)
+            assert len(set(kept)) == len(kept) and kept.max() < n
+            assert np.array_equal(kept, kept_subset(n, 0, draw, "tee-01", 2, 4))
+    sizes = {len(kept_subset(12, 0, d, "p", 2, 4)) for d in range(50)}
+    assert sizes == {2, 3, 4}
+    assert len(kept_subset(3, 0, 0, "p", 2, 4)) == 2   # never keeps everything
+
+
+def test_split_holdout_per_subcategory():
+    products = pd.DataFrame({"product_id": [f"a{i}" for i in range(8)] + [f"b{i}" for i in range(4)] + ["c0"],
+                             "subcategory": ["A"] * 8 + ["B"] * 4 + ["C"]})
+    ids = products["product_id"].tolist()
+    held = split_holdout(ids, products, 0.25, seed=0)
+    assert sum(p.startswith("a") for p in held) == 2 and sum(p.startswith("b") for p in held) == 1
+    assert "c0" not in held                      # a lone product is never held out
+    assert held == split_holdout(ids, products, 0.25, seed=0)
+    assert held != split_holdout(ids, products, 0.25, seed=1) or held != split_holdout(ids, products, 0.25, seed=2)
+    assert split_holdout(ids, products, 0.0, seed=0) == []
+
+
+def test_class_labels_majority_per_subcategory_with_global_fallback():
+    ref = pd.DataFrame({
+        "pose_class": [0, 0, 0, 1, 1, 1, 1, 2, 2],
+        "label": ["front", "front", "back", "fabric", "fabric", "size_chart", "size_chart", "side", "side"],
+        "subcategory": ["A", "A", "A", "A", "A", "B", "B", "A", "A"],
+    })
+    by_sub, glob = class_labels(ref)
+    assert by_sub[("A", 0)] == "front" and by_sub[("A", 1)] == "fabric" and by_sub[("B", 1)] == "size_chart"
+    assert glob[1] == "fabric"                   # 2 vs 2: the alphabetically first label wins ties
+    assert glob[2] == "side" and ("B", 2) not in by_sub
+
+
+def test_predict_missing_matches_the_suggester(demo_store, demo_run):
+    """The evaluation's fast path gives exactly the Suggester's missing classes, in order."""
+    from unpose_core.catalog import select_sets
+    from unpose_core.evaluate import assign_classes
+    from unpose_core.suggest import Suggester
+
+    products, images = demo_store.products(), demo_store.images()
+    subjects = select_sets(products, images, demo_run.config.selection).subject_ids
+    s = Suggester(demo_store, demo_run, n_references=1)
+    try:
+        for pid in subjects[::4]:
+            sug = s.for_product(pid)
+            imgs = images[images["product_id"] == pid]
+            classes = assign_classes(demo_run, demo_store, imgs["content_hash"])
+            assert sorted({int(c) for c in classes if c >= 0}) == sug.present
+            product = products.set_index("product_id").loc[pid].to_dict() | {"product_id": pid}
+            assert predict_missing(demo_run, product, classes[classes >= 0]) == [m.pose_class for m in sug.missing]
+    finally:
+        s.close()
+
+
+def test_configuration_parsing():
+    c = Configuration.parse(" BlazePose+AE ")
+    assert c == Configuration("blazepose", True) and c.name == "BlazePose + AE" and c.key == "blazepose+ae"
+    assert Configuration.parse("blazepose").name == "BlazePose"
+    with pytest.raises(ValueError, match="unknown configuration"):
+        Configuration.parse("openpose+ae")
+
+
+def test_format_table_is_shaped_like_table_1():
+    cols = pd.MultiIndex.from_product([["BlazePose", "BlazePose + AE"], ["accuracy", "precision", "f1", "purity"]])
+    t = pd.DataFrame([[0.6967, 0.5, 0.58, 0.7, 0.8264, 0.6, 0.7, 0.8],
+                      [0.9, float("nan"), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]], index=["Polo shirts", ALL], columns=cols)
+    text = format_table(t, ["BlazePose", "BlazePose + AE"])
+    lines = text.splitlines()
+    assert lines[0].startswith("Subcategory") and "BlazePose + AE" in lines[0]
+    assert "Accuracy" in lines[1] and "Purity" in lines[1]
+    assert "0.6967" in lines[3] and "0.8264" in lines[3]
+    assert " - " in lines[-1] + " "               # NaN shows as a dash
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+def test_normalise_and_split_labels():
+    assert normalise_label(" Close-up ") == "close_up" and normalise_label("front full") == "front_full"
+    assert normalise_label("") is None and normalise_label(float("nan")) is None
+    assert split_labels("back| Side ;far") == {"back", "side", "far"} and split_labels(None) == frozenset()
+
+
+def _images():
+    return pd.DataFrame({
+        "image_id": [1, 2, 3, 4], "product_id": ["p1", "p1", "p2", "p2"],
+        "path": ["/data/img/p1/a.jpg", "/data/img/p1/b.jpg", "/data/img/p2/a.jpg", "/data/img/p2/b.jpg"],
+        "rel_path": ["p1/a.jpg", "p1/b.jpg", "p2/a.jpg", "p2/b.jpg"],
+        "content_hash": ["h1", "h2", "h3", "h4"]})
+
+
+def test_labels_file_matches_images_by_path_id_and_hash(tmp_path):
+    f = tmp_path / "labels.csv"
+    f.write_text("image_path,label,image_id,content_hash,product_id,missing\n"
+                 "p1/a.jpg,Front,,,,\n"
+                 ",back,2,,,\n"
+                 ",Side,,h3,,\n"
+                 "a.jpg,far,,,p2,\n"            # ambiguous name + product_id: p2's only
+                 "nowhere.jpg,front,,,,\n"
+                 ",,,,p1,back|closeup\n"
+                 ",,,,p9,back\n")
+    ls = read_labels_file(f, _images())
+    assert ls.image_labels.to_dict() == {1: "front", 2: "back", 3: "side"}
+    assert ls.product_missing == {"p1": frozenset({"back", "closeup"})}
+    assert any("no catalogue image" in p for p in ls.problems)
+    assert any("p9" in p for p in ls.problems)
+
+
+def test_labels_file_with_product_and_relative_name(tmp_path):
+    f = tmp_path / "labels.csv"
+    f.write_text("product_id,image_path,view\np2,a.jpg,far\np2,p2/b.jpg,front\n")
+    ls = read_labels_file(f, _images())
+    assert ls.image_labels.to_dict() == {3: "far", 4: "front"}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("image_path,colour\np1/a.jpg,red\n", "needs a 'label' column"),
+    ("label\nfront\n", "no image column"),
+    ("image_path,label\nnowhere.jpg,front\n", "no row matches"),
+])
+def test_bad_labels_files_are_clear_errors(tmp_path, content, message):
+    f = tmp_path / "labels.csv"
+    f.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_labels_file(f, _images())
+
+
+def test_missing_or_wrong_type_labels_file(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        read_labels_file(tmp_path / "nope.csv", _images())
+    (tmp_path / "labels.xlsx").write_text("x")
+    with pytest.raises(ValueError, match=".csv"):
+        read_labels_file(tmp_path / "labels.xlsx", _images())
+
+
+def test_catalogue_labels_of_the_demo(demo_store):
+    ls = catalogue_labels(demo_store)
+    assert len(ls.image_labels) == len(demo_store.images())
+    assert {"front_full", "fabric", "size_chart", "closeup"} <= set(ls.image_labels)
+
+
+# -- judgements --------------------------------------------------------------------------------
+
+@pytest.fixture
+def own_store(tmp_path):
+    from unpose_core.store import Store
+
+    store = Store(tmp_path / "data")
+    products = pd.DataFrame({"product_id": ["p1", "p2"], "title": ["a", "b"], "category": ["C", "C"],
+                             "subcategory": ["Polo shirts", "T-shirts"], "product_type": ["x", "y"],
+                             "avg_rating": [4.0, 3.0], "n_ratings": [10, 5], "attrs": ["{}", "{}"]})
+    images = pd.DataFrame({"product_id": ["p1", "p2"], "position": [1, 1], "path": ["/x/1.jpg", "/x/2.jpg"],
+                           "rel_path": ["1.jpg", "2.jpg"], "content_hash": ["h1", "h2"], "width": [1, 1],
+                           "height": [1, 1], "pose_label": ["front_full", None], "attrs": ["{}", "{}"]})
+    store.replace_catalogue(products, images, pd.DataFrame(columns=["row", "product_id", "kind", "detail"]), "t")
+    yield store
+    store.close()
+
+
+def test_judgements_are_appended_and_the_latest_counts(own_store):
+    save_judgement(own_store, "run-a", "p1", suggested=[3, 1, 5], confirmed=[3], added=[])
+    j = save_judgement(own_store, "run-a", "p1", suggested=[3, 1, 5], confirmed=[3, 5], added=[7],
+                       labels={3: "Back full", 5: "closeup", 7: "far", 1: "front_full"}, reviewer="ana")
+    save_judgement(own_store, "run-a", "p2", suggested=[2], confirmed=[], added=[])
+    cur = latest_judgement(own_store, "run-a", "p1")
+    assert (cur.confirmed, cur.added, cur.rejected, cur.reviewer) == ([3, 5], [7], [1], "ana")
+    assert cur.id == j.id
+    assert len(latest_judgements(own_store, "run-a")) == 2
+    assert latest_judgement(own_store, "run-b", "p1") is None
+    from unpose_core.labels import judgement_history
+    assert len(judgement_history(own_store)) == 3            # nothing is ever deleted
+    assert cur.missing_labels() == {"back_full", "closeup", "far"}
+    assert judged_missing_labels(own_store) == {"p1": frozenset({"back_full", "closeup", "far"})}
+    # and they reach the evaluation's label set
+    assert load_labels(own_store).product_missing == {"p1": frozenset({"back_full", "closeup", "far"})}
+
+
+def test_judgement_metrics_per_subcategory(own_store):
+    save_judgement(own_store, "run-a", "p1", suggested=[3, 1, 5], confirmed=[3, 5], added=[7])
+    save_judgement(own_store, "run-a", "p2", suggested=[2, 4], confirmed=[], added=[])
+    t = judgement_table(own_store, "run-a")
+    assert t.loc["Polo shirts", "accuracy"] == pytest.approx(2 / 3)
+    assert t.loc["Polo shirts", "precision"] == pytest.approx(2 / 3)
+    assert t.loc["T-shirts", "precision"] == 0.0 and math.isnan(t.loc["T-shirts", "accuracy"])
+    assert t.loc[ALL, "precision"] == pytest.approx(2 / 5) and t.loc[ALL, "products"] == 2
+    assert judgement_table(own_store, "run-zzz").empty
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(suggested=[1], confirmed=[2]), "were not suggested"),
+    (dict(suggested=[1], confirmed=[], added=[1]), "already suggested"),
+    (dict(suggested=["x"], confirmed=[]), "whole numbers"),
+    (dict(suggested=[-1], confirmed=[]), ">= 0"),
+])
+def test_bad_judgements_are_refused(own_store, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        save_judgement(own_store, "run-a", "p1", **kwargs)
+
+
+# -- end to end on the demo ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_eval(demo_store):
+    """Two seeds, BlazePose with and without the autoencoder, K=10 (the fixture's K)."""
+    return evaluate(demo_store, configurations=[Configuration("blazepose"), Configuration("blazepose", True)],
+                    options=EvalOptions(k=10, seeds=2, draws=5))
+
+
+def test_demo_evaluation_table_shape(demo_eval):
+    r = demo_eval
+    assert r.configurations == ["BlazePose", "BlazePose + AE"]
+    assert list(r.table.index) == ["Men casual shirts", "Polo shirts", "T-shirts", ALL]
+    assert set(r.table.columns.get_level_values(1)) == {"accuracy", "precision", "f1", "purity"}
+    text = r.format()
+    assert "Hide and complete" in text and "Polo shirts" in text and "BlazePose + AE" in text
+    assert r.to_dict()["winner_f1"] in r.configurations
+    # every configuration saw the very same trials (paired comparison)
+    t = r.trials
+    a = t[t["configuration"] == "BlazePose"][["seed", "product_id", "draw", "kept_labels", "truth"]]
+    b = t[t["configuration"] == "BlazePose + AE"][["seed", "product_id", "draw", "kept_labels", "truth"]]
+    assert a.reset_index(drop=True).equals(b.reset_index(drop=True))
+
+
+def test_demo_evaluation_has_no_leakage(demo_eval, demo_store):
+    """Evaluated products are held-out reference products (a different set per seed) or
+    products outside the reference set; never one the run was trained on."""
+    from unpose_core.catalog import select_sets
+    from unpose_core.config import SelectionConfig
+
+    sel = select_sets(demo_store.products(), demo_store.images(), SelectionConfig())
+    t = demo_eval.trials
+    for seed, g in t.groupby("seed"):
+        held = set(g["product_id"]) & set(sel.reference_ids)
+        assert 0 < len(held) < len(sel.reference_ids) / 2
+    seeds = sorted(t["seed"].unique())
+    assert set(t[t["seed"] == seeds[0]]["product_id"]) != set(t[t["seed"] == seeds[1]]["product_id"])
+
+
+def test_demo_accuracy_and_precision_above_measured_floor(demo_eval):
+    """Measured on this demo (seeds 0-2, K=10, keep 2-4 of 5-12 images): BlazePose accuracy
+    0.85 (per seed 0.82-0.88), precision 0.50 (0.47-0.53); with the autoencoder accuracy 0.87,
+    precision 0.49. Floors sit ~0.1 below the lowest seed: they fail when the pipeline breaks
+    (a random pose class per image scores accuracy ~0.5, precision ~0.3 here), not on noise."""
+    t = demo_eval.table
+    assert t.loc[ALL, ("BlazePose", "accuracy")] > 0.72
+    assert t.loc[ALL, ("BlazePose", "precision")] > 0.37
+    assert t.loc[ALL, ("BlazePose + AE", "accuracy")] > 0.72
+    assert t.loc[ALL, ("BlazePose + AE", "precision")] > 0.35
+    for c in demo_eval.configurations:
+        assert t.loc[ALL, (c, "purity")] > 0.6
+        for sub in ("Men casual shirts", "Polo shirts", "T-shirts"):
+            assert t.loc[sub, (c, "accuracy")] > 0.55
+
+
+def test_evaluate_refuses_bad_input(demo_store, tmp_path):
+    from unpose_core.store import Store
+
+    with pytest.raises(ValueError, match="catalogue is empty"):
+        evaluate(Store(tmp_path / "empty"))
+    nolabels = LabelSet(pd.Series(dtype=object))
+    with pytest.raises(ValueError, match="no view labels"):
+        evaluate(demo_store, labels=nolabels)
+    with pytest.raises(ValueError, match="holdout"):
+        evaluate(demo_store, options=EvalOptions(holdout=1.5))
+    with pytest.raises(ValueError, match="listed twice"):
+        evaluate(demo_store, configurations=[Configuration(), Configuration()])

@@ -1,0 +1,254 @@
+"""Cached loaders, friendly engine errors and the guards every page starts with."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from unpose_core import jobs, views
+from unpose_core.config import resolve_data_dir
+from unpose_core.runs import Run, RunError, load_run
+from unpose_core.store import Store
+
+log = logging.getLogger("unposed.app")
+
+# engine errors shown as one friendly line (RunError, ImageError, ManifestError, UploadError,
+# JobBusy are ValueErrors; KeyError is a LookupError)
+ENGINE_ERRORS = (ValueError, LookupError, RunError, RuntimeError, OSError, InterruptedError)
+
+PAGES = {
+    "catalogue": "pages/1_Catalogue.py",
+    "train": "pages/2_Train.py",
+    "clusters": "pages/3_Clusters.py",
+    "tune": "pages/4_Tune_K.py",
+    "product": "pages/5_Product.py",
+    "report": "pages/6_Report.py",
+    "evaluate": "pages/7_Evaluate.py",
+}
+
+
+def error_message(exc: BaseException) -> str:
+    return jobs.friendly_error(exc)
+
+
+@contextlib.contextmanager
+def engine_errors(what: str | None = None):
+    """Show an engine error as st.error (no traceback); the rest of the block is skipped."""
+    try:
+        yield
+    except ENGINE_ERRORS as exc:
+        log.warning("%s: %s", what or "engine error", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        msg = error_message(exc)
+        st.error(f"{what}: {msg}" if what else msg, icon=":material/error:")
+
+
+# -- store and runs ----------------------------------------------------------------------
+def data_dir() -> str:
+    return str(resolve_data_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def get_store() -> Store:
+    return _store(data_dir())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_run(data_dir_: str, run_id: str, run_path: str) -> Run:
+    return load_run(run_path)
+
+
+def run_path(store: Store, run_id: str) -> str:
+    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no run {run_id!r} in this data dir")
+    return row[0]
+
+
+def get_run(store: Store, run_id: str | None = None) -> Run:
+    """A run (the active one by default), loaded once per process and kept (st.cache_resource)."""
+    run_id = run_id or store.active_run_id()
+    if run_id is None:
+        raise LookupError("no trained run yet")
+    return _load_run(str(store.data_dir), run_id, run_path(store, run_id))
+
+
+def active_run_or_none(store: Store) -> Run | None:
+    if store.active_run_id() is None:
+        return None
+    return get_run(store)
+
+
+# -- tables (st.cache_data, keyed by what changes them) -----------------------------------
+def catalogue_version(store: Store) -> str:
+    return views.catalogue_version(store)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _products(data_dir_: str, version: str) -> pd.DataFrame:
+    return _store(data_dir_).products()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _images(data_dir_: str, version: str) -> pd.DataFrame:
+    return _store(data_dir_).images()
+
+
+def products_table(store: Store) -> pd.DataFrame:
+    return _products(str(store.data_dir), catalogue_version(store))
+
+
+def images_table(store: Store) -> pd.DataFrame:
+    return _images(str(store.data_dir), catalogue_version(store))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _image_status(data_dir_: str, version: str, pose_version: str, backend: str | None,
+                  backend_version: str | None) -> pd.DataFrame:
+    return views.image_status(_store(data_dir_), backend, backend_version)
+
+
+def image_status_table(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
+    return _image_status(str(store.data_dir), catalogue_version(store), views.pose_cache_version(store),
+                         backend, version)
+
+
+# -- pose backend and suggester (st.cache_resource) ---------------------------------------
+class LazyBackend:
+    """A pose backend created on first use and shared by sessions, one image at a time."""
+
+    def __init__(self, name: str, data_dir_: str, expected_version: str | None = None):
+        self.name, self.data_dir, self.expected_version = name, data_dir_, expected_version
+        self._real = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._real is None:
+            from unpose_core.pose import PoseOptions, create_backend
+
+            real = create_backend(PoseOptions(backend=self.name), self.data_dir)
+            if self.expected_version and real.version != self.expected_version:
+                real.close()
+                raise RuntimeError(f"the run was trained with {self.expected_version}, the installed "
+                                   f"{self.name} is {real.version}: retrain to use it")
+            self._real = real
+        return self._real
+
+    @property
+    def id(self):
+        return self.name
+
+    @property
+    def version(self):
+        return self._get().version
+
+    def __getattr__(self, item):
+        return getattr(self._get(), item)
+
+    def estimate(self, image):
+        with self._lock:
+            return self._get().estimate(image)
+
+    def close(self) -> None:   # shared: never closed by a caller
+        pass
+
+
+@st.cache_resource(show_spinner=False)
+def pose_backend(name: str, data_dir_: str, expected_version: str | None) -> LazyBackend:
+    return LazyBackend(name, data_dir_, expected_version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _suggester(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int):
+    from unpose_core.suggest import Suggester
+
+    store = _store(data_dir_)
+    run = _load_run(data_dir_, run_id, run_path_)
+    backend = pose_backend(run.info["backend"], data_dir_, run.info["backend_version"])
+    return Suggester(store, run, n_references=4, backend=backend), threading.Lock()
+
+
+def get_suggester(store: Store, run: Run):
+    """(Suggester, lock) for the run; rebuilt when the catalogue or a description changes."""
+    return _suggester(str(store.data_dir), run.run_id, str(run.path), catalogue_version(store),
+                      views.descriptions_version(store, run.run_id))
+
+
+# -- guards ------------------------------------------------------------------------------
+def has_catalogue(store: Store) -> bool:
+    return store.execute("SELECT COUNT(*) FROM products").fetchone()[0] > 0
+
+
+def require_catalogue(store: Store) -> None:
+    """Stop the page with a 'build the demo' offer when the data dir has no catalogue."""
+    if has_catalogue(store):
+        return
+    from ui.jobs_view import job_panel
+
+    st.info(f"There is no catalogue in `{store.data_dir}` yet.", icon=":material/inventory_2:")
+    job = job_panel(store, key="demo-panel", kinds=("demo", "import"))
+    if job is None or not job.running:
+        demo_button(store)
+        st.page_link(PAGES["catalogue"], label="…or import your own catalogue on the Catalogue page",
+                     icon=":material/upload:")
+    st.stop()
+
+
+def demo_button(store: Store, k: int = 10) -> None:
+    if st.button(f"Build the demo catalogue and train it (K={k})", type="primary", key="build-demo",
+                 icon=":material/auto_awesome:"):
+        with engine_errors("Could not start the demo build"):
+            jobs.start_demo(store, seed=0, k=k)
+            st.rerun()
+
+
+def require_run(store: Store) -> Run:
+    """The active run, or stop the page pointing at the Train page."""
+    require_catalogue(store)
+    if store.active_run_id() is None:
+        from ui.jobs_view import job_panel
+
+        st.info("No trained run yet: train one to see pose clusters and suggestions.",
+                icon=":material/model_training:")
+        job_panel(store, key="norun-panel")
+        st.page_link(PAGES["train"], label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    try:
+        return get_run(store)
+    except ENGINE_ERRORS as exc:
+        st.error(f"The active run cannot be loaded: {error_message(exc)}. Pick or train another run "
+                 "on the Train page.", icon=":material/error:")
+        st.page_link(PAGES["train"], label="Go to Train", icon=":material/model_training:")
+        st.stop()
+
+
+def description_of(store: Store, run: Run, c: int) -> str:
+    d = store.descriptions(run.run_id).get(c)
+    return d["text"] if d else run.centroids[c]["auto_description"]
+
+
+def class_label(c: int | None, run: Run, descriptions: dict[int, str]) -> str:
+    if c is None:
+        return "no pose"
+    text = descriptions.get(c) or run.centroids[c]["auto_description"]
+    return f"{'∅' if c == run.no_person_class else c} · {text}"
+
+
+def descriptions_map(store: Store, run: Run) -> dict[int, str]:
+    d = store.descriptions(run.run_id)
+    return {c["id"]: (d[c["id"]]["text"] if c["id"] in d else c["auto_description"]) for c in run.centroids}
+
+
+def short_path(p: str | Path, root: str | Path | None = None) -> str:
+    p = Path(p)
+    try:
+        return str(p.relative_to(root)) if root else p.name
+    except ValueError:
+        return p.name

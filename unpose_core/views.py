@@ -1,0 +1,169 @@
+"""Read-only tables the app shows: catalogue counts, image status, centroids, cohort ranks.
+
+Plain pandas over the store and a run, no Streamlit, so pages only lay them out.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .catalog import select_sets
+from .config import SelectionConfig
+from .runs import Run
+from .store import Store
+
+PENDING = "pending"
+
+
+def catalogue_version(store: Store) -> str:
+    """Changes whenever the catalogue is replaced (cache key for tables)."""
+    return f"{store.get_meta('catalogue_imported_at', '0')}|{store.get_meta('catalogue_source', '')}"
+
+
+def pose_cache_version(store: Store) -> str:
+    n, last = store.execute("SELECT COUNT(*), MAX(created_at) FROM poses").fetchone()
+    return f"{n}|{last}"
+
+
+def descriptions_version(store: Store, run_id: str) -> int:
+    row = store.execute("SELECT COALESCE(MAX(id), 0) FROM description_history WHERE run_id=?",
+                        (run_id,)).fetchone()
+    return int(row[0])
+
+
+def pose_backend_of(store: Store, run: Run | None = None) -> tuple[str, str] | None:
+    """(backend, version) whose poses to show: the run's, else the most used in the cache."""
+    if run is not None:
+        return run.info["backend"], run.info["backend_version"]
+    row = store.execute("SELECT backend, backend_version FROM poses GROUP BY backend, backend_version"
+                        " ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def image_status(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
+    """One row per catalogue image with its pose status (person / no_person / error / pending)."""
+    return store.query_df(
+        "SELECT i.image_id, i.product_id, i.position, i.path, i.rel_path, i.content_hash, i.width,"
+        " i.height, i.pose_label, COALESCE(p.status, ?) AS status, p.error, p.score"
+        " FROM images i LEFT JOIN poses p ON p.content_hash=i.content_hash AND p.backend=?"
+        " AND p.backend_version=? ORDER BY i.product_id, i.position, i.image_id",
+        (PENDING, backend or "", version or ""))
+
+
+def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
+                      backend: str | None = None, version: str | None = None) -> dict:
+    products, images = store.products(), store.images()
+    status = image_status(store, backend, version)
+    counts = status["status"].value_counts().to_dict()
+    sel = select_sets(products, images, selection or SelectionConfig()) if len(products) else None
+    problems = store.import_problems()
+    return {
+        "products": len(products), "images": len(images),
+        "reference": len(sel.reference_ids) if sel else 0, "subject": len(sel.subject_ids) if sel else 0,
+        "person": int(counts.get("person", 0)), "no_person": int(counts.get("no_person", 0)),
+        "failed": int(counts.get("error", 0)), "pending": int(counts.get(PENDING, 0)),
+        "import_problems": len(problems),
+        "source": store.get_meta("catalogue_source"),
+        "reference_ids": sel.reference_ids if sel else [], "subject_ids": sel.subject_ids if sel else [],
+    }
+
+
+def failed_images(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
+    st = image_status(store, backend, version)
+    return st.loc[st["status"] == "error", ["product_id", "rel_path", "error"]].reset_index(drop=True)
+
+
+def failure_reasons(failed: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """Counts per reason: pose extraction errors and rows the import rejected."""
+    rows = []
+    if len(failed):
+        reason = failed["error"].fillna("unknown").str.replace(r"^(.{0,80}).*$", r"\1", regex=True)
+        for r, n in reason.value_counts().items():
+            rows.append({"where": "pose extraction", "reason": r, "images": int(n)})
+    if len(problems):
+        bad = problems[~problems["kind"].isin(["unknown_column", "missing_column"])]
+        for r, n in bad["kind"].value_counts().items():
+            rows.append({"where": "import", "reason": r, "images": int(n)})
+    return pd.DataFrame(rows, columns=["where", "reason", "images"])
+
+
+def poses_for_hashes(store: Store, backend: str, version: str, hashes) -> dict[str, np.ndarray]:
+    """content_hash -> (n, 4) landmarks for the given hashes only (person rows)."""
+    hashes = list(dict.fromkeys(h for h in hashes if h))
+    out: dict[str, np.ndarray] = {}
+    for i in range(0, len(hashes), 500):
+        chunk = hashes[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = store.execute(
+            f"SELECT content_hash, n_landmarks, landmarks FROM poses WHERE backend=? AND backend_version=?"
+            f" AND status='person' AND content_hash IN ({marks})", (backend, version, *chunk)).fetchall()
+        for h, n, blob in rows:
+            if blob is not None:
+                out[h] = np.frombuffer(blob, np.float32).reshape(n, 4)
+    return out
+
+
+def cohort_ranks(run: Run) -> pd.DataFrame:
+    """Every (cohort, pose class): its rank in that cohort, score, support and whether expected."""
+    rows = []
+    share = run.config.min_cohort_share
+    for key, t in run.ranker.tables_.items():
+        score = [(-np.inf if s is None or not np.isfinite(s) else s) for s in t["score"]]
+        order = sorted(range(run.n_classes), key=lambda c: (-score[c], -t["support"][c], c))
+        for rank, c in enumerate(order, 1):
+            sup = t["support"][c]
+            rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products",
+                         "level": t["level"], "n_products": t["n_products"], "pose_class": c, "rank": rank,
+                         "score": t["score"][c], "support": sup, "expected": bool(sup > 0 and sup >= share)})
+    df = pd.DataFrame(rows)
+    level_order = {"global": 0, "category": 1, "subcategory": 2, "product_type": 3}
+    return df.sort_values(["level", "cohort", "rank"], key=lambda s: s.map(level_order) if s.name == "level"
+                          else s, kind="stable").reset_index(drop=True)
+
+
+def centroid_table(store: Store, run: Run) -> pd.DataFrame:
+    """One row per class (poses 0..K-1, then no-person): size, products, descriptions, status."""
+    desc = store.descriptions(run.run_id)
+    rows = []
+    for c in run.centroids:
+        d = desc.get(c["id"])
+        rows.append({"centroid": c["id"], "kind": c["kind"], "images": c["size"], "products": c["n_products"],
+                     "auto_description": c["auto_description"],
+                     "description": d["text"] if d else "",
+                     "status": (d["status"] if d else "auto"), "source": (d or {}).get("source") or ""})
+    return pd.DataFrame(rows)
+
+
+def rank_matrix(run: Run, level: str = "subcategory") -> pd.DataFrame:
+    """Centroid x cohort table of ranks at one cohort level (falls back to coarser levels)."""
+    ranks = cohort_ranks(run)
+    for lvl in (level, "category", "global"):
+        sub = ranks[ranks["level"] == lvl]
+        if len(sub):
+            break
+    m = sub.pivot(index="pose_class", columns="cohort", values="rank")
+    m.index.name = "centroid"
+    return m
+
+
+def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
+    """Human descriptions from an earlier run that found no centroid here, with where they came from.
+
+    ``placed_on`` says which centroid of this run now carries the same text, if any.
+    """
+    un = store.unplaced_descriptions(run_id)
+    if un.empty:
+        return un.assign(placed_on=pd.Series(dtype=object))
+    current = {d["text"]: c for c, d in store.descriptions(run_id).items()}
+    un = un.copy()
+    un["placed_on"] = un["text"].map(current)
+    return un
+
+
+def product_attrs(attrs: str | None) -> dict:
+    try:
+        return json.loads(attrs or "{}")
+    except (TypeError, json.JSONDecodeError):
+        return {}
