@@ -188,6 +188,7 @@ class EvalResult:
     notes: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
     seconds: float = 0.0
+    strict: pd.DataFrame | None = None   # rows configuration + baselines, all subcategories pooled
 
     def winner(self, metric: str = "f1", row: str = ALL) -> str | None:
         if self.table.empty or row not in self.table.index:
@@ -202,6 +203,10 @@ class EvalResult:
                  f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images; "
                  f"K={o.get('k')}, {o.get('holdout', 0):.0%} of labelled reference products held out per seed"]
         lines += ["", format_table(self.table, self.configurations, digits)]
+        if self.strict is not None and not self.strict.empty:
+            lines += ["", "Stricter view, all subcategories: specificity = kept views the system does not flag "
+                          "again; redundant = flags per trial for a view the seller already shows",
+                      format_strict(self.strict, digits)]
         if self.reviewed is not None and not self.reviewed.empty:
             lines += ["", f"Reviewed products ({o.get('n_reviewed', 0)}, all images kept, truth = reviewer's "
                           "missing views):", format_table(self.reviewed, self.configurations, digits,
@@ -216,7 +221,10 @@ class EvalResult:
                 return None
             return {str(r): {c: {m: _json_num(df.loc[r, (c, m)]) for m in df[c].columns}
                              for c in self.configurations} for r in df.index}
+        strict = None if self.strict is None else {
+            str(i): {k: _json_num(v) for k, v in r.items()} for i, r in self.strict.iterrows()}
         return {"configurations": self.configurations, "table": tab(self.table), "counts": tab(self.counts),
+                "strict": strict,
                 "reviewed": tab(self.reviewed), "notes": self.notes, "options": self.options,
                 "seconds": round(self.seconds, 2), "winner_f1": self.winner("f1"),
                 "winner_accuracy": self.winner("accuracy")}
@@ -228,6 +236,20 @@ def _json_num(v):
     if isinstance(v, (np.integer,)):
         return int(v)
     return v
+
+
+def format_strict(strict: pd.DataFrame, digits: int = 4) -> str:
+    cols = [("accuracy", "Accuracy"), ("precision", "Precision"), ("f1", "F1"), ("specificity", "Specificity"),
+            ("redundant_per_trial", "Redundant"), ("flags_per_trial", "Flags")]
+    first = max(len("Configuration"), *(len(str(i)) for i in strict.index))
+    width = max(digits + 2, *(len(t) for _, t in cols))
+    out = ["Configuration".ljust(first) + " | " + " ".join(t.rjust(width) for _, t in cols)]
+    out.append("-" * len(out[0]))
+    for name, r in strict.iterrows():
+        vals = [("-" if r[c] != r[c] else f"{r[c]:.{digits if c not in ('redundant_per_trial', 'flags_per_trial') else 2}f}")
+                .rjust(width) for c, _ in cols]
+        out.append(str(name).ljust(first) + " | " + " ".join(vals))
+    return "\n".join(out)
 
 
 def format_table(table: pd.DataFrame, configurations: list[str], digits: int = 4,
@@ -485,8 +507,9 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
                     tcfg = replace(base, backend=cfg.backend, autoencoder=cfg.autoencoder, seed=seed)
                     res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}")
                     run = load_run(res.path)
-                    trials += _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_ids,
-                                         reviewed, labels, options, purity_rows)
+                    trials += _score_run(run, store, id_map, cfg, seed, products, images, eval_ids,
+                                         reviewed, labels, options, purity_rows,
+                                         baselines=cfg == configurations[0])
                     step += 1
                     _report(progress, step, total, f"seed {seed}: {cfg.name} scored")
             finally:
@@ -499,6 +522,11 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     rv = trials_df[trials_df["protocol"] == "reviewed"] if len(trials_df) else trials_df
     table, counts = _tables(hc, pd.DataFrame(purity_rows), names)
     reviewed_table = _tables(rv, None, names)[0] if len(rv) else None
+    bl = trials_df[trials_df["protocol"] == "baseline"] if len(trials_df) else trials_df
+    strict = _strict_table(pd.concat([hc, bl]), names + [BASELINE_RANDOM, BASELINE_ALL]) if len(hc) else None
+    if strict is not None and not strict.empty and len(bl):
+        notes.append(f"baselines use the {names[0]} runs: the same ranking and class -> view map, with "
+                     "a random pose per person image, or with no image looked at")
     n_hidden = hc["product_id"].nunique() if len(hc) else 0
     opts = {"k": base.k, "seeds": options.seeds, "first_seed": options.first_seed, "holdout": options.holdout,
             "keep_min": options.keep_min, "keep_max": options.keep_max, "draws": options.draws,
@@ -506,11 +534,29 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
             "n_reference_heldout_candidates": len(ref_eligible), "n_outside_reference": len(outside),
             "n_reviewed": len(reviewed), "labels": labels.summary(),
             "configurations": [asdict(c) | {"name": c.name} for c in configurations]}
-    return EvalResult(names, table, counts, trials_df, reviewed_table, notes, opts, time.perf_counter() - t0)
+    return EvalResult(names, table, counts, trials_df, reviewed_table, notes, opts, time.perf_counter() - t0,
+                      strict)
 
 
-def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_ids, reviewed, labels,
-               options, purity_rows) -> list[dict]:
+BASELINE_RANDOM = "baseline: random pose per image"
+BASELINE_ALL = "baseline: flag every expected pose"
+
+
+def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], missing: list[int],
+           truth: set, protocol: str) -> dict:
+    kept_labels = {lab[i] for i in kept_idx if lab[i]}
+    tp, fp, fn = set_counts(truth, pred)
+    return {**base_row, "protocol": protocol, "draw": draw, "n_kept": len(kept_idx),
+            "kept_labels": "|".join(lab[i] for i in kept_idx if lab[i]), "truth": "|".join(sorted(truth)),
+            "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
+            "tp": tp, "fp": fp, "fn": fn,
+            # flags for views the seller already shows, and kept views not flagged again
+            "redundant": sum(1 for p in pred if p in kept_labels),
+            "kept_views": len(kept_labels), "kept_recognised": len(kept_labels - set(pred))}
+
+
+def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, reviewed, labels,
+               options, purity_rows, baselines: bool = False) -> list[dict]:
     sub_of = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
     prod = products.set_index("product_id", drop=False)
     # classes -> views, from this run's training reference images
@@ -519,11 +565,9 @@ def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_id
     ref["label"] = labels.label_of(ref["orig_id"])
     ref["subcategory"] = ref["product_id"].map(sub_of)
     maps = class_labels(ref)
-    rows: list[dict] = []
     wanted = sorted(set(eval_ids) | set(reviewed))
     imgs = images[images["product_id"].isin(wanted)]
-    classes = assign_classes(run, store, imgs["content_hash"])
-    imgs = imgs.assign(pose_class=classes)
+    imgs = imgs.assign(pose_class=assign_classes(run, store, imgs["content_hash"]))
     # purity of the evaluated (hidden-protocol) images: the share whose class's view (the
     # majority label of the run's reference images, as for the suggestions) is their own view
     hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["pose_class"] >= 0)]
@@ -539,6 +583,9 @@ def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_id
                             "hits": int(agree.sum()), "n_images": len(agree)})
     ref_ok = ref[(ref["pose_class"] >= 0) & ref["label"].notna()]
     ref_purity = purity(ref_ok["pose_class"], ref_ok["label"]) if len(ref_ok) else float("nan")
+    rng = np.random.default_rng([seed, 104729])
+    n_pose = run.no_person_class
+    rows: list[dict] = []
     for pid, g in imgs.groupby("product_id", sort=True):
         product = prod.loc[pid].to_dict()
         s = sub_of.loc[pid]
@@ -547,30 +594,41 @@ def _score_run(run, store, scratch, id_map, cfg, seed, products, images, eval_id
         base_row = {"configuration": cfg.name, "seed": seed, "product_id": pid, "subcategory": s,
                     "n_images": len(g), "reference_purity": ref_purity}
         if pid in eval_ids:
+            # the random baseline: person images get a random pose class (no-person stays)
+            rand_cls = np.where((cls >= 0) & (cls < n_pose), rng.integers(0, max(n_pose, 1), len(cls)), cls)
             for draw in range(options.draws):
                 kept = kept_subset(len(g), seed, draw, pid, options.keep_min, options.keep_max)
-                present = {int(c) for c in cls[kept] if c >= 0}
-                missing = predict_missing(run, product, present)
-                pred = _ordered_labels(maps, s, missing)
-                kept_labels = {lab[i] for i in kept}
-                truth = set(lab) - kept_labels
-                tp, fp, fn = set_counts(truth, pred)
-                rows.append({**base_row, "protocol": "hide", "draw": draw, "n_kept": len(kept),
-                             "kept_labels": "|".join(lab[i] for i in kept), "truth": "|".join(sorted(truth)),
-                             "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
-                             "tp": tp, "fp": fp, "fn": fn,
-                             "redundant": sum(1 for p in pred if p in kept_labels)})
+                truth = set(lab) - {lab[i] for i in kept}
+                missing = predict_missing(run, product, {int(c) for c in cls[kept] if c >= 0})
+                rows.append(_trial(base_row, draw, kept, lab, _ordered_labels(maps, s, missing), missing,
+                                   truth, "hide"))
+                if baselines:
+                    for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
+                                          (BASELINE_ALL, set())):
+                        miss = predict_missing(run, product, present)
+                        rows.append(_trial({**base_row, "configuration": name}, draw, kept, lab,
+                                           _ordered_labels(maps, s, miss), miss, truth, "baseline"))
         if pid in reviewed:
-            present = {int(c) for c in cls if c >= 0}
-            missing = predict_missing(run, product, present)
-            pred = _ordered_labels(maps, s, missing)
-            truth = set(labels.product_missing[pid])
-            tp, fp, fn = set_counts(truth, pred)
-            rows.append({**base_row, "protocol": "reviewed", "draw": 0, "n_kept": len(g),
-                         "kept_labels": "|".join(l for l in lab if l), "truth": "|".join(sorted(truth)),
-                         "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
-                         "tp": tp, "fp": fp, "fn": fn, "redundant": 0})
+            missing = predict_missing(run, product, {int(c) for c in cls if c >= 0})
+            rows.append(_trial(base_row, 0, list(range(len(g))), lab, _ordered_labels(maps, s, missing),
+                               missing, set(labels.product_missing[pid]), "reviewed"))
     return rows
+
+
+def _strict_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """All subcategories pooled: the Table-1 metrics next to what looking at the images buys."""
+    rows = []
+    for name in names:
+        g = trials[trials["configuration"] == name]
+        if g.empty:
+            continue
+        tp, fp, fn = int(g["tp"].sum()), int(g["fp"].sum()), int(g["fn"].sum())
+        kv = int(g["kept_views"].sum())
+        rows.append({"configuration": name, **ratios(tp, fp, fn),
+                     "specificity": g["kept_recognised"].sum() / kv if kv else float("nan"),
+                     "redundant_per_trial": g["redundant"].sum() / len(g),
+                     "flags_per_trial": (g["tp"].sum() + g["fp"].sum()) / len(g), "trials": len(g)})
+    return pd.DataFrame(rows).set_index("configuration") if rows else pd.DataFrame()
 
 
 def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[str]):
@@ -580,7 +638,8 @@ def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[
     subs = sorted(trials["subcategory"].unique())
     index = subs + [ALL]
     cols = pd.MultiIndex.from_product([names, list(METRICS)])
-    ccols = pd.MultiIndex.from_product([names, ["tp", "fp", "fn", "redundant", "trials", "products"]])
+    ccols = pd.MultiIndex.from_product([names, ["tp", "fp", "fn", "redundant", "kept_views", "kept_recognised",
+                                                "trials", "products"]])
     table = pd.DataFrame(np.nan, index=index, columns=cols)
     counts = pd.DataFrame(0, index=index, columns=ccols)
     for name in names:
@@ -593,7 +652,8 @@ def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[
             for m, v in ratios(tp, fp, fn).items():
                 table.loc[r, (name, m)] = v
             counts.loc[r, (name, "tp")], counts.loc[r, (name, "fp")], counts.loc[r, (name, "fn")] = tp, fp, fn
-            counts.loc[r, (name, "redundant")] = int(g["redundant"].sum())
+            for col in ("redundant", "kept_views", "kept_recognised"):
+                counts.loc[r, (name, col)] = int(g[col].sum())
             counts.loc[r, (name, "trials")] = len(g)
             counts.loc[r, (name, "products")] = g["product_id"].nunique()
         if purity_rows is not None and len(purity_rows):

@@ -113,6 +113,10 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise ValueError(f"labels file must be .csv, .tsv or .parquet, got {path.name}")
 
 
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, float) and value != value) and str(value).strip() != ""
+
+
 def _first(cols: dict, names) -> str | None:
     return next((cols[n] for n in names if n in cols), None)
 
@@ -148,21 +152,21 @@ def read_labels_file(path: str | Path, images: pd.DataFrame) -> LabelSet:
     problems: list[str] = []
     n_unmatched = 0
     for i, row in enumerate(df.to_dict(orient="records"), start=2):
-        pid = str(row[pid_col]).strip() if pid_col and row.get(pid_col) not in (None, "") else None
-        has_image_key = any(c and row.get(c) not in (None, "") for c in (id_col, hash_col, path_col))
+        pid = str(row[pid_col]).strip() if pid_col and _given(row.get(pid_col)) else None
+        has_image_key = any(c and _given(row.get(c)) for c in (id_col, hash_col, path_col))
         if label_col and has_image_key:
             label = normalise_label(row.get(label_col))
             if label is None:
                 problems.append(f"row {i}: empty label")
                 continue
             ids: list[int] = []
-            if id_col and row.get(id_col) not in (None, ""):
+            if id_col and _given(row.get(id_col)):
                 try:
                     iid = int(float(row[id_col]))
                 except ValueError:
                     iid = -1
                 ids = [iid] if iid in by_id else []
-            elif hash_col and row.get(hash_col) not in (None, ""):
+            elif hash_col and _given(row.get(hash_col)):
                 ids = by_hash.get(str(row[hash_col]).strip(), [])
             else:
                 raw = str(row[path_col]).strip()

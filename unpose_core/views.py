@@ -105,6 +105,18 @@ def poses_for_hashes(store: Store, backend: str, version: str, hashes) -> dict[s
     return out
 
 
+def paths_for_hashes(store: Store, hashes) -> dict[str, str]:
+    """content_hash -> a catalogue path holding that content (None when no longer in the catalogue)."""
+    hashes = list(dict.fromkeys(h for h in hashes if h))
+    out: dict[str, str] = {}
+    for i in range(0, len(hashes), 500):
+        chunk = hashes[i:i + 500]
+        rows = store.execute(f"SELECT content_hash, MIN(path) FROM images WHERE content_hash IN"
+                             f" ({','.join('?' * len(chunk))}) GROUP BY content_hash", chunk).fetchall()
+        out.update(dict(rows))
+    return out
+
+
 def cohort_ranks(run: Run) -> pd.DataFrame:
     """Every (cohort, pose class): its rank in that cohort, score, support and whether expected."""
     rows = []
