@@ -154,12 +154,12 @@ def test_labels_file_matches_images_by_path_id_and_hash(tmp_path):
                  "p1/a.jpg,Front,,,,\n"
                  ",back,2,,,\n"
                  ",Side,,h3,,\n"
-                 "a.jpg,far,,,p2,\n"            # ambiguous name + product_id: p2's only
+                 "b.jpg,far,,,p2,\n"            # a name within the product's folder
                  "nowhere.jpg,front,,,,\n"
                  ",,,,p1,back|closeup\n"
                  ",,,,p9,back\n")
     ls = read_labels_file(f, _images())
-    assert ls.image_labels.to_dict() == {1: "front", 2: "back", 3: "side"}
+    assert ls.image_labels.to_dict() == {1: "front", 2: "back", 3: "side", 4: "far"}
     assert ls.product_missing == {"p1": frozenset({"back", "closeup"})}
     assert any("no catalogue image" in p for p in ls.problems)
     assert any("p9" in p for p in ls.problems)

@@ -8,7 +8,8 @@ View labels
     * image rows name the image by ``image_id``, ``content_hash`` or its path
       (``image_path`` / ``rel_path`` / ``path`` / ``file``: as in the manifest, relative to the
       image folder, or absolute; ``product_id`` may be given to disambiguate) and give its
-      ``label`` (aliases ``pose_label``, ``view``, ``view_label``, ``pose``);
+      ``label`` (aliases ``pose_label``, ``view``, ``view_label``, ``pose``); with ``product_id``
+      given, a path may also be relative to the product's own folder (``01_front.jpg``);
     * product rows give ``product_id`` and ``missing``: the view labels a reviewer judged
       missing from that product, separated by ``|`` or ``;`` (an empty value means "nothing
       is missing"). Such products are evaluated with all their images kept.
@@ -175,6 +176,10 @@ def read_labels_file(path: str | Path, images: pd.DataFrame) -> LabelSet:
                     keys.add(str(Path(raw).resolve()))
                 if pid is not None:
                     ids = [by_pid_path[(pid, k)] for k in keys if (pid, k) in by_pid_path][:1]
+                    if not ids:   # a name relative to the product's folder, e.g. "01_front.jpg"
+                        tail = "/" + Path(raw).as_posix().lstrip("/")
+                        ids = sorted({j for (p_, k), j in by_pid_path.items() if p_ == pid and k.endswith(tail)})
+                        ids = ids if len(ids) == 1 else []
                 else:
                     ids = sorted({j for k in keys for j in by_path.get(k, [])})
             if not ids:

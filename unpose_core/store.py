@@ -156,12 +156,17 @@ class Store:
         sql = ("SELECT content_hash, status, n_landmarks, landmarks, width, height, score, error"
                " FROM poses WHERE backend=? AND backend_version=?")
         with self._lock:
-            rows = self._conn.execute(sql, (backend, version)).fetchall()
-        wanted = None if hashes is None else set(hashes)
+            if hashes is None:
+                rows = self._conn.execute(sql, (backend, version)).fetchall()
+            else:
+                wanted, rows = list(dict.fromkeys(hashes)), []
+                for i in range(0, len(wanted), 500):   # SQLite caps bound parameters
+                    chunk = wanted[i:i + 500]
+                    rows += self._conn.execute(
+                        sql + f" AND content_hash IN ({','.join('?' * len(chunk))})",
+                        (backend, version, *chunk)).fetchall()
         out = {}
         for h, status, n, blob, w, hgt, score, err in rows:
-            if wanted is not None and h not in wanted:
-                continue
             lm = None if blob is None else np.frombuffer(blob, np.float32).reshape(n, 4)
             out[h] = {"status": status, "landmarks": lm, "width": w, "height": hgt,
                       "score": score, "error": err}
