@@ -24,7 +24,9 @@ from ui.jobs_view import job_panel
 
 log = logging.getLogger("unposed.app")
 
-st.set_page_config(page_title="Unposed", page_icon=":material/photo_library:", layout="wide")
+from ui.branding import favicon  # noqa: E402
+
+st.set_page_config(page_title="Unposed", page_icon=favicon(), layout="wide")
 
 pages = [
     st.Page(PAGES["catalogue"], title="Catalogue", icon=":material/inventory_2:", default=True),
@@ -57,7 +59,7 @@ store = None
 try:
     store = get_store()
     with st.sidebar:
-        st.markdown("### :material/photo_library: Unposed")
+        st.markdown("### Unposed")
         st.caption("Which photos is a listing missing? Pose clusters of popular products, ranked per cohort.")
         run_id = store.active_run_id()
         st.caption(f"Data: `{store.data_dir}`  \nActive run: `{run_id or 'none'}`")

@@ -48,8 +48,10 @@ def import_section(expanded: bool) -> None:
                        f"{uploads.MAX_ZIP_BYTES // uploads.MB} MB (paths in the manifest are relative to the "
                        "zip's root or its single top folder).")
             up_manifest = st.file_uploader("Manifest (CSV / Parquet)", type=["csv", "tsv", "parquet"],
-                                           key="up-manifest")
-            up_zip = st.file_uploader("Images (zip)", type=["zip"], key="up-zip")
+                                           key="up-manifest",
+                                           max_upload_size=uploads.MAX_MANIFEST_BYTES // uploads.MB)
+            up_zip = st.file_uploader("Images (zip)", type=["zip"], key="up-zip",
+                                      max_upload_size=uploads.MAX_ZIP_BYTES // uploads.MB)
             if st.button("Upload and import", disabled=up_manifest is None, icon=":material/upload:"):
                 with engine_errors("Upload rejected"):
                     manifest_path, image_root, zrep = uploads.save_catalogue_upload(
@@ -114,15 +116,19 @@ with engine_errors("Cannot summarise the catalogue"):
     failed = views.failed_images(store, *(backend or (None, None)))
     problems = store.import_problems()
     reasons = views.failure_reasons(failed, problems)
-    if len(reasons):
-        with st.expander(f"Failed images and import problems ({len(failed)} + {len(problems)})",
+    if len(failed) or len(problems):
+        with st.expander(f"Failed images ({len(failed)}) and import validation report ({len(problems)} notes)",
                          icon=":material/report:"):
-            st.dataframe(reasons, hide_index=True)
+            if len(reasons):
+                st.markdown("**Reasons**")
+                st.dataframe(reasons, hide_index=True)
+            else:
+                st.caption("No image failed.")
             if len(failed):
                 st.markdown("**Images the pose model could not read**")
                 st.dataframe(failed, hide_index=True, height=200)
             if len(problems):
-                st.markdown("**Import validation report**")
+                st.markdown("**Import validation report** (rows left out, and notes on the manifest)")
                 st.dataframe(problems, hide_index=True, height=200)
     if summary["pending"]:
         st.info(f"{summary['pending']} images have no pose yet: training extracts them.",
@@ -155,26 +161,26 @@ with engine_errors("Cannot summarise the catalogue"):
                                 "n_ratings": st.column_config.NumberColumn("ratings")})
     if table.empty:
         st.caption("No product matches the filters.")
-        st.stop()
-    ids = table["product_id"].tolist()
-    titles = dict(zip(table["product_id"], table["title"].fillna("")))
-    pid = st.selectbox("Product", ids, format_func=lambda p: f"{p} — {titles.get(p, '')}", key="cat-product")
-    prod = products.set_index("product_id").loc[pid]
-    imgs = status[status["product_id"] == pid]
-    st.markdown(f"**{prod['title'] or pid}** · {prod['category']} / {prod['subcategory']} / "
-                f"{prod['product_type']} · rating {prod['avg_rating']} ({prod['n_ratings']} ratings) · "
-                f"{len(imgs)} images · {role.get(pid, 'neither reference nor subject')}")
+    else:
+        ids = table["product_id"].tolist()
+        titles = dict(zip(table["product_id"], table["title"].fillna("")))
+        pid = st.selectbox("Product", ids, format_func=lambda p: f"{p} — {titles.get(p, '')}", key="cat-product")
+        prod = products.set_index("product_id").loc[pid]
+        imgs = status[status["product_id"] == pid]
+        st.markdown(f"**{prod['title'] or pid}** · {prod['category']} / {prod['subcategory']} / "
+                    f"{prod['product_type']} · rating {prod['avg_rating']} ({prod['n_ratings']} ratings) · "
+                    f"{len(imgs)} images · {role.get(pid, 'neither reference nor subject')}")
 
-    def caption(r) -> str:
-        what = {"person": "person", "no_person": "no person", "error": "failed",
-                views.PENDING: "not extracted"}.get(r.status, r.status)
-        label = f" · {r.pose_label}" if isinstance(r.pose_label, str) and r.pose_label else ""
-        return f"#{r.position} · {what}{label}"
+        def caption(r) -> str:
+            what = {"person": "person", "no_person": "no person", "error": "failed",
+                    views.PENDING: "not extracted"}.get(r.status, r.status)
+            label = f" · {r.pose_label}" if isinstance(r.pose_label, str) and r.pose_label else ""
+            return f"#{r.position} · {what}{label}"
 
-    image_grid(store, [Tile(r.path, r.content_hash, caption(r)) for r in imgs.itertuples()], backend, run,
-               columns=6)
-    errs = imgs[imgs["status"] == "error"]
-    for r in errs.itertuples():
-        st.caption(f":red[#{r.position} failed: {r.error}]")
+        image_grid(store, [Tile(r.path, r.content_hash, caption(r)) for r in imgs.itertuples()], backend, run,
+                   columns=6)
+        errs = imgs[imgs["status"] == "error"]
+        for r in errs.itertuples():
+            st.caption(f":red[#{r.position} failed: {r.error}]")
 
 import_section(expanded=False)

@@ -1,6 +1,16 @@
 """Product: a catalogue product (or uploaded photos) -> its images' poses and its missing poses."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if (_root := str(Path(__file__).resolve().parents[1])) not in sys.path:
+    sys.path.insert(0, _root)   # the ui/ package (streamlit puts app.py's folder there; AppTest does not)
+
+from ui.page import enter  # noqa: E402
+
+enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
+
 import streamlit as st
 
 from ui import suggestion_view
@@ -60,7 +70,8 @@ else:
     st.caption(f"Up to {uploads.MAX_PRODUCT_IMAGES} photos of one product, {uploads.MAX_IMAGE_BYTES // uploads.MB} "
                "MB each. Pick the cohort the product belongs to: its missing poses are judged against that "
                "cohort's top products.")
-    files = st.file_uploader("Photos", accept_multiple_files=True, key="product-upload")
+    files = st.file_uploader("Photos", accept_multiple_files=True, key="product-upload",
+                             max_upload_size=uploads.MAX_IMAGE_BYTES // uploads.MB)
     c1, c2, c3 = st.columns(3)
     cats = sorted(products["category"].dropna().unique())
     cat = c1.selectbox("Category", ["(any)", *cats], key="up-cat")

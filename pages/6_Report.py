@@ -1,6 +1,16 @@
 """Report: every subject product with its missing poses, sortable, filterable, downloadable."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if (_root := str(Path(__file__).resolve().parents[1])) not in sys.path:
+    sys.path.insert(0, _root)   # the ui/ package (streamlit puts app.py's folder there; AppTest does not)
+
+from ui.page import enter  # noqa: E402
+
+enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
+
 import streamlit as st
 
 from ui.common import PAGES, _load_run, _store, engine_errors, get_store, require_run, run_path
@@ -26,12 +36,14 @@ with engine_errors("Cannot build the report"):
                 f"{run.config.selection.subject_max_images} images) in this catalogue.")
         st.stop()
 
-    m = st.columns(4)
+    m = st.columns([1, 1, 1, 2])
     m[0].metric("Subject products", len(df))
     m[1].metric("With missing poses", int((df["n_missing"] > 0).sum()))
     m[2].metric("Missing poses in all", int(df["n_missing"].sum()))
     top = df.loc[df["top_missing"] != "", "top_missing"].value_counts()
-    m[3].metric("Most often missing first", top.index[0] if len(top) else "—")
+    with m[3]:
+        st.caption("Most often the first missing pose")
+        st.markdown(f"**{top.index[0]}** ({top.iloc[0]} products)" if len(top) else "—")
 
     c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
     cats = c1.multiselect("Category", sorted(df["category"].dropna().unique()), key="rep-cat")

@@ -120,6 +120,26 @@ def test_configuration_parsing():
         Configuration.parse("openpose+ae")
 
 
+def test_default_configurations_add_other_extracted_backends(demo_store, monkeypatch):
+    """BlazePose with and without AE always; another backend joins as '+ AE' (the paper's
+    MMPose column) once its poses are cached for the catalogue, else a note says how."""
+    from unpose_core import pose
+    from unpose_core.evaluate import default_configurations
+
+    configs, notes = default_configurations(demo_store)
+    assert configs[:2] == [Configuration("blazepose"), Configuration("blazepose", True)]
+    # a second name for the BlazePose factory: same backend id, so its cache covers the demo
+    monkeypatch.setitem(pose._REGISTRY, "blazepose-alias", "unpose_core.pose.blazepose:create")
+    monkeypatch.setitem(pose.EMBEDDING_FAMILY, "blazepose-alias", "blazepose33")
+    monkeypatch.setitem(pose._REGISTRY, "broken-backend", "unpose_core.no_such_module:create")
+    monkeypatch.setitem(pose.EMBEDDING_FAMILY, "broken-backend", "coco17")
+    configs, notes = default_configurations(demo_store)
+    assert Configuration("blazepose-alias", True) in configs
+    assert Configuration("blazepose-alias", False) not in configs
+    assert any(n.startswith("broken-backend: skipped") for n in notes)
+    assert Configuration.parse("blazepose-alias+ae").name == "blazepose-alias + AE"
+
+
 def test_format_table_is_shaped_like_table_1():
     cols = pd.MultiIndex.from_product([["BlazePose", "BlazePose + AE"], ["accuracy", "precision", "f1", "purity"]])
     t = pd.DataFrame([[0.6967, 0.5, 0.58, 0.7, 0.8264, 0.6, 0.7, 0.8],
@@ -229,9 +249,11 @@ def test_judgements_are_appended_and_the_latest_counts(own_store):
     from unpose_core.labels import judgement_history
     assert len(judgement_history(own_store)) == 3            # nothing is ever deleted
     assert cur.missing_labels() == {"back_full", "closeup", "far"}
-    assert judged_missing_labels(own_store) == {"p1": frozenset({"back_full", "closeup", "far"})}
+    # p2's reviewer rejected the only suggestion and added none: truth "nothing missing"
+    expected = {"p1": frozenset({"back_full", "closeup", "far"}), "p2": frozenset()}
+    assert judged_missing_labels(own_store) == expected
     # and they reach the evaluation's label set
-    assert load_labels(own_store).product_missing == {"p1": frozenset({"back_full", "closeup", "far"})}
+    assert load_labels(own_store).product_missing == expected
 
 
 def test_judgement_metrics_per_subcategory(own_store):
@@ -331,3 +353,146 @@ def test_evaluate_refuses_bad_input(demo_store, tmp_path):
         evaluate(demo_store, options=EvalOptions(holdout=1.5))
     with pytest.raises(ValueError, match="listed twice"):
         evaluate(demo_store, configurations=[Configuration(), Configuration()])
+
+
+# -- the app: Evaluate page and the Product page's review box -------------------------------
+
+@pytest.fixture
+def app_copy(demo_data_dir, tmp_path, monkeypatch):
+    """A writable copy of the demo data dir, and AppTest kept on app.py's st.navigation."""
+    pytest.importorskip("streamlit")
+    from streamlit.runtime.pages_manager import PagesManager
+    import streamlit.testing.v1.app_test as app_test_module
+
+    from apphelpers import copy_data_dir
+
+    class _Nav(PagesManager):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test_module, "PagesManager", _Nav)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
+    path = copy_data_dir(demo_data_dir, tmp_path / "data")
+    monkeypatch.setenv("UNPOSED_DATA_DIR", str(path))
+    return path
+
+
+def _open(page: str):
+    from streamlit.testing.v1 import AppTest
+
+    from apphelpers import APP
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_evaluate_page_shows_saved_results_and_runs_a_job(app_copy, demo_eval):
+    from unpose_core import jobs
+    from unpose_core.evaluate import save_result, saved_results
+    from unpose_core.store import Store
+
+    store = Store(app_copy)
+    try:
+        save_result(store, demo_eval)
+        at = _open("pages/7_Evaluate.py")
+        assert at.title[0].value == "Evaluate"
+        assert not at.error, [e.value for e in at.error]
+        table = at.dataframe[0].value
+        assert list(table.index) == ["Men casual shirts", "Polo shirts", "T-shirts", ALL]
+        assert "BlazePose + AE · Accuracy" in table.columns
+        assert table.loc[ALL, "BlazePose · Accuracy"] == pytest.approx(demo_eval.table.loc[ALL, ("BlazePose", "accuracy")])
+        assert len(at.get("download_button")) == 2
+        # start a small evaluation from the form: it runs as a background job and is saved
+        at.multiselect[0].set_value(["blazepose"])
+        [n for n in at.number_input if n.label.startswith("Seeds")][0].set_value(1)
+        [b for b in at.button if b.label == "Evaluate"][0].click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        job = jobs.latest(store, kind="evaluate")
+        assert job is not None
+        done = jobs.wait(store, job.job_id, timeout=300)
+        assert done.status == jobs.DONE, done.error
+        assert len(saved_results(store)) == 2 and saved_results(store)[0]["configurations"] == ["BlazePose"]
+    finally:
+        store.close()
+
+
+def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
+    from unpose_core.catalog import select_sets
+    from unpose_core.labels import latest_judgement
+    from unpose_core.store import Store
+    from unpose_core.suggest import suggest_for_product
+
+    products, images = demo_store.products(), demo_store.images()
+    subjects = select_sets(products, images, demo_run.config.selection).subject_ids
+    pid = next(p for p in subjects if len(suggest_for_product(demo_store, demo_run, p).missing) >= 2)
+    sug = suggest_for_product(demo_store, demo_run, pid)
+    at = _open("pages/5_Product.py")
+    at.selectbox(key="product-pick").set_value(pid).run()
+    assert not at.exception, [e.value for e in at.exception]
+    base = f"judge|{demo_run.run_id}|{pid}"
+    first = sug.missing[0].pose_class
+    at.checkbox(key=f"{base}|c{first}").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = Store(app_copy)
+    try:
+        j = latest_judgement(store, demo_run.run_id, pid)
+        assert j is not None and j.confirmed == [first]
+        assert j.suggested == [m.pose_class for m in sug.missing]
+        assert j.labels.get(first)            # the demo's labels give the class a view
+        extra = next(c["id"] for c in demo_run.centroids if c["id"] not in j.suggested)
+        at.multiselect(key=f"{base}|added").set_value([extra]).run()
+        j2 = latest_judgement(store, demo_run.run_id, pid)
+        assert j2.added == [extra] and j2.confirmed == [first] and j2.id > j.id
+        assert any("Saved" in c.value and "1 added" in c.value for c in at.caption)
+        # the Evaluate page scores the active run with it
+        ev = _open("pages/7_Evaluate.py")
+        jt = ev.dataframe[-1].value
+        assert jt.loc[ALL, "confirmed"] == 1 and jt.loc[ALL, "added"] == 1
+    finally:
+        store.close()
+
+
+# -- the command line ------------------------------------------------------------------------
+
+def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, demo_store, demo_run, tmp_path):
+    import json
+
+    from apphelpers import copy_data_dir
+    from test_cli import run
+    from unpose_core.catalog import select_sets
+
+    d = copy_data_dir(demo_data_dir, tmp_path / "data")
+    products, images = demo_store.products(), demo_store.images()
+    subjects = select_sets(products, images, demo_run.config.selection).subject_ids[:3]
+    labels = tmp_path / "reviewed.csv"
+    labels.write_text("product_id,missing\n" + "".join(f"{p},back_full|closeup\n" for p in subjects))
+    out = run("evaluate", "--seeds", "1", "--draws", "2", "--config", "blazepose", "--labels", str(labels),
+              "--out", str(tmp_path / "trials.csv"), "-q", data_dir=d).stdout
+    assert "Subcategory" in out and "Accuracy" in out and "Purity" in out and "BlazePose" in out
+    assert "Reviewed products (3" in out and "best F1: BlazePose" in out
+    assert "baseline: flag every expected pose" in out
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert set(trials["protocol"]) == {"hide", "reviewed", "baseline"}
+    assert (d / "evaluations").is_dir()
+    js = json.loads(run("evaluate", "--seeds", "1", "--draws", "1", "--config", "blazepose+ae", "--json", "-q",
+                        data_dir=d).stdout)
+    assert js["configurations"] == ["BlazePose + AE"] and js["table"]["All"]["BlazePose + AE"]["accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--labels", "/no/such/labels.csv"], "error: labels file not found"),
+    (["--config", "openpose"], "error: unknown configuration 'openpose'"),
+    (["--keep", "1", "--keep-min", "3"], "error: need 1 <= keep_min <= keep_max"),
+    (["--seeds", "0"], "error: seeds must be at least 1"),
+])
+def test_cli_evaluate_bad_input_is_one_line(demo_data_dir, args, message):
+    from test_cli import run
+
+    p = run("evaluate", *args, data_dir=demo_data_dir, check=False)
+    assert p.returncode == 2
+    lines = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(message), p.stderr

@@ -83,6 +83,10 @@ def thumbnail(path: str | None, content_hash: str | None, landmarks: bytes | Non
         for (x, y), good in zip(xy, ok):
             if good:
                 d.ellipse([x - r, y - r, x + r, y + r], fill=JOINT, outline=(255, 255, 255))
+    if im.size != (size, size):   # letterbox to a square so grid rows line up
+        canvas = Image.new("RGB", (size, size), (242, 242, 245))
+        canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+        im = canvas
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=85)
     return buf.getvalue()

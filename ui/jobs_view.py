@@ -13,7 +13,7 @@ from unpose_core import jobs
 from unpose_core.store import Store
 
 KIND_LABEL = {"train": "Training", "demo": "Building the demo", "import": "Importing the catalogue",
-              "sweep": "Sweeping K"}
+              "sweep": "Sweeping K", "evaluate": "Evaluating"}
 
 
 def _watch_key(key: str) -> str:

@@ -227,6 +227,74 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """Missing-pose accuracy against labelled views (hide and complete), Table-1 style."""
+    from dataclasses import replace as _replace
+
+    from .evaluate import Configuration, EvalOptions, evaluate, judgement_table
+    from .labels import load_labels
+
+    store = _store(args)
+    labels = load_labels(store, args.labels)
+    configs = [Configuration.parse(c) for c in args.config] if args.config else None
+    opts = EvalOptions(k=args.k, seeds=args.seeds, first_seed=args.seed, holdout=args.holdout,
+                       keep_min=args.keep_min, keep_max=args.keep, draws=args.draws)
+    if args.min_images is not None or args.min_share is not None or args.subject_max_images is not None:
+        from .evaluate import base_config
+        base = base_config(store, EvalOptions(k=args.k))
+        sel = base.selection
+        if args.min_images is not None:
+            sel = _replace(sel, min_images=args.min_images)
+        if args.subject_max_images is not None:
+            sel = _replace(sel, subject_max_images=args.subject_max_images)
+        base = _replace(base, selection=sel)
+        if args.min_share is not None:
+            base = _replace(base, min_cohort_share=args.min_share)
+        opts.base = base
+    res = evaluate(store, labels, configs, opts, progress=_progress(args), workers=args.workers)
+    from .evaluate import save_result
+    saved = save_result(store, res)
+    judged = judgement_table(store, store.active_run_id()) if store.active_run_id() else None
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        res.trials.to_csv(out, index=False)
+    if args.json:
+        d = res.to_dict()
+        if judged is not None and not judged.empty:
+            d["judgements"] = {"run_id": store.active_run_id(),
+                               "table": json.loads(judged.to_json(orient="index"))}
+        _print_json(d)
+        return 0
+    print(f"labels: {labels.summary()}")
+    print(res.format())
+    if judged is not None and not judged.empty:
+        print(f"\nReviewer judgements of the active run {store.active_run_id()} (accuracy = confirmed / "
+              "(confirmed + added), precision = confirmed / suggested):")
+        print(judged.to_string(float_format=lambda v: f"{v:.4f}"))
+    best_f1, best_acc = res.winner("f1"), res.winner("accuracy")
+    if best_f1:
+        print(f"\nbest F1: {best_f1} ({res.table.loc['All', (best_f1, 'f1')]:.4f}); best accuracy: {best_acc} "
+              f"({res.table.loc['All', (best_acc, 'accuracy')]:.4f}); {res.seconds:.0f} s"
+              + (f"; trials -> {args.out}" if args.out else ""))
+    print(f"saved to {saved} (the app's Evaluate page shows it)")
+    return 0
+
+
+def cmd_import_deepfashion(args) -> int:
+    from .importers import import_deepfashion
+
+    store = _store(args)
+    scan, report = import_deepfashion(store, args.folder, _progress(args))
+    print(f"DeepFashion In-shop: {scan.summary()}")
+    print(f"catalogue: {report.summary()} -> {store.path}")
+    for line in scan.skipped[:args.show_problems]:
+        print(f"  skipped {line}")
+    if len(scan.skipped) > args.show_problems:
+        print(f"  ... {len(scan.skipped) - args.show_problems} more skipped")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unposed", description="Find the photos a fashion listing is missing.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -303,6 +371,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("text", nargs="?")
     sp.add_argument("--run", default=None)
     sp.set_defaults(func=cmd_describe)
+
+    sp = sub.add_parser("evaluate", parents=[common],
+                        help="missing-pose accuracy against labelled views (the paper's Table 1)")
+    sp.add_argument("--labels", default=None, metavar="FILE",
+                    help="CSV of image,label rows and/or product_id,missing rows (default: the "
+                         "catalogue's pose_label column, e.g. the demo's)")
+    sp.add_argument("--config", action="append", metavar="NAME",
+                    help="blazepose, blazepose+ae, mmpose-hrnet+ae ... (repeatable; default: BlazePose "
+                         "with and without the autoencoder, plus any other backend already extracted)")
+    sp.add_argument("--k", type=int, default=None, help="clusters (default: the active run's K, else 8)")
+    sp.add_argument("--seeds", type=int, default=3, help="repeats, each with a new split, training and draws")
+    sp.add_argument("--seed", type=int, default=0, help="first seed")
+    sp.add_argument("--holdout", type=float, default=0.25,
+                    help="share of labelled reference products held out of training per seed")
+    sp.add_argument("--keep", type=int, default=4, help="keep at most this many images (the paper's p - 1)")
+    sp.add_argument("--keep-min", type=int, default=2, help="keep at least this many images")
+    sp.add_argument("--draws", type=int, default=5, help="kept subsets per product and seed")
+    sp.add_argument("--min-images", type=int, default=None, help="override: reference products have more images")
+    sp.add_argument("--subject-max-images", type=int, default=None, help="override the subject threshold")
+    sp.add_argument("--min-share", type=float, default=None, help="override the cohort share for expected poses")
+    sp.add_argument("--workers", type=int, default=None)
+    sp.add_argument("--out", default=None, metavar="CSV", help="write every trial (kept, truth, flagged) here")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("import-deepfashion", parents=[common],
+                        help="import your copy of DeepFashion In-shop (img/GENDER/Category/id_*/NN_V_view.jpg)")
+    sp.add_argument("folder", help="the data set folder (holding img/) or its img folder")
+    sp.add_argument("--show-problems", type=int, default=10)
+    sp.set_defaults(func=cmd_import_deepfashion)
 
     sp = sub.add_parser("status", parents=[common], help="catalogue and run counts")
     sp.set_defaults(func=cmd_status)

@@ -39,6 +39,7 @@ Metrics, per subcategory, micro-averaged over all trials (sums of counts, then r
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 import tempfile
@@ -329,6 +330,25 @@ def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
     return majority(ref, ["subcategory", "pose_class"]), majority(ref, ["pose_class"])
 
 
+def run_view_maps(store: Store, run, labels: LabelSet | None = None) -> tuple[dict, dict]:
+    """Majority view label per pose class of a run registered in ``store`` (its reference
+    image ids are this store's), per subcategory and overall; empty when nothing is labelled."""
+    labels = labels if labels is not None else load_labels(store, with_judgements=False)
+    if labels.image_labels.empty:
+        return {}, {}
+    sub_of = store.products().set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
+    ref = run.reference[["image_id", "product_id", "pose_class"]].copy()
+    ref["label"] = labels.label_of(ref["image_id"])
+    ref["subcategory"] = ref["product_id"].map(sub_of)
+    return class_labels(ref)
+
+
+def view_of_class(maps: tuple[dict, dict], subcategory, c: int) -> str | None:
+    """The view a pose class stands for in a subcategory, or None when unknown."""
+    view = _label_for(maps, subcategory if subcategory else NO_SUBCATEGORY, c)
+    return None if view == UNLABELLED else view
+
+
 def _label_for(maps: tuple[dict, dict], subcategory, c: int) -> str:
     by_sub, glob = maps
     return by_sub.get((subcategory, c)) or glob.get(c) or UNLABELLED
@@ -398,7 +418,9 @@ def _scratch_store(store: Store, folder: Path, products: pd.DataFrame, images: p
     return scratch, dict(zip(m["image_id"].astype(int), m["image_id_orig"].astype(int)))
 
 
-def _base_config(store: Store, options: EvalOptions) -> TrainConfig:
+def base_config(store: Store, options: EvalOptions) -> TrainConfig:
+    """The training settings every evaluated configuration shares: ``options.base``, else the
+    active run's (selection, min share, K ...), else the defaults; ``options.k`` wins."""
     if options.base is not None:
         base = options.base
     else:
@@ -407,7 +429,6 @@ def _base_config(store: Store, options: EvalOptions) -> TrainConfig:
         if rid is not None:
             row = store.execute("SELECT config FROM runs WHERE run_id=?", (rid,)).fetchone()
             if row is not None:
-                import json
                 try:
                     base = TrainConfig.from_dict(json.loads(row[0]))
                 except (TypeError, ValueError, KeyError):
@@ -443,7 +464,7 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
         raise ValueError("no view labels: the catalogue has no pose_label column and no labels file was "
                          "given (--labels FILE: image_path,label rows and/or product_id,missing rows)")
     notes = list(labels.problems[:5])
-    base = _base_config(store, options)
+    base = base_config(store, options)
     base.validate()
     auto_notes: list[str] = []
     if configurations is None:
@@ -688,3 +709,54 @@ def judgement_table(store: Store, run_id: str) -> pd.DataFrame:
         out.append({"subcategory": r, "products": len(g), **ratios(tp, fp, fn), "confirmed": tp,
                     "rejected": fp, "added": fn})
     return pd.DataFrame(out).set_index("subcategory")
+
+
+# -- saved evaluations (the app's Evaluate page lists them) -----------------------------------
+
+EVAL_DIR = "evaluations"
+
+
+def save_result(store: Store, result: EvalResult) -> Path:
+    """Write result.json (tables, notes, options, the printed text) + trials.csv under
+    ``<data dir>/evaluations/eval-<time>/``; returns the folder."""
+    root = Path(store.data_dir) / EVAL_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("eval-%Y%m%d-%H%M%S")
+    folder, n = root / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{stamp}-{n}"
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir()
+    d = result.to_dict() | {"text": result.format(), "created_at": time.time(), "id": folder.name,
+                            "active_run": store.active_run_id()}
+    (tmp / "result.json").write_text(json.dumps(d, indent=1, default=str))
+    result.trials.to_csv(tmp / "trials.csv", index=False)
+    tmp.rename(folder)
+    return folder
+
+
+def saved_results(store: Store) -> list[dict]:
+    """Saved evaluations, newest first (unreadable ones are skipped)."""
+    root = Path(store.data_dir) / EVAL_DIR
+    out = []
+    for f in sorted(root.glob("eval-*/result.json")) if root.is_dir() else []:
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        d["path"] = str(f.parent)
+        out.append(d)
+    return sorted(out, key=lambda d: d.get("created_at", 0), reverse=True)
+
+
+def table_from_dict(tab: dict | None, configurations: list[str]) -> pd.DataFrame:
+    """A saved table ({row: {configuration: {metric: value}}}) back into the printed shape."""
+    if not tab:
+        return pd.DataFrame()
+    metrics = list(next(iter(next(iter(tab.values())).values())).keys())
+    cols = pd.MultiIndex.from_product([configurations, metrics])
+    rows = {r: [((v.get(c) or {}).get(m)) for c in configurations for m in metrics] for r, v in tab.items()}
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=cols).astype(float)
+    df.index.name = "subcategory"
+    return df

@@ -16,6 +16,8 @@ View labels
 
     Labels are normalised (trimmed, lower case, spaces and dashes -> ``_``) so "Close-up"
     and "close_up" are the same view. Rows that match no image are reported, not fatal.
+    A file uploaded on the app's Evaluate page is kept as ``<data dir>/labels.csv`` and used
+    whenever no other file is given (``unposed evaluate --labels FILE`` wins over it).
 
 Judgements (the app's Product page)
     For a product and a run, the reviewer ticks which suggested poses are truly missing and
@@ -206,10 +208,52 @@ def read_labels_file(path: str | Path, images: pd.DataFrame) -> LabelSet:
     return LabelSet(series, missing, [path.name], problems)
 
 
+SAVED_LABELS = "labels.csv"   # a labels file kept in the data dir (the app's Evaluate page)
+
+
+def saved_labels_path(store: Store) -> Path | None:
+    p = Path(store.data_dir) / SAVED_LABELS
+    return p if p.is_file() else None
+
+
+def save_labels_file(store: Store, content: bytes, name: str = SAVED_LABELS) -> LabelSet:
+    """Check a labels file against the catalogue, then keep it as the data dir's labels file
+    (used by the Evaluate page and by `unposed evaluate` without --labels)."""
+    import tempfile
+
+    suffix = Path(name).suffix.lower() or ".csv"
+    if suffix not in (".csv", ".tsv", ".txt"):
+        raise ValueError(f"labels file must be .csv or .tsv, got {name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / f"labels{suffix}"
+        probe.write_bytes(content)
+        parsed = read_labels_file(probe, store.images())
+        if suffix == ".tsv":   # keep one format on disk
+            read = _read_table(probe)
+            read.to_csv(probe.with_suffix(".csv"), index=False)
+            probe = probe.with_suffix(".csv")
+        dest = Path(store.data_dir) / SAVED_LABELS
+        tmp_dest = dest.with_suffix(".csv.partial")
+        tmp_dest.write_bytes(probe.read_bytes())
+        tmp_dest.replace(dest)
+    return parsed
+
+
+def remove_saved_labels(store: Store) -> bool:
+    p = saved_labels_path(store)
+    if p is None:
+        return False
+    p.unlink()
+    return True
+
+
 def load_labels(store: Store, path: str | Path | None = None, with_judgements: bool = True) -> LabelSet:
-    """Catalogue pose_label, overridden by ``path`` when given; plus judged products when
-    their judgements carry view labels (a labels file's 'missing' rows win over them)."""
+    """Catalogue pose_label, overridden by ``path`` (default: the data dir's saved labels file,
+    if any); plus judged products when their judgements carry view labels (a labels file's
+    'missing' rows win over them)."""
     base = catalogue_labels(store)
+    if path is None:
+        path = saved_labels_path(store)
     if path is not None:
         extra = read_labels_file(path, store.images())
         merged = pd.concat([base.image_labels, extra.image_labels])
@@ -254,6 +298,12 @@ class Judgement:
 def ensure_tables(store: Store) -> None:
     store.execute(_SCHEMA)
     store.execute(_INDEX)
+
+
+def _has_table(store: Store) -> bool:
+    """Readers never write: a data dir nobody reviewed in has no judgements table yet."""
+    return store.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='judgements'").fetchone() \
+        is not None
 
 
 def _classes(values, what: str) -> list[int]:
@@ -311,7 +361,8 @@ _COLS = "id, run_id, product_id, suggested, confirmed, added, labels, reviewer, 
 
 
 def latest_judgement(store: Store, run_id: str, product_id: str) -> Judgement | None:
-    ensure_tables(store)
+    if not _has_table(store):
+        return None
     row = store.execute(f"SELECT {_COLS} FROM judgements WHERE run_id=? AND product_id=?"
                         " ORDER BY id DESC LIMIT 1", (run_id, str(product_id))).fetchone()
     return None if row is None else _row_to_judgement(row)
@@ -319,7 +370,8 @@ def latest_judgement(store: Store, run_id: str, product_id: str) -> Judgement | 
 
 def latest_judgements(store: Store, run_id: str | None = None) -> list[Judgement]:
     """The current judgement of every (run, product) pair, or of one run's products."""
-    ensure_tables(store)
+    if not _has_table(store):
+        return []
     sql = (f"SELECT {_COLS} FROM judgements j WHERE id = (SELECT MAX(id) FROM judgements k"
            " WHERE k.run_id=j.run_id AND k.product_id=j.product_id)")
     params: tuple = ()
@@ -330,7 +382,7 @@ def latest_judgements(store: Store, run_id: str | None = None) -> list[Judgement
 
 
 def judgement_history(store: Store, run_id: str | None = None) -> pd.DataFrame:
-    ensure_tables(store)
+    ensure_tables(store)   # an empty frame with the right columns
     if run_id is None:
         return store.query_df(f"SELECT {_COLS} FROM judgements ORDER BY id")
     return store.query_df(f"SELECT {_COLS} FROM judgements WHERE run_id=? ORDER BY id", (run_id,))

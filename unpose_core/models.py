@@ -216,6 +216,7 @@ def import_mmpose_checkpoint(ckpt_path, data_dir=None, config_name: str = DEFAUL
     Returns the record: name, kind, backend, sha256 (of the safetensors file), path,
     config, source, source_sha256, n_tensors, imported_at.
     """
+    config_name = config_name or DEFAULT_MMPOSE_CONFIG
     src = _check_source(ckpt_path)
     if not trust:
         raise UntrustedCheckpointError(

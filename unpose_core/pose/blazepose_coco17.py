@@ -110,7 +110,8 @@ class BlazePoseCOCO17:
     def __init__(self, options: PoseOptions | None = None):
         self.options = options or PoseOptions(backend=self.id)
         self._mp = _MediaPipePose(self.options.min_detection_confidence)
-        self.version = f"mediapipe-{self._mp.mediapipe_version}-full-c1-coco17map1"
+        self.version = (f"mediapipe-{self._mp.mediapipe_version}-full-c1-coco17map1"
+                        f"-d{self.options.min_detection_confidence:g}")
 
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)

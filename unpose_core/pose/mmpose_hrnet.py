@@ -123,7 +123,6 @@ class MMPoseHRNet:
         self.flip_test = bool(params.get("flip_test", True))
         self.record = models.find_model(data_dir, models.MMPOSE, self.settings.model_name)
         state_dict = models.load_mmpose_state_dict(self.record)  # checks the sha256
-        self.settings.start()
 
         self._apis = import_mmpose_apis()
         import mmpose
@@ -132,6 +131,7 @@ class MMPoseHRNet:
         self.model.load_state_dict(state_dict, strict=True)
         self.model.test_cfg["flip_test"] = self.flip_test
         self.model.eval()
+        self.settings.start()
         self._torch = torch
         self._lock = threading.Lock()
         self.version = (f"mmpose-{mmpose.__version__}-{self.record['config']}-{self.record['sha256'][:12]}"

@@ -69,10 +69,10 @@ class RTMPoseONNX:
         models.verify_model_file(self.record)  # sha256 as recorded when it was checked at import
         self.input_size = tuple(int(v) for v in self.record["input_size"])  # (W, H)
         self.simcc_split_ratio = float(self.record["simcc_split_ratio"])
-        self.settings.start()
         with contextlib.redirect_stdout(io.StringIO()):  # rtmlib prints "load <path> ..."
             self._rtm = RTMPose(self.record["path"], model_input_size=self.input_size,
                                 backend="onnxruntime", device="cpu")
+        self.settings.start()
         self._lock = threading.Lock()
         self.version = (f"rtmpose-ort{onnxruntime.__version__}-{self.record['sha256'][:12]}"
                         f"-{self.input_size[0]}x{self.input_size[1]}-{self.channel_order}"

@@ -1,0 +1,32 @@
+"""Helpers shared by the app tests (AppTest and the Chromium end-to-end test)."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES = {
+    "catalogue": "pages/1_Catalogue.py",
+    "train": "pages/2_Train.py",
+    "clusters": "pages/3_Clusters.py",
+    "tune": "pages/4_Tune_K.py",
+    "product": "pages/5_Product.py",
+    "report": "pages/6_Report.py",
+}
+
+
+def copy_data_dir(src: Path, dst: Path) -> Path:
+    """A writable copy of a data dir. Runs are registered by absolute path: point them at the
+    copy, so the app writes (UMAP files, new runs) never touch the shared fixture."""
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst)
+    con = sqlite3.connect(dst / "unposed.sqlite")
+    try:
+        con.execute("UPDATE runs SET path = ? || substr(path, ?) WHERE path LIKE ? || '%'",
+                    (str(dst), len(str(src)) + 1, str(src)))
+        con.commit()
+    finally:
+        con.close()
+    return dst

@@ -1,0 +1,544 @@
+"""The Streamlit app on the demo catalogue (streamlit.testing.v1.AppTest), and the engine
+helpers it is built on: background jobs, the stored UMAP map, safe uploads.
+
+Every AppTest runs app.py (st.navigation) on a COPY of the session's trained demo data dir.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from apphelpers import APP, PAGES, copy_data_dir
+
+pytest.importorskip("streamlit")
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
+
+from unpose_core import jobs, projection, uploads  # noqa: E402
+from unpose_core.store import Store  # noqa: E402
+
+TIMEOUT = 90
+
+
+class _NavigationPagesManager(PagesManager):
+    """AppTest resets Streamlit's legacy ``pages/`` flag before every run, which would run a
+    page file on its own instead of through app.py's st.navigation (a live server does that
+    at most once, for its very first run). Keep the production path: st.navigation."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def _navigation_mode(monkeypatch):
+    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationPagesManager)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
+
+
+@pytest.fixture(scope="module")
+def app_dir(demo_data_dir, tmp_path_factory) -> Path:
+    """A copy of the demo data dir whose active run already has its UMAP map (computed once)."""
+    path = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("app") / "data")
+    store = Store(path)
+    try:
+        from unpose_core.pipeline import active_run
+        proj = projection.ensure_projection(store, active_run(store))
+        assert len(proj) > 0
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+def fresh_dir(app_dir, tmp_path) -> Path:
+    """A writable copy for tests that change state."""
+    return copy_data_dir(app_dir, tmp_path / "data")
+
+
+def open_page(data_dir: Path, page: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("UNPOSED_DATA_DIR", str(data_dir))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.switch_page(PAGES[page])
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+# -- every page renders --------------------------------------------------------------------
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders(app_dir, page, monkeypatch, demo_run):
+    at = open_page(app_dir, page, monkeypatch)
+    assert not at.error, texts(at.error)
+    assert at.title and at.title[0].value.replace(" ", "_").lower().startswith(
+        {"tune": "tune_k"}.get(page, page))
+    assert any("Unposed" in m.value for m in at.sidebar.markdown)       # app.py's sidebar ran
+    if page in ("catalogue", "clusters", "product"):
+        assert len(at.get("image")) >= 2, "image grid missing"
+    if page == "clusters":
+        assert len(at.get("plotly_chart")) == 1
+    if page == "report":
+        assert len(at.dataframe) == 1 and len(at.get("download_button")) == 2
+
+
+def test_catalogue_counts_and_product_grid(app_dir, monkeypatch, demo_store):
+    at = open_page(app_dir, "catalogue", monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Products"]) == len(demo_store.products())
+    assert int(metrics["Images"]) == len(demo_store.images())
+    assert int(metrics["Reference products"]) > 0 and int(metrics["Subject products"]) > 0
+    assert int(metrics["No-person images"]) > 0
+    sub = sorted(demo_store.products()["subcategory"].unique())[1]
+    at.selectbox(key="sub-filter").set_value(sub).run()
+    assert_clean(at)
+    ids = at.selectbox(key="cat-product").options
+    prods = demo_store.products().set_index("product_id")
+    assert ids and all(prods.loc[p.split(" — ")[0], "subcategory"] == sub for p in ids)
+    pid = ids[-1].split(" — ")[0]
+    at.selectbox(key="cat-product").set_value(pid).run()
+    n_images = int((demo_store.images()["product_id"] == pid).sum())
+    assert len(at.get("image")) == n_images
+
+
+# -- clusters: the map, descriptions ---------------------------------------------------------
+def test_description_edit_persists_and_shows(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    run_id = store.active_run_id()
+    at = open_page(fresh_dir, "clusters", monkeypatch)
+    at.selectbox(key=f"centroid-{run_id}").set_value(2).run()
+    text = "Back view, full body, arms down"
+    at.text_input(key=f"desc-{run_id}-2").input(text).run()
+    assert_clean(at)
+    assert store.descriptions(run_id)[2]["text"] == text         # saved at once
+    assert store.descriptions(run_id)[2]["source"] == "app"
+    # a new session (another visitor, after a rerun) sees it in the table and the legend
+    at2 = open_page(fresh_dir, "clusters", monkeypatch)
+    table = at2.dataframe[0].value
+    assert text in table["shown"].tolist()
+    fig = json.loads(at2.get("plotly_chart")[0].proto.spec)
+    assert any(text[:20] in tr.get("name", "") for tr in fig["data"])
+    store.close()
+
+
+def test_needs_review_and_unplaced_descriptions_are_shown(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    run_id = store.active_run_id()
+    store.set_description(run_id, 1, "Side view, cropped at chest", "needs_review", "old-run:4")
+    store.add_unplaced_description(run_id, "Model sitting on a stool", "old-run:7")
+    at = open_page(fresh_dir, "clusters", monkeypatch)
+    shown = " ".join(texts(at.markdown))
+    assert "Needs review" in shown and "Model sitting on a stool" in shown
+    assert "Side view, cropped at chest" in shown
+    # place the unplaced one on centroid 3: it now carries the text, the history still has both
+    un_id = int(store.unplaced_descriptions(run_id)["id"].iloc[0])
+    at.selectbox(key=f"place-{un_id}").set_value(3).run()
+    at.button(key=f"place-btn-{un_id}").click().run()
+    assert_clean(at)
+    assert store.descriptions(run_id)[3]["text"] == "Model sitting on a stool"
+    assert len(store.unplaced_descriptions(run_id)) == 1            # never dropped
+    store.close()
+
+
+def test_umap_is_stored_once_and_not_recomputed(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    from unpose_core.pipeline import active_run
+    run = active_run(store)
+    npy = run.path / projection.UMAP_FILE
+    before = (npy.stat().st_mtime_ns, projection.COMPUTE_COUNT)
+    for page in ("clusters", "catalogue", "clusters", "product", "clusters"):
+        open_page(fresh_dir, page, monkeypatch)
+    assert (npy.stat().st_mtime_ns, projection.COMPUTE_COUNT) == before
+    meta = json.loads((run.path / projection.META_FILE).read_text())
+    assert meta["n"] == len(projection.person_reference(run)) and meta["run_id"] == run.run_id
+    # a tampered map is not trusted
+    (run.path / projection.META_FILE).write_text(json.dumps({**meta, "content_hashes": meta["content_hashes"][::-1]}))
+    assert projection.load_projection(run) is None
+    store.close()
+
+
+def test_lasso_selection_maps_back_to_images():
+    import numpy as np
+
+    from ui.clusters import figure, selected_rows
+
+    pts = pd.DataFrame({"x": np.arange(6.0), "y": np.arange(6.0), "pose_class": [0, 0, 1, 1, 2, 2],
+                        "product_id": list("abcdef")})
+    fig = figure(pts, {0: "front", 1: "back", 2: "side"}, 3)
+    assert [t.name.split(" · ")[0] for t in fig.data] == ["0", "1", "2"]
+    assert list(fig.data[1].customdata) == [2, 3]
+    event = {"selection": {"points": [{"customdata": 3, "curve_number": 1}, {"customdata": 4},
+                                      {"customdata": 3}], "box": [], "lasso": []}}
+    assert selected_rows(event) == [3, 4]
+
+
+# -- product ------------------------------------------------------------------------------
+def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_store, demo_run):
+    from unpose_core.suggest import suggest_for_product
+
+    at = open_page(app_dir, "product", monkeypatch)
+    options = at.selectbox(key="product-pick").options
+    pid = options[-1].split(" — ")[0]
+    at.selectbox(key="product-pick").set_value(pid).run()
+    assert_clean(at)
+    expected = suggest_for_product(demo_store, demo_run, pid)
+    assert expected.missing, "demo subject products miss poses"
+    shown = [m for m in texts(at.markdown) if m.startswith("**") and ". Centroid " in m]
+    assert len(shown) == len(expected.missing)
+    for m, line in zip(expected.missing, shown):
+        assert line.startswith(f"**{m.rank}. Centroid ")
+        assert m.description in line
+    hints = texts(at.info)
+    assert all(any(m.hint == h for h in hints) for m in expected.missing)
+    assert len(at.get("download_button")) == 2
+    # search narrows the choices
+    at.text_input(key="product-search").input(pid).run()
+    assert [o.split(" — ")[0] for o in at.selectbox(key="product-pick").options] == [pid]
+
+
+def test_upload_validates_images_and_suggests(fresh_dir, monkeypatch, demo_store):
+    at = open_page(fresh_dir, "product", monkeypatch)
+    at.radio(key="product-mode").set_value("Upload photos").run()
+    img_path = demo_store.images()["path"].iloc[0]
+    at.file_uploader(key="product-upload").set_value([
+        ("notes.txt", b"this is not a photo", "text/plain"),
+        ("front.jpg", Path(img_path).read_bytes(), "image/jpeg")])
+    at.run()
+    at.button[0].click().run()
+    assert_clean(at)
+    errors = texts(at.error)
+    assert any("notes.txt" in e and "not a usable image" in e for e in errors), errors
+    assert any("Missing poses" in m for m in texts(at.markdown))
+    assert len(at.get("image")) >= 1
+    # only junk: a clear message, no traceback
+    at.file_uploader(key="product-upload").set_value([("x.png", b"\x89PNG broken", "image/png")])
+    at.run()
+    at.button[0].click().run()
+    assert_clean(at)
+    assert any("x.png" in e for e in texts(at.error))
+    assert any("None of the files" in i for i in texts(at.info))
+
+
+# -- report -------------------------------------------------------------------------------
+def test_report_filters_and_sorts(app_dir, monkeypatch, demo_store, demo_run):
+    from unpose_core.catalog import select_sets
+
+    at = open_page(app_dir, "report", monkeypatch)
+    df = at.dataframe[0].value
+    subject = select_sets(demo_store.products(), demo_store.images(), demo_run.config.selection).subject_ids
+    assert sorted(df["product_id"]) == sorted(subject)
+    assert list(df["n_missing"]) == sorted(df["n_missing"], reverse=True)
+    sub = sorted(df["subcategory"].unique())[0]
+    at.multiselect(key="rep-sub").set_value([sub]).run()
+    df2 = at.dataframe[0].value
+    assert len(df2) < len(df) and set(df2["subcategory"]) == {sub}
+    at.selectbox(key="rep-sort").set_value("product_id").run()
+    at.toggle(key="rep-desc").set_value(False).run()
+    assert list(at.dataframe[0].value["product_id"]) == sorted(df2["product_id"])
+
+
+# -- train, tune K: background jobs --------------------------------------------------------
+def test_train_job_runs_in_background_and_survives_navigation(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    old = store.active_run_id()
+    store.set_description(old, 0, "Chest close-up, facing camera", "ok", "test")
+    at = open_page(fresh_dir, "train", monkeypatch)
+    [n for n in at.number_input if n.label.startswith("K")][0].set_value(6)
+    [b for b in at.button if b.label == "Extract poses and train"][0].click().run()
+    assert_clean(at)
+    job = jobs.current(store)
+    assert job is not None and job.kind == "train"
+    # navigate away: the sidebar still shows the job's progress (from memory + SQLite)
+    at.switch_page(PAGES["clusters"]).run()
+    assert_clean(at)
+    if jobs.current(store) is not None:
+        assert at.sidebar.get("progress"), "progress bar lost on navigation"
+    # the row is in SQLite for every other connection / process too
+    other = Store(fresh_dir)
+    row = other.execute("SELECT kind FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+    assert row == ("train",)
+    done = jobs.wait(store, job.job_id, timeout=240)
+    assert done.status == jobs.DONE, done.error
+    new = done.result["run_id"]
+    assert store.active_run_id() == new != old
+    assert projection.load_projection(_run(store, new)) is not None    # UMAP made by the job
+    at.switch_page(PAGES["train"]).run()
+    assert_clean(at)
+    runs_table = at.dataframe[0].value
+    assert set(runs_table["run_id"]) == {old, new}
+    # descriptions moved to the new run (matched, or kept for review): never dropped
+    carried = [d["text"] for d in store.descriptions(new).values()] + \
+        store.unplaced_descriptions(new)["text"].tolist()
+    assert "Chest close-up, facing camera" in carried
+    # switch back to the old run from the page
+    at.selectbox(key="run-pick").set_value(old).run()
+    [b for b in at.button if b.label == "Make active"][0].click().run()
+    assert store.active_run_id() == old
+    other.close()
+    store.close()
+
+
+def test_progress_bar_survives_navigation_and_cancels(fresh_dir, monkeypatch):
+    """A long job keeps its bar on every page and in every session until it ends."""
+    from unpose_core.progress import Progress
+
+    store = Store(fresh_dir)
+
+    def slow(s, progress, stop):
+        for i in range(10_000):
+            progress(Progress("pose (blazepose)", i % 500, 500, "", 12.5, 40.0))
+            if stop.wait(0.02):
+                raise InterruptedError("cancelled by the test")
+        return {}
+
+    job = jobs.start(store, "train", slow)
+    try:
+        time.sleep(0.3)
+        at = open_page(fresh_dir, "train", monkeypatch)
+        bar = at.get("progress")
+        assert bar and "images" in bar[0].proto.text and "ETA" in bar[0].proto.text
+        for page in ("clusters", "catalogue", "report"):
+            at.switch_page(PAGES[page]).run()
+            assert_clean(at)
+            assert at.sidebar.get("progress"), page
+        other_session = open_page(fresh_dir, "train", monkeypatch)
+        assert other_session.get("progress")
+        assert [b for b in other_session.button if b.label == "Extract poses and train"][0].disabled
+        [b for b in other_session.button if b.label == "Cancel"][0].click().run()
+        assert jobs.wait(store, job.job_id, timeout=10).status == jobs.CANCELLED
+    finally:
+        jobs.cancel(store, job.job_id)
+        store.close()
+
+
+def _run(store, run_id):
+    from unpose_core.pipeline import get_run
+    return get_run(store, run_id)
+
+
+def test_tune_k_sweep_and_retrain_button(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    at = open_page(fresh_dir, "tune", monkeypatch)
+    assert any("No sweep" in i for i in texts(at.info))
+    at.slider[0].set_value((4, 7)).run()
+    [b for b in at.button if b.label == "Run the sweep"][0].click().run()
+    job = jobs.latest(store, kind="sweep")
+    done = jobs.wait(store, job.job_id, timeout=120)
+    assert done.status == jobs.DONE, done.error
+    at.run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    table = at.dataframe[0].value
+    assert list(table["k"]) == [4, 5, 6, 7]
+    assert {"inertia", "silhouette", "balance", "purity"} <= set(table.columns)   # demo has pose labels
+    assert table["purity"].between(0, 1).all()
+    assert table["inertia"].iloc[-1] < table["inertia"].iloc[0]
+    best = int(table.loc[table["purity"].idxmax(), "k"])
+    assert at.number_input(key="retrain-k").value == best
+    # the retrain button starts a training job with that K and the active run's other settings
+    [b for b in at.button if b.label.startswith("Retrain with K=")][0].click().run()
+    train_job = jobs.current(store)
+    assert train_job is not None and train_job.kind == "train"
+    assert train_job.params["config"]["k"] == best
+    jobs.cancel(store, train_job.job_id)
+    finished = jobs.wait(store, train_job.job_id, timeout=240)
+    assert finished.status in (jobs.CANCELLED, jobs.DONE)
+    store.close()
+
+
+# -- catalogue import --------------------------------------------------------------------------
+def _small_manifest(demo_store, folder: Path) -> tuple[Path, Path]:
+    """Three demo products (paths relative to the demo image folder) plus one row whose file is missing."""
+    imgs = demo_store.images()
+    keep = imgs[imgs["product_id"].isin(sorted(imgs["product_id"].unique())[:3])]
+    prods = demo_store.products().set_index("product_id")
+    rows = [{"product_id": r.product_id, "image_path": r.rel_path, "title": prods.at[r.product_id, "title"],
+             "category": prods.at[r.product_id, "category"], "subcategory": prods.at[r.product_id, "subcategory"],
+             "product_type": prods.at[r.product_id, "product_type"], "avg_rating": prods.at[r.product_id, "avg_rating"],
+             "n_ratings": prods.at[r.product_id, "n_ratings"]} for r in keep.itertuples()]
+    rows.append({**rows[0], "image_path": "no-such-folder/missing.jpg"})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    first = keep.iloc[0]
+    return path, Path(first["path"][: -len(first["rel_path"])])
+
+
+def test_import_from_manifest_path_shows_validation_report(fresh_dir, monkeypatch, demo_store, tmp_path):
+    manifest, image_root = _small_manifest(demo_store, tmp_path / "shop")
+    at = open_page(fresh_dir, "catalogue", monkeypatch)
+    labels = [t.label for t in at.text_input]
+    at.text_input[labels.index("Manifest path")].input(str(manifest))
+    at.text_input[labels.index("Image folder (default: the manifest's folder)")].input(str(image_root))
+    [b for b in at.button if b.label == "Validate and import"][0].click().run()
+    store = Store(fresh_dir)
+    job = jobs.latest(store, kind="import")
+    done = jobs.wait(store, job.job_id, timeout=120)
+    assert done.status == jobs.DONE, done.error
+    assert done.result["applied"] and done.result["n_products"] == 3
+    at.run()
+    assert_clean(at)
+    assert len(store.products()) == 3
+    report = [d.value for d in at.dataframe if "kind" in d.value.columns]
+    assert any("missing_file" in set(r["kind"]) for r in report)
+    assert int({m.label: m.value for m in at.metric}["Products"]) == 3
+    store.close()
+
+
+def test_upload_manifest_and_zip_extracts_safely(fresh_dir, monkeypatch, demo_store):
+    imgs = demo_store.images()
+    one = imgs[imgs["product_id"] == imgs["product_id"].iloc[0]]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for r in one.itertuples():
+            zf.writestr(f"shop/{Path(r.path).name}", Path(r.path).read_bytes())
+        zf.writestr("../escape.txt", b"nope")
+        zf.writestr("/abs.txt", b"nope")
+    manifest = pd.DataFrame({"product_id": "P1", "image_path": [Path(p).name for p in one["path"]],
+                             "category": "Clothing"}).to_csv(index=False).encode()
+    at = open_page(fresh_dir, "catalogue", monkeypatch)
+    at.file_uploader(key="up-manifest").set_value(("shop.csv", manifest, "text/csv"))
+    at.file_uploader(key="up-zip").set_value(("shop.zip", buf.getvalue(), "application/zip"))
+    at.run()
+    [b for b in at.button if b.label == "Upload and import"][0].click().run()
+    assert_clean(at)
+    store = Store(fresh_dir)
+    done = jobs.wait(store, jobs.latest(store, kind="import").job_id, timeout=120)
+    assert done.status == jobs.DONE and done.result["applied"], done.result
+    at.run()
+    warn = " ".join(texts(at.warning))
+    assert "2 zip entries were not extracted" in warn
+    assert not (fresh_dir / "uploads" / "escape.txt").exists() and not (fresh_dir / "escape.txt").exists()
+    root = Path(store.images()["path"].iloc[0])
+    assert root.is_relative_to(fresh_dir / "uploads")
+    assert len(store.images()) == len(one)
+    store.close()
+
+
+# -- empty data dir, broken run ----------------------------------------------------------------
+def test_empty_data_dir_offers_the_demo(tmp_path, monkeypatch):
+    for page in ("catalogue", "clusters", "product"):
+        at = open_page(tmp_path / "empty", page, monkeypatch)
+        assert any("Build the demo" in b.label for b in at.button), page
+        assert not at.error
+
+
+def test_engine_errors_are_messages_not_tracebacks(fresh_dir, monkeypatch):
+    store = Store(fresh_dir)
+    from unpose_core.pipeline import active_run
+    run = active_run(store)
+    with open(run.path / "centroids.npy", "ab") as fh:
+        fh.write(b"tampered")
+    for page in ("clusters", "product", "report", "tune"):
+        at = open_page(fresh_dir, page, monkeypatch)
+        assert any("checksum mismatch" in e for e in texts(at.error)), (page, texts(at.error))
+    store.close()
+
+
+# -- engine helpers: jobs ------------------------------------------------------------------------
+def test_jobs_one_at_a_time_cancel_and_persist(tmp_path):
+    store = Store(tmp_path)
+    started = threading.Event()
+
+    def slow(s, progress, stop):
+        from unpose_core.progress import Progress
+        for i in range(200):
+            started.set()
+            progress(Progress("pose (fake)", i, 200, "working"))
+            if stop.wait(0.02):
+                raise InterruptedError("stopped by request")
+        return {"ok": True}
+
+    job = jobs.start(store, "fake", slow, {"n": 200})
+    started.wait(5)
+    with pytest.raises(jobs.JobBusy):
+        jobs.start(store, "fake", slow)
+    time.sleep(0.7)
+    other = Store(tmp_path)                     # another connection sees the progress in SQLite
+    row = other.execute("SELECT status, done, total FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+    assert row[0] == "running" and row[2] == 200 and row[1] > 0
+    assert jobs.current(other).job_id == job.job_id
+    assert jobs.cancel(other, job.job_id)        # cancel through the row, as another process would
+    done = jobs.wait(store, job.job_id, timeout=10)
+    assert done.status == jobs.CANCELLED
+    quick = jobs.start(store, "fake", lambda s, p, stop: {"answer": 42})
+    assert jobs.wait(store, quick.job_id, 10).result == {"answer": 42}
+    failing = jobs.start(store, "fake", lambda s, p, stop: (_ for _ in ()).throw(ValueError("bad K")))
+    assert jobs.wait(store, failing.job_id, 10).error == "bad K"
+    other.close()
+    store.close()
+
+
+def test_jobs_of_a_dead_process_are_marked_interrupted(tmp_path):
+    store = Store(tmp_path)
+    jobs.ensure_table(store)
+    import socket
+    store.execute("INSERT INTO jobs(job_id, kind, status, created_at, pid, host) VALUES(?,?,?,?,?,?)",
+                  ("ghost", "train", "running", time.time(), 2 ** 22 + 12345, socket.gethostname()))
+    assert jobs.current(store) is None
+    assert jobs.get(store, "ghost").status == jobs.INTERRUPTED
+    job = jobs.start(store, "fake", lambda s, p, stop: {})   # not blocked by the ghost
+    assert jobs.wait(store, job.job_id, 10).status == jobs.DONE
+    store.close()
+
+
+# -- engine helpers: uploads ---------------------------------------------------------------------
+def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+def test_zip_extraction_rejects_escapes_and_caps_size(tmp_path):
+    data = _zip({"a/1.jpg": b"x" * 10, "../up.txt": b"u", "/etc/evil": b"e", "a/../../side.txt": b"s",
+                 "__MACOSX/a/._1.jpg": b"junk"}, symlink="a/link")
+    rep = uploads.extract_zip(data, tmp_path / "uploads", "My Shop!")
+    assert rep.folder == tmp_path / "uploads" / "My-Shop"
+    assert rep.n_files == 1 and (rep.folder / "a" / "1.jpg").read_bytes() == b"x" * 10
+    reasons = dict(rep.skipped)
+    assert set(reasons) == {"../up.txt", "/etc/evil", "a/../../side.txt", "a/link"}
+    assert reasons["a/link"] == "symbolic link"
+    assert not (tmp_path / "up.txt").exists() and not (tmp_path / "uploads" / "up.txt").exists()
+    again = uploads.extract_zip(data, tmp_path / "uploads", "My Shop!")
+    assert again.folder.name == "My-Shop-2"                          # never overwrites
+    with pytest.raises(uploads.UploadError, match="at most"):
+        uploads.extract_zip(_zip({"big.bin": b"0" * 5000}), tmp_path / "u2", "x", max_total_bytes=1000)
+    with pytest.raises(uploads.UploadError, match="entries"):
+        uploads.extract_zip(_zip({f"{i}.jpg": b"1" for i in range(5)}), tmp_path / "u3", "x", max_members=3)
+    with pytest.raises(uploads.UploadError, match="not a zip"):
+        uploads.extract_zip(b"PK not really", tmp_path / "u4", "x")
+    assert not list(tmp_path.rglob("*.partial"))                       # nothing half-extracted left
+
+
+def test_product_image_upload_validation(tmp_path, demo_store):
+    real = Path(demo_store.images()["path"].iloc[0]).read_bytes()
+    saved = uploads.save_product_images(tmp_path, [("ok.jpg", real), ("doc.pdf", b"%PDF-1.4"),
+                                                   ("empty.jpg", b"")])
+    assert [p.name for p in saved.paths] == ["01_ok.jpg"]
+    reasons = dict(saved.rejected)
+    assert "not a usable image" in reasons["doc.pdf"] and "empty" in reasons["empty.jpg"]
+    with pytest.raises(uploads.UploadError, match="at most"):
+        uploads.save_product_images(tmp_path, [("a.jpg", real)] * (uploads.MAX_PRODUCT_IMAGES + 1))
+    with pytest.raises(uploads.UploadError, match="csv"):
+        uploads.save_manifest("shop.xlsx", b"x", tmp_path)

@@ -1,0 +1,233 @@
+"""End to end in a real browser: `streamlit run app.py` on a copy of the trained demo, driven
+by Playwright with Debian's chromium (/usr/bin/chromium; Playwright never downloads one).
+
+Every page is opened; the UMAP chart, the image grids and the other widgets must be in the
+DOM, no page may show a Streamlit exception box, and image URLs must really answer 200
+(starlette >= 1.8 breaks st.image in a browser while AppTest stays green). A screenshot of
+each page goes to test-artifacts/screenshots/.
+
+Without /usr/bin/chromium the test is skipped, or fails when CI=true.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from apphelpers import APP, ROOT, copy_data_dir
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 2200}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _require(ok: bool, msg: str) -> None:
+    if ok:
+        return
+    if _in_ci():
+        pytest.fail(f"{msg} (CI=true: the browser test must run)")
+    pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_data_dir, tmp_path_factory):
+    _require(Path(CHROMIUM).is_file(),
+             f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, i.e. apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _require(False, "the playwright Python package is not installed (pip install -e '.[test]')")
+
+    data = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("browser") / "data")
+    # the map is computed once per run and stored; do it here so page timings are the app's
+    from unpose_core import projection
+    from unpose_core.pipeline import active_run
+    from unpose_core.store import Store
+    store = Store(data)
+    projection.ensure_projection(store, active_run(store))
+    store.close()
+
+    port = _free_port()
+    log_path = SHOTS.parent / "streamlit-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "UNPOSED_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not become healthy:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)     # the server and only what it started
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def wait_ready(page, timeout: float = 120.0) -> None:
+    """Until the script run is over: no running indicator, no skeletons, a title, for 1 s."""
+    t0, calm = time.monotonic(), None
+    while time.monotonic() - t0 < timeout:
+        busy = page.evaluate("""() => !!document.querySelector('[data-testid="stStatusWidget"]')
+            || document.querySelectorAll('[data-testid="stSkeleton"]').length > 0
+            || !document.querySelector('[data-testid="stMainBlockContainer"] h1')""")
+        if busy:
+            calm = None
+        elif calm is None:
+            calm = time.monotonic()
+        elif time.monotonic() - calm > 1.0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"page {page.url} still running after {timeout:.0f}s")
+
+
+def grid_images(page) -> list[str]:
+    """src of every loaded st.image picture in the main area (real URLs, decoded by the browser)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+            '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img'))
+        .filter(i => i.getAttribute('src') && i.complete && i.naturalWidth > 0)
+        .map(i => i.src)""")
+
+
+def check_page(page, name: str, base: str, min_images: int = 0, plotly: bool = False) -> list[str]:
+    wait_ready(page)
+    assert page.locator('[data-testid="stException"]').count() == 0, \
+        f"{name}: exception box: {page.locator('[data-testid=stException]').first.inner_text()[:500]}"
+    if plotly:
+        page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    imgs = []
+    if min_images:
+        page.wait_for_function(
+            """n => Array.from(document.querySelectorAll('[data-testid="stMainBlockContainer"] '
+                 + '[data-testid="stImage"] img')).filter(i => i.complete && i.naturalWidth > 0).length >= n""",
+            arg=min_images, timeout=30_000)
+        imgs = grid_images(page)
+        assert len(imgs) >= min_images, f"{name}: {len(imgs)} images"
+        # the media endpoint must really serve them (starlette >= 1.8 breaks this)
+        resp = page.request.get(imgs[0])
+        assert resp.status == 200, f"{name}: {imgs[0]} -> HTTP {resp.status}"
+        assert resp.headers.get("content-type", "").startswith("image/")
+    return imgs
+
+
+def shoot(page, n: int, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{n}_{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def test_every_page_in_chromium(server):
+    from playwright.sync_api import sync_playwright
+
+    base = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            errors: list[str] = []
+            bad_media: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("response", lambda r: "/media/" in r.url and r.status >= 400
+                    and bad_media.append(f"{r.status} {r.url}"))
+
+            # 1. a deep link as the very first request of a fresh server
+            page.goto(f"{base}/Clusters")
+            check_page(page, "clusters", base, min_images=6, plotly=True)
+            assert page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").count() > 0
+            assert page.get_by_text("Nothing selected yet.").count() == 1
+            # lasso a region of the map: the selected images appear below it
+            box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            assert box, "plot drag layer not found"
+            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+            page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
+            page.mouse.down()
+            for fx, fy in ((0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)):
+                page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+            page.mouse.up()
+            page.wait_for_selector("text=/Selected: \\d+ images/", timeout=30_000)
+            wait_ready(page)
+            assert len(grid_images(page)) > 12, "lasso selection did not show its images"
+            shoot(page, 3, "clusters")
+
+            # 2. the rest, in menu order; Catalogue through the sidebar (client-side page switch)
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Catalogue").click()
+            check_page(page, "catalogue", base, min_images=6)
+            assert page.get_by_text("Browse products").count() == 1
+            shoot(page, 1, "catalogue")
+
+            page.goto(f"{base}/Train")
+            check_page(page, "train", base)
+            assert page.get_by_role("button", name="Extract poses and train").count() == 1
+            assert page.locator('[data-testid="stDataFrame"]').count() >= 1      # runs table
+            shoot(page, 2, "train")
+
+            page.goto(f"{base}/Tune_K")
+            check_page(page, "tune_k", base)
+            page.get_by_role("button", name="Run the sweep").click()
+            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            wait_ready(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            shoot(page, 4, "tune_k")
+
+            page.goto(f"{base}/Product")
+            check_page(page, "product", base, min_images=3)
+            assert page.get_by_text("Missing poses, most important first").count() == 1
+            assert page.get_by_role("button", name="Download JSON").count() == 1
+            shoot(page, 5, "product")
+
+            page.goto(f"{base}/Report")
+            check_page(page, "report", base)
+            assert page.locator('[data-testid="stDataFrame"]').count() == 1
+            assert page.get_by_role("button", name="Download CSV").count() == 1
+            shoot(page, 6, "report")
+
+            if (ROOT / "pages" / "7_Evaluate.py").is_file():
+                page.goto(f"{base}/Evaluate")
+                check_page(page, "evaluate", base)
+                shoot(page, 7, "evaluate")
+
+            assert not errors, f"JavaScript errors: {errors}"
+            assert not bad_media, f"image requests failed: {bad_media[:5]}"
+        finally:
+            browser.close()
