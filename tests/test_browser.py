@@ -50,15 +50,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_data_dir, tmp_path_factory):
+@pytest.fixture(scope="session")   # session: set up before the (session) demo fixture
+def chromium() -> str:
+    """Checked before anything is built, so a machine without a browser skips at once."""
     _require(Path(CHROMIUM).is_file(),
              f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, i.e. apt-get install -y chromium)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         _require(False, "the playwright Python package is not installed (pip install -e '.[test]')")
+    return CHROMIUM
 
+
+@pytest.fixture(scope="module")
+def server(chromium, demo_data_dir, tmp_path_factory):
     data = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("browser") / "data")
     # the map is computed once per run and stored; do it here so page timings are the app's
     from unpose_core import projection

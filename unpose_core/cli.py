@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--subject-max-images", type=int, default=5, help="subject products have fewer than this")
         sp.add_argument("--rating-weight", type=float, default=0.5)
         sp.add_argument("--count-weight", type=float, default=0.5)
-        sp.add_argument("--min-share", type=float, default=0.25,
+        sp.add_argument("--min-share", type=float, default=0.4,
                         help="a pose is expected in a cohort when this share of its top products show it")
         sp.add_argument("--workers", type=int, default=None, help="pose processes (default: 2 for big jobs)")
 
