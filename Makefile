@@ -10,13 +10,15 @@ PORT ?= 8501
 
 .PHONY: install install-test chromium run demo test bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	# torch first, the CPU build that lies on this disk / PyPI: a newer torch would be multi-GB CUDA.
 	$(PIP) install torch==2.13.0
 	# Everything else in one resolver call: mediapipe needs protobuf<5, which picks streamlit.
 	$(PIP) install -e ".[app,test]"
+	# MMPose (HRNet / RTMPose backends): needs a staged install, see the script.
+	bash scripts/install_mmpose.sh $(PY)
 	touch $@
 
 install: $(VENV)/.installed

@@ -14,6 +14,7 @@ PAGES = {
     "tune": "pages/4_Tune_K.py",
     "product": "pages/5_Product.py",
     "report": "pages/6_Report.py",
+    "evaluate": "pages/7_Evaluate.py",
 }
 
 

@@ -83,7 +83,8 @@ def cmd_extract(args) -> int:
     store = _store(args)
     if store.products().empty:
         raise CliError("the catalogue is empty: run `unposed demo` or `unposed import` first")
-    res = extract_poses(store, PoseOptions(backend=args.backend), workers=args.workers, progress=_progress(args))
+    options = PoseOptions(backend=args.backend, params=_backend_params(args))
+    res = extract_poses(store, options, workers=args.workers, progress=_progress(args))
     if args.json:
         _print_json(res.to_dict())
     else:
@@ -93,12 +94,29 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def _backend_params(args) -> dict:
+    """--model NAME and --backend-param KEY=VALUE (VALUE read as JSON when it parses)."""
+    params = {}
+    for item in args.backend_param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--backend-param takes KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    if args.model:
+        params["model"] = args.model
+    return params
+
+
 def _train_config(args) -> TrainConfig:
     sel = SelectionConfig(top_k=args.top_k, min_images=args.min_images,
                           subject_max_images=args.subject_max_images)
     return TrainConfig(backend=args.backend, k=args.k, seed=args.seed, autoencoder=args.autoencoder,
                        rating_weight=args.rating_weight, count_weight=args.count_weight,
-                       min_cohort_share=args.min_share, selection=sel)
+                       min_cohort_share=args.min_share, selection=sel,
+                       backend_params=_backend_params(args))
 
 
 def _train(args, store) -> int:
@@ -295,6 +313,43 @@ def cmd_import_deepfashion(args) -> int:
     return 0
 
 
+def cmd_models_add_mmpose(args) -> int:
+    from .models import DEFAULT_MMPOSE_CONFIG, import_mmpose_checkpoint
+
+    rec = import_mmpose_checkpoint(args.checkpoint, resolve_data_dir(args.data_dir),
+                                   config_name=args.config or DEFAULT_MMPOSE_CONFIG, trust=args.trust)
+    print(f"imported {rec['name']} ({rec['config']}) -> {rec['path']}; "
+          f"use it with `unposed train --backend mmpose-hrnet --model {rec['name']}`")
+    return 0
+
+
+def cmd_models_add_rtmpose(args) -> int:
+    from .models import import_rtmpose_onnx
+
+    rec = import_rtmpose_onnx(args.onnx, resolve_data_dir(args.data_dir))
+    print(f"imported {rec['name']} -> {rec['path']}; "
+          f"use it with `unposed train --backend rtmpose-onnx --model {rec['name']}`")
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from .models import list_models
+
+    models = list_models(resolve_data_dir(args.data_dir))
+    if args.json:
+        _print_json(models)
+        return 0
+    if not models:
+        print("no models imported: `unposed models add-mmpose CKPT --trust` or `add-rtmpose MODEL.onnx`")
+    for m in models:
+        print(f"{m['name']}  kind={m.get('kind')}  sha256={m.get('sha256', '')[:12]}  {m.get('path')}")
+    return 0
+
+
+BACKEND_HELP = ("blazepose (77 dims), blazepose-coco17 (61 dims, BlazePose-derived), "
+                "mmpose-hrnet / rtmpose-onnx (61 dims, need `unposed models add-...`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unposed", description="Find the photos a fashion listing is missing.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -306,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def train_opts(sp):
         sp.add_argument("--k", type=int, default=8, help="number of pose clusters")
-        sp.add_argument("--backend", default="blazepose")
+        sp.add_argument("--backend", default="blazepose", help=BACKEND_HELP)
+        sp.add_argument("--model", default=None, help="imported weights to use (`unposed models list`)")
+        sp.add_argument("--backend-param", action="append", metavar="KEY=VALUE",
+                        help="backend setting, e.g. flip_test=false or keypoint_threshold=0.2")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--autoencoder", action="store_true", help="compress embeddings to 8 dims first")
         sp.add_argument("--top-k", type=int, default=3000, help="reference products kept, most popular first")
@@ -334,7 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("extract", parents=[common], help="run the pose model over the catalogue (resumable)")
-    sp.add_argument("--backend", default="blazepose")
+    sp.add_argument("--backend", default="blazepose", help=BACKEND_HELP)
+    sp.add_argument("--model", default=None, help="imported weights to use (`unposed models list`)")
+    sp.add_argument("--backend-param", action="append", metavar="KEY=VALUE",
+                    help="backend setting, e.g. flip_test=false or keypoint_threshold=0.2")
     sp.add_argument("--workers", type=int, default=None)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_extract)
@@ -401,6 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("folder", help="the data set folder (holding img/) or its img folder")
     sp.add_argument("--show-problems", type=int, default=10)
     sp.set_defaults(func=cmd_import_deepfashion)
+
+    sp = sub.add_parser("models", parents=[common], help="import or list user-supplied pose weights")
+    msub = sp.add_subparsers(dest="models_command", required=True)
+    mp_ = msub.add_parser("add-mmpose", parents=[common],
+                          help="convert an MMPose HRNet .pth checkpoint to safetensors (unpickles it once)")
+    mp_.add_argument("checkpoint")
+    mp_.add_argument("--config", default=None, help="mmpose config name bundled with mmpose")
+    mp_.add_argument("--trust", action="store_true",
+                     help="you trust this file: a .pth is a pickle and loading it can run code")
+    mp_.set_defaults(func=cmd_models_add_mmpose)
+    mp_ = msub.add_parser("add-rtmpose", parents=[common], help="import an RTMPose ONNX model")
+    mp_.add_argument("onnx")
+    mp_.set_defaults(func=cmd_models_add_rtmpose)
+    mp_ = msub.add_parser("list", parents=[common], help="imported models")
+    mp_.add_argument("--json", action="store_true")
+    mp_.set_defaults(func=cmd_models_list)
 
     sp = sub.add_parser("status", parents=[common], help="catalogue and run counts")
     sp.set_defaults(func=cmd_status)

@@ -52,6 +52,12 @@ class TrainConfig:
     min_cohort_share: float = 0.4
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     autoencoder_params: dict = field(default_factory=dict)
+    # passed to the pose backend, e.g. {"model": "<name from `unposed models list`>"}
+    backend_params: dict = field(default_factory=dict)
+
+    def pose_options(self):
+        from .pose import PoseOptions
+        return PoseOptions(backend=self.backend, params=dict(self.backend_params))
 
     def validate(self) -> None:
         if self.k < 1:

@@ -88,7 +88,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
             f"no reference products: none of {len(products)} products has more than "
             f"{config.selection.min_images} images; lower --min-images")
 
-    options = PoseOptions(backend=config.backend)
+    options = config.pose_options()
     ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop)
     if ext.cancelled:
         raise InterruptedError("training cancelled during pose extraction")

@@ -18,7 +18,7 @@ from .describe import seller_hint
 from .embed import embed
 from .extract import estimate_file
 from .images import content_hash
-from .pose import PoseBackend, PoseOptions, create_backend
+from .pose import PoseBackend, create_backend
 from .progress import ProgressFn, ProgressTracker
 from .rank import cohort_keys
 from .runs import Run
@@ -94,7 +94,7 @@ class Suggester:
 
     def backend(self) -> PoseBackend:
         if self._backend is None:
-            self._backend = create_backend(PoseOptions(backend=self.run.info["backend"]), self.store.data_dir)
+            self._backend = create_backend(self.run.config.pose_options(), self.store.data_dir)
             if self._backend.version != self.run.info["backend_version"]:
                 raise RuntimeError(f"run {self.run.run_id} was trained with {self.run.info['backend_version']},"
                                    f" the installed backend is {self._backend.version}: retrain")

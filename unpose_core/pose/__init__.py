@@ -10,10 +10,19 @@ from .base import NO_PERSON, PERSON, PoseBackend, PoseOptions, PoseResult
 # Import is lazy so that e.g. mmpose is only imported when that backend is used.
 _REGISTRY: dict[str, str] = {
     "blazepose": "unpose_core.pose.blazepose:create",
+    # BlazePose's 33 landmarks mapped to the 17 COCO joints: the offline, pretrained path
+    # into the 61-dim pipeline (BlazePose-derived, not an MMPose model)
+    "blazepose-coco17": "unpose_core.pose.blazepose_coco17:create",
+    # user-supplied weights, imported with `unposed models add-mmpose` / `add-rtmpose`
+    "mmpose-hrnet": "unpose_core.pose.mmpose_hrnet:create",
+    "rtmpose-onnx": "unpose_core.pose.rtmpose_onnx:create",
 }
 # name -> embedding family ("blazepose33" -> 77 dims, "coco17" -> 61 dims)
 EMBEDDING_FAMILY: dict[str, str] = {
     "blazepose": "blazepose33",
+    "blazepose-coco17": "coco17",
+    "mmpose-hrnet": "coco17",
+    "rtmpose-onnx": "coco17",
 }
 
 
