@@ -67,7 +67,7 @@ def import_section(expanded: bool) -> None:
             if zrep["skipped"]:
                 st.warning(f"{len(zrep['skipped'])} zip entries were not extracted:", icon=":material/warning:")
                 st.dataframe(pd.DataFrame(zrep["skipped"], columns=["entry", "reason"]), hide_index=True)
-        panel_job = job_panel(store, key="import-panel", kinds=("import", "demo"))
+        job_panel(store, key="import-panel", kinds=("import", "demo"))
         last = jobs.latest(store, kind="import")
         if last is not None and not last.running and last.result:
             show_import_report(last)

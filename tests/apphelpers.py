@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import sqlite3
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-PAGES = {
-    "catalogue": "pages/1_Catalogue.py",
-    "train": "pages/2_Train.py",
-    "clusters": "pages/3_Clusters.py",
-    "tune": "pages/4_Tune_K.py",
-    "product": "pages/5_Product.py",
-    "report": "pages/6_Report.py",
-    "evaluate": "pages/7_Evaluate.py",
-}
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from ui.common import PAGES  # noqa: E402  (the app's own page list)
 
 
 def copy_data_dir(src: Path, dst: Path) -> Path:

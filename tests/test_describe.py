@@ -1,4 +1,3 @@
-import pytest
 
 from unpose_core.describe import describe_landmarks, seller_hint
 from unpose_core.pipeline import load_image_poses

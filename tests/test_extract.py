@@ -7,7 +7,6 @@ import pytest
 
 from unpose_core.catalog import import_catalogue
 from unpose_core.extract import ERROR, extract_poses
-from unpose_core.pose import PoseOptions
 from unpose_core.store import Store
 
 from conftest import PHOTOS

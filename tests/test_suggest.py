@@ -1,6 +1,5 @@
 """Suggestions on the demo catalogue, checked against the framings recorded for its images."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from unpose_core.catalog import select_sets

@@ -6,7 +6,6 @@ person are not forced into a pose cluster: they get the reserved class K.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass

@@ -104,11 +104,43 @@ class TopDownSettings:
             self._finder = None
 
 
-class MMPoseHRNet:
-    id = "mmpose-hrnet"
+class TopDownCOCO17:
+    """What the top-down COCO-17 backends share: a person box, then ``infer`` on it, then
+    the common no-person rule. Subclasses set ``settings`` and implement ``infer``."""
+
     n_landmarks = 17
     landmark_names = COCO17_NAMES
     skeleton = COCO17_SKELETON
+    settings: TopDownSettings
+
+    def person_box(self, image: np.ndarray) -> np.ndarray:
+        return self.settings.box(image)
+
+    def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def estimate(self, image: np.ndarray) -> PoseResult:
+        size = _check_image(image)
+        kp, sc = self.infer(image, self.person_box(image))
+        return coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold,
+                             self.settings.min_keypoints)
+
+    def _release(self) -> None:
+        """Drop the model (subclasses)."""
+
+    def close(self) -> None:
+        self.settings.close()
+        self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class MMPoseHRNet(TopDownCOCO17):
+    id = "mmpose-hrnet"
     description = "MMPose HRNet-W32 top-down (COCO-17) with user-imported weights"
 
     def __init__(self, options: PoseOptions | None = None, data_dir=None):
@@ -138,9 +170,6 @@ class MMPoseHRNet:
                         f"-flip{int(self.flip_test)}-box-{self.settings.box_version}"
                         f"-{self.settings.rule_version}")
 
-    def person_box(self, image: np.ndarray) -> np.ndarray:
-        return self.settings.box(image)
-
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw mmpose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # mmpose expects BGR ndarrays (cv2 order)
@@ -150,21 +179,8 @@ class MMPoseHRNet:
         inst = out[0].pred_instances
         return np.asarray(inst.keypoints[0]), np.asarray(inst.keypoint_scores[0])
 
-    def estimate(self, image: np.ndarray) -> PoseResult:
-        size = _check_image(image)
-        kp, sc = self.infer(image, self.person_box(image))
-        return coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold,
-                             self.settings.min_keypoints)
-
-    def close(self) -> None:
-        self.settings.close()
+    def _release(self) -> None:
         self.model = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def create(options: PoseOptions, data_dir=None) -> MMPoseHRNet:

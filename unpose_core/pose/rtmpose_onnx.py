@@ -25,10 +25,8 @@ import threading
 
 import numpy as np
 
-from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
-from .base import PoseOptions, PoseResult
-from .blazepose_coco17 import _check_image
-from .mmpose_hrnet import TopDownSettings, coco17_result
+from .base import PoseOptions
+from .mmpose_hrnet import TopDownCOCO17, TopDownSettings
 
 
 def simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,11 +40,8 @@ def simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray,
     return locs, scores
 
 
-class RTMPoseONNX:
+class RTMPoseONNX(TopDownCOCO17):
     id = "rtmpose-onnx"
-    n_landmarks = 17
-    landmark_names = COCO17_NAMES
-    skeleton = COCO17_SKELETON
     description = "RTMPose (ONNX, onnxruntime via rtmlib) top-down COCO-17 with user-imported weights"
 
     def __init__(self, options: PoseOptions | None = None, data_dir=None):
@@ -78,9 +73,6 @@ class RTMPoseONNX:
                         f"-{self.input_size[0]}x{self.input_size[1]}-{self.channel_order}"
                         f"-box-{self.settings.box_version}-{self.settings.rule_version}")
 
-    def person_box(self, image: np.ndarray) -> np.ndarray:
-        return self.settings.box(image)
-
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw RTMPose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""
         img = np.ascontiguousarray(image[:, :, ::-1]) if self.channel_order == "bgr" else image
@@ -94,21 +86,8 @@ class RTMPoseONNX:
         kp = kp * scale + center - 0.5 * scale
         return kp, scores
 
-    def estimate(self, image: np.ndarray) -> PoseResult:
-        size = _check_image(image)
-        kp, sc = self.infer(image, self.person_box(image))
-        return coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold,
-                             self.settings.min_keypoints)
-
-    def close(self) -> None:
-        self.settings.close()
+    def _release(self) -> None:
         self._rtm = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def create(options: PoseOptions, data_dir=None) -> RTMPoseONNX:
