@@ -77,3 +77,20 @@ def test_mirroring_changes_left_right_features_as_expected(blazepose, name):
     assert m[F["x_left_shoulder"]] == pytest.approx(1 - lm[12, 0], abs=0.04)
     assert np.sign(m[F["facing_signed"]]) == np.sign(e[F["facing_signed"]])
     assert np.sign(m[F["z_shoulder_diff"]]) == -np.sign(e[F["z_shoulder_diff"]])
+
+
+def test_mirror_landmarks_predicts_the_model_on_a_mirrored_image(blazepose):
+    """mirror_landmarks (used to pair left- and right-facing pose clusters) reproduces what
+    BlazePose reports for the mirrored photo, for the joints it can see."""
+    from unpose_core.embed import mirror_landmarks
+    from unpose_core.pose.blazepose import LANDMARK_NAMES
+
+    for name in ("skimage_camera.png", "coco_000000000785.jpg"):
+        arr = load_rgb(PHOTOS / name)
+        lm = blazepose.estimate(arr).landmarks
+        real = blazepose.estimate(arr[:, ::-1].copy()).landmarks
+        pred = mirror_landmarks(lm, LANDMARK_NAMES)
+        seen = (real[:, 3] > 0.8) & (pred[:, 3] > 0.8)
+        assert seen.sum() >= 10
+        assert np.median(np.abs(pred[seen, :2] - real[seen, :2])) < 0.03
+        np.testing.assert_allclose(mirror_landmarks(pred, LANDMARK_NAMES), lm, atol=1e-6)   # an involution

@@ -133,3 +133,22 @@ def test_report_covers_every_subject(demo_store, demo_run):
     df = report(demo_store, demo_run)
     assert len(df) == len(_subjects(demo_store, demo_run))
     assert (df["n_missing"] > 0).all() and df["top_missing"].str.len().gt(0).all()
+
+
+def test_mirrored_poses_count_as_present(demo_store, demo_run, suggester):
+    """Left- and right-facing side views form two clusters; a listing with one is not asked
+    for the other (TrainConfig.mirror_equivalent)."""
+    pairs = {c["id"]: c["mirror"] for c in demo_run.centroids if c.get("mirror") is not None}
+    mutual = [(a, b) for a, b in pairs.items() if pairs.get(b) == a]
+    assert mutual, pairs
+    for a, b in mutual:
+        assert "side view" in demo_run.centroids[a]["auto_description"]
+        assert demo_run.covered({a}) == {a, b}
+    for pid in _subjects(demo_store, demo_run):
+        sug = suggester.for_product(pid)
+        assert not demo_run.covered(sug.present) & {m.pose_class for m in sug.missing}
+    demo_run.config.mirror_equivalent = False
+    try:
+        assert demo_run.covered({mutual[0][0]}) == {mutual[0][0]}
+    finally:
+        demo_run.config.mirror_equivalent = True

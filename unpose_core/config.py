@@ -52,6 +52,9 @@ class TrainConfig:
     min_cohort_share: float = 0.4
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     autoencoder_params: dict = field(default_factory=dict)
+    # a pose and its mirror image (left- vs right-facing profile) show a garment the same
+    # way: a listing with one is not asked for the other
+    mirror_equivalent: bool = True
     # passed to the pose backend, e.g. {"model": "<name from `unposed models list`>"}
     backend_params: dict = field(default_factory=dict)
 

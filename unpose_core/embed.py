@@ -92,6 +92,18 @@ def embed_blazepose(landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
+def mirror_landmarks(landmarks: np.ndarray, names) -> np.ndarray:
+    """Landmarks as the model reports them on the horizontally mirrored image: x -> 1 - x,
+    and each left joint takes its right twin's place (the person's left side is now where
+    their right side was). Depth and visibility travel with the joint."""
+    names = list(names)
+    swap = [names.index(n.replace("left", "\0").replace("right", "left").replace("\0", "right"))
+            if ("left" in n or "right" in n) else i for i, n in enumerate(names)]
+    out = np.array(landmarks, dtype=np.float32, copy=True)[..., swap, :]
+    out[..., 0] = 1.0 - out[..., 0]
+    return out
+
+
 def embedding_table(family: str) -> tuple[tuple[str, str], ...]:
     if family == "blazepose33":
         return BLAZEPOSE_FEATURES

@@ -285,9 +285,9 @@ def format_table(table: pd.DataFrame, configurations: list[str], digits: int = 4
 def predict_missing(run, product: dict, present) -> list[int]:
     """Missing pose classes for a product showing classes ``present``, best first
     (Algorithm 2: the cohort's expected classes minus the present ones, in rank order)."""
-    present = set(present)
+    covered = run.covered(present)
     ranking = run.ranker.rank(product, run.config.min_cohort_share)
-    return [r["pose_class"] for r in ranking if r["expected"] and r["pose_class"] not in present]
+    return [r["pose_class"] for r in ranking if r["expected"] and r["pose_class"] not in covered]
 
 
 def assign_classes(run, store: Store, content_hashes) -> np.ndarray:

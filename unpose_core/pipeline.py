@@ -138,6 +138,8 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
             entry["profile"] = np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()
             entry["auto_description"] = describe_landmarks(mean_lm, tuple(info["landmark_names"]))
         centroids.append(entry)
+    for c, partner in mirror_partners(ip.landmarks, km.labels_, k, info, ae, km).items():
+        centroids[c]["mirror"] = partner
 
     reference = pd.DataFrame({
         "image_id": ref["image_id"].to_numpy(), "product_id": ref["product_id"].to_numpy(),
@@ -169,6 +171,24 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         carry_descriptions(store, previous, run_id)
     _report(progress, "train", 5, 5, f"run {run_id} saved")
     return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary)
+
+
+def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: dict, ae, km,
+                    min_share: float = 0.6) -> dict[int, int]:
+    """Centroid -> the centroid its members land in when their images are mirrored, where
+    at least ``min_share`` of them agree and it is another centroid."""
+    from .embed import mirror_landmarks
+
+    mirrored = embed(mirror_landmarks(landmarks, info["landmark_names"]), info["family"])
+    if ae is not None:
+        mirrored = ae.transform(mirrored)
+    _, target = km.transform_nearest(mirrored)
+    partners = {}
+    for c in range(k):
+        hits = np.bincount(target[labels == c], minlength=k)
+        if hits.sum() and hits.argmax() != c and hits.max() >= min_share * hits.sum():
+            partners[c] = int(hits.argmax())
+    return partners
 
 
 def active_run(store: Store) -> Run:

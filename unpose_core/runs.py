@@ -84,6 +84,15 @@ class Run:
         d, c = self.kmeans.transform_nearest(self.to_space(embeddings))
         return c, d
 
+    def covered(self, present) -> set[int]:
+        """Classes a listing showing ``present`` needs no more photos of: the present ones,
+        plus their mirror images when the run treats mirrored poses as the same."""
+        present = {int(c) for c in present}
+        if not self.config.mirror_equivalent:
+            return present
+        return present | {self.centroids[c]["mirror"] for c in present
+                          if c < len(self.centroids) and self.centroids[c].get("mirror") is not None}
+
     def umap_path(self) -> Path:
         return self.path / "umap.npy"
 

@@ -144,10 +144,11 @@ class Suggester:
         ranking = self.run.ranker.rank(product, self.run.config.min_cohort_share)
         cohort, level = ranking[0]["cohort"], ranking[0]["cohort_level"]
         n_products = self.run.ranker.tables_[cohort]["n_products"]
+        covered = self.run.covered(present)
         missing = []
         for r in ranking:
             c = r["pose_class"]
-            if not r["expected"] or c in present:
+            if not r["expected"] or c in covered:
                 continue
             desc = self.describe(c)
             missing.append(MissingPose(c, len(missing) + 1, r["score"], r["support"], desc,
