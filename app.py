@@ -60,7 +60,7 @@ try:
     store = get_store()
     with st.sidebar:
         st.markdown("### Unposed")
-        st.caption("Which photos is a listing missing? Pose clusters of popular products, ranked per cohort.")
+        st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked per cohort.")
         run_id = store.active_run_id()
         st.caption(f"Data: `{store.data_dir}`  \nActive run: `{run_id or 'none'}`")
         job_panel(store, key="sidebar", compact=True, show_outcome=False)
