@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:   # pages import the ui/ package from here (AppTest runs them too)
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("GLOG_minloglevel", "2")       # quiet mediapipe's C++ logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

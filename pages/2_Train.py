@@ -1,13 +1,7 @@
 """Train: settings, a background training job with a live progress bar, past runs."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if (_root := str(Path(__file__).resolve().parents[1])) not in sys.path:
-    sys.path.insert(0, _root)   # the ui/ package (streamlit puts app.py's folder there; AppTest does not)
-
-from ui.page import enter  # noqa: E402
+from ui.page import enter  # installed with the project (pyproject), so AppTest finds it too
 
 enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
 

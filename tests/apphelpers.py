@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import sqlite3
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from ui.common import PAGES  # noqa: E402  (the app's own page list)
+
+from ui.common import PAGES  # noqa: F401  (the app's own page list, re-exported to the tests)
 
 
 def copy_data_dir(src: Path, dst: Path) -> Path:
