@@ -6,6 +6,7 @@ catalogue photo is independent, there is no video to track through.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -42,7 +43,10 @@ class BlazePose:
         warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype")
 
         self.options = options or PoseOptions()
-        self.version = f"mediapipe-{mp.__version__}-full-c1"
+        self.mediapipe_version = mp.__version__
+        conf = self.options.min_detection_confidence
+        self.version = f"mediapipe-{mp.__version__}-full-c1" + ("" if conf == 0.5 else f"-d{conf:g}")
+        self._lock = threading.Lock()   # a mediapipe graph is not thread-safe (app sessions share it)
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=True, model_complexity=1, smooth_landmarks=False,
             enable_segmentation=False,
@@ -50,12 +54,13 @@ class BlazePose:
 
     def estimate(self, image: np.ndarray) -> PoseResult:
         h, w = image.shape[:2]
-        out = self._pose.process(np.ascontiguousarray(image))
+        with self._lock:
+            out = self._pose.process(np.ascontiguousarray(image))
         if out.pose_landmarks is None:
             return PoseResult(NO_PERSON, None, (w, h), self.id)
         lm = np.array([[p.x, p.y, p.z, p.visibility] for p in out.pose_landmarks.landmark],
                       dtype=np.float32)
-        lm[:, 3] = np.clip(lm[:, 3], 0.0, 1.0)
+        lm[:, 3] = np.clip(np.nan_to_num(lm[:, 3]), 0.0, 1.0)
         return PoseResult(PERSON, lm, (w, h), self.id, score=float(lm[:, 3].mean()))
 
     def close(self) -> None:

@@ -13,45 +13,17 @@ models (mmpose-hrnet, rtmpose-onnx) use when BlazePose finds someone.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
 from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+from .blazepose import BlazePose
 
 # COCO-17 index -> BlazePose-33 index
 BLAZEPOSE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 assert len(BLAZEPOSE_TO_COCO17) == len(COCO17_NAMES) == 17
 
 BOX_MARGIN = 0.10  # grow the landmarks' extent by this share of its size on every side
-
-
-class _MediaPipePose:
-    """mp.solutions.pose.Pose in static-image mode behind a lock (it is not thread-safe)."""
-
-    def __init__(self, min_detection_confidence: float):
-        import mediapipe as mp  # heavy import, only when a model is really needed
-
-        self.mediapipe_version = mp.__version__
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=True, model_complexity=1, smooth_landmarks=False,
-            enable_segmentation=False, min_detection_confidence=min_detection_confidence)
-        self._lock = threading.Lock()
-
-    def landmarks33(self, image: np.ndarray) -> np.ndarray | None:
-        """(33, 4) [x/width, y/height, z, visibility] or None when nobody is found."""
-        with self._lock:
-            out = self._pose.process(np.ascontiguousarray(image))
-        if out.pose_landmarks is None:
-            return None
-        lm = np.array([[p.x, p.y, p.z, p.visibility] for p in out.pose_landmarks.landmark],
-                      dtype=np.float32)
-        lm[:, 3] = np.clip(np.nan_to_num(lm[:, 3]), 0.0, 1.0)
-        return lm
-
-    def close(self) -> None:
-        self._pose.close()
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:
@@ -85,17 +57,17 @@ class BlazePoseBoxFinder:
     """
 
     def __init__(self, min_detection_confidence: float = 0.5):
-        self._mp = _MediaPipePose(min_detection_confidence)
-        self.version = f"blazepose-mp{self._mp.mediapipe_version}-c1-m{BOX_MARGIN:g}"
+        self._blazepose = BlazePose(PoseOptions(min_detection_confidence=min_detection_confidence))
+        self.version = f"blazepose-mp{self._blazepose.mediapipe_version}-c1-m{BOX_MARGIN:g}"
 
     def box(self, image: np.ndarray) -> np.ndarray | None:
-        lm = self._mp.landmarks33(image)
-        if lm is None:
+        res = self._blazepose.estimate(image)
+        if not res.has_person:
             return None
-        return landmarks_box(lm, (image.shape[1], image.shape[0]))
+        return landmarks_box(res.landmarks, (image.shape[1], image.shape[0]))
 
     def close(self) -> None:
-        self._mp.close()
+        self._blazepose.close()
 
 
 class BlazePoseCOCO17:
@@ -109,21 +81,21 @@ class BlazePoseCOCO17:
 
     def __init__(self, options: PoseOptions | None = None):
         self.options = options or PoseOptions(backend=self.id)
-        self._mp = _MediaPipePose(self.options.min_detection_confidence)
-        self.version = (f"mediapipe-{self._mp.mediapipe_version}-full-c1-coco17map1"
+        self._blazepose = BlazePose(self.options)
+        self.version = (f"mediapipe-{self._blazepose.mediapipe_version}-full-c1-coco17map1"
                         f"-d{self.options.min_detection_confidence:g}")
 
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)
-        lm33 = self._mp.landmarks33(image)
-        if lm33 is None:
+        res = self._blazepose.estimate(image)
+        if not res.has_person:
             return PoseResult(NO_PERSON, None, size, self.id)
-        lm = lm33[list(BLAZEPOSE_TO_COCO17)].copy()
+        lm = res.landmarks[list(BLAZEPOSE_TO_COCO17)].copy()
         lm[:, 2] = 0.0
         return PoseResult(PERSON, lm, size, self.id, score=float(lm[:, 3].mean()))
 
     def close(self) -> None:
-        self._mp.close()
+        self._blazepose.close()
 
     def __enter__(self):
         return self
