@@ -57,3 +57,16 @@ class PoseBackend(Protocol):
     def estimate(self, image: np.ndarray) -> PoseResult: ...
 
     def close(self) -> None: ...
+
+
+class ClosingBackend:
+    """Mixin: a backend is a context manager that frees its model on exit."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 
 LANDMARK_NAMES = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -30,7 +30,7 @@ SKELETON = (
 )
 
 
-class BlazePose:
+class BlazePose(ClosingBackend):
     id = "blazepose"
     n_landmarks = 33
     landmark_names = LANDMARK_NAMES
@@ -65,12 +65,6 @@ class BlazePose:
 
     def close(self) -> None:
         self._pose.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def create(options: PoseOptions, data_dir=None) -> BlazePose:

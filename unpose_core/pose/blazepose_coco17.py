@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
-from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose import BlazePose
 
 # COCO-17 index -> BlazePose-33 index
@@ -70,7 +70,7 @@ class BlazePoseBoxFinder:
         self._blazepose.close()
 
 
-class BlazePoseCOCO17:
+class BlazePoseCOCO17(ClosingBackend):
     """17 COCO joints taken from BlazePose's 33 (see module doc); BlazePose-derived."""
 
     id = "blazepose-coco17"
@@ -96,12 +96,6 @@ class BlazePoseCOCO17:
 
     def close(self) -> None:
         self._blazepose.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def create(options: PoseOptions, data_dir=None) -> BlazePoseCOCO17:

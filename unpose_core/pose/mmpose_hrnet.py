@@ -32,7 +32,7 @@ import threading
 import numpy as np
 
 from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
-from .base import NO_PERSON, PERSON, PoseOptions, PoseResult
+from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
 
 DEFAULT_KEYPOINT_THRESHOLD = 0.3
@@ -104,7 +104,7 @@ class TopDownSettings:
             self._finder = None
 
 
-class TopDownCOCO17:
+class TopDownCOCO17(ClosingBackend):
     """What the top-down COCO-17 backends share: a person box, then ``infer`` on it, then
     the common no-person rule. Subclasses set ``settings`` and implement ``infer``."""
 
@@ -131,12 +131,6 @@ class TopDownCOCO17:
     def close(self) -> None:
         self.settings.close()
         self._release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class MMPoseHRNet(TopDownCOCO17):
