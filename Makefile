@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 DATA_DIR ?= $(CURDIR)/.unposed
 PORT ?= 8501
 
-.PHONY: install install-test chromium run demo test bench clean
+.PHONY: install chromium run demo test bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian chromium for the browser tests"; \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
-	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
+	  || echo "WARNING: could not install chromium (needs root): the browser test is skipped, or fails under CI=true"; \
 	fi
 
 demo: install
