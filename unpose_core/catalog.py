@@ -57,6 +57,7 @@ class ImportReport:
     problems: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["row", "product_id", "kind", "detail"]))
     fatal: str | None = None
+    applied: bool = False   # set by import_into_store: this report's rows became the catalogue
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,7 @@ class ImportReport:
     def to_dict(self) -> dict:
         return {"source": self.source, "n_rows": self.n_rows, "n_products": self.n_products,
                 "n_images": self.n_images, "columns": self.columns, "fatal": self.fatal,
+                "applied": self.applied,
                 "problems": self.problems.to_dict(orient="records")}
 
 
@@ -227,6 +229,18 @@ def import_catalogue(manifest: str | Path, image_root: str | Path | None = None,
     report.n_products, report.n_images = len(products), len(images)
     report.problems = pd.DataFrame(problems, columns=["row", "product_id", "kind", "detail"])
     return products, images, report
+
+
+def import_into_store(store, manifest: str | Path, image_root: str | Path | None = None,
+                      progress: ProgressFn | None = None, source: str | None = None) -> ImportReport:
+    """Validate a manifest and, when it yields usable images, make it the store's catalogue
+    (pose cache and labels stay). The report is kept as import_report.json either way."""
+    products, images, report = import_catalogue(manifest, image_root, progress)
+    report.applied = report.ok and report.n_images > 0
+    if report.applied:
+        store.replace_catalogue(products, images, report.problems, source or str(Path(manifest).resolve()))
+    (store.data_dir / "import_report.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
+    return report
 
 
 def _frames(rows: list[dict], product_first: dict, extra: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -31,8 +31,7 @@ def _progress(args):
 
 
 def cmd_demo(args) -> int:
-    from .demo import build_demo
-    from .catalog import import_catalogue
+    from .demo import install_demo
 
     store = _store(args)
     if args.if_empty and not store.products().empty:
@@ -40,13 +39,7 @@ def cmd_demo(args) -> int:
         if args.train and store.active_run_id() is None:
             return _train(args, store)
         return 0
-    out = store.data_dir / "demo"
-    build = build_demo(out, seed=args.seed)
-    products, images, report = import_catalogue(build.manifest_path, build.image_root, _progress(args))
-    if not report.ok:
-        raise CliError(report.summary())
-    store.replace_catalogue(products, images, report.problems, f"demo (seed {args.seed})")
-    store.set_meta("demo_manifest", str(build.manifest_path))
+    report = install_demo(store, seed=args.seed, progress=_progress(args))
     print(f"demo catalogue: {report.summary()} -> {store.path}")
     if args.train:
         return _train(args, store)
@@ -54,18 +47,16 @@ def cmd_demo(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .catalog import import_catalogue
+    from .catalog import import_into_store
 
     store = _store(args)
-    products, images, report = import_catalogue(args.manifest, args.images, _progress(args))
-    (store.data_dir / "import_report.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
+    report = import_into_store(store, args.manifest, args.images, _progress(args))
     if args.json:
         _print_json(report.to_dict())
     if not report.ok:
         raise CliError(report.summary())
-    if report.n_images == 0:
+    if not report.applied:
         raise CliError(f"no usable images: {report.summary()} (details: {store.data_dir / 'import_report.json'})")
-    store.replace_catalogue(products, images, report.problems, str(Path(args.manifest).resolve()))
     if not args.json:
         print(report.summary())
         for r in report.problems.head(args.show_problems).itertuples():

@@ -432,3 +432,16 @@ def _write_images(products: list[_Product], image_root: Path, seed: int, progres
         if progress is not None:
             progress(index + 1, len(products), f"{product.product_id}: {len(shots)} images")
     return rows
+
+
+def install_demo(store, seed: int = 0, progress=None):
+    """Build the demo into ``<data dir>/demo`` and make it the store's catalogue: what
+    `unposed demo` and the app's demo button both run. Returns the import report."""
+    from .catalog import import_into_store
+
+    build = build_demo(Path(store.data_dir) / "demo", seed=seed)
+    report = import_into_store(store, build.manifest_path, build.image_root, progress, f"demo (seed {seed})")
+    if not report.applied:
+        raise ValueError(f"the demo catalogue did not import: {report.summary()}")
+    store.set_meta("demo_manifest", str(build.manifest_path))
+    return report

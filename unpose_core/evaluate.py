@@ -292,26 +292,9 @@ def predict_missing(run, product: dict, present) -> list[int]:
 
 def assign_classes(run, store: Store, content_hashes) -> np.ndarray:
     """Pose class per image (no person -> K, no usable pose -> -1), from the pose cache."""
-    from .embed import embed
-
-    info = run.info
     hashes = list(content_hashes)
-    poses = store.poses(info["backend"], info["backend_version"], set(hashes))
-    out = np.full(len(hashes), -1, dtype=np.int64)
-    rows, lms = [], []
-    for i, h in enumerate(hashes):
-        p = poses.get(h)
-        if p is None:
-            continue
-        if p["status"] == "person" and p["landmarks"] is not None:
-            rows.append(i)
-            lms.append(p["landmarks"])
-        elif p["status"] == "no_person":
-            out[i] = run.no_person_class
-    if lms:
-        classes, _ = run.assign(embed(np.stack(lms), info["family"]))
-        out[rows] = classes
-    return out
+    poses = store.poses(run.info["backend"], run.info["backend_version"], hashes)
+    return run.classify([poses.get(h) for h in hashes])[0]
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:

@@ -386,17 +386,11 @@ def start_demo(store: Store, seed: int = 0, k: int = 10, train: bool = True) -> 
 
 def _demo_target(store: Store, progress: ProgressFn, stop: threading.Event, seed: int, k: int,
                  do_train: bool) -> dict:
-    from .catalog import import_catalogue
     from .config import TrainConfig
-    from .demo import build_demo
+    from .demo import install_demo
 
     progress(Progress("demo", 0, 1, "generating demo images"))
-    build = build_demo(store.data_dir / "demo", seed=seed)
-    products, images, report = import_catalogue(build.manifest_path, build.image_root, progress)
-    if not report.ok:
-        raise ValueError(report.summary())
-    store.replace_catalogue(products, images, report.problems, f"demo (seed {seed})")
-    store.set_meta("demo_manifest", str(build.manifest_path))
+    report = install_demo(store, seed, progress)
     out = {"import": report.summary()}
     if do_train:
         out.update(_train_target(store, progress, stop, TrainConfig(k=k, seed=seed), None, True))
@@ -414,19 +408,14 @@ MAX_PROBLEMS_IN_RESULT = 500
 
 
 def _import_target(store: Store, progress: ProgressFn, manifest: str, image_root) -> dict:
-    from .catalog import import_catalogue
+    from .catalog import import_into_store
 
-    products, images, report = import_catalogue(manifest, image_root, progress)
-    (store.data_dir / "import_report.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
-    applied = report.ok and report.n_images > 0
-    if applied:
-        store.replace_catalogue(products, images, report.problems, str(Path(manifest).resolve()))
+    report = import_into_store(store, manifest, image_root, progress)
     d = report.to_dict()
     d["n_problems"] = len(d["problems"])
     d["problems"] = d["problems"][:MAX_PROBLEMS_IN_RESULT]
     d["summary"] = report.summary()
-    d["applied"] = applied
-    if not applied and report.ok:
+    if not report.applied and report.ok:
         d["summary"] = f"no usable images: {report.summary()}"
     return d
 

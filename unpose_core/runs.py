@@ -84,6 +84,23 @@ class Run:
         d, c = self.kmeans.transform_nearest(self.to_space(embeddings))
         return c, d
 
+    def classify(self, poses: list[dict | None]) -> tuple[np.ndarray, np.ndarray]:
+        """Pose class and squared distance per cached pose result (``Store.poses`` values):
+        the nearest centroid for a person, the reserved class K for no person, and -1 (NaN
+        distance) for a failed image or one with no result."""
+        from .embed import embed
+
+        classes = np.full(len(poses), -1, dtype=np.int64)
+        dists = np.full(len(poses), np.nan, dtype=np.float32)
+        rows = [i for i, p in enumerate(poses)
+                if p is not None and p["status"] == "person" and p["landmarks"] is not None]
+        classes[[i for i, p in enumerate(poses) if p is not None and p["status"] == "no_person"]] = \
+            self.no_person_class
+        if rows:
+            c, d = self.assign(embed(np.stack([poses[i]["landmarks"] for i in rows]), self.info["family"]))
+            classes[rows], dists[rows] = c, d
+        return classes, dists
+
     def covered(self, present) -> set[int]:
         """Classes a listing showing ``present`` needs no more photos of: the present ones,
         plus their mirror images when the run treats mirrored poses as the same."""

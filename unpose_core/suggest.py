@@ -15,7 +15,6 @@ import pandas as pd
 
 from .catalog import popularity_sort
 from .describe import seller_hint
-from .embed import embed
 from .extract import estimate_file
 from .images import content_hash
 from .pose import PoseBackend, create_backend
@@ -122,24 +121,16 @@ class Suggester:
     # -- the algorithm --------------------------------------------------------
     def _suggest(self, product: dict, hashes: list[str], paths: list[str], image_ids: list) -> Suggestion:
         poses = self._poses_for(hashes, paths)
-        assignments, person_idx, lms = [], [], []
-        for i, (h, p) in enumerate(zip(hashes, paths)):
-            pr = poses.get(h, {"status": "error", "error": "no pose result"})
-            a = ImageAssignment(image=p, status=pr["status"], pose_class=None, error=pr.get("error"),
-                                image_id=image_ids[i])
-            if pr["status"] == "person":
-                person_idx.append(i)
-                lms.append(pr["landmarks"])
-            elif pr["status"] == "no_person":
-                a.pose_class = self.run.no_person_class
-            assignments.append(a)
-        if lms:
-            classes, dists = self.run.assign(embed(np.stack(lms), self.run.info["family"]))
-            for i, c, d in zip(person_idx, classes, dists):
-                assignments[i].pose_class, assignments[i].distance = int(c), float(d)
-        for a in assignments:
-            if a.pose_class is not None:
-                a.description = self.describe(a.pose_class)
+        results = [poses.get(h) for h in hashes]
+        classes, dists = self.run.classify(results)
+        assignments = []
+        for i, p in enumerate(paths):
+            pr = results[i] or {"status": "error", "error": "no pose result"}
+            c = int(classes[i]) if classes[i] >= 0 else None
+            assignments.append(ImageAssignment(
+                image=p, status=pr["status"], pose_class=c, error=pr.get("error"), image_id=image_ids[i],
+                description=self.describe(c) if c is not None else "",
+                distance=None if np.isnan(dists[i]) else float(dists[i])))
         present = sorted({a.pose_class for a in assignments if a.pose_class is not None})
         ranking = self.run.ranker.rank(product, self.run.config.min_cohort_share)
         cohort, level = ranking[0]["cohort"], ranking[0]["cohort_level"]

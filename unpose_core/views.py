@@ -91,18 +91,8 @@ def failure_reasons(failed: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
 
 def poses_for_hashes(store: Store, backend: str, version: str, hashes) -> dict[str, np.ndarray]:
     """content_hash -> (n, 4) landmarks for the given hashes only (person rows)."""
-    hashes = list(dict.fromkeys(h for h in hashes if h))
-    out: dict[str, np.ndarray] = {}
-    for i in range(0, len(hashes), 500):
-        chunk = hashes[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = store.execute(
-            f"SELECT content_hash, n_landmarks, landmarks FROM poses WHERE backend=? AND backend_version=?"
-            f" AND status='person' AND content_hash IN ({marks})", (backend, version, *chunk)).fetchall()
-        for h, n, blob in rows:
-            if blob is not None:
-                out[h] = np.frombuffer(blob, np.float32).reshape(n, 4)
-    return out
+    poses = store.poses(backend, version, [h for h in hashes if h])
+    return {h: p["landmarks"] for h, p in poses.items() if p["status"] == "person" and p["landmarks"] is not None}
 
 
 def paths_for_hashes(store: Store, hashes) -> dict[str, str]:

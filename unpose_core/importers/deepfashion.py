@@ -134,18 +134,17 @@ def import_deepfashion(store, root: str | Path, progress=None):
     """Scan, write the manifest into the data dir and import it as the catalogue.
 
     Returns (scan, import report). Raises ValueError when nothing usable is found."""
-    from ..catalog import import_catalogue
+    from ..catalog import import_into_store
 
     scan = scan_deepfashion(root)
     if scan.manifest.empty:
         raise ValueError(scan.summary() + (f" ({scan.skipped[0]})" if scan.skipped else ""))
     out = Path(store.data_dir) / MANIFEST_NAME
     scan.manifest.to_csv(out, index=False)
-    products, images, report = import_catalogue(out, scan.root, progress)
+    report = import_into_store(store, out, scan.root, progress, f"DeepFashion In-shop ({scan.root})")
     if not report.ok:
         raise ValueError(report.summary())
-    if report.n_images == 0:
+    if not report.applied:
         raise ValueError(f"no usable DeepFashion images: {report.summary()}")
-    store.replace_catalogue(products, images, report.problems, f"DeepFashion In-shop ({scan.root})")
     store.set_meta("deepfashion_manifest", str(out))
     return scan, report
