@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .describe import NO_PERSON_TEXT, describe_landmarks
 from .embed import embed
 from .extract import ERROR, ExtractResult, extract_poses
-from .pose import EMBEDDING_FAMILY, NO_PERSON, PoseOptions, create_backend
+from .pose import EMBEDDING_FAMILY, NO_PERSON, PoseBackend, create_backend
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
 from .runs import Run, load_run, save_run
@@ -37,13 +37,10 @@ class ImagePoses:
     person_rows: np.ndarray        # indices into images of the person rows
 
 
-def backend_info(options: PoseOptions, data_dir) -> dict:
-    b = create_backend(options, data_dir)
-    try:
-        return {"backend": b.id, "backend_version": b.version, "landmark_names": list(b.landmark_names),
-                "family": EMBEDDING_FAMILY[b.id], "skeleton": [list(p) for p in getattr(b, "skeleton", ())]}
-    finally:
-        b.close()
+def backend_info(b: PoseBackend) -> dict:
+    """What a run records of the backend that produced its poses."""
+    return {"backend": b.id, "backend_version": b.version, "landmark_names": list(b.landmark_names),
+            "family": EMBEDDING_FAMILY[b.id], "skeleton": [list(p) for p in getattr(b, "skeleton", ())]}
 
 
 def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
@@ -88,10 +85,15 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
             f"{config.selection.min_images} images; lower --min-images")
 
     options = config.pose_options()
-    ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop)
+    backend = create_backend(options, store.data_dir)   # loaded once: extraction and the run's record
+    try:
+        ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop,
+                                           backend=backend)
+        info = backend_info(backend)
+    finally:
+        backend.close()
     if ext.cancelled:
         raise InterruptedError("training cancelled during pose extraction")
-    info = backend_info(options, store.data_dir)
     ref_images = images[images["product_id"].isin(sel.reference_ids)]
     ip = load_image_poses(store, ref_images, info["backend"], info["backend_version"], info["family"])
     n_person = len(ip.person_rows)
