@@ -233,10 +233,11 @@ def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_dista
             store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
             result["needs_review"] += 1
         return result
-    existing = store.descriptions(new_run_id)
-    if old.no_person_class in old_desc and new.no_person_class not in existing:
+    taken = set(store.descriptions(new_run_id))   # centroids of the new run already described
+    if old.no_person_class in old_desc and new.no_person_class not in taken:
         d = old_desc[old.no_person_class]
         store.set_description(new_run_id, new.no_person_class, d["text"], "ok", f"{old_run_id}:{old.no_person_class}")
+        taken.add(new.no_person_class)
         result["matched"] += 1
     po = np.array([c["profile"] for c in old.centroids if c["kind"] == "pose"])
     pn = np.array([c["profile"] for c in new.centroids if c["kind"] == "pose"])
@@ -250,11 +251,11 @@ def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_dista
             continue
         target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
         status = "ok" if dd <= max_distance else "needs_review"
-        taken = store.descriptions(new_run_id)
         if target in taken:
             store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
             result["needs_review"] += 1
             continue
         store.set_description(new_run_id, target, d["text"], status, f"{old_run_id}:{c}")
+        taken.add(target)
         result["matched" if status == "ok" else "needs_review"] += 1
     return result
