@@ -110,7 +110,7 @@ def make_data_dir(folder: Path, n: int, k: int, seed: int = 0) -> tuple[np.ndarr
 
 def first_umap(folder: Path, X: np.ndarray, run_id: str) -> dict:
     from unpose_core import projection
-    from unpose_core.pipeline import get_run
+    from unpose_core.runs import get_run
     from unpose_core.store import Store
 
     store = Store(folder)

@@ -38,8 +38,8 @@ def bare_loop(paths: list[str]) -> float:
 
 
 def engine(data_dir: Path, manifest: Path, image_root: Path, workers: int):
-    from unpose_core.catalog import import_catalogue
-    from unpose_core.extract import extract_poses
+    from unpose_core.catalog.manifest import import_catalogue
+    from unpose_core.pose.extract import extract_poses
     from unpose_core.store import Store
 
     store = Store(data_dir)
@@ -59,7 +59,7 @@ def engine(data_dir: Path, manifest: Path, image_root: Path, workers: int):
 def main() -> None:
     import pandas as pd
 
-    from unpose_core.demo import build_demo
+    from unpose_core.catalog.demo import build_demo
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300, help="images to time")

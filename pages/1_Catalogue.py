@@ -12,7 +12,8 @@ from ui.common import (active_run_or_none, demo_button, engine_errors, get_store
                        image_status_table, products_table, PAGES)
 from ui.grid import Tile, image_grid
 from ui.jobs_view import job_panel
-from unpose_core import jobs, uploads, views
+from unpose_core import app_tables as views, jobs
+from unpose_core.catalog import uploads
 from unpose_core.config import SelectionConfig
 
 store = get_store()

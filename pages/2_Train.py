@@ -40,7 +40,7 @@ if active:
         with engine_errors("The active run's settings cannot be read"):
             base = TrainConfig.from_dict(json.loads(row[0]))
 
-ae_available = importlib.util.find_spec("unpose_core.autoencoder") is not None
+ae_available = importlib.util.find_spec("unpose_core.embed.autoencoder") is not None
 backends = available_backends()
 with st.form("train-form"):
     st.subheader("New run")

@@ -11,7 +11,7 @@ import streamlit as st
 from ui.clusters import colour, figure, points, selected_rows
 from ui.common import ENGINE_ERRORS, descriptions_map, engine_errors, error_message, get_store, require_run
 from ui.grid import Tile, image_grid
-from unpose_core import projection, views
+from unpose_core import app_tables as views, projection
 
 store = get_store()
 st.title("Clusters")

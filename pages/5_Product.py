@@ -9,8 +9,8 @@ import streamlit as st
 
 from ui import suggestion_view
 from ui.common import engine_errors, get_store, get_suggester, images_table, products_table, require_run
-from unpose_core import uploads
-from unpose_core.catalog import select_sets
+from unpose_core.catalog import uploads
+from unpose_core.catalog.selection import select_sets
 
 store = get_store()
 st.title("Product")

@@ -8,7 +8,7 @@ enter()   # run inside app.py's navigation even when Streamlit starts this file 
 import streamlit as st
 
 from ui.common import PAGES, _load_run, _store, engine_errors, get_store, require_run, run_path
-from unpose_core import views
+from unpose_core import app_tables as views
 from unpose_core.suggest import report
 
 store = get_store()

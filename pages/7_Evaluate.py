@@ -14,9 +14,12 @@ import streamlit as st
 from ui.common import engine_errors, get_store, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
-from unpose_core.evaluate import (METRIC_TITLES, Configuration, EvalOptions, evaluate, judgement_table,
-                                  save_result, saved_results, table_from_dict)
-from unpose_core.labels import load_labels, remove_saved_labels, save_labels_file, saved_labels_path
+from unpose_core.evaluation.metrics import METRIC_TITLES
+from unpose_core.evaluation.protocol import Configuration, EvalOptions, evaluate
+from unpose_core.evaluation.judgements import judgement_table
+from unpose_core.evaluation.results import save_result, saved_results, table_from_dict
+from unpose_core.evaluation.judgements import load_labels
+from unpose_core.evaluation.labels import remove_saved_labels, save_labels_file, saved_labels_path
 from unpose_core.pose import available_backends
 
 store = get_store()

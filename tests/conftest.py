@@ -23,10 +23,10 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory) -> Path:
     """A data dir holding the demo catalogue, its BlazePose cache and one trained run."""
-    from unpose_core.catalog import import_catalogue
+    from unpose_core.catalog.manifest import import_catalogue
     from unpose_core.config import TrainConfig
-    from unpose_core.demo import build_demo
-    from unpose_core.pipeline import train
+    from unpose_core.catalog.demo import build_demo
+    from unpose_core.training import train
     from unpose_core.store import Store
 
     data_dir = tmp_path_factory.mktemp("unposed-demo")
@@ -51,6 +51,6 @@ def demo_store(demo_data_dir):
 
 @pytest.fixture(scope="session")
 def demo_run(demo_store):
-    from unpose_core.pipeline import active_run
+    from unpose_core.runs import active_run
 
     return active_run(demo_store)

@@ -22,7 +22,8 @@ from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
 
-from unpose_core import jobs, projection, uploads  # noqa: E402
+from unpose_core import jobs, projection  # noqa: E402
+from unpose_core.catalog import uploads
 from unpose_core.store import Store  # noqa: E402
 
 TIMEOUT = 90
@@ -50,7 +51,7 @@ def app_dir(demo_data_dir, tmp_path_factory) -> Path:
     path = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("app") / "data")
     store = Store(path)
     try:
-        from unpose_core.pipeline import active_run
+        from unpose_core.runs import active_run
         proj = projection.ensure_projection(store, active_run(store))
         assert len(proj) > 0
     finally:
@@ -157,7 +158,7 @@ def test_needs_review_and_unplaced_descriptions_are_shown(fresh_dir, monkeypatch
 
 def test_umap_is_stored_once_and_not_recomputed(fresh_dir, monkeypatch):
     store = Store(fresh_dir)
-    from unpose_core.pipeline import active_run
+    from unpose_core.runs import active_run
     run = active_run(store)
     npy = run.path / projection.UMAP_FILE
     before = (npy.stat().st_mtime_ns, projection.COMPUTE_COUNT)
@@ -236,7 +237,7 @@ def test_upload_validates_images_and_suggests(fresh_dir, monkeypatch, demo_store
 
 # -- report -------------------------------------------------------------------------------
 def test_report_filters_and_sorts(app_dir, monkeypatch, demo_store, demo_run):
-    from unpose_core.catalog import select_sets
+    from unpose_core.catalog.selection import select_sets
 
     at = open_page(app_dir, "report", monkeypatch)
     df = at.dataframe[0].value
@@ -327,7 +328,7 @@ def test_progress_bar_survives_navigation_and_cancels(fresh_dir, monkeypatch):
 
 
 def _run(store, run_id):
-    from unpose_core.pipeline import get_run
+    from unpose_core.runs import get_run
     return get_run(store, run_id)
 
 
@@ -440,7 +441,7 @@ def test_empty_data_dir_offers_the_demo(tmp_path, monkeypatch):
 
 def test_engine_errors_are_messages_not_tracebacks(fresh_dir, monkeypatch):
     store = Store(fresh_dir)
-    from unpose_core.pipeline import active_run
+    from unpose_core.runs import active_run
     run = active_run(store)
     with open(run.path / "centroids.npy", "ab") as fh:
         fh.write(b"tampered")

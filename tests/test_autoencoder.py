@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from unpose_core.autoencoder import CONFIG_FILE, WEIGHTS_FILE, PoseAutoencoder
+from unpose_core.embed.autoencoder import CONFIG_FILE, WEIGHTS_FILE, PoseAutoencoder
 
 FAST = dict(max_epochs=25, patience=25)
 
@@ -196,13 +196,13 @@ def test_trained_run_with_autoencoder_round_trips(demo_store, tmp_path):
     """pipeline.train(autoencoder=True) -> save_run -> load_run: the loaded run assigns the
     reference images to the same classes it was trained with."""
     from unpose_core.config import TrainConfig
-    from unpose_core.evaluate import assign_classes
-    from unpose_core.pipeline import train
+    from unpose_core.evaluation.protocol import assign_classes
+    from unpose_core.training import train
     from unpose_core.runs import load_run
 
     # a private copy of the demo catalogue + pose cache, so the shared store stays as it is
-    from unpose_core.evaluate import _scratch_store
-    from unpose_core.extract import backend_identity
+    from unpose_core.evaluation.protocol import _scratch_store
+    from unpose_core.pose.extract import backend_identity
     from unpose_core.pose import PoseOptions
 
     ident = backend_identity(PoseOptions("blazepose"))

@@ -51,7 +51,7 @@ def test_mmpose_hrnet_train_after_import(tmp_path):
     pytest.importorskip("mmpose")
     import torch
 
-    from unpose_core import models
+    from unpose_core.pose import weights as models
 
     torch.manual_seed(0)
     ckpt = tmp_path / "hrnet_random.pth"

@@ -67,7 +67,7 @@ def server(chromium, demo_data_dir, tmp_path_factory):
     data = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("browser") / "data")
     # the map is computed once per run and stored; do it here so page timings are the app's
     from unpose_core import projection
-    from unpose_core.pipeline import active_run
+    from unpose_core.runs import active_run
     from unpose_core.store import Store
     store = Store(data)
     projection.ensure_projection(store, active_run(store))

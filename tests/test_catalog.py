@@ -3,8 +3,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from unpose_core import catalog
-from unpose_core.catalog import import_catalogue, select_sets
+from unpose_core.catalog import manifest as catalog
+from unpose_core.catalog.manifest import import_catalogue
+from unpose_core.catalog.selection import select_sets
 from unpose_core.config import SelectionConfig
 
 from conftest import PHOTOS

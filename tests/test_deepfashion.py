@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, RENDERS
-from unpose_core.importers import import_deepfashion, scan_deepfashion
+from unpose_core.catalog.importers import import_deepfashion, scan_deepfashion
 from unpose_core.store import Store
 
 # (gender, category, item, file name, source image)
@@ -90,7 +90,7 @@ def test_import_into_a_store_with_view_labels(deepfashion, tmp_path):
         assert set(products["category"]) == {"Men", "Women"}
         assert products["avg_rating"].isna().all()
         # the evaluation reads these labels straight from the catalogue
-        from unpose_core.labels import catalogue_labels
+        from unpose_core.evaluation.labels import catalogue_labels
         assert len(catalogue_labels(store).image_labels) == 11
         assert "DeepFashion" in store.get_meta("catalogue_source")
     finally:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from unpose_core.demo import (
+from unpose_core.catalog.demo import (
     ASSETS_DIR,
     DEMO_SUBCATEGORIES,
     KEY_FRAMINGS,

@@ -1,6 +1,6 @@
 
-from unpose_core.describe import describe_landmarks, seller_hint
-from unpose_core.pipeline import load_image_poses
+from unpose_core.descriptions import describe_landmarks, seller_hint
+from unpose_core.training import load_image_poses
 from unpose_core.pose.blazepose import LANDMARK_NAMES
 
 EXPECTED = {

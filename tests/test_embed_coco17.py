@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unpose_core.embed_coco17 import (
+from unpose_core.embed.coco17 import (
     COCO17_DIM, COCO17_FEATURES, COCO17_NAMES, VISIBLE_SCORE, embed_coco17,
 )
 

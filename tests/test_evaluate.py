@@ -8,12 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unpose_core.evaluate import (ALL, Configuration, EvalOptions, class_labels, evaluate, format_table,
-                                  judgement_table, kept_subset, predict_missing, ratios, score_sets,
-                                  set_counts, split_holdout)
-from unpose_core.labels import (LabelSet, catalogue_labels, judged_missing_labels, latest_judgement,
-                                latest_judgements, load_labels, normalise_label, read_labels_file,
-                                save_judgement, split_labels)
+from unpose_core.evaluation.metrics import ALL, ratios, score_sets, set_counts
+
+from unpose_core.evaluation.protocol import Configuration, EvalOptions, class_labels, evaluate, kept_subset, predict_missing, split_holdout
+
+from unpose_core.evaluation.results import format_table
+
+from unpose_core.evaluation.judgements import judgement_table
+from unpose_core.evaluation.labels import LabelSet, catalogue_labels, normalise_label, read_labels_file, split_labels
+from unpose_core.evaluation.judgements import judged_missing_labels, latest_judgement, latest_judgements, load_labels, save_judgement
 
 # -- metrics with known answers ---------------------------------------------------------------
 
@@ -93,8 +96,8 @@ def test_class_labels_majority_per_subcategory_with_global_fallback():
 
 def test_predict_missing_matches_the_suggester(demo_store, demo_run):
     """The evaluation's fast path gives exactly the Suggester's missing classes, in order."""
-    from unpose_core.catalog import select_sets
-    from unpose_core.evaluate import assign_classes
+    from unpose_core.catalog.selection import select_sets
+    from unpose_core.evaluation.protocol import assign_classes
     from unpose_core.suggest import Suggester
 
     products, images = demo_store.products(), demo_store.images()
@@ -124,7 +127,7 @@ def test_default_configurations_add_other_extracted_backends(demo_store, monkeyp
     """BlazePose with and without AE always; another backend joins as '+ AE' (the paper's
     MMPose column) once its poses are cached for the catalogue, else a note says how."""
     from unpose_core import pose
-    from unpose_core.evaluate import default_configurations
+    from unpose_core.evaluation.protocol import default_configurations
 
     configs, notes = default_configurations(demo_store)
     assert configs[:2] == [Configuration("blazepose"), Configuration("blazepose", True)]
@@ -246,7 +249,7 @@ def test_judgements_are_appended_and_the_latest_counts(own_store):
     assert cur.id == j.id
     assert len(latest_judgements(own_store, "run-a")) == 2
     assert latest_judgement(own_store, "run-b", "p1") is None
-    from unpose_core.labels import judgement_history
+    from unpose_core.evaluation.judgements import judgement_history
     assert len(judgement_history(own_store)) == 3            # nothing is ever deleted
     assert cur.missing_labels() == {"back_full", "closeup", "far"}
     # p2's reviewer rejected the only suggestion and added none: truth "nothing missing"
@@ -305,7 +308,7 @@ def test_demo_evaluation_table_shape(demo_eval):
 def test_demo_evaluation_has_no_leakage(demo_eval, demo_store):
     """Evaluated products are held-out reference products (a different set per seed) or
     products outside the reference set; never one the run was trained on."""
-    from unpose_core.catalog import select_sets
+    from unpose_core.catalog.selection import select_sets
     from unpose_core.config import SelectionConfig
 
     sel = select_sets(demo_store.products(), demo_store.images(), SelectionConfig())
@@ -335,7 +338,7 @@ def test_demo_accuracy_and_precision_above_measured_floor(demo_eval):
         for sub in ("Men casual shirts", "Polo shirts", "T-shirts"):
             assert t.loc[sub, (c, "accuracy")] > 0.55
     # looking at the images must beat not looking, on the same trials
-    from unpose_core.evaluate import BASELINE_ALL, BASELINE_RANDOM
+    from unpose_core.evaluation.protocol import BASELINE_ALL, BASELINE_RANDOM
     assert strict.loc["BlazePose", "specificity"] > strict.loc[BASELINE_RANDOM, "specificity"] + 0.15
     assert strict.loc["BlazePose", "precision"] > strict.loc[BASELINE_ALL, "precision"] + 0.05
     assert strict.loc[BASELINE_ALL, "specificity"] < 0.3
@@ -392,7 +395,7 @@ def _open(page: str):
 
 def test_evaluate_page_shows_saved_results_and_runs_a_job(app_copy, demo_eval):
     from unpose_core import jobs
-    from unpose_core.evaluate import save_result, saved_results
+    from unpose_core.evaluation.results import save_result, saved_results
     from unpose_core.store import Store
 
     store = Store(app_copy)
@@ -421,8 +424,8 @@ def test_evaluate_page_shows_saved_results_and_runs_a_job(app_copy, demo_eval):
 
 
 def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
-    from unpose_core.catalog import select_sets
-    from unpose_core.labels import latest_judgement
+    from unpose_core.catalog.selection import select_sets
+    from unpose_core.evaluation.judgements import latest_judgement
     from unpose_core.store import Store
     from unpose_core.suggest import suggest_for_product
 
@@ -463,7 +466,7 @@ def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, de
 
     from apphelpers import copy_data_dir
     from test_cli import run
-    from unpose_core.catalog import select_sets
+    from unpose_core.catalog.selection import select_sets
 
     d = copy_data_dir(demo_data_dir, tmp_path / "data")
     products, images = demo_store.products(), demo_store.images()

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unpose_core.catalog import import_catalogue
-from unpose_core.extract import ERROR, extract_poses
+from unpose_core.catalog.manifest import import_catalogue
+from unpose_core.pose.extract import ERROR, extract_poses
 from unpose_core.store import Store
 
 from conftest import PHOTOS

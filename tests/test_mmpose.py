@@ -19,8 +19,8 @@ import time
 import numpy as np
 import pytest
 
-from unpose_core import models
-from unpose_core.embed_coco17 import embed_coco17
+from unpose_core.pose import weights as models
+from unpose_core.embed.coco17 import embed_coco17
 from unpose_core.images import load_rgb
 from unpose_core.pose import NO_PERSON, PERSON, PoseBackend, PoseOptions
 

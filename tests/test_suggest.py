@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from unpose_core.catalog import select_sets
-from unpose_core.demo import KEY_FRAMINGS, TYPICAL_FRAMINGS, UNSEEN_PRODUCT_TYPE
+from unpose_core.catalog.selection import select_sets
+from unpose_core.catalog.demo import KEY_FRAMINGS, TYPICAL_FRAMINGS, UNSEEN_PRODUCT_TYPE
 from unpose_core.suggest import Suggester, report
 
 from conftest import PHOTOS

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from unpose_core import jobs, views
+from unpose_core import app_tables as views, jobs
 from unpose_core.config import resolve_data_dir
 from unpose_core.runs import Run, RunError, load_run
 from unpose_core.store import Store

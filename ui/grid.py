@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageOps
 
-from unpose_core import views
+from unpose_core import app_tables as views
 from unpose_core.runs import Run
 from unpose_core.store import Store
 

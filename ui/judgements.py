@@ -2,7 +2,7 @@
 
 Shown under the missing poses on the Product page (catalogue products only: uploaded photos
 have no product to keep a judgement for). Each change appends a full snapshot through
-unpose_core.labels (nothing is overwritten); the Evaluate page scores runs with them.
+unpose_core.evaluation (nothing is overwritten); the Evaluate page scores runs with them.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from unpose_core.labels import latest_judgement, save_judgement
+from unpose_core.evaluation.judgements import latest_judgement, save_judgement
 from unpose_core.runs import Run
 from unpose_core.store import Store
 from unpose_core.suggest import Suggestion
@@ -19,15 +19,15 @@ from unpose_core.suggest import Suggestion
 @st.cache_data(show_spinner=False, max_entries=8)
 def _view_maps(data_dir: str, run_id: str, run_path: str, labels_version: str):
     from ui.common import get_run, get_store
-    from unpose_core.evaluate import run_view_maps
+    from unpose_core.evaluation.protocol import run_view_maps
 
     store = get_store()
     return run_view_maps(store, get_run(store, run_id))
 
 
 def _labels_version(store: Store) -> str:
-    from unpose_core import views
-    from unpose_core.labels import saved_labels_path
+    from unpose_core import app_tables as views
+    from unpose_core.evaluation.labels import saved_labels_path
 
     p = saved_labels_path(store)
     return f"{views.catalogue_version(store)}|{p.stat().st_mtime if p else ''}"
@@ -60,7 +60,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
         pass
 
     def save() -> None:
-        from unpose_core.evaluate import view_of_class
+        from unpose_core.evaluation.protocol import view_of_class
 
         confirmed = [c for c in suggested if st.session_state.get(f"{base}|c{c}")]
         added = [int(c) for c in st.session_state.get(f"{base}|added", []) if c not in suggested]

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from ui.grid import Tile, image_grid
-from unpose_core import views
+from unpose_core import app_tables as views
 from unpose_core.runs import Run
 from unpose_core.store import Store
 from unpose_core.suggest import Suggestion

@@ -31,7 +31,7 @@ def _progress(args):
 
 
 def cmd_demo(args) -> int:
-    from .demo import install_demo
+    from .catalog.demo import install_demo
 
     store = _store(args)
     if args.if_empty and not store.products().empty:
@@ -47,7 +47,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .catalog import import_into_store
+    from .catalog.manifest import import_into_store
 
     store = _store(args)
     report = import_into_store(store, args.manifest, args.images, _progress(args))
@@ -68,7 +68,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from .extract import extract_poses
+    from .pose.extract import extract_poses
     from .pose import PoseOptions
 
     store = _store(args)
@@ -111,7 +111,7 @@ def _train_config(args) -> TrainConfig:
 
 
 def _train(args, store) -> int:
-    from .pipeline import train
+    from .training import train
 
     res = train(store, _train_config(args), progress=_progress(args), workers=args.workers)
     if getattr(args, "json", False):
@@ -130,7 +130,7 @@ def cmd_train(args) -> int:
 
 
 def _suggester(args, store):
-    from .pipeline import get_run
+    from .runs import get_run
     from .suggest import Suggester
 
     return Suggester(store, get_run(store, args.run), n_references=args.references)
@@ -171,7 +171,7 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .pipeline import get_run
+    from .runs import get_run
     from .suggest import report
 
     store = _store(args)
@@ -204,7 +204,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_describe(args) -> int:
-    from .pipeline import get_run
+    from .runs import get_run
 
     store = _store(args)
     run = get_run(store, args.run)
@@ -224,7 +224,7 @@ def cmd_describe(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .catalog import select_sets
+    from .catalog.selection import select_sets
 
     store = _store(args)
     products, images = store.products(), store.images()
@@ -240,8 +240,10 @@ def cmd_evaluate(args) -> int:
     """Missing-pose accuracy against labelled views (hide and complete), Table-1 style."""
     from dataclasses import replace as _replace
 
-    from .evaluate import Configuration, EvalOptions, evaluate, judgement_table
-    from .labels import load_labels
+    from .evaluation.protocol import Configuration, EvalOptions, evaluate
+
+    from .evaluation.judgements import judgement_table
+    from .evaluation.judgements import load_labels
 
     store = _store(args)
     labels = load_labels(store, args.labels)
@@ -249,7 +251,7 @@ def cmd_evaluate(args) -> int:
     opts = EvalOptions(k=args.k, seeds=args.seeds, first_seed=args.seed, holdout=args.holdout,
                        keep_min=args.keep_min, keep_max=args.keep, draws=args.draws)
     if args.min_images is not None or args.min_share is not None or args.subject_max_images is not None:
-        from .evaluate import base_config
+        from .evaluation.protocol import base_config
         base = base_config(store, EvalOptions(k=args.k))
         sel = base.selection
         if args.min_images is not None:
@@ -261,7 +263,7 @@ def cmd_evaluate(args) -> int:
             base = _replace(base, min_cohort_share=args.min_share)
         opts.base = base
     res = evaluate(store, labels, configs, opts, progress=_progress(args), workers=args.workers)
-    from .evaluate import save_result
+    from .evaluation.results import save_result
     saved = save_result(store, res)
     judged = judgement_table(store, store.active_run_id()) if store.active_run_id() else None
     if args.out:
@@ -291,7 +293,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_import_deepfashion(args) -> int:
-    from .importers import import_deepfashion
+    from .catalog.importers import import_deepfashion
 
     store = _store(args)
     scan, report = import_deepfashion(store, args.folder, _progress(args))
@@ -305,7 +307,7 @@ def cmd_import_deepfashion(args) -> int:
 
 
 def cmd_models_add_mmpose(args) -> int:
-    from .models import DEFAULT_MMPOSE_CONFIG, import_mmpose_checkpoint
+    from .pose.weights import DEFAULT_MMPOSE_CONFIG, import_mmpose_checkpoint
 
     rec = import_mmpose_checkpoint(args.checkpoint, resolve_data_dir(args.data_dir),
                                    config_name=args.config or DEFAULT_MMPOSE_CONFIG, trust=args.trust)
@@ -315,7 +317,7 @@ def cmd_models_add_mmpose(args) -> int:
 
 
 def cmd_models_add_rtmpose(args) -> int:
-    from .models import import_rtmpose_onnx
+    from .pose.weights import import_rtmpose_onnx
 
     rec = import_rtmpose_onnx(args.onnx, resolve_data_dir(args.data_dir))
     print(f"imported {rec['name']} -> {rec['path']}; "
@@ -324,7 +326,7 @@ def cmd_models_add_rtmpose(args) -> int:
 
 
 def cmd_models_list(args) -> int:
-    from .models import list_models
+    from .pose.weights import list_models
 
     models = list_models(resolve_data_dir(args.data_dir))
     if args.json:
@@ -490,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # bad input of any kind: one clear line, no traceback
         if args.debug:
             raise
-        from .catalog import ManifestError
+        from .catalog.manifest import ManifestError
         from .images import ImageError
         from .runs import RunError
         known = (CliError, ValueError, LookupError, RunError, ManifestError, ImageError,

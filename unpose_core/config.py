@@ -16,6 +16,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class PoseOptions:
+    """What a backend needs to know; extra keys go in ``params`` (e.g. a checkpoint path)."""
+
+    backend: str = "blazepose"
+    min_detection_confidence: float = 0.5
+    params: dict = field(default_factory=dict)
+
+
 @dataclass
 class SelectionConfig:
     """Paper §3.1 / §4.1: reference = popular products with rich image sets; subject = sparse ones."""
@@ -58,8 +67,7 @@ class TrainConfig:
     # passed to the pose backend, e.g. {"model": "<name from `unposed models list`>"}
     backend_params: dict = field(default_factory=dict)
 
-    def pose_options(self):
-        from .pose import PoseOptions
+    def pose_options(self) -> PoseOptions:
         return PoseOptions(backend=self.backend, params=dict(self.backend_params))
 
     def validate(self) -> None:

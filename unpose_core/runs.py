@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .cluster import PoseKMeans
 from .config import TrainConfig
 from .rank import CentroidRanker
@@ -165,7 +165,7 @@ def load_run(folder: str | Path) -> Run:
         raise RunError(f"run {folder.name}: centroid arrays do not match K={k}, dim={space_dim}")
     ae = None
     if info.get("autoencoder"):
-        from .autoencoder import PoseAutoencoder
+        from .embed.autoencoder import PoseAutoencoder
         ae = PoseAutoencoder.load(folder)
     ranker = CentroidRanker.load(folder)
     if ranker.n_classes != k + 1:
@@ -173,3 +173,24 @@ def load_run(folder: str | Path) -> Run:
     return Run(meta["run_id"], folder, TrainConfig.from_dict(cfg["train"]), info,
                PoseKMeans.from_state(state), ranker, pd.read_parquet(folder / "reference.parquet"),
                json.loads((folder / "centroids.json").read_text()), ae, meta)
+
+
+def active_run(store) -> Run:
+    run_id = store.active_run_id()
+    if run_id is None:
+        raise LookupError("no trained run yet: run `unposed train` first")
+    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"active run {run_id} is not registered in the store")
+    return load_run(row[0])
+
+
+def get_run(store, run_id: str | None = None) -> Run:
+    if run_id is None:
+        return active_run(store)
+    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no run {run_id!r}; `unposed runs` lists them")
+    return load_run(row[0])
+
+

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalog import popularity_sort
-from .describe import seller_hint
-from .extract import estimate_file
+from .catalog.selection import popularity_sort
+from .descriptions import seller_hint
+from .pose.extract import estimate_file
 from .images import content_hash
 from .pose import PoseBackend, create_backend
 from .progress import ProgressFn, ProgressTracker
@@ -189,7 +189,7 @@ def suggest_for_product(store: Store, run: Run, product_id: str, n_references: i
 def report(store: Store, run: Run, product_ids: list[str] | None = None,
            progress: ProgressFn | None = None) -> pd.DataFrame:
     """Every subject product (or the given ones) with its ranked missing poses."""
-    from .catalog import select_sets
+    from .catalog.selection import select_sets
 
     s = Suggester(store, run, n_references=1)
     if product_ids is None:

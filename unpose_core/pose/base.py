@@ -6,22 +6,18 @@ created from a :class:`PoseOptions` through :func:`unpose_core.pose.create_backe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-PERSON = "person"
-NO_PERSON = "no_person"
+from ..config import PoseOptions
+from ..records import Status
 
+__all__ = ["NO_PERSON", "PERSON", "ClosingBackend", "PoseBackend", "PoseOptions", "PoseResult"]
 
-@dataclass(frozen=True)
-class PoseOptions:
-    """What a backend needs to know; extra keys go in ``params`` (e.g. a checkpoint path)."""
-
-    backend: str = "blazepose"
-    min_detection_confidence: float = 0.5
-    params: dict = field(default_factory=dict)
+PERSON = Status.PERSON
+NO_PERSON = Status.NO_PERSON
 
 
 @dataclass

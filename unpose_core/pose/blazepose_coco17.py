@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
+from .skeletons import COCO17_NAMES, COCO17_SKELETON
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose import BlazePose
 

@@ -8,7 +8,7 @@ Pipeline for one RGB image:
    the head cropped off, where HRNet still finds the body (paper §6). ``"image"`` always
    uses the whole image (faster, no mediapipe).
 2. **HRNet** from the bundled config (default ``td-hm_hrnet-w32_8xb64-210e_coco-256x192``)
-   with the user's imported weights (safetensors, see :mod:`unpose_core.models`), through
+   with the user's imported weights (safetensors, see :mod:`unpose_core.pose.weights`), through
    mmpose's own ``inference_topdown`` (box padding 1.25, 192x256 affine crop, heatmap
    decoding). ``params["flip_test"]`` (default True, as in the config) averages with the
    mirrored image: about 2x the time for slightly steadier joints.
@@ -31,7 +31,7 @@ import threading
 
 import numpy as np
 
-from ..embed_coco17 import COCO17_NAMES, COCO17_SKELETON
+from .skeletons import COCO17_NAMES, COCO17_SKELETON
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
 
@@ -140,7 +140,7 @@ class MMPoseHRNet(TopDownCOCO17):
     def __init__(self, options: PoseOptions | None = None, data_dir=None):
         import torch
 
-        from .. import models
+        from . import weights as models
         from .mmpose_stubs import import_mmpose_apis
 
         self.options = options or PoseOptions(backend=self.id)

@@ -2,7 +2,7 @@
 
 The fast COCO-17 peer of ``mmpose-hrnet`` (about 5x faster on CPU). The user imports
 their own RTMPose ``.onnx`` (``unposed models add-rtmpose MODEL.onnx``, see
-:func:`unpose_core.models.import_rtmpose_onnx`); an ONNX file is a protobuf graph, not a
+:func:`unpose_core.pose.weights.import_rtmpose_onnx`); an ONNX file is a protobuf graph, not a
 pickle, so it is only checksummed and copied. ``rtmlib.RTMPose`` does RTMPose's
 top-down preprocessing (box padding 1.25, affine crop to the model's input size, ImageNet
 mean/std) and runs the onnxruntime session; it is only ever given the local file (it
@@ -45,7 +45,7 @@ class RTMPoseONNX(TopDownCOCO17):
     description = "RTMPose (ONNX, onnxruntime via rtmlib) top-down COCO-17 with user-imported weights"
 
     def __init__(self, options: PoseOptions | None = None, data_dir=None):
-        from .. import models
+        from . import weights as models
 
         try:
             import onnxruntime

@@ -40,55 +40,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .catalog import select_sets
-from .cluster import purity
-from .config import TrainConfig
-from .labels import LabelSet, latest_judgements, load_labels
-from .progress import Progress, ProgressFn
-from .store import Store
+from ..catalog.selection import select_sets
+from ..cluster import purity
+from ..config import TrainConfig
+from .labels import LabelSet
+from .judgements import load_labels
+from ..progress import Progress, ProgressFn
+from ..store import Store
+from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
+from .results import EvalResult
 
-ALL = "All"
-UNLABELLED = "(unlabelled)"
-NO_SUBCATEGORY = "(none)"
-METRICS = ("accuracy", "precision", "f1", "purity")
-METRIC_TITLES = {"accuracy": "Accuracy", "precision": "Precision", "f1": "F1", "purity": "Purity"}
 BACKEND_TITLES = {"blazepose": "BlazePose", "blazepose-coco17": "BlazePose-COCO17",
                   "mmpose-hrnet": "MMPose", "rtmpose-onnx": "RTMPose"}
-
-
-# -- metrics ---------------------------------------------------------------------------------
-
-def set_counts(truth, predicted) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of one predicted set vs one true set."""
-    t, p = set(truth), set(predicted)
-    return len(t & p), len(p - t), len(t - p)
-
-
-def ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """accuracy (recall, the paper's), precision and F1 from pooled counts; NaN when undefined."""
-    acc = tp / (tp + fn) if tp + fn else float("nan")
-    prec = tp / (tp + fp) if tp + fp else float("nan")
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-    return {"accuracy": acc, "precision": prec, "f1": f1}
-
-
-def score_sets(truths, predictions) -> dict[str, float]:
-    """Micro-averaged metrics over paired lists of true / predicted sets."""
-    tp = fp = fn = 0
-    for t, p in zip(truths, predictions, strict=True):
-        a, b, c = set_counts(t, p)
-        tp, fp, fn = tp + a, fp + b, fn + c
-    return {**ratios(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "n": len(truths)}
 
 
 # -- configurations --------------------------------------------------------------------------
@@ -109,7 +81,7 @@ class Configuration:
     @classmethod
     def parse(cls, text: str) -> "Configuration":
         """'blazepose', 'blazepose+ae', 'mmpose-hrnet+ae' (case and spaces ignored)."""
-        from .pose import available_backends
+        from ..pose import available_backends
 
         t = str(text).strip().lower().replace(" ", "")
         ae = t.endswith("+ae") or t.endswith("+autoencoder")
@@ -121,8 +93,8 @@ class Configuration:
 
 
 def _backend_identity(backend: str, data_dir) -> tuple[str, str]:
-    from .extract import backend_identity
-    from .pose import PoseOptions
+    from ..pose.extract import backend_identity
+    from ..pose import PoseOptions
 
     return backend_identity(PoseOptions(backend=backend), data_dir)
 
@@ -130,7 +102,7 @@ def _backend_identity(backend: str, data_dir) -> tuple[str, str]:
 def default_configurations(store: Store) -> tuple[list[Configuration], list[str]]:
     """BlazePose with and without the autoencoder, plus '<backend> + AE' for every other
     registered backend whose poses are already cached for the whole catalogue."""
-    from .pose import available_backends
+    from ..pose import available_backends
 
     configs = [Configuration("blazepose", False), Configuration("blazepose", True)]
     notes = []
@@ -177,107 +149,6 @@ class EvalOptions:
             raise ValueError("draws must be at least 1")
         if self.k is not None and self.k < 1:
             raise ValueError("k must be at least 1")
-
-
-@dataclass
-class EvalResult:
-    configurations: list[str]
-    table: pd.DataFrame             # rows subcategory (+ All), columns (configuration, metric)
-    counts: pd.DataFrame            # rows subcategory (+ All), columns (configuration, tp/fp/fn/...)
-    trials: pd.DataFrame            # one row per (configuration, seed, product, draw)
-    reviewed: pd.DataFrame | None   # same shape as table, for reviewed products
-    notes: list[str] = field(default_factory=list)
-    options: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    strict: pd.DataFrame | None = None   # rows configuration + baselines, all subcategories pooled
-
-    def winner(self, metric: str = "f1", row: str = ALL) -> str | None:
-        if self.table.empty or row not in self.table.index:
-            return None
-        vals = {c: self.table.loc[row, (c, metric)] for c in self.configurations}
-        vals = {c: v for c, v in vals.items() if v == v}
-        return max(vals, key=vals.get) if vals else None
-
-    def format(self, digits: int = 4) -> str:
-        o = self.options
-        lines = [f"Hide and complete: {o.get('n_products', 0)} labelled products x {o.get('seeds')} seed(s) "
-                 f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images; "
-                 f"K={o.get('k')}, {o.get('holdout', 0):.0%} of labelled reference products held out per seed"]
-        lines += ["", format_table(self.table, self.configurations, digits)]
-        if self.strict is not None and not self.strict.empty:
-            lines += ["", "Stricter view, all subcategories: specificity = kept views the system does not flag "
-                          "again; redundant = flags per trial for a view the seller already shows",
-                      format_strict(self.strict, digits)]
-        if self.reviewed is not None and not self.reviewed.empty:
-            lines += ["", f"Reviewed products ({o.get('n_reviewed', 0)}, all images kept, truth = reviewer's "
-                          "missing views):", format_table(self.reviewed, self.configurations, digits,
-                                                          metrics=METRICS[:3])]
-        if self.notes:
-            lines += [""] + [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        def tab(df):
-            if df is None:
-                return None
-            return {str(r): {c: {m: _json_num(df.loc[r, (c, m)]) for m in df[c].columns}
-                             for c in self.configurations} for r in df.index}
-        strict = None if self.strict is None else {
-            str(i): {k: _json_num(v) for k, v in r.items()} for i, r in self.strict.iterrows()}
-        return {"configurations": self.configurations, "table": tab(self.table), "counts": tab(self.counts),
-                "strict": strict,
-                "reviewed": tab(self.reviewed), "notes": self.notes, "options": self.options,
-                "seconds": round(self.seconds, 2), "winner_f1": self.winner("f1"),
-                "winner_accuracy": self.winner("accuracy")}
-
-
-def _json_num(v):
-    if isinstance(v, (float, np.floating)):
-        return None if math.isnan(v) else round(float(v), 6)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    return v
-
-
-def format_strict(strict: pd.DataFrame, digits: int = 4) -> str:
-    cols = [("accuracy", "Accuracy"), ("precision", "Precision"), ("f1", "F1"), ("specificity", "Specificity"),
-            ("redundant_per_trial", "Redundant"), ("flags_per_trial", "Flags")]
-    first = max(len("Configuration"), *(len(str(i)) for i in strict.index))
-    width = max(digits + 2, *(len(t) for _, t in cols))
-    out = ["Configuration".ljust(first) + " | " + " ".join(t.rjust(width) for _, t in cols)]
-    out.append("-" * len(out[0]))
-    for name, r in strict.iterrows():
-        vals = [("-" if r[c] != r[c] else f"{r[c]:.{digits if c not in ('redundant_per_trial', 'flags_per_trial') else 2}f}")
-                .rjust(width) for c, _ in cols]
-        out.append(str(name).ljust(first) + " | " + " ".join(vals))
-    return "\n".join(out)
-
-
-def format_table(table: pd.DataFrame, configurations: list[str], digits: int = 4,
-                 metrics: tuple[str, ...] = METRICS) -> str:
-    """Plain-text table shaped like the paper's Table 1: a column group per configuration."""
-    if table is None or table.empty:
-        return "(no results)"
-    first = max(len("Subcategory"), *(len(str(r)) for r in table.index))
-    width = max(digits + 2, *(len(METRIC_TITLES[m]) for m in metrics))
-    group = len(metrics) * (width + 1) - 1
-    head1 = "Subcategory".ljust(first) + "".join(" | " + c[:group].ljust(group) for c in configurations)
-    head2 = " " * first + "".join(" | " + " ".join(METRIC_TITLES[m].rjust(width) for m in metrics)
-                                  for _ in configurations)
-    rule = "-" * len(head2)
-    out = [head1, head2, rule]
-    for r in table.index:
-        if r == ALL:
-            out.append(rule)
-        cells = []
-        for c in configurations:
-            vals = []
-            for m in metrics:
-                v = table.loc[r, (c, m)] if (c, m) in table.columns else float("nan")
-                vals.append(("-" if v != v else f"{v:.{digits}f}").rjust(width))
-            cells.append(" ".join(vals))
-        out.append(str(r).ljust(first) + "".join(" | " + c for c in cells))
-    return "\n".join(out)
 
 
 # -- the system's answer, the same as Suggester._suggest -------------------------------------
@@ -431,10 +302,10 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
              workers: int | None = None) -> EvalResult:
     """Train each configuration on labelled reference products (minus a held-out share) and
     score its missing-pose suggestions; see the module docstring for the protocol."""
-    from .extract import extract_poses
-    from .pipeline import train
-    from .pose import PoseOptions
-    from .runs import load_run
+    from ..pose.extract import extract_poses
+    from ..training import train
+    from ..pose import PoseOptions
+    from ..runs import load_run
 
     t0 = time.perf_counter()
     options = options or EvalOptions()
@@ -670,76 +541,3 @@ def _tables(trials: pd.DataFrame, purity_rows: pd.DataFrame | None, names: list[
     return table, counts
 
 
-# -- reviewer judgements of one run (class space) ----------------------------------------------
-
-def judgement_table(store: Store, run_id: str) -> pd.DataFrame:
-    """Per subcategory (+ All): how the run's suggestions fared with reviewers.
-    accuracy = confirmed / (confirmed + added), precision = confirmed / suggested."""
-    judged = latest_judgements(store, run_id)
-    if not judged:
-        return pd.DataFrame()
-    products = store.products().set_index("product_id")
-    rows = []
-    for j in judged:
-        s = products["subcategory"].get(j.product_id) if j.product_id in products.index else None
-        rows.append({"subcategory": s if isinstance(s, str) and s else NO_SUBCATEGORY,
-                     "tp": len(j.confirmed), "fp": len(j.rejected), "fn": len(j.added)})
-    df = pd.DataFrame(rows)
-    out = []
-    for r in sorted(df["subcategory"].unique()) + [ALL]:
-        g = df if r == ALL else df[df["subcategory"] == r]
-        tp, fp, fn = int(g["tp"].sum()), int(g["fp"].sum()), int(g["fn"].sum())
-        out.append({"subcategory": r, "products": len(g), **ratios(tp, fp, fn), "confirmed": tp,
-                    "rejected": fp, "added": fn})
-    return pd.DataFrame(out).set_index("subcategory")
-
-
-# -- saved evaluations (the app's Evaluate page lists them) -----------------------------------
-
-EVAL_DIR = "evaluations"
-
-
-def save_result(store: Store, result: EvalResult) -> Path:
-    """Write result.json (tables, notes, options, the printed text) + trials.csv under
-    ``<data dir>/evaluations/eval-<time>/``; returns the folder."""
-    root = Path(store.data_dir) / EVAL_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("eval-%Y%m%d-%H%M%S")
-    folder, n = root / stamp, 1
-    while folder.exists():
-        n += 1
-        folder = root / f"{stamp}-{n}"
-    tmp = folder.with_name(folder.name + ".partial")
-    tmp.mkdir()
-    d = result.to_dict() | {"text": result.format(), "created_at": time.time(), "id": folder.name,
-                            "active_run": store.active_run_id()}
-    (tmp / "result.json").write_text(json.dumps(d, indent=1, default=str))
-    result.trials.to_csv(tmp / "trials.csv", index=False)
-    tmp.rename(folder)
-    return folder
-
-
-def saved_results(store: Store) -> list[dict]:
-    """Saved evaluations, newest first (unreadable ones are skipped)."""
-    root = Path(store.data_dir) / EVAL_DIR
-    out = []
-    for f in sorted(root.glob("eval-*/result.json")) if root.is_dir() else []:
-        try:
-            d = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        d["path"] = str(f.parent)
-        out.append(d)
-    return sorted(out, key=lambda d: d.get("created_at", 0), reverse=True)
-
-
-def table_from_dict(tab: dict | None, configurations: list[str]) -> pd.DataFrame:
-    """A saved table ({row: {configuration: {metric: value}}}) back into the printed shape."""
-    if not tab:
-        return pd.DataFrame()
-    metrics = list(next(iter(next(iter(tab.values())).values())).keys())
-    cols = pd.MultiIndex.from_product([configurations, metrics])
-    rows = {r: [((v.get(c) or {}).get(m)) for c in configurations for m in metrics] for r, v in tab.items()}
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=cols).astype(float)
-    df.index.name = "subcategory"
-    return df

@@ -26,13 +26,12 @@ import time
 import traceback
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from .progress import Progress, ProgressFn
-from .store import Store
+from ..progress import Progress, ProgressFn
+from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -351,112 +350,3 @@ def friendly_error(exc: BaseException) -> str:
         return str(exc.args[0])
     known = (ValueError, LookupError, RuntimeError, OSError)
     return str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
-
-
-# -- the app's jobs ---------------------------------------------------------------------
-def start_train(store: Store, config, workers: int | None = None, umap: bool = True) -> Job:
-    """Extract poses for the catalogue, train a run (it becomes active) and project it to 2-D."""
-    from .config import TrainConfig
-
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    cfg.validate()   # bad settings fail here, in the page, not later in the thread
-    params = {"config": cfg.to_dict(), "workers": workers, "umap": umap}
-    return start(store, "train", lambda s, p, stop: _train_target(s, p, stop, cfg, workers, umap), params)
-
-
-def _train_target(store: Store, progress: ProgressFn, stop: threading.Event, cfg, workers, umap) -> dict:
-    from .pipeline import get_run, train
-
-    res = train(store, cfg, progress=progress, workers=workers, stop=stop)
-    out = {"run_id": res.run_id, "path": str(res.path), "selection": res.selection,
-           "extract": res.extract, "summary": res.summary}
-    if umap:
-        from .projection import ensure_projection
-
-        proj = ensure_projection(store, get_run(store, res.run_id), progress=progress)
-        out["umap_seconds"] = proj.meta.get("seconds")
-    return out
-
-
-def start_demo(store: Store, seed: int = 0, k: int = 10, train: bool = True) -> Job:
-    """What `unposed demo --train` does: build + import the demo catalogue, then train."""
-    return start(store, "demo", lambda s, p, stop: _demo_target(s, p, stop, seed, k, train),
-                 {"seed": seed, "k": k, "train": train})
-
-
-def _demo_target(store: Store, progress: ProgressFn, stop: threading.Event, seed: int, k: int,
-                 do_train: bool) -> dict:
-    from .config import TrainConfig
-    from .demo import install_demo
-
-    progress(Progress("demo", 0, 1, "generating demo images"))
-    report = install_demo(store, seed, progress)
-    out = {"import": report.summary()}
-    if do_train:
-        out.update(_train_target(store, progress, stop, TrainConfig(k=k, seed=seed), None, True))
-    return out
-
-
-def start_import(store: Store, manifest: str | Path, image_root: str | Path | None = None) -> Job:
-    """Validate a manifest + image folder and, when usable, replace the catalogue with it."""
-    manifest = str(manifest)
-    return start(store, "import", lambda s, p, stop: _import_target(s, p, manifest, image_root),
-                 {"manifest": manifest, "image_root": None if image_root is None else str(image_root)})
-
-
-MAX_PROBLEMS_IN_RESULT = 500
-
-
-def _import_target(store: Store, progress: ProgressFn, manifest: str, image_root) -> dict:
-    from .catalog import import_into_store
-
-    report = import_into_store(store, manifest, image_root, progress)
-    d = report.to_dict()
-    d["n_problems"] = len(d["problems"])
-    d["problems"] = d["problems"][:MAX_PROBLEMS_IN_RESULT]
-    d["summary"] = report.summary()
-    if not report.applied and report.ok:
-        d["summary"] = f"no usable images: {report.summary()}"
-    return d
-
-
-def start_sweep(store: Store, run_id: str, ks: list[int], sample: int = 5000, seed: int = 0) -> Job:
-    """Tune K: K-Means for each K over the run's reference poses (cluster.sweep_k)."""
-    ks = sorted({int(k) for k in ks})
-    if not ks or ks[0] < 2:
-        raise ValueError("the K range must hold values of at least 2")
-    return start(store, "sweep", lambda s, p, stop: _sweep_target(s, p, stop, run_id, ks, sample, seed),
-                 {"run_id": run_id, "ks": ks, "sample": sample, "seed": seed})
-
-
-def _sweep_target(store: Store, progress: ProgressFn, stop: threading.Event, run_id: str, ks, sample,
-                  seed) -> dict:
-    import numpy as np
-
-    from .cluster import sweep_k
-    from .pipeline import get_run
-    from .projection import reference_embeddings
-
-    run = get_run(store, run_id)
-    progress(Progress("sweep", 0, len(ks), "loading reference poses"))
-    frame, raw = reference_embeddings(store, run)
-    X = run.to_space(raw)
-    if len(X) < max(ks):
-        raise ValueError(f"only {len(X)} reference images show a person; the largest K must be at most that")
-    labels = frame["pose_label"] if "pose_label" in frame else None
-    has_labels = labels is not None and labels.notna().any()
-    t0 = time.perf_counter()
-
-    def step(done: int, total: int, msg: str) -> None:
-        el = time.perf_counter() - t0
-        rate = done / el if el > 0 else 0.0
-        progress(Progress("sweep", done, total, msg, rate, (total - done) / rate if rate else None))
-
-    rows = sweep_k(X, ks, seed=seed, labels=labels.to_numpy(object) if has_labels else None,
-                   sample=sample, progress=step)
-    for r in rows:
-        for key, v in list(r.items()):
-            if isinstance(v, float) and not np.isfinite(v):
-                r[key] = None
-    return {"run_id": run_id, "ks": list(ks), "rows": rows, "n_points": int(len(X)),
-            "has_labels": bool(has_labels), "sample": sample}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .runs import get_run
+from .store import Store
+
 NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"
 
 
@@ -64,3 +67,52 @@ def seller_hint(description: str, support: float, cohort: str, n_products: int) 
     who = f"top {cohort.replace('|', ' / ')} listings" if cohort != "*" else "top listings"
     share = f"{support:.0%} of the {n_products} {who}" if n_products else who
     return f"Add a photo like this: {description.rstrip('.')}. {share} show this pose."
+
+
+def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = 1.0) -> dict:
+    """Move human descriptions to the matching centroid of a new run.
+
+    Centroids are matched one-to-one (Hungarian) on their mean *raw* embeddings,
+    standardised, so matching works across autoencoder runs too. A description whose
+    best match is farther than ``max_distance`` (RMS per dimension, in standard units)
+    is kept as 'needs_review' on its nearest centroid (or unplaced in the history when
+    that centroid already has one): it is never dropped.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    old_desc = store.descriptions(old_run_id)
+    if not old_desc:
+        return {"matched": 0, "needs_review": 0}
+    old, new = get_run(store, old_run_id), get_run(store, new_run_id)
+    result = {"matched": 0, "needs_review": 0}
+    if old.info.get("family") != new.info.get("family"):
+        for c, d in old_desc.items():
+            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            result["needs_review"] += 1
+        return result
+    taken = set(store.descriptions(new_run_id))   # centroids of the new run already described
+    if old.no_person_class in old_desc and new.no_person_class not in taken:
+        d = old_desc[old.no_person_class]
+        store.set_description(new_run_id, new.no_person_class, d["text"], "ok", f"{old_run_id}:{old.no_person_class}")
+        taken.add(new.no_person_class)
+        result["matched"] += 1
+    po = np.array([c["profile"] for c in old.centroids if c["kind"] == "pose"])
+    pn = np.array([c["profile"] for c in new.centroids if c["kind"] == "pose"])
+    scale = np.concatenate([po, pn]).std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    dist = np.sqrt((((po[:, None, :] - pn[None, :, :]) / scale) ** 2).mean(axis=2))
+    rows, cols = linear_sum_assignment(dist)
+    match = {int(r): (int(c), float(dist[r, c])) for r, c in zip(rows, cols)}
+    for c, d in sorted(old_desc.items()):
+        if c == old.no_person_class:
+            continue
+        target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
+        status = "ok" if dd <= max_distance else "needs_review"
+        if target in taken:
+            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            result["needs_review"] += 1
+            continue
+        store.set_description(new_run_id, target, d["text"], status, f"{old_run_id}:{c}")
+        taken.add(target)
+        result["matched" if status == "ok" else "needs_review"] += 1
+    return result

@@ -46,7 +46,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 CATEGORY = "Clothing"
 DEMO_SUBCATEGORIES: tuple[str, ...] = ("Polo shirts", "T-shirts", "Men casual shirts")
@@ -437,7 +437,7 @@ def _write_images(products: list[_Product], image_root: Path, seed: int, progres
 def install_demo(store, seed: int = 0, progress=None):
     """Build the demo into ``<data dir>/demo`` and make it the store's catalogue: what
     `unposed demo` and the app's demo button both run. Returns the import report."""
-    from .catalog import import_into_store
+    from .manifest import import_into_store
 
     build = build_demo(Path(store.data_dir) / "demo", seed=seed)
     report = import_into_store(store, build.manifest_path, build.image_root, progress, f"demo (seed {seed})")

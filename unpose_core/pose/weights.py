@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import resolve_data_dir
+from ..config import resolve_data_dir
 
 MMPOSE = "mmpose"
 RTMPOSE_ONNX = "rtmpose-onnx"
@@ -146,7 +146,7 @@ def build_mmpose_model(config_name: str = DEFAULT_MMPOSE_CONFIG):
     """
     import warnings
 
-    from .pose.mmpose_stubs import import_mmpose_apis
+    from .mmpose_stubs import import_mmpose_apis
 
     apis = import_mmpose_apis()
     with warnings.catch_warnings():

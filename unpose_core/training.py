@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalog import Selection, select_sets
+from .catalog.selection import Selection, select_sets
 from .cluster import PoseKMeans
 from .config import TrainConfig
-from .describe import NO_PERSON_TEXT, describe_landmarks
+from .descriptions import NO_PERSON_TEXT, carry_descriptions, describe_landmarks
 from .embed import embed
-from .extract import ERROR, ExtractResult, extract_poses
+from .pose.extract import ERROR, ExtractResult, extract_poses
 from .pose import EMBEDDING_FAMILY, NO_PERSON, PoseBackend, create_backend
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
-from .runs import Run, load_run, save_run
+from .runs import save_run
 from .store import Store
 
 
@@ -104,7 +104,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     space = ip.embeddings
     ae = None
     if config.autoencoder:
-        from .autoencoder import PoseAutoencoder
+        from .embed.autoencoder import PoseAutoencoder
         ae = PoseAutoencoder(seed=config.seed, **config.autoencoder_params).fit(space)
         space = ae.transform(space)
     _report(progress, "train", 2, 5, f"K-Means, K={config.k}")
@@ -191,71 +191,3 @@ def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: dic
         if hits.sum() and hits.argmax() != c and hits.max() >= min_share * hits.sum():
             partners[c] = int(hits.argmax())
     return partners
-
-
-def active_run(store: Store) -> Run:
-    run_id = store.active_run_id()
-    if run_id is None:
-        raise LookupError("no trained run yet: run `unposed train` first")
-    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    if row is None:
-        raise LookupError(f"active run {run_id} is not registered in the store")
-    return load_run(row[0])
-
-
-def get_run(store: Store, run_id: str | None = None) -> Run:
-    if run_id is None:
-        return active_run(store)
-    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    if row is None:
-        raise LookupError(f"no run {run_id!r}; `unposed runs` lists them")
-    return load_run(row[0])
-
-
-def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = 1.0) -> dict:
-    """Move human descriptions to the matching centroid of a new run.
-
-    Centroids are matched one-to-one (Hungarian) on their mean *raw* embeddings,
-    standardised, so matching works across autoencoder runs too. A description whose
-    best match is farther than ``max_distance`` (RMS per dimension, in standard units)
-    is kept as 'needs_review' on its nearest centroid (or unplaced in the history when
-    that centroid already has one): it is never dropped.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    old_desc = store.descriptions(old_run_id)
-    if not old_desc:
-        return {"matched": 0, "needs_review": 0}
-    old, new = get_run(store, old_run_id), get_run(store, new_run_id)
-    result = {"matched": 0, "needs_review": 0}
-    if old.info.get("family") != new.info.get("family"):
-        for c, d in old_desc.items():
-            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
-            result["needs_review"] += 1
-        return result
-    taken = set(store.descriptions(new_run_id))   # centroids of the new run already described
-    if old.no_person_class in old_desc and new.no_person_class not in taken:
-        d = old_desc[old.no_person_class]
-        store.set_description(new_run_id, new.no_person_class, d["text"], "ok", f"{old_run_id}:{old.no_person_class}")
-        taken.add(new.no_person_class)
-        result["matched"] += 1
-    po = np.array([c["profile"] for c in old.centroids if c["kind"] == "pose"])
-    pn = np.array([c["profile"] for c in new.centroids if c["kind"] == "pose"])
-    scale = np.concatenate([po, pn]).std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    dist = np.sqrt((((po[:, None, :] - pn[None, :, :]) / scale) ** 2).mean(axis=2))
-    rows, cols = linear_sum_assignment(dist)
-    match = {int(r): (int(c), float(dist[r, c])) for r, c in zip(rows, cols)}
-    for c, d in sorted(old_desc.items()):
-        if c == old.no_person_class:
-            continue
-        target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
-        status = "ok" if dd <= max_distance else "needs_review"
-        if target in taken:
-            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
-            result["needs_review"] += 1
-            continue
-        store.set_description(new_run_id, target, d["text"], status, f"{old_run_id}:{c}")
-        taken.add(target)
-        result["matched" if status == "ok" else "needs_review"] += 1
-    return result

@@ -14,10 +14,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
-from .images import ImageError, load_rgb
-from .pose import NO_PERSON, PoseBackend, PoseOptions, create_backend
-from .progress import ProgressFn, ProgressTracker
-from .store import Store
+from ..images import ImageError, load_rgb
+from . import NO_PERSON, PoseBackend, PoseOptions, create_backend
+from ..progress import ProgressFn, ProgressTracker
+from ..store import Store
 
 ERROR = "error"
 CHUNK = 16            # images per task sent to a worker

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .catalog import select_sets
+from .catalog.selection import select_sets
 from .config import SelectionConfig
 from .runs import Run
 from .store import Store

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pose.blazepose import LANDMARK_NAMES
+from ..pose.skeletons import BLAZEPOSE33_NAMES as LANDMARK_NAMES
 
 EPS = 1e-3
 RATIO_CLIP = 10.0
@@ -90,34 +90,3 @@ def embed_blazepose(landmarks: np.ndarray) -> np.ndarray:
     out = np.concatenate([coords, extra], axis=1).astype(np.float32)
     assert out.shape[1] == BLAZEPOSE_DIM
     return out
-
-
-def mirror_landmarks(landmarks: np.ndarray, names) -> np.ndarray:
-    """Landmarks as the model reports them on the horizontally mirrored image: x -> 1 - x,
-    and each left joint takes its right twin's place (the person's left side is now where
-    their right side was). Depth and visibility travel with the joint."""
-    names = list(names)
-    swap = [names.index(n.replace("left", "\0").replace("right", "left").replace("\0", "right"))
-            if ("left" in n or "right" in n) else i for i, n in enumerate(names)]
-    out = np.array(landmarks, dtype=np.float32, copy=True)[..., swap, :]
-    out[..., 0] = 1.0 - out[..., 0]
-    return out
-
-
-def embedding_table(family: str) -> tuple[tuple[str, str], ...]:
-    if family == "blazepose33":
-        return BLAZEPOSE_FEATURES
-    if family == "coco17":
-        from .embed_coco17 import COCO17_FEATURES
-        return COCO17_FEATURES
-    raise ValueError(f"unknown embedding family {family!r}")
-
-
-def embed(landmarks: np.ndarray, family: str) -> np.ndarray:
-    """Dispatch on the backend's embedding family ("blazepose33" or "coco17")."""
-    if family == "blazepose33":
-        return embed_blazepose(landmarks)
-    if family == "coco17":
-        from .embed_coco17 import embed_coco17
-        return embed_coco17(landmarks)
-    raise ValueError(f"unknown embedding family {family!r}")

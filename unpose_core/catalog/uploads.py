@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .images import ImageError, probe_image
+from ..images import ImageError, probe_image
 
 MB = 1024 * 1024
 MAX_MANIFEST_BYTES = 50 * MB
@@ -164,7 +164,7 @@ def guess_image_root(manifest: Path, folder: Path) -> Path:
     Zips made by "compress folder" put everything under one top-level folder while the
     manifest lists paths inside it; try both and keep the one where more paths exist.
     """
-    from .catalog import _explode_wide, _normalise_columns, read_manifest
+    from .manifest import _explode_wide, _normalise_columns, read_manifest
 
     candidates = [folder]
     subdirs = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..images import IMAGE_SUFFIXES
+from ...images import IMAGE_SUFFIXES
 
 DEEPFASHION_VIEWS = ("front", "side", "back", "full", "additional", "flat")
 FILE_RE = re.compile(r"^(?P<set>\d+)_(?P<view_no>\d+)_(?P<view>[A-Za-z]+)$")
@@ -134,7 +134,7 @@ def import_deepfashion(store, root: str | Path, progress=None):
     """Scan, write the manifest into the data dir and import it as the catalogue.
 
     Returns (scan, import report). Raises ValueError when nothing usable is found."""
-    from ..catalog import import_into_store
+    from ..manifest import import_into_store
 
     scan = scan_deepfashion(root)
     if scan.manifest.empty:
