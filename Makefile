@@ -1,6 +1,7 @@
 # The two commands in README.md are the whole set-up on a fresh machine:
 #   make run   - create .venv, install everything, build + train the demo, open the app
 #   make test  - same install plus test tools (and Debian's chromium), then run pytest
+#   make lint  - ruff over the whole project (configured in pyproject.toml); CI runs it first
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PIP := $(PY) -m pip
 DATA_DIR ?= $(CURDIR)/.unposed
 PORT ?= 8501
 
-.PHONY: install chromium run demo test bench clean
+.PHONY: install chromium run demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
@@ -38,6 +39,9 @@ run: demo
 
 test: install chromium
 	bash scripts/run_tests.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 bench: install
 	$(PY) benchmarks/bench_extract.py

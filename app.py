@@ -1,78 +1,107 @@
 """Unposed: the curation app. `streamlit run app.py` (make run opens it on the trained demo).
 
-The data dir comes from $UNPOSED_DATA_DIR (else ~/.unposed). Pages live in pages/ and
-only lay out widgets and call unpose_core; shared helpers are in ui/.
+This file is the home page: what is in the data dir and what to do next. Streamlit finds the
+other pages in pages/ by itself (its multipage layout: the number orders the sidebar, the rest
+of the file name is the title and the URL). Every page starts with ui.frame.page(), which sets
+the page up and draws the sidebar; pages only lay out widgets and call unpose_core.
+
+The data dir comes from $UNPOSED_DATA_DIR (else ~/.unposed).
 """
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent
-
-os.environ.setdefault("GLOG_minloglevel", "2")       # quiet mediapipe's C++ logging
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import streamlit as st
 
-from ui.common import ENGINE_ERRORS, PAGES, active_run_or_none, error_message, get_store, has_catalogue
+from ui import frame
+from ui.common import PAGES, active_run_or_none, demo_button, engine_errors, has_catalogue
 from ui.jobs_view import job_panel
+from unpose_core import app_tables as views
+from unpose_core.config import SelectionConfig
 
-log = logging.getLogger("unposed.app")
-
-from ui.branding import favicon  # noqa: E402
-
-st.set_page_config(page_title="Unposed", page_icon=favicon(), layout="wide")
-
-pages = [
-    st.Page(PAGES["catalogue"], title="Catalogue", icon=":material/inventory_2:", default=True),
-    st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
-    st.Page(PAGES["clusters"], title="Clusters", icon=":material/bubble_chart:"),
-    st.Page(PAGES["tune"], title="Tune K", icon=":material/tune:"),
-    st.Page(PAGES["product"], title="Product", icon=":material/checkroom:"),
-    st.Page(PAGES["report"], title="Report", icon=":material/table_view:"),
-]
-if (ROOT / PAGES["evaluate"]).is_file():   # written by the evaluation work; shown when present
-    pages.append(st.Page(PAGES["evaluate"], title="Evaluate", icon=":material/fact_check:"))
-
-page = st.navigation(pages)
+# the pages with what each is for, in menu order (titles as Streamlit shows them)
+GUIDE = {
+    "catalogue": ("Catalogue", ":material/inventory_2:", "browse products and images with their poses, or import "
+                  "a catalogue"),
+    "train": ("Train", ":material/model_training:", "extract poses and train a run: pose clusters ranked per cohort"),
+    "clusters": ("Clusters", ":material/bubble_chart:", "the map of reference poses; describe each pose cluster"),
+    "tune": ("Tune K", ":material/tune:", "compare numbers of clusters, then retrain with the best"),
+    "product": ("Product", ":material/checkroom:", "one product's (or uploaded photos') missing poses; review them"),
+    "report": ("Report", ":material/table_view:", "every subject product with its missing poses, as CSV or JSON"),
+    "evaluate": ("Evaluate", ":material/fact_check:", "how good the suggestions are, per subcategory"),
+}
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_umap(data_dir: str, run_id: str) -> bool:
-    """Once per process and run: start computing the run's 2-D map in the background when it
-    is missing (e.g. a run trained by the CLI), so the Clusters page finds it ready."""
-    from unpose_core import projection
-
-    store = get_store()
-    run = active_run_or_none(store)
-    if run is not None and run.run_id == run_id:
-        projection.warm_async(store, run)
-    return True
+def link(page: str, note: str | None = None) -> None:
+    title, icon, what = GUIDE[page]
+    c1, c2 = st.columns([1, 4], vertical_alignment="center")
+    with c1:
+        st.page_link(PAGES[page], label=title, icon=icon)
+    c2.caption(note or what)
 
 
-store = None
-try:
-    store = get_store()
-    with st.sidebar:
-        st.markdown("### Unposed")
-        st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked per cohort.")
-        run_id = store.active_run_id()
-        st.caption(f"Data: `{store.data_dir}`  \nActive run: `{run_id or 'none'}`")
-        job_panel(store, key="sidebar", compact=True, show_outcome=False)
-    if run_id and has_catalogue(store):
-        try:
-            _warm_umap(str(store.data_dir), run_id)
-        except ENGINE_ERRORS as exc:   # the Clusters page explains; other pages still work
-            log.warning("cannot prepare the map of run %s: %s", run_id, exc)
-except ENGINE_ERRORS as exc:
-    st.error(f"Cannot open the data dir: {error_message(exc)}", icon=":material/error:")
-    st.stop()
+with frame.page(frame.APP_NAME) as page:
+    store = page.store
+    st.caption("Which photos is this listing missing? The poses of a cohort's most popular products are "
+               "clustered and ranked; a listing lacking a pose they show gets it suggested, with examples.")
 
-try:
-    page.run()
-except ENGINE_ERRORS as exc:
-    # the pages catch what they expect; anything else from the engine still gets one clear line
-    log.warning("page %s: %s", page.title, exc, exc_info=True)
-    st.error(error_message(exc), icon=":material/error:")
+    if not has_catalogue(store):
+        st.info(f"There is no catalogue in `{store.data_dir}` yet. Build the demo (a small generated catalogue "
+                "of shirts, trained in a minute or two) or import your own.", icon=":material/inventory_2:")
+        job = job_panel(store, key="demo-panel", kinds=("demo", "import"))
+        if job is None or not job.running:
+            demo_button(store)
+        link("catalogue", "…or import your own catalogue there")
+        st.stop()
+
+    run = None
+    with engine_errors("The active run cannot be loaded"):
+        run = active_run_or_none(store)
+    backend = views.pose_backend_of(store, run)
+    summary = None
+    with engine_errors("Cannot summarise the catalogue"):
+        summary = views.catalogue_summary(store, run.config.selection if run else SelectionConfig(),
+                                          *(backend or (None, None)))
+
+    st.subheader("Catalogue")
+    if summary is not None:
+        m = st.columns(5)
+        m[0].metric("Products", summary["products"])
+        m[1].metric("Images", summary["images"])
+        m[2].metric("Reference products", summary["reference"])
+        m[3].metric("Subject products", summary["subject"])
+        m[4].metric("Not yet extracted", summary["pending"])
+        if summary["source"]:
+            st.caption(f"Source: `{summary['source']}`")
+
+    st.subheader("Active run")
+    job_panel(store, key="home-panel")
+    table = None
+    if run is None:
+        st.info("No trained run yet: train one to see pose clusters and suggestions.",
+                icon=":material/model_training:")
+    else:
+        table = views.centroid_table(store, run)
+        poses = table[table["kind"] != "no_person"] if "kind" in table else table
+        described = int((poses["description"] != "").sum())
+        review = int((table["status"] == "needs_review").sum())
+        st.caption(f"Run `{run.run_id}` · poses from `{run.info.backend}`"
+                   f"{' through the autoencoder' if run.config.autoencoder else ''}")
+        r = st.columns(3)
+        r[0].metric("Pose clusters (K)", run.k)
+        r[1].metric("Described by you", f"{described} of {len(poses)}")
+        r[2].metric("Descriptions to review", review)
+
+    st.subheader("What to do next")
+    if run is None:
+        link("train", "train the first run (poses are extracted first; the demo takes a minute or two)")
+    else:
+        if summary is not None and summary["pending"]:
+            link("train", f"{summary['pending']} images have no pose yet: train again to include them")
+        if table is not None and (table["status"] == "needs_review").any():
+            link("clusters", "some descriptions carried over from an earlier run need a look")
+        elif table is not None and (table["description"] == "").any():
+            link("clusters", "name the pose clusters (e.g. “back view, full body”): suggestions use the names")
+        link("product")
+        link("report")
+    with st.expander("All pages", icon=":material/menu:", expanded=run is None):
+        for key in GUIDE:
+            link(key)

@@ -73,8 +73,7 @@ def make_data_dir(folder: Path, n: int, k: int, seed: int = 0) -> tuple[np.ndarr
     store = Store(folder)
     store.replace_catalogue(products, images, pd.DataFrame(columns=["row", "product_id", "kind", "detail"]),
                             f"synthetic {n}")
-    image_ids = store.execute("SELECT image_id FROM images ORDER BY image_id").fetchall()
-    image_ids = np.array([r[0] for r in image_ids])
+    image_ids = np.sort(store.images()["image_id"].to_numpy())
 
     # pose embeddings: k blobs of different spread in 77 dims
     centers = rng.normal(0, 3, size=(k, 77))
@@ -82,7 +81,7 @@ def make_data_dir(folder: Path, n: int, k: int, seed: int = 0) -> tuple[np.ndarr
     X = (centers[labels] + rng.normal(0, 1, (n, 77)) * rng.uniform(0.5, 1.5, k)[labels][:, None]).astype(np.float32)
     cfg = TrainConfig(k=k, seed=seed, nredo=1, niter=20)
     km = PoseKMeans(k, seed=seed, niter=20, nredo=1).fit(X)
-    d, _ = km.transform_nearest(X)
+    _, d = km.nearest(X)
     classes = km.labels_
     sample = rng.choice(n, size=min(n, 20_000), replace=False)
     prod = products.set_index("product_id")
@@ -126,26 +125,12 @@ def first_umap(folder: Path, X: np.ndarray, run_id: str) -> dict:
     return {"umap_s": seconds, "knn": meta.get("knn")}
 
 
-def _apptest_navigation_mode() -> None:
-    """AppTest resets Streamlit's legacy pages/ flag each run; keep app.py's st.navigation path."""
-    import streamlit.testing.v1.app_test as app_test_module
-    from streamlit.runtime.pages_manager import PagesManager
-
-    class _Nav(PagesManager):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            PagesManager.uses_pages_directory = False
-
-    app_test_module.PagesManager = _Nav
-
-
 def render_times(folder: Path, n: int, warm_repeats: int = 3) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from unpose_core import projection
 
     os.environ["UNPOSED_DATA_DIR"] = str(folder)
-    _apptest_navigation_mode()
     npy = next((folder / "runs").glob("*/umap.npy"))
     before = (npy.stat().st_mtime_ns, projection.COMPUTE_COUNT)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)

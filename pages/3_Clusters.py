@@ -1,147 +1,144 @@
 """Clusters: the UMAP map of reference poses, lasso-to-images, centroid descriptions and ranks."""
 from __future__ import annotations
 
-from ui.page import enter  # installed with the project (pyproject), so AppTest finds it too
-
-enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
-
 import pandas as pd
 import streamlit as st
 
+from ui import frame
 from ui.clusters import colour, figure, points, selected_rows
-from ui.common import ENGINE_ERRORS, descriptions_map, engine_errors, error_message, get_store, require_run
+from ui.common import ENGINE_ERRORS, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
-from unpose_core import app_tables as views, projection
+from unpose_core import app_tables as views
+from unpose_core import projection
 
-store = get_store()
-st.title("Clusters")
-run = require_run(store)
-backend = views.pose_backend_of(store, run)
-descs = descriptions_map(store, run)
-human = store.descriptions(run.run_id)
+with frame.page("Clusters") as page:
+    store = page.store
+    run = require_run(store)
+    backend = views.pose_backend_of(store, run)
+    descs = descriptions_map(store, run)
+    human = store.descriptions(run.run_id)
 
-# -- the map -------------------------------------------------------------------------------
-try:
-    msg = ("Finishing the 2-D map of this run, started in the background (once; it is stored with the run)…"
-           if projection.is_computing(run) else
-           "Computing the 2-D map of this run (once; it is stored with the run)…")
-    with st.spinner(msg):
-        pts = points(store, run)
-except ENGINE_ERRORS as exc:
-    st.error(f"Cannot draw the map of run {run.run_id}: {error_message(exc)}", icon=":material/error:")
-    pts = None
+    # -- the map -------------------------------------------------------------------------------
+    try:
+        msg = ("Finishing the 2-D map of this run, started in the background (once; it is stored with the run)…"
+               if projection.is_computing(run) else
+               "Computing the 2-D map of this run (once; it is stored with the run)…")
+        with st.spinner(msg):
+            pts = points(store, run)
+    except ENGINE_ERRORS as exc:
+        st.error(f"Cannot draw the map of run {run.run_id}: {error_message(exc)}", icon=":material/error:")
+        pts = None
 
-if pts is not None:
-    st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
-               f"centroid (UMAP of the space K-Means clustered). Lasso or box-select dots to see their images; "
-               f"click legend entries to hide centroids. "
-               f"{run.centroids[run.no_person_class]['size']} reference images without a person are not on "
-               f"the map (centroid ∅ below).")
-    event = st.plotly_chart(figure(pts, descs, run.k), on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
-                            config={"displaylogo": False, "scrollZoom": True})
-    rows = selected_rows(event)
-    if rows:
-        sel = pts.iloc[rows]
-        by_class = sel["pose_class"].value_counts()
-        st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products · " +
-                    ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
-        image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · c{r.pose_class}")
-                           for r in sel.itertuples()], backend, run, columns=8, limit=64)
-    else:
-        st.caption("Nothing selected yet.")
+    if pts is not None:
+        st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
+                   f"centroid (UMAP of the space K-Means clustered). Lasso or box-select dots to see their images; "
+                   f"click legend entries to hide centroids. "
+                   f"{run.centroids[run.no_person_class].size} reference images without a person are not on "
+                   f"the map (centroid ∅ below).")
+        event = st.plotly_chart(figure(pts, descs, run.k), on_select="rerun",
+                                selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
+                                config={"displaylogo": False, "scrollZoom": True})
+        rows = selected_rows(event)
+        if rows:
+            sel = pts.iloc[rows]
+            by_class = sel["pose_class"].value_counts()
+            st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products · " +
+                        ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
+            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · c{r.pose_class}")
+                               for r in sel.itertuples()], backend, run, columns=8, limit=64)
+        else:
+            st.caption("Nothing selected yet.")
 
-# -- centroids -----------------------------------------------------------------------------
-st.subheader("Centroids")
-table = views.centroid_table(store, run)
-ranks = views.rank_matrix(run, "subcategory")
-overview = table.assign(
-    label=lambda d: [("∅" if c == run.no_person_class else str(c)) for c in d["centroid"]],
-    shown=lambda d: [h or f"({a})" for h, a in zip(d["description"], d["auto_description"])],
-).set_index("centroid").join(ranks.add_prefix("rank · "))
-st.dataframe(
-    overview[["label", "images", "products", "shown", "status", *[c for c in overview if c.startswith("rank · ")]]],
-    hide_index=True, column_config={"shown": st.column_config.TextColumn("description", width="large"),
-                                    "label": st.column_config.TextColumn("centroid")})
-st.caption("Descriptions in brackets are automatic; write your own below (like the paper's Table 2). "
-           "Rank = the pose's place in that cohort's ranking (1 = goes with the most popular listings).")
+    # -- centroids -----------------------------------------------------------------------------
+    st.subheader("Centroids")
+    table = views.centroid_table(store, run)
+    ranks = views.rank_matrix(run, "subcategory")
+    overview = table.assign(
+        label=lambda d: [("∅" if c == run.no_person_class else str(c)) for c in d["centroid"]],
+    ).set_index("centroid").join(ranks.add_prefix("rank · "))
+    st.dataframe(
+        overview[["label", "images", "products", "shown", "status", *[c for c in overview if c.startswith("rank · ")]]],
+        hide_index=True, column_config={"shown": st.column_config.TextColumn("description", width="large"),
+                                        "label": st.column_config.TextColumn("centroid")})
+    st.caption("Descriptions in brackets are automatic; write your own below (like the paper's Table 2). "
+               "Rank = the pose's place in that cohort's ranking (1 = goes with the most popular listings).")
 
-review = table[table["status"] == "needs_review"]
-unplaced = views.unplaced_descriptions(store, run.run_id)
-open_unplaced = unplaced[unplaced["placed_on"].isna()] if len(unplaced) else unplaced
-if len(review) or len(open_unplaced):
+    review = table[table["status"] == "needs_review"]
+    unplaced = views.unplaced_descriptions(store, run.run_id)
+    open_unplaced = unplaced[unplaced["placed_on"].isna()] if len(unplaced) else unplaced
+    if len(review) or len(open_unplaced):
+        with st.container(border=True):
+            st.markdown(f":orange[**Needs review**] — descriptions carried over from an earlier run that did not "
+                        f"match a centroid closely ({len(review)} placed on their nearest centroid, "
+                        f"{len(open_unplaced)} without a centroid). Nothing is dropped.")
+            for r in review.itertuples():
+                st.markdown(f"- centroid **{r.centroid}**: “{r.description}” (from `{r.source}`)")
+            for r in open_unplaced.itertuples():
+                c1, c2, c3 = st.columns([4, 2, 1])
+                c1.markdown(f"“{r.text}” (from `{r.source}`)")
+                target = c2.selectbox("Place on centroid", list(range(run.n_classes)), key=f"place-{r.id}",
+                                      format_func=lambda c: f"{c} · {descs[c]}", label_visibility="collapsed")
+                if c3.button("Place", key=f"place-btn-{r.id}"):
+                    with engine_errors("Cannot save"):
+                        store.set_description(run.run_id, int(target), r.text, "ok", f"review:{r.source}")
+                        st.rerun()
+
+    options = list(range(run.n_classes))
+    c = st.selectbox("Centroid", options, key=f"centroid-{run.run_id}",
+                     format_func=lambda c: f"{'∅' if c == run.no_person_class else c} · {descs[c]} "
+                                           f"({run.centroids[c].size} images)")
+    info = run.centroids[c]
+    d = human.get(c)
+
+
+    def save_description(cls: int, key: str) -> None:
+        text = st.session_state.get(key, "").strip()
+        current = store.descriptions(run.run_id).get(cls)
+        if not text or (current and current.text == text and current.status == "ok"):
+            return
+        store.set_description(run.run_id, cls, text, "ok", "app")
+        st.session_state["_saved_desc"] = (cls, text)
+
+
     with st.container(border=True):
-        st.markdown(f":orange[**Needs review**] — descriptions carried over from an earlier run that did not "
-                    f"match a centroid closely ({len(review)} placed on their nearest centroid, "
-                    f"{len(open_unplaced)} without a centroid). Nothing is dropped.")
-        for r in review.itertuples():
-            st.markdown(f"- centroid **{r.centroid}**: “{r.description}” (from `{r.source}`)")
-        for r in open_unplaced.itertuples():
-            c1, c2, c3 = st.columns([4, 2, 1])
-            c1.markdown(f"“{r.text}” (from `{r.source}`)")
-            target = c2.selectbox("Place on centroid", list(range(run.n_classes)), key=f"place-{r.id}",
-                                  format_func=lambda c: f"{c} · {descs[c]}", label_visibility="collapsed")
-            if c3.button("Place", key=f"place-btn-{r.id}"):
-                with engine_errors("Cannot save"):
-                    store.set_description(run.run_id, int(target), r.text, "ok", f"review:{r.source}")
+        left, right = st.columns([2, 3])
+        with left:
+            st.markdown(f"#### <span style='color:{colour(c)}'>●</span> Centroid "
+                        f"{'∅ (no person)' if c == run.no_person_class else c}", unsafe_allow_html=True)
+            m1, m2 = st.columns(2)
+            m1.metric("Images", info.size)
+            m2.metric("Products", info.n_products)
+            key = f"desc-{run.run_id}-{c}"
+            st.text_input("Human description (saved when you press Enter)", value=d.text if d else "",
+                          key=key, on_change=save_description, args=(c, key),
+                          placeholder=info.auto_description)
+            saved = st.session_state.pop("_saved_desc", None)
+            if saved and saved[0] == c:
+                st.toast(f"Saved: centroid {c} = “{saved[1]}”", icon=":material/check:")
+            st.caption(f"Automatic: {info.auto_description}")
+            if d and d.status == "needs_review":
+                st.warning(f"Carried over from `{d.source}` but it did not match closely: check it.",
+                           icon=":material/rate_review:")
+                if st.button("Looks right: mark reviewed", key=f"ok-{run.run_id}-{c}"):
+                    store.set_description(run.run_id, c, d.text, "ok", f"reviewed:{d.source}")
                     st.rerun()
-
-options = list(range(run.n_classes))
-c = st.selectbox("Centroid", options, key=f"centroid-{run.run_id}",
-                 format_func=lambda c: f"{'∅' if c == run.no_person_class else c} · {descs[c]} "
-                                       f"({run.centroids[c]['size']} images)")
-info = run.centroids[c]
-d = human.get(c)
-
-
-def save_description(cls: int, key: str) -> None:
-    text = st.session_state.get(key, "").strip()
-    current = store.descriptions(run.run_id).get(cls)
-    if not text or (current and current["text"] == text and current["status"] == "ok"):
-        return
-    store.set_description(run.run_id, cls, text, "ok", "app")
-    st.session_state["_saved_desc"] = (cls, text)
-
-
-with st.container(border=True):
-    left, right = st.columns([2, 3])
-    with left:
-        st.markdown(f"#### <span style='color:{colour(c)}'>●</span> Centroid "
-                    f"{'∅ (no person)' if c == run.no_person_class else c}", unsafe_allow_html=True)
-        m1, m2 = st.columns(2)
-        m1.metric("Images", info["size"])
-        m2.metric("Products", info["n_products"])
-        key = f"desc-{run.run_id}-{c}"
-        st.text_input("Human description (saved when you press Enter)", value=d["text"] if d else "",
-                      key=key, on_change=save_description, args=(c, key),
-                      placeholder=info["auto_description"])
-        saved = st.session_state.pop("_saved_desc", None)
-        if saved and saved[0] == c:
-            st.toast(f"Saved: centroid {c} = “{saved[1]}”", icon=":material/check:")
-        st.caption(f"Automatic: {info['auto_description']}")
-        if d and d["status"] == "needs_review":
-            st.warning(f"Carried over from `{d['source']}` but it did not match closely: check it.",
-                       icon=":material/rate_review:")
-            if st.button("Looks right: mark reviewed", key=f"ok-{run.run_id}-{c}"):
-                store.set_description(run.run_id, c, d["text"], "ok", f"reviewed:{d['source']}")
-                st.rerun()
-        elif d:
-            st.caption(f"Written by {d['source'] or 'someone'}.")
-    with right:
-        cr = views.cohort_ranks(run)
-        cr = cr[(cr["pose_class"] == c) & (cr["level"] != "category")]
-        st.markdown("**Rank per cohort**")
-        st.dataframe(cr[["cohort", "level", "n_products", "rank", "support", "expected"]], hide_index=True,
-                     height=210, column_config={
-                         "support": st.column_config.ProgressColumn("share of top products", format="percent",
-                                                                    min_value=0, max_value=1),
-                         "n_products": st.column_config.NumberColumn("products")})
-    ref = run.reference
-    members = ref[ref["pose_class"] == c].sort_values("distance", na_position="last", kind="stable")
-    sample = members.drop_duplicates("product_id").head(12)
-    if len(sample) < 12:
-        sample = pd.concat([sample, members[~members.index.isin(sample.index)].head(12 - len(sample))])
-    paths = views.paths_for_hashes(store, sample["content_hash"])
-    st.markdown("**Most typical images** (closest to the centroid, one per product first)")
-    image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, r.product_id)
-                       for r in sample.itertuples()], backend, run, columns=6, limit=12)
+            elif d:
+                st.caption(f"Written by {d.source or 'someone'}.")
+        with right:
+            cr = views.cohort_ranks(run)
+            cr = cr[(cr["pose_class"] == c) & (cr["level"] != "category")]
+            st.markdown("**Rank per cohort**")
+            st.dataframe(cr[["cohort", "level", "n_products", "rank", "support", "expected"]], hide_index=True,
+                         height=210, column_config={
+                             "support": st.column_config.ProgressColumn("share of top products", format="percent",
+                                                                        min_value=0, max_value=1),
+                             "n_products": st.column_config.NumberColumn("products")})
+        ref = run.reference
+        members = ref[ref["pose_class"] == c].sort_values("distance", na_position="last", kind="stable")
+        sample = members.drop_duplicates("product_id").head(12)
+        if len(sample) < 12:
+            sample = pd.concat([sample, members[~members.index.isin(sample.index)].head(12 - len(sample))])
+        paths = views.paths_for_hashes(store, sample["content_hash"])
+        st.markdown("**Most typical images** (closest to the centroid, one per product first)")
+        image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, r.product_id)
+                           for r in sample.itertuples()], backend, run, columns=6, limit=12)

@@ -1,96 +1,92 @@
 """Tune K: sweep a K range over the active run's reference poses, then retrain with the K you pick."""
 from __future__ import annotations
 
-from ui.page import enter  # installed with the project (pyproject), so AppTest finds it too
-
-enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
-
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import engine_errors, get_store, require_run
+from ui import frame
+from ui.common import engine_errors, require_run
 from ui.jobs_view import job_panel
 from unpose_core import jobs
 
-store = get_store()
-st.title("Tune K")
-st.caption("K-Means for each K over the active run's reference poses: inertia (look for the elbow), "
-           "silhouette on a sample (higher = tighter, better separated clusters), size balance "
-           "(1 = equal sizes) and, where the catalogue has pose labels, purity against them.")
-run = require_run(store)
-n_points = int(((run.reference["pose_class"] >= 0) & (run.reference["pose_class"] < run.k)).sum())
-max_k = max(2, min(80, n_points - 1))
+with frame.page("Tune K") as page:
+    store = page.store
+    st.caption("K-Means for each K over the active run's reference poses: inertia (look for the elbow), "
+               "silhouette on a sample (higher = tighter, better separated clusters), size balance "
+               "(1 = equal sizes) and, where the catalogue has pose labels, purity against them.")
+    run = require_run(store)
+    n_points = int(((run.reference["pose_class"] >= 0) & (run.reference["pose_class"] < run.k)).sum())
+    max_k = max(2, min(80, n_points - 1))
 
-job = job_panel(store, key="sweep-panel", kinds=("sweep", "train"))
-running = job is not None and job.running
+    job = job_panel(store, key="sweep-panel", kinds=("sweep", "train"))
+    running = job is not None and job.running
 
-with st.form("sweep-form"):
-    c1, c2, c3 = st.columns([2, 1, 1])
-    lo_default, hi_default = max(2, min(run.k - 6, max_k)), min(max_k, run.k + 6)
-    k_range = c1.slider("K range", 2, max_k, (min(lo_default, hi_default), hi_default))
-    step = c2.number_input("Step", 1, 20, 1)
-    sample = c3.number_input("Silhouette sample", 200, 50_000, 5000, step=500)
-    go_sweep = st.form_submit_button("Run the sweep", type="primary", disabled=running,
-                                     icon=":material/play_arrow:")
-if go_sweep:
-    with engine_errors("Cannot start the sweep"):
-        jobs.start_sweep(store, run.run_id, list(range(k_range[0], k_range[1] + 1, int(step))), int(sample))
-        st.rerun()
+    with st.form("sweep-form"):
+        c1, c2, c3 = st.columns([2, 1, 1])
+        lo_default, hi_default = max(2, min(run.k - 6, max_k)), min(max_k, run.k + 6)
+        k_range = c1.slider("K range", 2, max_k, (min(lo_default, hi_default), hi_default))
+        step = c2.number_input("Step", 1, 20, 1)
+        sample = c3.number_input("Silhouette sample", 200, 50_000, 5000, step=500)
+        go_sweep = st.form_submit_button("Run the sweep", type="primary", disabled=running,
+                                         icon=":material/play_arrow:")
+    if go_sweep:
+        with engine_errors("Cannot start the sweep"):
+            jobs.start_sweep(store, run.run_id, list(range(k_range[0], k_range[1] + 1, int(step))), int(sample))
+            st.rerun()
 
-last = None
-for j in [jobs.latest(store, kind="sweep", status=jobs.DONE)]:
-    if j is not None and j.result and j.result.get("run_id") == run.run_id:
-        last = j
-if last is None:
-    st.info(f"No sweep for run `{run.run_id}` yet: pick a K range and run it ({n_points} poses; a few "
-            "seconds for the demo).", icon=":material/tune:")
-else:
-    res = last.result
-    df = pd.DataFrame(res["rows"])
-    panels = [("inertia", "Inertia (elbow)"), ("silhouette", "Silhouette"), ("balance", "Size balance")]
-    if res.get("has_labels") and "purity" in df:
-        panels.append(("purity", "Purity vs. pose labels"))
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels],
-                        horizontal_spacing=0.06)
-    for i, (col, _) in enumerate(panels, 1):
-        fig.add_trace(go.Scatter(x=df["k"], y=df[col], mode="lines+markers", name=col, showlegend=False,
-                                 line={"width": 2}), row=1, col=i)
-        fig.add_vline(x=run.k, line_dash="dot", line_color="#999", row=1, col=i)
-        fig.update_xaxes(title_text="K", row=1, col=i)
-    fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    st.plotly_chart(fig, key="sweep-chart")
-    st.caption(f"{res['n_points']} reference poses, sweep finished "
-               f"{pd.to_datetime(last.finished_at, unit='s'):%Y-%m-%d %H:%M}; dotted line = the active run's "
-               f"K={run.k}.")
-    best = {}
-    for col in ("silhouette", "purity"):
-        if col in df and df[col].notna().any():
-            best[col] = int(df.loc[df[col].idxmax(), "k"])
-    if best:
-        st.markdown(" · ".join(f"best {c}: **K={k}**" for c, k in best.items()))
-    st.dataframe(df, hide_index=True, column_config={
-        "inertia": st.column_config.NumberColumn(format="%.0f"),
-        "silhouette": st.column_config.NumberColumn(format="%.3f"),
-        "balance": st.column_config.NumberColumn(format="%.3f"),
-        "purity": st.column_config.NumberColumn(format="%.3f")})
+    last = None
+    for j in [jobs.latest(store, kind="sweep", status=jobs.DONE)]:
+        if j is not None and j.result and j.result.get("run_id") == run.run_id:
+            last = j
+    if last is None:
+        st.info(f"No sweep for run `{run.run_id}` yet: pick a K range and run it ({n_points} poses; a few "
+                "seconds for the demo).", icon=":material/tune:")
+    else:
+        res = last.result
+        df = pd.DataFrame(res["rows"])
+        panels = [("inertia", "Inertia (elbow)"), ("silhouette", "Silhouette"), ("balance", "Size balance")]
+        if res.get("has_labels") and "purity" in df:
+            panels.append(("purity", "Purity vs. pose labels"))
+        fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels],
+                            horizontal_spacing=0.06)
+        for i, (col, _) in enumerate(panels, 1):
+            fig.add_trace(go.Scatter(x=df["k"], y=df[col], mode="lines+markers", name=col, showlegend=False,
+                                     line={"width": 2}), row=1, col=i)
+            fig.add_vline(x=run.k, line_dash="dot", line_color="#999", row=1, col=i)
+            fig.update_xaxes(title_text="K", row=1, col=i)
+        fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        st.plotly_chart(fig, key="sweep-chart")
+        st.caption(f"{res['n_points']} reference poses, sweep finished "
+                   f"{pd.to_datetime(last.finished_at, unit='s'):%Y-%m-%d %H:%M}; dotted line = the active run's "
+                   f"K={run.k}.")
+        best = {}
+        for col in ("silhouette", "purity"):
+            if col in df and df[col].notna().any():
+                best[col] = int(df.loc[df[col].idxmax(), "k"])
+        if best:
+            st.markdown(" · ".join(f"best {c}: **K={k}**" for c, k in best.items()))
+        st.dataframe(df, hide_index=True, column_config={
+            "inertia": st.column_config.NumberColumn(format="%.0f"),
+            "silhouette": st.column_config.NumberColumn(format="%.3f"),
+            "balance": st.column_config.NumberColumn(format="%.3f"),
+            "purity": st.column_config.NumberColumn(format="%.3f")})
 
-st.subheader("Retrain")
-default_k = run.k
-if last is not None:
-    df = pd.DataFrame(last.result["rows"])
-    col = "purity" if "purity" in df and df["purity"].notna().any() else "silhouette"
-    if df[col].notna().any():
-        default_k = int(df.loc[df[col].idxmax(), "k"])
-c1, c2 = st.columns([1, 3])
-new_k = c1.number_input("K", 2, 200, int(default_k), key="retrain-k")
-c2.write("")
-if c2.button(f"Retrain with K={new_k} (other settings as the active run)", disabled=running,
-             icon=":material/model_training:"):
-    cfg = run.config.to_dict()
-    cfg["k"] = int(new_k)
-    with engine_errors("Cannot start training"):
-        jobs.start_train(store, cfg)
-        st.rerun()
+    st.subheader("Retrain")
+    default_k = run.k
+    if last is not None:
+        df = pd.DataFrame(last.result["rows"])
+        col = "purity" if "purity" in df and df["purity"].notna().any() else "silhouette"
+        if df[col].notna().any():
+            default_k = int(df.loc[df[col].idxmax(), "k"])
+    c1, c2 = st.columns([1, 3])
+    new_k = c1.number_input("K", 2, 200, int(default_k), key="retrain-k")
+    c2.write("")
+    if c2.button(f"Retrain with K={new_k} (other settings as the active run)", disabled=running,
+                 icon=":material/model_training:"):
+        cfg = run.config.to_dict()
+        cfg["k"] = int(new_k)
+        with engine_errors("Cannot start training"):
+            jobs.start_train(store, cfg)
+            st.rerun()

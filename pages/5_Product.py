@@ -1,94 +1,90 @@
 """Product: a catalogue product (or uploaded photos) -> its images' poses and its missing poses."""
 from __future__ import annotations
 
-from ui.page import enter  # installed with the project (pyproject), so AppTest finds it too
-
-enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
-
 import streamlit as st
 
-from ui import suggestion_view
-from ui.common import engine_errors, get_store, get_suggester, images_table, products_table, require_run
+from ui import frame, suggestion_view
+from ui.common import engine_errors, get_suggester, images_table, products_table, require_run
 from unpose_core.catalog import uploads
 from unpose_core.catalog.selection import select_sets
 
-store = get_store()
-st.title("Product")
-run = require_run(store)
-products = products_table(store)
-images = images_table(store)
+with frame.page("Product") as page:
+    store = page.store
+    run = require_run(store)
+    products = products_table(store)
+    images = images_table(store)
 
-mode = st.radio("Source", ["Catalogue product", "Upload photos"], horizontal=True, key="product-mode",
-                label_visibility="collapsed")
+    mode = st.radio("Source", ["Catalogue product", "Upload photos"], horizontal=True, key="product-mode",
+                    label_visibility="collapsed")
 
-if mode == "Catalogue product":
-    counts = images.groupby("product_id").size()
-    subject = set(select_sets(products, images, run.config.selection).subject_ids)
-    c1, c2 = st.columns([1, 2])
-    query = c1.text_input("Search by id or title", key="product-search")
-    only_subject = c1.toggle("Subject products only", value=True, key="only-subject")
-    table = products
-    if only_subject:
-        table = table[table["product_id"].isin(subject)]
-    if query.strip():
-        q = query.strip().lower()
-        table = table[table["product_id"].str.lower().str.contains(q, regex=False)
-                      | table["title"].fillna("").str.lower().str.contains(q, regex=False)]
-    ids = table["product_id"].tolist()
-    titles = dict(zip(products["product_id"], products["title"].fillna("")))
-    wanted = st.session_state.pop("open_product", None)
-    if wanted is None and "product-pick" not in st.session_state:
-        wanted = st.query_params.get("product")   # a shared link opens on its product
-    if wanted and wanted not in ids and wanted in titles:
-        ids = [wanted, *ids]
-    if not ids:
-        c2.warning("No product matches.", icon=":material/search_off:")
-        st.stop()
-    if wanted in ids:
-        st.session_state["product-pick"] = wanted
-    elif st.session_state.get("product-pick") not in ids:
-        st.session_state.pop("product-pick", None)
-    pid = c2.selectbox(f"Product ({len(ids)} match)", ids, key="product-pick",
-                       format_func=lambda p: f"{p} — {titles.get(p, '')} ({int(counts.get(p, 0))} images)")
-    st.query_params["product"] = pid
-    prod = products.set_index("product_id").loc[pid]
-    st.subheader(prod["title"] or pid)
-    st.caption(f"`{pid}` · {prod['category']} / {prod['subcategory']} / {prod['product_type']} · "
-               f"rating {prod['avg_rating']} ({prod['n_ratings']} ratings)")
-    with engine_errors("Cannot suggest poses for this product"):
-        sug_obj, lock = get_suggester(store, run)
-        with st.spinner("Finding missing poses…"), lock:
-            sug = sug_obj.for_product(pid)
-        suggestion_view.render(store, run, sug, key=f"prod-{pid}")
-else:
-    st.caption(f"Up to {uploads.MAX_PRODUCT_IMAGES} photos of one product, {uploads.MAX_IMAGE_BYTES // uploads.MB} "
-               "MB each. Pick the cohort the product belongs to: its missing poses are judged against that "
-               "cohort's top products.")
-    files = st.file_uploader("Photos", accept_multiple_files=True, key="product-upload",
-                             max_upload_size=uploads.MAX_IMAGE_BYTES // uploads.MB)
-    c1, c2, c3 = st.columns(3)
-    cats = sorted(products["category"].dropna().unique())
-    cat = c1.selectbox("Category", ["(any)", *cats], key="up-cat")
-    sub_pool = products if cat == "(any)" else products[products["category"] == cat]
-    sub = c2.selectbox("Subcategory", ["(any)", *sorted(sub_pool["subcategory"].dropna().unique())], key="up-sub")
-    type_pool = sub_pool if sub == "(any)" else sub_pool[sub_pool["subcategory"] == sub]
-    ptype = c3.selectbox("Product type", ["(any)", *sorted(type_pool["product_type"].dropna().unique())],
-                         key="up-type")
-    if st.button("Find missing poses", type="primary", disabled=not files, icon=":material/search:"):
-        with engine_errors("Upload rejected"):
-            saved = uploads.save_product_images(store.data_dir, [(f.name, f.getvalue()) for f in files])
-            st.session_state["upload-rejected"] = saved.rejected
-            st.session_state.pop("upload-result", None)
-            if saved.paths:
-                sug_obj, lock = get_suggester(store, run)
-                none = lambda v: None if v == "(any)" else v  # noqa: E731
-                with st.spinner("Estimating poses…"), lock:
-                    sug = sug_obj.for_images(saved.paths, none(cat), none(sub), none(ptype))
-                st.session_state["upload-result"] = (run.run_id, sug)
-    for name, reason in st.session_state.get("upload-rejected", []):
-        st.error(f"{name}: {reason}", icon=":material/broken_image:")
-    if st.session_state.get("upload-rejected") and not st.session_state.get("upload-result"):
-        st.info("None of the files was a usable image.", icon=":material/info:")
-    result = st.session_state.get("upload-result")
-    if result and result[0] == run.run_id:
-        suggestion_view.render(store, run, result[1], key="upload")
+    if mode == "Catalogue product":
+        counts = images.groupby("product_id").size()
+        subject = set(select_sets(products, images, run.config.selection).subject_ids)
+        c1, c2 = st.columns([1, 2])
+        query = c1.text_input("Search by id or title", key="product-search")
+        only_subject = c1.toggle("Subject products only", value=True, key="only-subject")
+        table = products
+        if only_subject:
+            table = table[table["product_id"].isin(subject)]
+        if query.strip():
+            q = query.strip().lower()
+            table = table[table["product_id"].str.lower().str.contains(q, regex=False)
+                          | table["title"].fillna("").str.lower().str.contains(q, regex=False)]
+        ids = table["product_id"].tolist()
+        titles = dict(zip(products["product_id"], products["title"].fillna("")))
+        wanted = st.session_state.pop("open_product", None)
+        if wanted is None and "product-pick" not in st.session_state:
+            wanted = st.query_params.get("product")   # a shared link opens on its product
+        if wanted and wanted not in ids and wanted in titles:
+            ids = [wanted, *ids]
+        if not ids:
+            c2.warning("No product matches.", icon=":material/search_off:")
+            st.stop()
+        if wanted in ids:
+            st.session_state["product-pick"] = wanted
+        elif st.session_state.get("product-pick") not in ids:
+            st.session_state.pop("product-pick", None)
+        pid = c2.selectbox(f"Product ({len(ids)} match)", ids, key="product-pick",
+                           format_func=lambda p: f"{p} — {titles.get(p, '')} ({int(counts.get(p, 0))} images)")
+        st.query_params["product"] = pid
+        prod = products.set_index("product_id").loc[pid]
+        st.subheader(prod["title"] or pid)
+        st.caption(f"`{pid}` · {prod['category']} / {prod['subcategory']} / {prod['product_type']} · "
+                   f"rating {prod['avg_rating']} ({prod['n_ratings']} ratings)")
+        with engine_errors("Cannot suggest poses for this product"):
+            sug_obj, lock = get_suggester(store, run)
+            with st.spinner("Finding missing poses…"), lock:
+                sug = sug_obj.for_product(pid)
+            suggestion_view.render(store, run, sug, key=f"prod-{pid}")
+    else:
+        st.caption(f"Up to {uploads.MAX_PRODUCT_IMAGES} photos of one product, {uploads.MAX_IMAGE_BYTES // uploads.MB} "
+                   "MB each. Pick the cohort the product belongs to: its missing poses are judged against that "
+                   "cohort's top products.")
+        files = st.file_uploader("Photos", accept_multiple_files=True, key="product-upload",
+                                 max_upload_size=uploads.MAX_IMAGE_BYTES // uploads.MB)
+        c1, c2, c3 = st.columns(3)
+        cats = sorted(products["category"].dropna().unique())
+        cat = c1.selectbox("Category", ["(any)", *cats], key="up-cat")
+        sub_pool = products if cat == "(any)" else products[products["category"] == cat]
+        sub = c2.selectbox("Subcategory", ["(any)", *sorted(sub_pool["subcategory"].dropna().unique())], key="up-sub")
+        type_pool = sub_pool if sub == "(any)" else sub_pool[sub_pool["subcategory"] == sub]
+        ptype = c3.selectbox("Product type", ["(any)", *sorted(type_pool["product_type"].dropna().unique())],
+                             key="up-type")
+        if st.button("Find missing poses", type="primary", disabled=not files, icon=":material/search:"):
+            with engine_errors("Upload rejected"):
+                saved = uploads.save_product_images(store.data_dir, [(f.name, f.getvalue()) for f in files])
+                st.session_state["upload-rejected"] = saved.rejected
+                st.session_state.pop("upload-result", None)
+                if saved.paths:
+                    sug_obj, lock = get_suggester(store, run)
+                    none = lambda v: None if v == "(any)" else v
+                    with st.spinner("Estimating poses…"), lock:
+                        sug = sug_obj.for_images(saved.paths, none(cat), none(sub), none(ptype))
+                    st.session_state["upload-result"] = (run.run_id, sug)
+        for name, reason in st.session_state.get("upload-rejected", []):
+            st.error(f"{name}: {reason}", icon=":material/broken_image:")
+        if st.session_state.get("upload-rejected") and not st.session_state.get("upload-result"):
+            st.info("None of the files was a usable image.", icon=":material/info:")
+        result = st.session_state.get("upload-result")
+        if result and result[0] == run.run_id:
+            suggestion_view.render(store, run, result[1], key="upload")

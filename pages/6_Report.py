@@ -1,89 +1,78 @@
 """Report: every subject product with its missing poses, sortable, filterable, downloadable."""
 from __future__ import annotations
 
-from ui.page import enter  # installed with the project (pyproject), so AppTest finds it too
-
-enter()   # run inside app.py's navigation even when Streamlit starts this file on its own
-
 import streamlit as st
 
-from ui.common import PAGES, _load_run, _store, engine_errors, get_store, require_run, run_path
-from unpose_core import app_tables as views
-from unpose_core.suggest import report
+from ui import frame
+from ui.common import PAGES, engine_errors, report_table, require_run
+from unpose_core.exports import to_csv
 
-store = get_store()
-st.title("Report")
-run = require_run(store)
+with frame.page("Report") as page:
+    store = page.store
+    run = require_run(store)
 
+    with engine_errors("Cannot build the report"):
+        with st.spinner("Suggesting missing poses for every subject product…"):
+            df = report_table(store, run)
+        if df.empty:
+            st.info("No subject products (products with fewer than "
+                    f"{run.config.selection.subject_max_images} images) in this catalogue.")
+            st.stop()
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def report_table(data_dir: str, run_id: str, run_path_: str, cat_version: str, desc_version: int):
-    return report(_store(data_dir), _load_run(data_dir, run_id, run_path_))
+        m = st.columns([1, 1, 1, 2])
+        m[0].metric("Subject products", len(df))
+        m[1].metric("With missing poses", int((df["n_missing"] > 0).sum()))
+        m[2].metric("Missing poses in all", int(df["n_missing"].sum()))
+        top = df.loc[df["top_missing"] != "", "top_missing"].value_counts()
+        with m[3]:
+            st.caption("Most often the first missing pose")
+            st.markdown(f"**{top.index[0]}** ({top.iloc[0]} products)" if len(top) else "—")
 
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+        cats = c1.multiselect("Category", sorted(df["category"].dropna().unique()), key="rep-cat")
+        subs_pool = df[df["category"].isin(cats)] if cats else df
+        subs = c2.multiselect("Subcategory", sorted(subs_pool["subcategory"].dropna().unique()), key="rep-sub")
+        min_missing = c3.number_input("At least N missing", 0, int(df["n_missing"].max() or 0), 0, key="rep-min")
+        query = c4.text_input("Search id or title", key="rep-search")
+        view = df
+        if cats:
+            view = view[view["category"].isin(cats)]
+        if subs:
+            view = view[view["subcategory"].isin(subs)]
+        view = view[view["n_missing"] >= min_missing]
+        if query.strip():
+            q = query.strip().lower()
+            view = view[view["product_id"].str.lower().str.contains(q, regex=False)
+                        | view["title"].fillna("").str.lower().str.contains(q, regex=False)]
+        s1, s2 = st.columns([1, 1])
+        sort_by = s1.selectbox("Sort by", ["n_missing", "product_id", "title", "category", "subcategory",
+                                           "n_images", "top_missing"], key="rep-sort")
+        descending = s2.toggle("Descending", value=True, key="rep-desc")
+        view = view.sort_values([sort_by, "product_id"], ascending=[not descending, True], kind="stable")
 
-with engine_errors("Cannot build the report"):
-    with st.spinner("Suggesting missing poses for every subject product…"):
-        df = report_table(str(store.data_dir), run.run_id, run_path(store, run.run_id),
-                          views.catalogue_version(store), views.descriptions_version(store, run.run_id))
-    if df.empty:
-        st.info("No subject products (products with fewer than "
-                f"{run.config.selection.subject_max_images} images) in this catalogue.")
-        st.stop()
+        cols = ["product_id", "title", "category", "subcategory", "product_type", "n_images", "n_failed_images",
+                "n_missing", "top_missing", "missing_poses", "cohort"]
+        event = st.dataframe(
+            view[cols], hide_index=True, height=460, on_select="rerun", selection_mode="single-row", key="rep-table",
+            column_config={
+                "n_missing": st.column_config.ProgressColumn("missing", format="%d", min_value=0,
+                                                             max_value=max(1, int(df["n_missing"].max()))),
+                "n_images": st.column_config.NumberColumn("images"),
+                "n_failed_images": st.column_config.NumberColumn("failed"),
+                "top_missing": st.column_config.TextColumn("top missing pose", width="medium"),
+                "missing_poses": st.column_config.TextColumn("all missing (rank order)", width="large")})
+        st.caption(f"{len(view)} of {len(df)} subject products. Select a row to open it on the Product page.")
+        rows = event.selection.rows if event is not None else []
+        if rows:
+            pid = view.iloc[rows[0]]["product_id"]
+            if st.button(f"Open {pid} on the Product page", icon=":material/open_in_new:"):
+                st.session_state["open_product"] = pid
+                st.session_state["product-mode"] = "Catalogue product"
+                st.switch_page(PAGES["product"])
 
-    m = st.columns([1, 1, 1, 2])
-    m[0].metric("Subject products", len(df))
-    m[1].metric("With missing poses", int((df["n_missing"] > 0).sum()))
-    m[2].metric("Missing poses in all", int(df["n_missing"].sum()))
-    top = df.loc[df["top_missing"] != "", "top_missing"].value_counts()
-    with m[3]:
-        st.caption("Most often the first missing pose")
-        st.markdown(f"**{top.index[0]}** ({top.iloc[0]} products)" if len(top) else "—")
-
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
-    cats = c1.multiselect("Category", sorted(df["category"].dropna().unique()), key="rep-cat")
-    subs_pool = df[df["category"].isin(cats)] if cats else df
-    subs = c2.multiselect("Subcategory", sorted(subs_pool["subcategory"].dropna().unique()), key="rep-sub")
-    min_missing = c3.number_input("At least N missing", 0, int(df["n_missing"].max() or 0), 0, key="rep-min")
-    query = c4.text_input("Search id or title", key="rep-search")
-    view = df
-    if cats:
-        view = view[view["category"].isin(cats)]
-    if subs:
-        view = view[view["subcategory"].isin(subs)]
-    view = view[view["n_missing"] >= min_missing]
-    if query.strip():
-        q = query.strip().lower()
-        view = view[view["product_id"].str.lower().str.contains(q, regex=False)
-                    | view["title"].fillna("").str.lower().str.contains(q, regex=False)]
-    s1, s2 = st.columns([1, 1])
-    sort_by = s1.selectbox("Sort by", ["n_missing", "product_id", "title", "category", "subcategory",
-                                       "n_images", "top_missing"], key="rep-sort")
-    descending = s2.toggle("Descending", value=True, key="rep-desc")
-    view = view.sort_values([sort_by, "product_id"], ascending=[not descending, True], kind="stable")
-
-    cols = ["product_id", "title", "category", "subcategory", "product_type", "n_images", "n_failed_images",
-            "n_missing", "top_missing", "missing_poses", "cohort"]
-    event = st.dataframe(
-        view[cols], hide_index=True, height=460, on_select="rerun", selection_mode="single-row", key="rep-table",
-        column_config={
-            "n_missing": st.column_config.ProgressColumn("missing", format="%d", min_value=0,
-                                                         max_value=max(1, int(df["n_missing"].max()))),
-            "n_images": st.column_config.NumberColumn("images"),
-            "n_failed_images": st.column_config.NumberColumn("failed"),
-            "top_missing": st.column_config.TextColumn("top missing pose", width="medium"),
-            "missing_poses": st.column_config.TextColumn("all missing (rank order)", width="large")})
-    st.caption(f"{len(view)} of {len(df)} subject products. Select a row to open it on the Product page.")
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        pid = view.iloc[rows[0]]["product_id"]
-        if st.button(f"Open {pid} on the Product page", icon=":material/open_in_new:"):
-            st.session_state["open_product"] = pid
-            st.session_state["product-mode"] = "Catalogue product"
-            st.switch_page(PAGES["product"])
-
-    d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Download CSV", view.to_csv(index=False), file_name=f"unposed-report-{run.run_id}.csv",
-                       mime="text/csv", on_click="ignore", icon=":material/download:")
-    d2.download_button("Download JSON", view.to_json(orient="records", indent=1),
-                       file_name=f"unposed-report-{run.run_id}.json", mime="application/json",
-                       on_click="ignore", icon=":material/download:")
+        d1, d2, _ = st.columns([1, 1, 3])
+        d1.download_button("Download CSV", to_csv(view), file_name=f"unposed-report-{run.run_id}.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/download:")
+        d2.download_button("Download JSON", view.to_json(orient="records", indent=1),
+                           file_name=f"unposed-report-{run.run_id}.json", mime="application/json",
+                           on_click="ignore", icon=":material/download:")

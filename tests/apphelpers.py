@@ -2,25 +2,31 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 
-from ui.common import PAGES  # noqa: F401  (the app's own page list, re-exported to the tests)
+from ui.common import HOME, PAGES  # noqa: F401  (the app's own page list, re-exported to the tests)
 
 
 def copy_data_dir(src: Path, dst: Path) -> Path:
-    """A writable copy of a data dir. Runs are registered by absolute path: point them at the
-    copy, so the app writes (UMAP files, new runs) never touch the shared fixture."""
-    src, dst = Path(src), Path(dst)
+    """A writable copy of a data dir: a plain copy, since the store keeps run paths relative to
+    the data dir, so the app's writes (UMAP files, new runs) never touch the shared fixture."""
     shutil.copytree(src, dst)
-    con = sqlite3.connect(dst / "unposed.sqlite")
-    try:
-        con.execute("UPDATE runs SET path = ? || substr(path, ?) WHERE path LIKE ? || '%'",
-                    (str(dst), len(str(src)) + 1, str(src)))
-        con.commit()
-    finally:
-        con.close()
-    return dst
+    return Path(dst)
+
+
+def wait_until(predicate, timeout: float = 10.0, poll: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass
+    (AssertionError): wait on a background thread's effect instead of sleeping a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(poll)

@@ -1,7 +1,10 @@
 """Shared fixtures: the demo catalogue built, extracted and trained once per test session.
 
 Everything runs the real components (BlazePose, faiss, LightGBM) in a throw-away data
-directory; tests that change state make their own copies or their own directories.
+directory; tests that change state make their own copies or their own directories. The
+demo is built once (``demo_build``) and its BlazePose poses are computed once (by
+``demo_data_dir``'s training): tests that need another demo data dir copy this one, or
+seed their pose cache from it, instead of running the model again.
 """
 from __future__ import annotations
 
@@ -21,17 +24,26 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 @pytest.fixture(scope="session")
-def demo_data_dir(tmp_path_factory) -> Path:
+def demo_build(tmp_path_factory):
+    """The demo catalogue (seed 0) built once per session, as ``<demo data dir>/demo``:
+    images + manifest.csv. Read-only for tests (tests/test_demo.py checks it, the data dir
+    below imports it); the same seed gives byte-identical files, so the content hashes of a
+    demo a test builds itself (e.g. through `unposed demo`) match this build's."""
+    from unpose_core.catalog.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("unposed-demo") / "demo", seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(demo_build) -> Path:
     """A data dir holding the demo catalogue, its BlazePose cache and one trained run."""
     from unpose_core.catalog.manifest import import_catalogue
     from unpose_core.config import TrainConfig
-    from unpose_core.catalog.demo import build_demo
     from unpose_core.training import train
     from unpose_core.store import Store
 
-    data_dir = tmp_path_factory.mktemp("unposed-demo")
-    build = build_demo(data_dir / "demo", seed=0)
-    products, images, report = import_catalogue(build.manifest_path, build.image_root)
+    data_dir = demo_build.manifest_path.parent.parent
+    products, images, report = import_catalogue(demo_build.manifest_path, demo_build.image_root)
     assert report.ok, report.summary()
     store = Store(data_dir)
     store.replace_catalogue(products, images, report.problems, "demo")
@@ -54,3 +66,4 @@ def demo_run(demo_store):
     from unpose_core.runs import active_run
 
     return active_run(demo_store)
+

@@ -1,7 +1,9 @@
 """The Streamlit app on the demo catalogue (streamlit.testing.v1.AppTest), and the engine
 helpers it is built on: background jobs, the stored UMAP map, safe uploads.
 
-Every AppTest runs app.py (st.navigation) on a COPY of the session's trained demo data dir.
+The app is Streamlit's own multipage layout (app.py + pages/), driven through AppTest's public
+API only: ``AppTest.from_file("app.py")`` for the home page, then ``switch_page("pages/...")``
+as the sidebar does. Every AppTest runs on a COPY of the session's trained demo data dir.
 """
 from __future__ import annotations
 
@@ -14,35 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from apphelpers import APP, PAGES, copy_data_dir
+from apphelpers import APP, HOME, PAGES, copy_data_dir, wait_until
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from unpose_core import jobs, projection  # noqa: E402
+from unpose_core import jobs, projection
 from unpose_core.catalog import uploads
-from unpose_core.store import Store  # noqa: E402
+from unpose_core.store import Store
 
 TIMEOUT = 90
-
-
-class _NavigationPagesManager(PagesManager):
-    """AppTest resets Streamlit's legacy ``pages/`` flag before every run, which would run a
-    page file on its own instead of through app.py's st.navigation (a live server does that
-    at most once, for its very first run). Keep the production path: st.navigation."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def _navigation_mode(monkeypatch):
-    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationPagesManager)
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +49,11 @@ def fresh_dir(app_dir, tmp_path) -> Path:
 
 
 def open_page(data_dir: Path, page: str, monkeypatch) -> AppTest:
+    """A new session on ``page`` ("home" or a key of PAGES), as a visitor following a link."""
     monkeypatch.setenv("UNPOSED_DATA_DIR", str(data_dir))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.switch_page(PAGES[page])
+    if page != "home":
+        at.switch_page(PAGES[page])
     at.run()
     assert_clean(at)
     return at
@@ -89,13 +74,38 @@ def test_every_page_renders(app_dir, page, monkeypatch, demo_run):
     assert not at.error, texts(at.error)
     assert at.title and at.title[0].value.replace(" ", "_").lower().startswith(
         {"tune": "tune_k"}.get(page, page))
-    assert any("Unposed" in m.value for m in at.sidebar.markdown)       # app.py's sidebar ran
+    # every page draws the frame's sidebar itself (Streamlit runs a page's file alone)
+    assert any("Unposed" in m.value for m in at.sidebar.markdown)
+    assert any("Active run:" in c.value for c in at.sidebar.caption)
     if page in ("catalogue", "clusters", "product"):
         assert len(at.get("image")) >= 2, "image grid missing"
     if page == "clusters":
         assert len(at.get("plotly_chart")) == 1
     if page == "report":
         assert len(at.dataframe) == 1 and len(at.get("download_button")) == 2
+
+
+def test_home_page_shows_counts_run_and_next_steps(app_dir, monkeypatch, demo_store, demo_run):
+    at = open_page(app_dir, "home", monkeypatch)
+    assert not at.error, texts(at.error)
+    assert at.title[0].value == "Unposed"
+    assert any("Unposed" in m.value for m in at.sidebar.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Products"]) == len(demo_store.products())
+    assert int(metrics["Images"]) == len(demo_store.images())
+    assert int(metrics["Reference products"]) > 0 and int(metrics["Subject products"]) > 0
+    assert int(metrics["Pose clusters (K)"]) == demo_run.k
+    assert any(demo_run.run_id in c.value for c in at.caption)
+    # a link to every page, by the URL Streamlit gives the page file
+    links = {link.proto.page for link in at.get("page_link")}
+    assert links >= {"Catalogue", "Train", "Clusters", "Tune_K", "Product", "Report", "Evaluate"}
+    # to a page and back home, in the same session
+    at.switch_page(PAGES["clusters"]).run()
+    assert_clean(at)
+    assert at.title[0].value == "Clusters"
+    at.switch_page(HOME).run()
+    assert_clean(at)
+    assert at.title[0].value == "Unposed"
 
 
 def test_catalogue_counts_and_product_grid(app_dir, monkeypatch, demo_store):
@@ -126,8 +136,8 @@ def test_description_edit_persists_and_shows(fresh_dir, monkeypatch):
     text = "Back view, full body, arms down"
     at.text_input(key=f"desc-{run_id}-2").input(text).run()
     assert_clean(at)
-    assert store.descriptions(run_id)[2]["text"] == text         # saved at once
-    assert store.descriptions(run_id)[2]["source"] == "app"
+    assert store.descriptions(run_id)[2].text == text         # saved at once
+    assert store.descriptions(run_id)[2].source == "app"
     # a new session (another visitor, after a rerun) sees it in the table and the legend
     at2 = open_page(fresh_dir, "clusters", monkeypatch)
     table = at2.dataframe[0].value
@@ -151,7 +161,7 @@ def test_needs_review_and_unplaced_descriptions_are_shown(fresh_dir, monkeypatch
     at.selectbox(key=f"place-{un_id}").set_value(3).run()
     at.button(key=f"place-btn-{un_id}").click().run()
     assert_clean(at)
-    assert store.descriptions(run_id)[3]["text"] == "Model sitting on a stool"
+    assert store.descriptions(run_id)[3].text == "Model sitting on a stool"
     assert len(store.unplaced_descriptions(run_id)) == 1            # never dropped
     store.close()
 
@@ -271,8 +281,7 @@ def test_train_job_runs_in_background_and_survives_navigation(fresh_dir, monkeyp
         assert at.sidebar.get("progress"), "progress bar lost on navigation"
     # the row is in SQLite for every other connection / process too
     other = Store(fresh_dir)
-    row = other.execute("SELECT kind FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
-    assert row == ("train",)
+    assert other.job(job.job_id).kind == "train"
     done = jobs.wait(store, job.job_id, timeout=240)
     assert done.status == jobs.DONE, done.error
     new = done.result["run_id"]
@@ -283,7 +292,7 @@ def test_train_job_runs_in_background_and_survives_navigation(fresh_dir, monkeyp
     runs_table = at.dataframe[0].value
     assert set(runs_table["run_id"]) == {old, new}
     # descriptions moved to the new run (matched, or kept for review): never dropped
-    carried = [d["text"] for d in store.descriptions(new).values()] + \
+    carried = [d.text for d in store.descriptions(new).values()] + \
         store.unplaced_descriptions(new)["text"].tolist()
     assert "Chest close-up, facing camera" in carried
     # switch back to the old run from the page
@@ -309,7 +318,8 @@ def test_progress_bar_survives_navigation_and_cancels(fresh_dir, monkeypatch):
 
     job = jobs.start(store, "train", slow)
     try:
-        time.sleep(0.3)
+        wait_until(lambda: (j := jobs.current(store)) is not None and j.total > 0 and j.eta is not None,
+                   timeout=10, what="the job's first progress")
         at = open_page(fresh_dir, "train", monkeypatch)
         bar = at.get("progress")
         assert bar and "images" in bar[0].proto.text and "ETA" in bar[0].proto.text
@@ -433,7 +443,7 @@ def test_upload_manifest_and_zip_extracts_safely(fresh_dir, monkeypatch, demo_st
 
 # -- empty data dir, broken run ----------------------------------------------------------------
 def test_empty_data_dir_offers_the_demo(tmp_path, monkeypatch):
-    for page in ("catalogue", "clusters", "product"):
+    for page in ("home", "catalogue", "clusters", "product"):
         at = open_page(tmp_path / "empty", page, monkeypatch)
         assert any("Build the demo" in b.label for b in at.button), page
         assert not at.error
@@ -469,10 +479,10 @@ def test_jobs_one_at_a_time_cancel_and_persist(tmp_path):
     started.wait(5)
     with pytest.raises(jobs.JobBusy):
         jobs.start(store, "fake", slow)
-    time.sleep(0.7)
     other = Store(tmp_path)                     # another connection sees the progress in SQLite
-    row = other.execute("SELECT status, done, total FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
-    assert row[0] == "running" and row[2] == 200 and row[1] > 0
+    row = wait_until(lambda: (r := other.job(job.job_id)) and r.done > 0 and r,
+                     timeout=10, what="progress in SQLite")
+    assert row.status == jobs.RUNNING and row.total == 200 and row.done > 0
     assert jobs.current(other).job_id == job.job_id
     assert jobs.cancel(other, job.job_id)        # cancel through the row, as another process would
     done = jobs.wait(store, job.job_id, timeout=10)
@@ -487,10 +497,9 @@ def test_jobs_one_at_a_time_cancel_and_persist(tmp_path):
 
 def test_jobs_of_a_dead_process_are_marked_interrupted(tmp_path):
     store = Store(tmp_path)
-    jobs.ensure_table(store)
     import socket
-    store.execute("INSERT INTO jobs(job_id, kind, status, created_at, pid, host) VALUES(?,?,?,?,?,?)",
-                  ("ghost", "train", "running", time.time(), 2 ** 22 + 12345, socket.gethostname()))
+    assert store.claim_job(jobs.Job("ghost", "train", jobs.RUNNING, created_at=time.time(),
+                                    pid=2 ** 22 + 12345, host=socket.gethostname()))
     assert jobs.current(store) is None
     assert jobs.get(store, "ghost").status == jobs.INTERRUPTED
     job = jobs.start(store, "fake", lambda s, p, stop: {})   # not blocked by the ghost

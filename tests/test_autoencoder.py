@@ -196,26 +196,25 @@ def test_trained_run_with_autoencoder_round_trips(demo_store, tmp_path):
     """pipeline.train(autoencoder=True) -> save_run -> load_run: the loaded run assigns the
     reference images to the same classes it was trained with."""
     from unpose_core.config import TrainConfig
-    from unpose_core.evaluation.protocol import assign_classes
     from unpose_core.training import train
     from unpose_core.runs import load_run
 
     # a private copy of the demo catalogue + pose cache, so the shared store stays as it is
     from unpose_core.evaluation.protocol import _scratch_store
-    from unpose_core.pose.extract import backend_identity
-    from unpose_core.pose import PoseOptions
+    from unpose_core.pose import PoseOptions, backend_identity
 
     ident = backend_identity(PoseOptions("blazepose"))
     scratch, _ = _scratch_store(demo_store, tmp_path / "d", demo_store.products(), demo_store.images(), [ident])
     try:
         res = train(scratch, TrainConfig(k=10, seed=0, autoencoder=True, autoencoder_params={"max_epochs": 15}))
         run = load_run(res.path)
-        assert run.info["autoencoder"] and run.info["space_dim"] == 8
+        assert run.info.autoencoder and run.info.space_dim == 8
         assert isinstance(run.autoencoder, PoseAutoencoder)
         assert {WEIGHTS_FILE, CONFIG_FILE} <= set(run.metadata["files"])
         ref = run.reference
         person = ref[ref["status"] == "person"]
-        classes = assign_classes(run, scratch, person["content_hash"])
+        poses = scratch.poses(*run.info.identity, person["content_hash"])
+        classes, _ = run.classify([poses.get(h) for h in person["content_hash"]])
         assert (classes == person["pose_class"].to_numpy()).mean() > 0.99
     finally:
         scratch.close()

@@ -1,10 +1,12 @@
 """End to end in a real browser: `streamlit run app.py` on a copy of the trained demo, driven
 by Playwright with Debian's chromium (/usr/bin/chromium; Playwright never downloads one).
 
-Every page is opened; the UMAP chart, the image grids and the other widgets must be in the
-DOM, no page may show a Streamlit exception box, and image URLs must really answer 200
-(starlette >= 1.8 breaks st.image in a browser while AppTest stays green). A screenshot of
-each page goes to test-artifacts/screenshots/.
+Every page is opened, by URL, through Streamlit's sidebar page list and through the home
+page's links; every page must show that page list and the app's own sidebar (data dir, active
+run, job panel). The UMAP chart, the image grids and the other widgets must be in the DOM, no
+page may show a Streamlit exception box, and image URLs must really answer 200 (starlette >=
+1.8 breaks st.image in a browser while AppTest stays green). A screenshot of each page goes to
+test-artifacts/screenshots/.
 
 Without /usr/bin/chromium the test is skipped, or fails when CI=true.
 """
@@ -20,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from apphelpers import APP, ROOT, copy_data_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -134,10 +135,25 @@ def grid_images(page) -> list[str]:
         .map(i => i.src)""")
 
 
+# Streamlit's page list: app.py (the home page, labelled by its file name) and pages/, in order
+NAV = ["app", "Catalogue", "Train", "Clusters", "Tune K", "Product", "Report", "Evaluate"]
+
+
+def check_sidebar(page, name: str) -> None:
+    """Streamlit's page list, then the frame's sidebar: the data dir, the active run, the job panel."""
+    nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    assert [t.strip() for t in nav] == NAV, f"{name}: sidebar pages {nav}"
+    side = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Unposed" in side and "Data:" in side and "Active run:" in side, f"{name}: sidebar {side[:300]}"
+    busy = page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]').count()
+    assert busy or "No background job running." in side, f"{name}: no job panel in the sidebar"
+
+
 def check_page(page, name: str, base: str, min_images: int = 0, plotly: bool = False) -> list[str]:
     wait_ready(page)
     assert page.locator('[data-testid="stException"]').count() == 0, \
         f"{name}: exception box: {page.locator('[data-testid=stException]').first.inner_text()[:500]}"
+    check_sidebar(page, name)
     if plotly:
         page.wait_for_selector(".js-plotly-plot", timeout=30_000)
     imgs = []
@@ -201,6 +217,18 @@ def test_every_page_in_chromium(server):
             assert page.get_by_text("Browse products").count() == 1
             shoot(page, 1, "catalogue")
 
+            # the home page: counts, the active run, links to every page (st.page_link)
+            page.goto(base)
+            check_page(page, "home", base)
+            assert page.locator("h1").first.inner_text().strip() == "Unposed"
+            assert page.locator('[data-testid="stMetric"]').count() >= 5
+            assert page.get_by_text("What to do next").count() == 1
+            shoot(page, 0, "home")
+            page.locator('[data-testid="stMainBlockContainer"] [data-testid="stPageLink"] a:visible',
+                         has_text="Product").first.click()
+            check_page(page, "product (from home)", base, min_images=3)
+            assert page.url.rstrip("/").split("?")[0].endswith("/Product"), page.url
+
             page.goto(f"{base}/Train")
             check_page(page, "train", base)
             assert page.get_by_role("button", name="Extract poses and train").count() == 1
@@ -210,6 +238,9 @@ def test_every_page_in_chromium(server):
             page.goto(f"{base}/Tune_K")
             check_page(page, "tune_k", base)
             page.get_by_role("button", name="Run the sweep").click()
+            # the job panel in the sidebar follows the running sweep
+            page.wait_for_selector('[data-testid="stSidebar"] [data-testid="stProgress"]', timeout=30_000)
+            shoot(page, 4, "tune_k_running")
             page.wait_for_selector(".js-plotly-plot", timeout=120_000)
             wait_ready(page)
             assert page.locator('[data-testid="stException"]').count() == 0

@@ -2,13 +2,12 @@ import shutil
 
 import pandas as pd
 import pytest
+from conftest import PHOTOS
 
 from unpose_core.catalog import manifest as catalog
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.catalog.selection import select_sets
 from unpose_core.config import SelectionConfig
-
-from conftest import PHOTOS
 
 GOOD = {"title": "t", "category": "Clothing", "subcategory": "T-shirts", "product_type": "Tee",
         "avg_rating": "4.5", "n_ratings": "10"}
@@ -55,7 +54,7 @@ def test_each_bad_row_kind_has_its_reason_and_good_rows_survive(tmp_path, root):
     assert kinds[4] == catalog.DUPLICATE_ID
     assert kinds[5] == catalog.BAD_RATING and kinds[6] == catalog.BAD_RATING
     assert kinds[7] == catalog.MISSING_FILE
-    assert kinds[8] == catalog.UNREADABLE_FILE
+    assert kinds[8] == catalog.NOT_AN_IMAGE
     assert kinds[9] == catalog.PATH_ESCAPE
     assert kinds[10] == catalog.MISSING_ID
     assert kinds[11] == catalog.EMPTY_PATH

@@ -5,8 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+
+from unpose_core.records import Status
+from unpose_core.store import Store
 
 from conftest import PHOTOS, ROOT
 
@@ -25,14 +29,42 @@ def run(*args, data_dir=None, env_dir=None, check=True):
     return p
 
 
+# demo images the end-to-end test's `extract` runs BlazePose on (at least POOL_THRESHOLD = 48,
+# so through its default worker pool); the rest of the pose cache is the session's, copied
+N_FRESH = 64
+
+
 @pytest.mark.slow
-def test_demo_extract_train_suggest_report(tmp_path):
+def test_demo_extract_train_suggest_report(tmp_path, demo_store, demo_run):
     d = tmp_path / "data"
     out = run("demo", "-q", data_dir=d).stdout
     assert "105 products" in out
+    # The demo is deterministic, so the session's BlazePose cache (tests/conftest.py) has every
+    # image of this one: seed this data dir's cache with all but N_FRESH of them, and `extract`
+    # runs the model on just those (the whole catalogue goes through it in the session fixture).
+    identity = demo_run.info.identity
+    store = Store(d)
+    hashes = sorted(set(store.images()["content_hash"]))
+    cached = demo_store.poses(*identity, hashes)
+    assert set(cached) == set(hashes), "the demo build is not deterministic"
+    assert not [h for h, p in cached.items() if p.status is Status.ERROR]
+    fresh = hashes[:N_FRESH]
+    store.put_poses(*identity, [cached[h] for h in hashes[N_FRESH:]])
+    store.close()
     out = run("extract", "-q", "--json", data_dir=d).stdout
     ext = json.loads(out)
-    assert ext["n_processed"] == ext["n_unique_images"] > 800 and ext["n_errors"] == 0
+    assert (ext["backend"], ext["backend_version"]) == identity
+    assert ext["n_unique_images"] == len(hashes) > 800 and ext["n_errors"] == 0
+    assert ext["n_processed"] == N_FRESH and ext["n_cached"] == len(hashes) - N_FRESH
+    assert ext["workers"] == 2 or (os.cpu_count() or 1) < 2
+    # what the CLI extracted equals what the session's run extracted from the same bytes
+    store = Store(d)
+    mine = store.poses(*identity, fresh)
+    store.close()
+    for h in fresh:
+        assert mine[h].status == cached[h].status, h
+        if cached[h].landmarks is not None:
+            np.testing.assert_allclose(mine[h].landmarks, cached[h].landmarks, atol=1e-5)
     again = json.loads(run("extract", "-q", "--json", data_dir=d).stdout)
     assert again["n_processed"] == 0 and again["n_cached"] == ext["n_unique_images"]
     out = run("train", "--k", "10", "-q", "--json", data_dir=d).stdout

@@ -22,10 +22,12 @@ def test_recovers_separated_clusters_and_predicts_nearest():
     X, y = _blobs()
     km = PoseKMeans(4, seed=0).fit(X)
     assert purity(km.labels_, y) == 1.0
-    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    np.testing.assert_array_equal(km.nearest(X)[0], km.labels_)
     assert km.cluster_centers_.shape == (4, 77)
     # a point at a centroid is assigned to it
-    np.testing.assert_array_equal(km.predict(km.cluster_centers_), np.arange(4))
+    classes, dists = km.nearest(km.cluster_centers_)
+    np.testing.assert_array_equal(classes, np.arange(4))
+    np.testing.assert_allclose(dists, 0, atol=1e-6)
 
 
 def test_uses_every_point_not_faiss_default_sample():
@@ -44,19 +46,22 @@ def test_validation_errors_are_clear():
         PoseKMeans(2).fit(np.full((5, 3), np.nan))
     km = PoseKMeans(2).fit(X)
     with pytest.raises(ValueError, match="fit on 77"):
-        km.predict(np.zeros((1, 5)))
+        km.nearest(np.zeros((1, 5)))
 
 
 def test_state_round_trip():
     X, _ = _blobs()
     km = PoseKMeans(4, seed=0).fit(X)
     km2 = PoseKMeans.from_state(km.state())
-    np.testing.assert_array_equal(km2.predict(X), km.labels_)
+    np.testing.assert_array_equal(km2.nearest(X)[0], km.labels_)
 
 
 def test_sweep_reports_elbow_silhouette_balance_purity():
     X, y = _blobs(n=300)
-    rows = sweep_k(X, [2, 4, 6], labels=y)
+    seen = []
+    rows = sweep_k(X, [2, 4, 6], labels=y, progress=seen.append)   # the one ProgressFn signature
+    assert [(p.stage, p.done, p.total, p.message) for p in seen] == [
+        ("sweep", 1, 3, "K=2"), ("sweep", 2, 3, "K=4"), ("sweep", 3, 3, "K=6")]
     assert [r["k"] for r in rows] == [2, 4, 6]
     assert rows[0]["inertia"] > rows[1]["inertia"] > rows[2]["inertia"]
     best = max(rows, key=lambda r: r["silhouette"])

@@ -39,15 +39,15 @@ def _files(root) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """Seed 0 built twice (the second time over a seed-1 build in the same dir), plus seed 1."""
+def builds(demo_build, tmp_path_factory):
+    """Seed 0 (the session's shared build), seed 1, and seed 0 again built over that seed-1
+    build in the same dir (with its progress reports recorded)."""
     calls = []
-    first = build_demo(tmp_path_factory.mktemp("a"), seed=0, progress=lambda *a: calls.append(a))
     other_dir = tmp_path_factory.mktemp("b")
     other = build_demo(other_dir, seed=1)
     other_manifest, other_sample = other.manifest_path.read_bytes(), _sample_bytes(other)
-    again = build_demo(other_dir, seed=0)
-    return {"first": first, "again": again, "calls": calls,
+    again = build_demo(other_dir, seed=0, progress=calls.append)
+    return {"first": demo_build, "again": again, "calls": calls,
             "other_manifest": other_manifest, "other_sample": other_sample}
 
 
@@ -80,8 +80,8 @@ def test_counts_and_cohorts(builds, manifest, products):
         assert rich_types == set(PRODUCT_TYPES[sub]), sub
     unseen = products[products["product_type"] == UNSEEN_PRODUCT_TYPE]
     assert len(unseen) > 0 and (unseen["n_images"] < 5).all()
-    assert builds["calls"][-1][:2] == (build.n_products, build.n_products)
-    assert [c[0] for c in builds["calls"]] == list(range(1, build.n_products + 1))
+    assert (builds["calls"][-1].done, builds["calls"][-1].total) == (build.n_products, build.n_products)
+    assert [c.done for c in builds["calls"]] == list(range(1, build.n_products + 1))
 
 
 def test_manifest_columns_and_paths(builds, manifest):

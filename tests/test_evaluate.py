@@ -10,7 +10,7 @@ import pytest
 
 from unpose_core.evaluation.metrics import ALL, ratios, score_sets, set_counts
 
-from unpose_core.evaluation.protocol import Configuration, EvalOptions, class_labels, evaluate, kept_subset, predict_missing, split_holdout
+from unpose_core.evaluation.protocol import Configuration, EvalOptions, class_labels, evaluate, kept_subset, split_holdout
 
 from unpose_core.evaluation.results import format_table
 
@@ -92,27 +92,6 @@ def test_class_labels_majority_per_subcategory_with_global_fallback():
     assert by_sub[("A", 0)] == "front" and by_sub[("A", 1)] == "fabric" and by_sub[("B", 1)] == "size_chart"
     assert glob[1] == "fabric"                   # 2 vs 2: the alphabetically first label wins ties
     assert glob[2] == "side" and ("B", 2) not in by_sub
-
-
-def test_predict_missing_matches_the_suggester(demo_store, demo_run):
-    """The evaluation's fast path gives exactly the Suggester's missing classes, in order."""
-    from unpose_core.catalog.selection import select_sets
-    from unpose_core.evaluation.protocol import assign_classes
-    from unpose_core.suggest import Suggester
-
-    products, images = demo_store.products(), demo_store.images()
-    subjects = select_sets(products, images, demo_run.config.selection).subject_ids
-    s = Suggester(demo_store, demo_run, n_references=1)
-    try:
-        for pid in subjects[::4]:
-            sug = s.for_product(pid)
-            imgs = images[images["product_id"] == pid]
-            classes = assign_classes(demo_run, demo_store, imgs["content_hash"])
-            assert sorted({int(c) for c in classes if c >= 0}) == sug.present
-            product = products.set_index("product_id").loc[pid].to_dict() | {"product_id": pid}
-            assert predict_missing(demo_run, product, classes[classes >= 0]) == [m.pose_class for m in sug.missing]
-    finally:
-        s.close()
 
 
 def test_configuration_parsing():
@@ -362,26 +341,17 @@ def test_evaluate_refuses_bad_input(demo_store, tmp_path):
 
 @pytest.fixture
 def app_copy(demo_data_dir, tmp_path, monkeypatch):
-    """A writable copy of the demo data dir, and AppTest kept on app.py's st.navigation."""
+    """A writable copy of the demo data dir the app opens."""
     pytest.importorskip("streamlit")
-    from streamlit.runtime.pages_manager import PagesManager
-    import streamlit.testing.v1.app_test as app_test_module
-
     from apphelpers import copy_data_dir
 
-    class _Nav(PagesManager):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test_module, "PagesManager", _Nav)
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
     path = copy_data_dir(demo_data_dir, tmp_path / "data")
     monkeypatch.setenv("UNPOSED_DATA_DIR", str(path))
     return path
 
 
 def _open(page: str):
+    """A new session of the app (app.py, Streamlit's multipage layout) switched to ``page``."""
     from streamlit.testing.v1 import AppTest
 
     from apphelpers import APP
@@ -446,7 +416,7 @@ def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
         assert j is not None and j.confirmed == [first]
         assert j.suggested == [m.pose_class for m in sug.missing]
         assert j.labels.get(first)            # the demo's labels give the class a view
-        extra = next(c["id"] for c in demo_run.centroids if c["id"] not in j.suggested)
+        extra = next(c.id for c in demo_run.centroids if c.id not in j.suggested)
         at.multiselect(key=f"{base}|added").set_value([extra]).run()
         j2 = latest_judgement(store, demo_run.run_id, pid)
         assert j2.added == [extra] and j2.confirmed == [first] and j2.id > j.id

@@ -41,8 +41,8 @@ def test_cache_makes_the_second_run_free(small_store):
     second = extract_poses(small_store, workers=1)
     assert second.n_processed == 0 and second.n_cached == 6
     poses = small_store.poses(first.backend, first.backend_version)
-    errors = [p for p in poses.values() if p["status"] == ERROR]
-    assert len(errors) == 1 and "truncated" in errors[0]["error"] or "decode" in errors[0]["error"]
+    errors = [p for p in poses.values() if p.status == ERROR]
+    assert len(errors) == 1 and "truncated" in errors[0].error or "decode" in errors[0].error
 
 
 def test_stop_then_resume(small_store):
@@ -64,9 +64,9 @@ def test_worker_pool_matches_in_process(small_store, tmp_path):
     b = other.poses(pooled.backend, pooled.backend_version)
     assert a.keys() == b.keys()
     for h in a:
-        assert a[h]["status"] == b[h]["status"]
-        if a[h]["landmarks"] is not None:
-            np.testing.assert_allclose(a[h]["landmarks"], b[h]["landmarks"], atol=1e-5)
+        assert a[h].status == b[h].status
+        if a[h].landmarks is not None:
+            np.testing.assert_allclose(a[h].landmarks, b[h].landmarks, atol=1e-5)
 
 
 def test_progress_is_reported(small_store):

@@ -30,11 +30,11 @@ def test_descriptions_follow_their_centroids_to_a_new_run(store_copy):
     carried = store_copy.descriptions(new.run_id)
     unplaced = store_copy.unplaced_descriptions(new.run_id)
     # nothing is dropped: every old description is on a centroid or listed for review
-    texts = {d["text"] for d in carried.values()} | set(unplaced["text"])
+    texts = {d.text for d in carried.values()} | set(unplaced["text"])
     assert texts == {f"label {c}" for c in range(old.n_classes)}
-    assert carried[new.no_person_class]["text"] == f"label {old.no_person_class}"
+    assert carried[new.no_person_class].text == f"label {old.no_person_class}"
     # matched centroids are close in pose space: most descriptions land as 'ok'
-    ok = [d for d in carried.values() if d["status"] == "ok"]
+    ok = [d for d in carried.values() if d.status == "ok"]
     assert len(ok) >= old.k // 2
 
 
@@ -48,8 +48,8 @@ def test_same_clusters_keep_every_description_in_place(store_copy):
     np.testing.assert_allclose(get_run(store_copy, res.run_id).kmeans.cluster_centers_,
                                old.kmeans.cluster_centers_, atol=1e-5)
     carried = store_copy.descriptions(res.run_id)
-    assert {c: d["text"] for c, d in carried.items()} == {c: f"label {c}" for c in range(old.n_classes)}
-    assert all(d["status"] == "ok" for d in carried.values())
+    assert {c: d.text for c, d in carried.items()} == {c: f"label {c}" for c in range(old.n_classes)}
+    assert all(d.status == "ok" for d in carried.values())
 
 
 def test_fewer_clusters_leave_descriptions_for_review(store_copy):

@@ -88,8 +88,8 @@ def test_suggestion_shape_hints_and_references(demo_store, demo_run, suggester):
     for m in sug.missing:
         assert m.hint.startswith("Add a photo like this") and m.description in m.hint
         assert 1 <= len(m.references) <= 4
-        assert len({r["product_id"] for r in m.references}) == len(m.references)
-        assert all(r["product_id"] != pid for r in m.references)
+        assert len({r.product_id for r in m.references}) == len(m.references)
+        assert all(r.product_id != pid for r in m.references)
     d = sug.to_dict()
     assert d["missing"][0]["references"][0]["path"].endswith(".jpg")
 
@@ -138,11 +138,11 @@ def test_report_covers_every_subject(demo_store, demo_run):
 def test_mirrored_poses_count_as_present(demo_store, demo_run, suggester):
     """Left- and right-facing side views form two clusters; a listing with one is not asked
     for the other (TrainConfig.mirror_equivalent)."""
-    pairs = {c["id"]: c["mirror"] for c in demo_run.centroids if c.get("mirror") is not None}
+    pairs = {c.id: c.mirror for c in demo_run.centroids if c.mirror is not None}
     mutual = [(a, b) for a, b in pairs.items() if pairs.get(b) == a]
     assert mutual, pairs
     for a, b in mutual:
-        assert "side view" in demo_run.centroids[a]["auto_description"]
+        assert "side view" in demo_run.centroids[a].auto_description
         assert demo_run.covered({a}) == {a, b}
     for pid in _subjects(demo_store, demo_run):
         sug = suggester.for_product(pid)

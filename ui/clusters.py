@@ -33,10 +33,8 @@ def _points(data_dir: str, run_id: str, run_path_: str, cat_version: str) -> pd.
     proj = projection.ensure_projection(store, run)
     pts = proj.frame[["image_id", "product_id", "content_hash", "pose_class", "distance"]].copy()
     pts["x"], pts["y"] = proj.xy[:, 0], proj.xy[:, 1]
-    titles = store.query_df("SELECT product_id, title FROM products").set_index("product_id")["title"]
-    pts["title"] = pts["product_id"].map(titles)
-    paths = store.query_df("SELECT content_hash, MIN(path) AS path FROM images GROUP BY content_hash")
-    pts["path"] = pts["content_hash"].map(paths.set_index("content_hash")["path"])
+    pts["title"] = pts["product_id"].map(store.product_titles())
+    pts["path"] = pts["content_hash"].map(store.image_paths())
     pts.attrs["meta"] = proj.meta
     return pts
 

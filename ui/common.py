@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from unpose_core import app_tables as views, jobs
+from unpose_core import app_tables as views
+from unpose_core import jobs
 from unpose_core.config import resolve_data_dir
+from unpose_core.descriptions import describe_centroid, effective_descriptions
+from unpose_core.pose.shared import SharedBackend
 from unpose_core.runs import Run, RunError, load_run
 from unpose_core.store import Store
 
@@ -20,6 +24,9 @@ log = logging.getLogger("unposed.app")
 # JobBusy are ValueErrors; KeyError is a LookupError)
 ENGINE_ERRORS = (ValueError, LookupError, RunError, RuntimeError, OSError, InterruptedError)
 
+# Streamlit finds the pages in pages/ (its multipage layout: app.py is the home page, the
+# number orders the sidebar, the rest of the file name is the title and the URL)
+HOME = "app.py"
 PAGES = {
     "catalogue": "pages/1_Catalogue.py",
     "train": "pages/2_Train.py",
@@ -66,10 +73,7 @@ def _load_run(data_dir_: str, run_id: str, run_path: str) -> Run:
 
 
 def run_path(store: Store, run_id: str) -> str:
-    row = store.execute("SELECT path FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    if row is None:
-        raise LookupError(f"no run {run_id!r} in this data dir")
-    return row[0]
+    return str(store.run_path(run_id))
 
 
 def get_run(store: Store, run_id: str | None = None) -> Run:
@@ -121,48 +125,17 @@ def image_status_table(store: Store, backend: str | None, version: str | None) -
 
 
 # -- pose backend and suggester (st.cache_resource) ---------------------------------------
-class LazyBackend:
-    """A pose backend created on first use and shared by sessions, one image at a time."""
-
-    def __init__(self, name: str, data_dir_: str, expected_version: str | None = None):
-        self.name, self.data_dir, self.expected_version = name, data_dir_, expected_version
-        self._real = None
-        self._lock = threading.Lock()
-
-    def _get(self):
-        if self._real is None:
-            from unpose_core.pose import PoseOptions, create_backend
-
-            real = create_backend(PoseOptions(backend=self.name), self.data_dir)
-            if self.expected_version and real.version != self.expected_version:
-                real.close()
-                raise RuntimeError(f"the run was trained with {self.expected_version}, the installed "
-                                   f"{self.name} is {real.version}: retrain to use it")
-            self._real = real
-        return self._real
-
-    @property
-    def id(self):
-        return self.name
-
-    @property
-    def version(self):
-        return self._get().version
-
-    def __getattr__(self, item):
-        return getattr(self._get(), item)
-
-    def estimate(self, image):
-        with self._lock:
-            return self._get().estimate(image)
-
-    def close(self) -> None:   # shared: never closed by a caller
-        pass
-
-
 @st.cache_resource(show_spinner=False)
-def pose_backend(name: str, data_dir_: str, expected_version: str | None) -> LazyBackend:
-    return LazyBackend(name, data_dir_, expected_version)
+def _shared_backend(data_dir_: str, identity: str, _run: Run) -> SharedBackend:
+    """One pose model per (data dir, backend, version, settings) for the whole server."""
+    return SharedBackend.for_run(_run, data_dir_)
+
+
+def shared_backend(data_dir_: str, run: Run) -> SharedBackend:
+    """The run's pose backend, loaded by the library on first use and shared by every session."""
+    identity = json.dumps([*run.info.identity,
+                           run.config.pose_options().params], sort_keys=True, default=str)
+    return _shared_backend(data_dir_, identity, run)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -171,7 +144,7 @@ def _suggester(data_dir_: str, run_id: str, run_path_: str, cat_version: str, de
 
     store = _store(data_dir_)
     run = _load_run(data_dir_, run_id, run_path_)
-    backend = pose_backend(run.info["backend"], data_dir_, run.info["backend_version"])
+    backend = shared_backend(data_dir_, run)
     return Suggester(store, run, n_references=4, backend=backend), threading.Lock()
 
 
@@ -181,9 +154,23 @@ def get_suggester(store: Store, run: Run):
                       views.descriptions_version(store, run.run_id))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int) -> pd.DataFrame:
+    from unpose_core.suggest import report
+
+    return report(_store(data_dir_), _load_run(data_dir_, run_id, run_path_))
+
+
+def report_table(store: Store, run: Run) -> pd.DataFrame:
+    """Every subject product's missing poses (suggest.report); rebuilt when the catalogue or a
+    description changes."""
+    return _report(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
+                   views.descriptions_version(store, run.run_id))
+
+
 # -- guards ------------------------------------------------------------------------------
 def has_catalogue(store: Store) -> bool:
-    return store.execute("SELECT COUNT(*) FROM products").fetchone()[0] > 0
+    return store.has_catalogue()
 
 
 def require_catalogue(store: Store) -> None:
@@ -230,20 +217,17 @@ def require_run(store: Store) -> Run:
 
 
 def description_of(store: Store, run: Run, c: int) -> str:
-    d = store.descriptions(run.run_id).get(c)
-    return d["text"] if d else run.centroids[c]["auto_description"]
+    return describe_centroid(run, store.descriptions(run.run_id), c)
 
 
 def class_label(c: int | None, run: Run, descriptions: dict[int, str]) -> str:
     if c is None:
         return "no pose"
-    text = descriptions.get(c) or run.centroids[c]["auto_description"]
-    return f"{'∅' if c == run.no_person_class else c} · {text}"
+    return f"{'∅' if c == run.no_person_class else c} · {describe_centroid(run, descriptions, c)}"
 
 
 def descriptions_map(store: Store, run: Run) -> dict[int, str]:
-    d = store.descriptions(run.run_id)
-    return {c["id"]: (d[c["id"]]["text"] if c["id"] in d else c["auto_description"]) for c in run.centroids}
+    return effective_descriptions(run, store.descriptions(run.run_id))
 
 
 def short_path(p: str | Path, root: str | Path | None = None) -> str:

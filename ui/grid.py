@@ -31,8 +31,8 @@ class Tile:
 
 
 def skeleton_for(backend: str | None, run: Run | None = None) -> tuple[tuple[int, int], ...]:
-    if run is not None and run.info.get("skeleton"):
-        return tuple(tuple(p) for p in run.info["skeleton"])
+    if run is not None and run.info.skeleton:
+        return tuple(tuple(p) for p in run.info.skeleton)
     if backend == "blazepose":
         from unpose_core.pose.blazepose import SKELETON
         return SKELETON

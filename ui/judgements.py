@@ -6,6 +6,7 @@ unpose_core.evaluation (nothing is overwritten); the Evaluate page scores runs w
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
@@ -34,9 +35,9 @@ def _labels_version(store: Store) -> str:
 
 
 def _describe(store: Store, run: Run, c: int) -> str:
-    d = store.descriptions(run.run_id).get(c)
-    text = d["text"] if d else run.centroids[c]["auto_description"]
-    return f"{'∅' if c == run.no_person_class else c} · {text}"
+    from unpose_core.descriptions import describe_centroid
+
+    return f"{'∅' if c == run.no_person_class else c} · {describe_centroid(run, store.descriptions(run.run_id), c)}"
 
 
 def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
@@ -54,10 +55,8 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
         st.session_state[f"{base}|init"] = True
 
     subcategory = None
-    try:
+    with contextlib.suppress(KeyError):
         subcategory = store.products().set_index("product_id")["subcategory"].get(pid)
-    except KeyError:
-        pass
 
     def save() -> None:
         from unpose_core.evaluation.protocol import view_of_class
@@ -88,7 +87,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
             tag = "∅" if m.pose_class == run.no_person_class else str(m.pose_class)
             st.checkbox(f"{m.rank}. Centroid {tag}: {m.description} — truly missing",
                         key=f"{base}|c{m.pose_class}", on_change=save)
-        options = [c["id"] for c in run.centroids if c["id"] not in suggested]
+        options = [c.id for c in run.centroids if c.id not in suggested]
         st.multiselect("Also missing, but not suggested", options, key=f"{base}|added", on_change=save,
                        format_func=lambda c: _describe(store, run, c),
                        placeholder="Pick poses this listing lacks")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
+from unpose_core.exports import to_csv
 from unpose_core.runs import Run
 from unpose_core.store import Store
 from unpose_core.suggest import Suggestion
@@ -46,7 +47,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
                         f"<small>in {m.support:.0%} of the cohort's top listings · ranker score "
                         f"{m.score:.3f}</small>", unsafe_allow_html=True)
             st.info(m.hint, icon=":material/add_a_photo:")
-            image_grid(store, [Tile(r["path"], r["content_hash"], f"{r['product_id']} · {r['title'] or ''}")
+            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · {r.title or ''}")
                                for r in m.references], backend, run, columns=6,
                        empty="No reference image in this cohort.")
 
@@ -55,7 +56,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     c1.download_button("Download JSON", json.dumps(sug.to_dict(), indent=1, default=str),
                        file_name=f"missing-poses-{name}.json", mime="application/json",
                        key=f"{key}-json", on_click="ignore", icon=":material/download:")
-    c2.download_button("Download CSV", sug.table().to_csv(index=False), file_name=f"missing-poses-{name}.csv",
+    c2.download_button("Download CSV", to_csv(sug.table()), file_name=f"missing-poses-{name}.csv",
                        mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/download:")
     try:
         from ui.judgements import render_judgements
@@ -66,9 +67,9 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
 def _hash_of(store: Store, a) -> str | None:
     if a.image_id is not None:
-        row = store.execute("SELECT content_hash FROM images WHERE image_id=?", (int(a.image_id),)).fetchone()
-        if row:
-            return row[0]
+        h = store.image_hash(a.image_id)
+        if h:
+            return h
     try:
         from unpose_core.images import content_hash
         return content_hash(a.image)

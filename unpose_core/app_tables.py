@@ -11,10 +11,12 @@ import pandas as pd
 
 from .catalog.selection import select_sets
 from .config import SelectionConfig
+from .descriptions import describe_centroid
+from .records import Status
 from .runs import Run
 from .store import Store
 
-PENDING = "pending"
+PENDING = Status.PENDING   # the old name, for callers that import it from here
 
 
 def catalogue_version(store: Store) -> str:
@@ -23,33 +25,23 @@ def catalogue_version(store: Store) -> str:
 
 
 def pose_cache_version(store: Store) -> str:
-    n, last = store.execute("SELECT COUNT(*), MAX(created_at) FROM poses").fetchone()
-    return f"{n}|{last}"
+    return store.pose_cache_version()
 
 
 def descriptions_version(store: Store, run_id: str) -> int:
-    row = store.execute("SELECT COALESCE(MAX(id), 0) FROM description_history WHERE run_id=?",
-                        (run_id,)).fetchone()
-    return int(row[0])
+    return store.descriptions_version(run_id)
 
 
 def pose_backend_of(store: Store, run: Run | None = None) -> tuple[str, str] | None:
     """(backend, version) whose poses to show: the run's, else the most used in the cache."""
     if run is not None:
-        return run.info["backend"], run.info["backend_version"]
-    row = store.execute("SELECT backend, backend_version FROM poses GROUP BY backend, backend_version"
-                        " ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row else None
+        return run.info.identity
+    return store.most_used_backend()
 
 
 def image_status(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
     """One row per catalogue image with its pose status (person / no_person / error / pending)."""
-    return store.query_df(
-        "SELECT i.image_id, i.product_id, i.position, i.path, i.rel_path, i.content_hash, i.width,"
-        " i.height, i.pose_label, COALESCE(p.status, ?) AS status, p.error, p.score"
-        " FROM images i LEFT JOIN poses p ON p.content_hash=i.content_hash AND p.backend=?"
-        " AND p.backend_version=? ORDER BY i.product_id, i.position, i.image_id",
-        (PENDING, backend or "", version or ""))
+    return store.image_status(backend, version)
 
 
 def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
@@ -62,8 +54,8 @@ def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
     return {
         "products": len(products), "images": len(images),
         "reference": len(sel.reference_ids) if sel else 0, "subject": len(sel.subject_ids) if sel else 0,
-        "person": int(counts.get("person", 0)), "no_person": int(counts.get("no_person", 0)),
-        "failed": int(counts.get("error", 0)), "pending": int(counts.get(PENDING, 0)),
+        "person": int(counts.get(Status.PERSON, 0)), "no_person": int(counts.get(Status.NO_PERSON, 0)),
+        "failed": int(counts.get(Status.ERROR, 0)), "pending": int(counts.get(Status.PENDING, 0)),
         "import_problems": len(problems),
         "source": store.get_meta("catalogue_source"),
         "reference_ids": sel.reference_ids if sel else [], "subject_ids": sel.subject_ids if sel else [],
@@ -72,7 +64,7 @@ def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
 
 def failed_images(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
     st = image_status(store, backend, version)
-    return st.loc[st["status"] == "error", ["product_id", "rel_path", "error"]].reset_index(drop=True)
+    return st.loc[st["status"] == Status.ERROR, ["product_id", "rel_path", "error"]].reset_index(drop=True)
 
 
 def failure_reasons(failed: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
@@ -92,33 +84,25 @@ def failure_reasons(failed: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
 def poses_for_hashes(store: Store, backend: str, version: str, hashes) -> dict[str, np.ndarray]:
     """content_hash -> (n, 4) landmarks for the given hashes only (person rows)."""
     poses = store.poses(backend, version, [h for h in hashes if h])
-    return {h: p["landmarks"] for h, p in poses.items() if p["status"] == "person" and p["landmarks"] is not None}
+    return {h: p.landmarks for h, p in poses.items() if p.is_person}
 
 
 def paths_for_hashes(store: Store, hashes) -> dict[str, str]:
-    """content_hash -> a catalogue path holding that content (None when no longer in the catalogue)."""
-    hashes = list(dict.fromkeys(h for h in hashes if h))
-    out: dict[str, str] = {}
-    for i in range(0, len(hashes), 500):
-        chunk = hashes[i:i + 500]
-        rows = store.execute(f"SELECT content_hash, MIN(path) FROM images WHERE content_hash IN"
-                             f" ({','.join('?' * len(chunk))}) GROUP BY content_hash", chunk).fetchall()
-        out.update(dict(rows))
-    return out
+    """content_hash -> a catalogue path holding that content (absent when no longer in the catalogue)."""
+    return store.image_paths(hashes)
 
 
 def cohort_ranks(run: Run) -> pd.DataFrame:
-    """Every (cohort, pose class): its rank in that cohort, score, support and whether expected."""
+    """Every (cohort, pose class): its rank in that cohort, score, support and whether expected,
+    exactly as the ranker orders them for suggestions (``CentroidRanker.rank_cohort``)."""
     rows = []
     share = run.config.min_cohort_share
     for key, t in run.ranker.tables_.items():
-        score = [(-np.inf if s is None or not np.isfinite(s) else s) for s in t["score"]]
-        order = sorted(range(run.n_classes), key=lambda c: (-score[c], -t["support"][c], c))
-        for rank, c in enumerate(order, 1):
-            sup = t["support"][c]
-            rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products",
-                         "level": t["level"], "n_products": t["n_products"], "pose_class": c, "rank": rank,
-                         "score": t["score"][c], "support": sup, "expected": bool(sup > 0 and sup >= share)})
+        for r in run.ranker.rank_cohort(key, share):
+            rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products", "cohort_key": key,
+                         "level": t["level"], "n_products": t["n_products"], "pose_class": r["pose_class"],
+                         "rank": r["rank"], "score": r["score"], "support": r["support"],
+                         "expected": r["expected"]})
     df = pd.DataFrame(rows)
     level_order = {"global": 0, "category": 1, "subcategory": 2, "product_type": 3}
     return df.sort_values(["level", "cohort", "rank"], key=lambda s: s.map(level_order) if s.name == "level"
@@ -126,15 +110,19 @@ def cohort_ranks(run: Run) -> pd.DataFrame:
 
 
 def centroid_table(store: Store, run: Run) -> pd.DataFrame:
-    """One row per class (poses 0..K-1, then no-person): size, products, descriptions, status."""
+    """One row per class (poses 0..K-1, then no-person): size, products, descriptions, status.
+
+    ``description`` is the human one ("" when none), ``shown`` what the class is called
+    (``describe_centroid``: the human description, else the automatic one in brackets)."""
     desc = store.descriptions(run.run_id)
     rows = []
     for c in run.centroids:
-        d = desc.get(c["id"])
-        rows.append({"centroid": c["id"], "kind": c["kind"], "images": c["size"], "products": c["n_products"],
-                     "auto_description": c["auto_description"],
-                     "description": d["text"] if d else "",
-                     "status": (d["status"] if d else "auto"), "source": (d or {}).get("source") or ""})
+        d = desc.get(c.id)
+        rows.append({"centroid": c.id, "kind": str(c.kind), "images": c.size, "products": c.n_products,
+                     "auto_description": c.auto_description,
+                     "description": d.text if d else "",
+                     "shown": describe_centroid(run, desc, c.id, mark_auto=True),
+                     "status": (str(d.status) if d else "auto"), "source": (d.source if d else None) or ""})
     return pd.DataFrame(rows)
 
 
@@ -158,7 +146,7 @@ def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
     un = store.unplaced_descriptions(run_id)
     if un.empty:
         return un.assign(placed_on=pd.Series(dtype=object))
-    current = {d["text"]: c for c, d in store.descriptions(run_id).items()}
+    current = {d.text: c for c, d in store.descriptions(run_id).items()}
     un = un.copy()
     un["placed_on"] = un["text"].map(current)
     return un

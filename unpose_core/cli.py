@@ -50,7 +50,8 @@ def cmd_import(args) -> int:
     from .catalog.manifest import import_into_store
 
     store = _store(args)
-    report = import_into_store(store, args.manifest, args.images, _progress(args))
+    report = import_into_store(store, args.manifest, args.images, _progress(args),
+                               rating_scale=args.rating_scale)
     if args.json:
         _print_json(report.to_dict())
     if not report.ok:
@@ -166,7 +167,7 @@ def cmd_suggest(args) -> int:
         print(f"  {m.rank}. pose {m.pose_class}: {m.description}  (in {m.support:.0%} of top listings)")
         print(f"     {m.hint}")
         for r in m.references:
-            print(f"     e.g. {r['product_id']}: {r['path']}")
+            print(f"     e.g. {r.product_id}: {r.path}")
     return 0
 
 
@@ -182,7 +183,8 @@ def cmd_report(args) -> int:
     if fmt == "json":
         out.write_text(df.to_json(orient="records", indent=1))
     else:
-        df.to_csv(out, index=False)
+        from .exports import to_csv
+        to_csv(df, out)   # formula-safe: titles come from sellers
     print(f"{len(df)} subject products, {int(df['n_missing'].sum()) if len(df) else 0} missing poses -> {out}")
     return 0
 
@@ -204,6 +206,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_describe(args) -> int:
+    from .descriptions import describe_centroid
     from .runs import get_run
 
     store = _store(args)
@@ -211,10 +214,9 @@ def cmd_describe(args) -> int:
     if args.centroid is None:
         desc = store.descriptions(run.run_id)
         for c in run.centroids:
-            d = desc.get(c["id"])
-            text = d["text"] + ("  [needs review]" if d["status"] != "ok" else "") if d else \
-                f"({c['auto_description']})"
-            print(f"{c['id']:>3}  size {c['size']:>5}  {text}")
+            d = desc.get(c.id)
+            review = "  [needs review]" if d is not None and d.status != "ok" else ""
+            print(f"{c.id:>3}  size {c.size:>5}  {describe_centroid(run, desc, c.id, mark_auto=True)}{review}")
         return 0
     if not 0 <= args.centroid < run.n_classes:
         raise CliError(f"centroid must be within 0..{run.n_classes - 1}")
@@ -269,7 +271,8 @@ def cmd_evaluate(args) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        res.trials.to_csv(out, index=False)
+        from .exports import to_csv
+        to_csv(res.trials, out)
     if args.json:
         d = res.to_dict()
         if judged is not None and not judged.empty:
@@ -382,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--images", default=None, help="image folder (default: the manifest's folder)")
     sp.add_argument("--json", action="store_true", help="print the validation report as JSON")
     sp.add_argument("--show-problems", type=int, default=20)
+    sp.add_argument("--rating-scale", type=float, default=5.0,
+                    help="highest avg_rating of the catalogue (default 5); larger values are refused")
     sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("extract", parents=[common], help="run the pose model over the catalogue (resumable)")

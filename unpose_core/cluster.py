@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .progress import ProgressFn, ProgressTracker
+
 MAX_TRAIN_POINTS = 2_000_000
 
 
@@ -27,7 +29,7 @@ class PoseKMeans:
         self.nredo = nredo
         self.standardize = standardize
 
-    def fit(self, X: np.ndarray) -> "PoseKMeans":
+    def fit(self, X: np.ndarray) -> PoseKMeans:
         import faiss
 
         X = self._check(X, fitting=True)
@@ -62,15 +64,14 @@ class PoseKMeans:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.transform_nearest(X)[1]
-
-    def transform_nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(squared distance in scaled space, centroid index) of the nearest centroid."""
+    def nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The one nearest-centroid rule: (centroid index, squared distance in the standardised
+        space) per row of ``X``."""
         X = self._check(X)
         if len(X) == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        return self._search(self._scaled(X))
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        d, i = self._search(self._scaled(X))
+        return i, d
 
     def _search(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -99,7 +100,7 @@ class PoseKMeans:
                 "mean": self.mean_.astype(np.float32), "scale": self.scale_.astype(np.float32)}
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray], **params) -> "PoseKMeans":
+    def from_state(cls, state: dict[str, np.ndarray], **params) -> PoseKMeans:
         km = cls(n_clusters=len(state["centroids"]), **params)
         km.cluster_centers_ = state["centroids"].astype(np.float32)
         km.cluster_centers_scaled_ = state["centroids_scaled"].astype(np.float32)
@@ -108,9 +109,11 @@ class PoseKMeans:
         return km
 
 
-def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000, progress=None) -> list[dict]:
+def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000,
+            progress: ProgressFn | None = None) -> list[dict]:
     """Fit K-Means for each K: inertia (elbow), silhouette on a sample, size balance, and
-    purity against known labels when given. Used by the app's Tune K page."""
+    purity against known labels when given. Used by the app's Tune K page; ``progress``
+    hears of each K done (stage "sweep", message "K=<k>")."""
     from sklearn.metrics import silhouette_score
 
     rng = np.random.default_rng(seed)
@@ -118,6 +121,7 @@ def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000, p
     idx = rng.choice(len(X), size=min(sample, len(X)), replace=False)
     rows = []
     ks = list(ks)
+    tracker = ProgressTracker("sweep", len(ks), progress, min_interval=0.0)
     for j, k in enumerate(ks):
         km = PoseKMeans(k, seed=seed).fit(X)
         sizes = np.bincount(km.labels_, minlength=k)
@@ -130,8 +134,7 @@ def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000, p
         if labels is not None:
             row["purity"] = purity(km.labels_, labels)
         rows.append(row)
-        if progress:
-            progress(j + 1, len(ks), f"K={k}")
+        tracker.update(j + 1, f"K={k}")
     return rows
 
 

@@ -1,14 +1,18 @@
-"""Plain-words descriptions of a pose class from its mean landmarks.
+"""What a pose class is called: a human description when an analyst wrote one (paper
+Table 2), else a plain-words one made from its mean landmarks; seller hints; and carrying
+human descriptions over to a retrained run.
 
-Used until an analyst writes a human description (paper Table 2), and for seller
-hints. Works for any backend whose landmark names include shoulders, hips, knees and
-ankles (BlazePose 33 and COCO 17 both do).
+The automatic descriptions work for any backend whose landmark names include shoulders,
+hips, knees and ankles (BlazePose 33 and COCO 17 both do).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from .runs import get_run
+from .records import Description
+from .runs import Run, get_run
 from .store import Store
 
 NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"
@@ -62,6 +66,27 @@ def describe_landmarks(mean_lm: np.ndarray, names: tuple[str, ...]) -> str:
     return f"{framing}, {facing}"
 
 
+def describe_centroid(run: Run, descriptions: Mapping[int, Description | str], c: int,
+                      mark_auto: bool = False) -> str:
+    """THE rule for what class ``c`` is called: its human description when one is written,
+    else the automatic one (in brackets when ``mark_auto``, for tables that show which is which).
+
+    ``descriptions``: ``Store.descriptions(run_id)`` (or class -> text). Suggestions, reports,
+    the CLI and every app page name classes through this function."""
+    d = descriptions.get(c)
+    human = d if isinstance(d, str) else (d.text if d is not None else "")
+    if human:
+        return human
+    auto = run.centroids[c].auto_description
+    return f"({auto})" if mark_auto else auto
+
+
+def effective_descriptions(run: Run, descriptions: Mapping[int, Description | str],
+                           mark_auto: bool = False) -> dict[int, str]:
+    """Class -> what it is called (:func:`describe_centroid`) for every class of the run."""
+    return {c.id: describe_centroid(run, descriptions, c.id, mark_auto) for c in run.centroids}
+
+
 def seller_hint(description: str, support: float, cohort: str, n_products: int) -> str:
     """One line a seller can act on."""
     who = f"top {cohort.replace('|', ' / ')} listings" if cohort != "*" else "top listings"
@@ -85,19 +110,19 @@ def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_dista
         return {"matched": 0, "needs_review": 0}
     old, new = get_run(store, old_run_id), get_run(store, new_run_id)
     result = {"matched": 0, "needs_review": 0}
-    if old.info.get("family") != new.info.get("family"):
+    if old.info.family != new.info.family:
         for c, d in old_desc.items():
-            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            store.add_unplaced_description(new_run_id, d.text, f"{old_run_id}:{c}")
             result["needs_review"] += 1
         return result
     taken = set(store.descriptions(new_run_id))   # centroids of the new run already described
     if old.no_person_class in old_desc and new.no_person_class not in taken:
         d = old_desc[old.no_person_class]
-        store.set_description(new_run_id, new.no_person_class, d["text"], "ok", f"{old_run_id}:{old.no_person_class}")
+        store.set_description(new_run_id, new.no_person_class, d.text, "ok", f"{old_run_id}:{old.no_person_class}")
         taken.add(new.no_person_class)
         result["matched"] += 1
-    po = np.array([c["profile"] for c in old.centroids if c["kind"] == "pose"])
-    pn = np.array([c["profile"] for c in new.centroids if c["kind"] == "pose"])
+    po = np.array([c.profile for c in old.centroids if c.is_pose])
+    pn = np.array([c.profile for c in new.centroids if c.is_pose])
     scale = np.concatenate([po, pn]).std(axis=0)
     scale[scale < 1e-6] = 1.0
     dist = np.sqrt((((po[:, None, :] - pn[None, :, :]) / scale) ** 2).mean(axis=2))
@@ -109,10 +134,10 @@ def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_dista
         target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
         status = "ok" if dd <= max_distance else "needs_review"
         if target in taken:
-            store.add_unplaced_description(new_run_id, d["text"], f"{old_run_id}:{c}")
+            store.add_unplaced_description(new_run_id, d.text, f"{old_run_id}:{c}")
             result["needs_review"] += 1
             continue
-        store.set_description(new_run_id, target, d["text"], status, f"{old_run_id}:{c}")
+        store.set_description(new_run_id, target, d.text, status, f"{old_run_id}:{c}")
         taken.add(target)
         result["matched" if status == "ok" else "needs_review"] += 1
     return result

@@ -23,7 +23,6 @@ process. Above 50k points the layout runs in parallel (not bit-reproducible).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .embed import embed
+from .images import content_hash
 from .progress import Progress, ProgressFn
 from .runs import Run, RunError
 from .store import Store
@@ -66,10 +66,6 @@ class Projection:
         return len(self.xy)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _lock_for(run: Run) -> threading.Lock:
     key = str(Path(run.path).resolve())
     with _run_locks_guard:
@@ -90,20 +86,17 @@ def reference_embeddings(store: Store, run: Run) -> tuple[pd.DataFrame, np.ndarr
     """
     frame = person_reference(run)
     info = run.info
-    poses = store.poses(info["backend"], info["backend_version"], frame["content_hash"].unique())
-    bad = [h for h in frame["content_hash"].unique()
-           if poses.get(h, {}).get("status") != "person" or poses[h].get("landmarks") is None]
+    poses = store.poses(info.backend, info.backend_version, frame["content_hash"].unique())
+    bad = [h for h in frame["content_hash"].unique() if h not in poses or not poses[h].is_person]
     if bad:
         raise RunError(f"the pose cache lacks {len(bad)} reference images of run {run.run_id} "
-                       f"({info['backend']} {info['backend_version']}); retrain or re-extract")
-    lms = np.stack([poses[h]["landmarks"] for h in frame["content_hash"]]) if len(frame) else \
+                       f"({info.backend} {info.backend_version}); retrain or re-extract")
+    lms = np.stack([poses[h].landmarks for h in frame["content_hash"]]) if len(frame) else \
         np.zeros((0, 1, 4), np.float32)
-    emb = embed(lms, info["family"]) if len(frame) else np.zeros((0, info["embedding_dim"]), np.float32)
-    labels = store.query_df("SELECT content_hash, MIN(pose_label) AS pose_label FROM images"
-                            " WHERE pose_label IS NOT NULL GROUP BY content_hash")
+    emb = embed(lms, info.family) if len(frame) else np.zeros((0, info.embedding_dim), np.float32)
+    labels = store.pose_labels()
     frame = frame.copy()
-    frame["pose_label"] = frame["content_hash"].map(labels.set_index("content_hash")["pose_label"]) \
-        if len(labels) else None
+    frame["pose_label"] = frame["content_hash"].map(labels) if labels else None
     return frame, emb
 
 
@@ -218,7 +211,7 @@ def save_projection(run: Run, frame: pd.DataFrame, xy: np.ndarray, meta: dict) -
         np.save(fh, xy, allow_pickle=False)
     os.replace(tmp, folder / UMAP_FILE)
     doc = {"version": PROJECTION_VERSION, "run_id": run.run_id, "n": int(len(xy)),
-           "sha256": _sha256(folder / UMAP_FILE), "created_at": time.time(), **meta,
+           "sha256": content_hash(folder / UMAP_FILE), "created_at": time.time(), **meta,
            "image_ids": [int(i) for i in frame["image_id"]],
            "content_hashes": frame["content_hash"].tolist()}
     tmp = folder / (META_FILE + ".tmp")
@@ -238,7 +231,7 @@ def load_projection(run: Run) -> Projection | None:
         return None
     frame = person_reference(run)
     if (meta.get("version") != PROJECTION_VERSION or meta.get("run_id") != run.run_id
-            or meta.get("n") != len(frame) or _sha256(npy) != meta.get("sha256")
+            or meta.get("n") != len(frame) or content_hash(npy) != meta.get("sha256")
             or meta.get("content_hashes") != frame["content_hash"].tolist()
             or meta.get("image_ids") != [int(i) for i in frame["image_id"]]):
         return None

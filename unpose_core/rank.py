@@ -37,6 +37,23 @@ def popularity_target(products: pd.DataFrame, rating_weight: float = 0.5,
     return ((rating_weight * r_norm + count_weight * c_norm) / total).rename("target")
 
 
+def ranked_classes(table: dict, min_share: float = 0.0) -> list[dict]:
+    """THE ranking and "expected" rule: one cohort table's classes, best first.
+
+    Order: a pose no top product of the cohort shows (support 0) has no evidence for it and
+    goes last, whatever the model extrapolates for that (cohort, class) pair; then higher
+    score first (a missing score counts as lowest), then higher support, then lower class id.
+    Expected: shown by at least ``min_share`` of the cohort's top products, and by at least one.
+    Each row: pose_class, rank (1 = best), score, support, expected. The ranker, the app's
+    cohort tables, the suggestions and the evaluation all rank through this function.
+    """
+    score = [float("-inf") if s is None or not np.isfinite(s) else float(s) for s in table["score"]]
+    support = table["support"]
+    order = sorted(range(len(score)), key=lambda c: (support[c] == 0, -score[c], -support[c], c))
+    return [{"pose_class": c, "rank": i + 1, "score": table["score"][c], "support": support[c],
+             "expected": bool(support[c] > 0 and support[c] >= min_share)} for i, c in enumerate(order)]
+
+
 def cohort_keys(row) -> list[str]:
     """Keys from most to least specific: 'cat|sub|type', 'cat|sub', 'cat', '*'."""
     vals = [str(row.get(c) or UNKNOWN) for c in COHORT_LEVELS]
@@ -73,7 +90,7 @@ class CentroidRanker:
             X[col] = pd.Categorical(df[col].fillna(UNKNOWN).astype(str), categories=self.vocab_[col])
         return X
 
-    def fit(self, image_classes: np.ndarray, image_products: pd.DataFrame) -> "CentroidRanker":
+    def fit(self, image_classes: np.ndarray, image_products: pd.DataFrame) -> CentroidRanker:
         """``image_products``: one row per reference image (product_id + cohort + rating columns)."""
         import lightgbm as lgb
 
@@ -134,15 +151,15 @@ class CentroidRanker:
         raise RuntimeError("ranker has no global table; was it fitted?")
 
     def rank(self, product: dict | pd.Series, min_share: float = 0.0) -> list[dict]:
-        """Classes ordered best first, with their score, support and whether they're expected."""
-        key, t = self.cohort_table(product)
-        # a pose no top product of the cohort shows has no evidence for it: it goes last,
-        # whatever the model extrapolates for that (cohort, class) pair
-        order = sorted(range(self.n_classes),
-                       key=lambda c: (t["support"][c] == 0, -t["score"][c], -t["support"][c], c))
-        return [{"pose_class": c, "rank": i + 1, "score": t["score"][c], "support": t["support"][c],
-                 "expected": t["support"][c] > 0 and t["support"][c] >= min_share, "cohort": key,
-                 "cohort_level": t["level"]} for i, c in enumerate(order)]
+        """The product's most specific known cohort, ranked (:func:`ranked_classes`), each row
+        also naming the cohort and its level."""
+        key, _ = self.cohort_table(product)
+        return self.rank_cohort(key, min_share)
+
+    def rank_cohort(self, key: str, min_share: float = 0.0) -> list[dict]:
+        """One cohort table (by key: 'cat|sub|type', 'cat|sub', 'cat' or '*'), ranked."""
+        t = self.tables_[key]
+        return [{**r, "cohort": key, "cohort_level": t["level"]} for r in ranked_classes(t, min_share)]
 
     # plain files: LightGBM text model + JSON tables
     def save(self, folder: Path) -> list[str]:
@@ -155,7 +172,7 @@ class CentroidRanker:
         return ["ranker.txt", "ranker_tables.json"]
 
     @classmethod
-    def load(cls, folder: Path) -> "CentroidRanker":
+    def load(cls, folder: Path) -> CentroidRanker:
         import lightgbm as lgb
 
         folder = Path(folder)

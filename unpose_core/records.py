@@ -6,13 +6,15 @@ equal and serialise as the plain string in JSON, CSV and SQLite.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+import time
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """What the pose stage made of one image."""
 
     PERSON = "person"          # landmarks found
@@ -20,31 +22,22 @@ class Status(str, Enum):
     ERROR = "error"            # the image could not be read or the model failed on it
     PENDING = "pending"        # not run through this backend yet
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"   # its process died; finished work is cached
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def finished(self) -> bool:
         return self is not JobStatus.RUNNING
 
 
-class DescriptionStatus(str, Enum):
+class DescriptionStatus(StrEnum):
     OK = "ok"                       # a person wrote it for this centroid, or it matched closely
     NEEDS_REVIEW = "needs_review"   # carried from an earlier run onto a centroid that only roughly matches
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -66,11 +59,12 @@ class PoseRow:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A trained run as the store lists it; ``path`` is absolute, resolved against the data dir."""
+    """A trained run as the store lists it; ``path`` is absolute, resolved against the data dir
+    (the store keeps it relative, so a copied data dir finds its own run folders)."""
 
     run_id: str
     created_at: float
-    path: str
+    path: Path
     backend: str
     k: int
     config: dict = field(default_factory=dict)
@@ -86,3 +80,190 @@ class Description:
     status: DescriptionStatus = DescriptionStatus.OK
     source: str | None = None
     updated_at: float | None = None
+
+
+@dataclass
+class Job:
+    """A background job's row: what it is, how far it got, how it ended.
+
+    The runner mutates its own instance while the job runs; everyone else gets copies
+    (from memory in the same process, from the store in any other).
+    """
+
+    job_id: str
+    kind: str
+    status: JobStatus
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    rate: float = 0.0
+    eta: float | None = None
+    params: dict = field(default_factory=dict)
+    result: dict | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    updated_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    cancel_requested: bool = False
+
+    def __post_init__(self):
+        self.status = JobStatus(self.status)
+
+    @property
+    def running(self) -> bool:
+        return self.status is JobStatus.RUNNING
+
+    @property
+    def fraction(self) -> float:
+        if self.status is JobStatus.DONE:
+            return 1.0
+        return 0.0 if not self.total else max(0.0, min(1.0, self.done / self.total))
+
+    @property
+    def elapsed(self) -> float:
+        end = self.finished_at or time.time()
+        return max(0.0, end - (self.started_at or self.created_at))
+
+    def progress_text(self) -> str:
+        """E.g. 'pose (blazepose): 312 / 864 images, 6.1/s, ETA 1:30'."""
+        if self.status is not JobStatus.RUNNING:
+            return f"{self.kind} {self.status}" + (f": {self.error}" if self.error else "")
+        parts = [f"{self.stage or self.kind}: {self.done} / {self.total}"]
+        if self.stage.startswith("pose") or self.stage == "import":
+            parts[0] += " images"
+        if self.rate and self.stage.startswith(("pose", "import")):
+            parts.append(f"{self.rate:.1f}/s")
+        if self.eta is not None and self.done < self.total:
+            parts.append(f"ETA {format_seconds(self.eta)}")
+        text = ", ".join(parts)
+        return f"{text} ({self.message})" if self.message else text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def format_seconds(s: float | None) -> str:
+    """'1:30' / '1:02:03' ('?' when unknown)."""
+    if s is None:
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+@dataclass
+class Judgement:
+    """A reviewer's judgement of one product's suggestions under one run (append-only rows)."""
+
+    run_id: str
+    product_id: str
+    suggested: list[int]          # pose classes the system flagged, in its order
+    confirmed: list[int]          # ... of those, the ones the reviewer says are truly missing
+    added: list[int]              # classes the reviewer says are missing but were not flagged
+    labels: dict[int, str]        # view label of each involved class under the run, when known
+    reviewer: str | None = None
+    note: str | None = None
+    created_at: float = 0.0
+    id: int | None = None
+
+    @property
+    def rejected(self) -> list[int]:
+        return [c for c in self.suggested if c not in self.confirmed]
+
+    def missing_labels(self) -> frozenset[str] | None:
+        """The views judged missing, or None when a class involved has no known label."""
+        classes = [*self.confirmed, *self.added]
+        if any(c not in self.labels for c in classes):
+            return None
+        return frozenset(self.labels[c] for c in classes)
+
+
+# -- a trained run's records (written to and read from its folder's JSON files) ----------------
+
+class CentroidKind(StrEnum):
+    POSE = "pose"              # a K-Means centroid of person poses
+    NO_PERSON = "no_person"    # the reserved class K: images without a person
+
+
+def _split_known(cls, d: dict) -> tuple[dict, dict]:
+    """(the keys that are fields of ``cls``, the rest) of a record read from disk."""
+    names = {f.name for f in fields(cls)} - {"extra"}
+    return {k: v for k, v in d.items() if k in names}, {k: v for k, v in d.items() if k not in names}
+
+
+@dataclass
+class RunInfo:
+    """What a run records about how it was made: the pose backend and the spaces it clusters in
+    (``config.json``'s ``info``)."""
+
+    backend: str
+    backend_version: str
+    family: str = "blazepose33"              # embedding family: "blazepose33" (77 dims) or "coco17" (61)
+    landmark_names: list[str] = field(default_factory=list)
+    skeleton: list[list[int]] = field(default_factory=list)
+    k: int = 0
+    embedding_dim: int = 0                   # raw pose embedding
+    space_dim: int = 0                       # what K-Means clustered (the autoencoder's code if any)
+    autoencoder: bool = False
+    no_person_class: int | None = None       # = k
+    extra: dict = field(default_factory=dict)   # keys of newer or older files, kept as they are
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(backend, backend_version): the key of the pose cache rows the run uses."""
+        return self.backend, self.backend_version
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunInfo:
+        known, extra = _split_known(cls, d)
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**d, **extra}
+
+
+@dataclass
+class CentroidInfo:
+    """One pose class of a run (``centroids.json``): its size, automatic description, and for
+    pose centroids the mean landmarks, mean raw embedding and mirror partner."""
+
+    id: int
+    kind: CentroidKind
+    size: int
+    n_products: int
+    auto_description: str
+    mean_landmarks: list | None = None       # (n_landmarks, 4) averages, pose centroids only
+    profile: list[float] | None = None       # mean raw embedding, pose centroids only
+    mirror: int | None = None                # the centroid its mirrored members land in, if any
+
+    def __post_init__(self):
+        self.kind = CentroidKind(self.kind)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CentroidInfo:
+        return cls(**_split_known(cls, d)[0])
+
+    @property
+    def is_pose(self) -> bool:
+        return self.kind is CentroidKind.POSE
+
+    def to_dict(self) -> dict:
+        """As stored: optional fields only when set."""
+        d = {k: v for k, v in asdict(self).items()
+             if v is not None or k not in ("mean_landmarks", "profile", "mirror")}
+        return d | {"kind": str(self.kind)}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference photo shown with a missing pose: an image of a top product of the cohort."""
+
+    product_id: str
+    title: str | None
+    path: str
+    content_hash: str

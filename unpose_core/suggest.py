@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from .catalog.selection import popularity_sort
-from .descriptions import seller_hint
-from .pose.extract import estimate_file
+from .descriptions import describe_centroid, seller_hint
 from .images import content_hash
-from .pose import PoseBackend, create_backend
+from .pose import PoseBackend, create_backend, require_version
+from .pose.extract import estimate_file
 from .progress import ProgressFn, ProgressTracker
 from .rank import cohort_keys
+from .records import PoseRow, Reference, Status
 from .runs import Run
 from .store import Store
 
@@ -27,7 +28,7 @@ from .store import Store
 @dataclass
 class ImageAssignment:
     image: str
-    status: str
+    status: Status
     pose_class: int | None
     description: str = ""
     distance: float | None = None
@@ -43,7 +44,7 @@ class MissingPose:
     support: float
     description: str
     hint: str
-    references: list[dict] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
 
 
 @dataclass
@@ -63,8 +64,35 @@ class Suggestion:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([{"rank": m.rank, "pose_class": m.pose_class, "description": m.description,
                               "support": round(m.support, 3), "score": round(m.score, 4),
-                              "hint": m.hint, "references": " ".join(r["path"] for r in m.references)}
+                              "hint": m.hint, "references": " ".join(r.path for r in m.references)}
                              for m in self.missing])
+
+
+@dataclass(frozen=True)
+class MissingClasses:
+    """The missing pose classes of a product: its cohort and the ranker's rows of the classes
+    expected there that it does not cover, best first."""
+
+    cohort: str                  # the ranker's table key, e.g. 'Clothing|T-shirts' or '*'
+    cohort_level: str            # product_type / subcategory / category / global
+    n_products: int              # top products behind the cohort's table
+    ranked: list[dict]           # ``CentroidRanker.rank`` rows: pose_class, rank, score, support ...
+
+    @property
+    def classes(self) -> list[int]:
+        return [r["pose_class"] for r in self.ranked]
+
+
+def missing_classes(run: Run, product: dict | pd.Series, present) -> MissingClasses:
+    """THE missing-pose rule (paper Algorithm 2) for a product showing classes ``present``:
+    the classes expected in its cohort (``rank.ranked_classes``) that it does not cover (the
+    present ones and, when the run treats mirrored poses as the same, their mirror partners:
+    ``Run.covered``), in rank order. Suggestions, reports and the evaluation all call it."""
+    ranking = run.ranker.rank(product, run.config.min_cohort_share)
+    cohort, level = ranking[0]["cohort"], ranking[0]["cohort_level"]
+    covered = run.covered(present)
+    return MissingClasses(cohort, level, int(run.ranker.tables_[cohort]["n_products"]),
+                          [r for r in ranking if r["expected"] and r["pose_class"] not in covered])
 
 
 class Suggester:
@@ -75,7 +103,7 @@ class Suggester:
         self._backend = backend
         self.products = store.products().set_index("product_id", drop=False)
         self.images = store.images()
-        self.descriptions = {c: d["text"] for c, d in store.descriptions(run.run_id).items()}
+        self.descriptions = store.descriptions(run.run_id)
         order = popularity_sort(self.products.reset_index(drop=True), run.config.selection.popularity_order)
         self._popularity = {p: i for i, p in enumerate(order["product_id"])}
         ref = run.reference.copy()
@@ -89,33 +117,31 @@ class Suggester:
 
     # -- helpers --------------------------------------------------------------
     def describe(self, c: int) -> str:
-        return self.descriptions.get(c) or self.run.centroids[c]["auto_description"]
+        return describe_centroid(self.run, self.descriptions, c)
 
     def backend(self) -> PoseBackend:
         if self._backend is None:
-            self._backend = create_backend(self.run.config.pose_options(), self.store.data_dir)
-            if self._backend.version != self.run.info["backend_version"]:
-                raise RuntimeError(f"run {self.run.run_id} was trained with {self.run.info['backend_version']},"
-                                   f" the installed backend is {self._backend.version}: retrain")
+            self._backend = require_version(create_backend(self.run.config.pose_options(), self.store.data_dir),
+                                            self.run.info.backend_version, f"run {self.run.run_id}")
         return self._backend
 
-    def references(self, c: int, cohort_key: str, exclude: str | None = None) -> list[dict]:
+    def references(self, c: int, cohort_key: str, exclude: str | None = None) -> list[Reference]:
         rows = self.reference[(self.reference["pose_class"] == c)
                               & self.reference["keys"].map(lambda ks: cohort_key in ks)]
         if exclude is not None:
             rows = rows[rows["product_id"] != exclude]
         rows = rows.drop_duplicates("product_id").head(self.n_references)
-        return [{"product_id": r.product_id, "title": self.products.at[r.product_id, "title"],
-                 "path": r.path, "content_hash": r.content_hash} for r in rows.itertuples()]
+        return [Reference(r.product_id, self.products.at[r.product_id, "title"], r.path, r.content_hash)
+                for r in rows.itertuples()]
 
-    def _poses_for(self, hashes: list[str], paths: list[str]) -> dict[str, dict]:
-        info = self.run.info
-        cached = self.store.poses(info["backend"], info["backend_version"], hashes)
+    def _poses_for(self, hashes: list[str], paths: list[str]) -> dict[str, PoseRow]:
+        ident = self.run.info.identity
+        cached = self.store.poses(*ident, hashes)
         todo = [(h, p) for h, p in zip(hashes, paths) if h not in cached]
         if todo:
             rows = [estimate_file(self.backend(), h, p) for h, p in dict(todo).items()]
-            self.store.put_poses(info["backend"], info["backend_version"], rows)
-            cached.update(self.store.poses(info["backend"], info["backend_version"], [h for h, _ in todo]))
+            self.store.put_poses(*ident, rows)
+            cached.update(self.store.poses(*ident, [h for h, _ in todo]))
         return cached
 
     # -- the algorithm --------------------------------------------------------
@@ -125,28 +151,23 @@ class Suggester:
         classes, dists = self.run.classify(results)
         assignments = []
         for i, p in enumerate(paths):
-            pr = results[i] or {"status": "error", "error": "no pose result"}
+            pr = results[i] or PoseRow(hashes[i], Status.ERROR, error="no pose result")
             c = int(classes[i]) if classes[i] >= 0 else None
             assignments.append(ImageAssignment(
-                image=p, status=pr["status"], pose_class=c, error=pr.get("error"), image_id=image_ids[i],
+                image=p, status=pr.status, pose_class=c, error=pr.error, image_id=image_ids[i],
                 description=self.describe(c) if c is not None else "",
                 distance=None if np.isnan(dists[i]) else float(dists[i])))
         present = sorted({a.pose_class for a in assignments if a.pose_class is not None})
-        ranking = self.run.ranker.rank(product, self.run.config.min_cohort_share)
-        cohort, level = ranking[0]["cohort"], ranking[0]["cohort_level"]
-        n_products = self.run.ranker.tables_[cohort]["n_products"]
-        covered = self.run.covered(present)
+        m = missing_classes(self.run, product, present)
         missing = []
-        for r in ranking:
+        for i, r in enumerate(m.ranked, 1):
             c = r["pose_class"]
-            if not r["expected"] or c in covered:
-                continue
             desc = self.describe(c)
-            missing.append(MissingPose(c, len(missing) + 1, r["score"], r["support"], desc,
-                                       seller_hint(desc, r["support"], cohort, n_products),
-                                       self.references(c, cohort, exclude=product.get("product_id"))))
-        return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), cohort, level,
-                          assignments, present, missing)
+            missing.append(MissingPose(c, i, r["score"], r["support"], desc,
+                                       seller_hint(desc, r["support"], m.cohort, m.n_products),
+                                       self.references(c, m.cohort, exclude=product.get("product_id"))))
+        return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
+                          m.cohort_level, assignments, present, missing)
 
     def for_product(self, product_id: str) -> Suggestion:
         if product_id not in self.products.index:
@@ -165,7 +186,7 @@ class Suggester:
                 hashes.append(content_hash(p))
                 good.append(p)
             except OSError as exc:
-                bad.append(ImageAssignment(p, "error", None, error=f"cannot read: {exc.strerror or exc}"))
+                bad.append(ImageAssignment(p, Status.ERROR, None, error=f"cannot read: {exc.strerror or exc}"))
         product = {"product_id": None, "title": None, "category": category, "subcategory": subcategory,
                    "product_type": product_type}
         s = self._suggest(product, hashes, good, [None] * len(good))
@@ -206,7 +227,7 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                 "category": s.products.at[pid, "category"], "subcategory": s.products.at[pid, "subcategory"],
                 "product_type": s.products.at[pid, "product_type"], "cohort": sug.cohort,
                 "cohort_level": sug.cohort_level, "n_images": len(sug.images),
-                "n_failed_images": sum(a.status == "error" for a in sug.images),
+                "n_failed_images": sum(a.status == Status.ERROR for a in sug.images),
                 "present_poses": " ".join(map(str, sug.present)), "n_missing": len(sug.missing),
                 "top_missing": sug.missing[0].description if sug.missing else "",
                 "missing_poses": "; ".join(f"{m.pose_class}: {m.description}" for m in sug.missing),

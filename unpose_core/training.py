@@ -19,10 +19,11 @@ from .cluster import PoseKMeans
 from .config import TrainConfig
 from .descriptions import NO_PERSON_TEXT, carry_descriptions, describe_landmarks
 from .embed import embed
-from .pose.extract import ERROR, ExtractResult, extract_poses
-from .pose import EMBEDDING_FAMILY, NO_PERSON, PoseBackend, create_backend
+from .pose import backend_info, create_backend
+from .pose.extract import ExtractResult, extract_poses
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
+from .records import CentroidInfo, CentroidKind, RunInfo, Status
 from .runs import save_run
 from .store import Store
 
@@ -37,20 +38,15 @@ class ImagePoses:
     person_rows: np.ndarray        # indices into images of the person rows
 
 
-def backend_info(b: PoseBackend) -> dict:
-    """What a run records of the backend that produced its poses."""
-    return {"backend": b.id, "backend_version": b.version, "landmark_names": list(b.landmark_names),
-            "family": EMBEDDING_FAMILY[b.id], "skeleton": [list(p) for p in getattr(b, "skeleton", ())]}
-
-
 def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
                      family: str) -> ImagePoses:
     poses = store.poses(backend, version, images["content_hash"])
     images = images.reset_index(drop=True).copy()
-    images["status"] = [poses.get(h, {}).get("status", "pending") for h in images["content_hash"]]
-    images["error"] = [poses.get(h, {}).get("error") for h in images["content_hash"]]
-    rows = np.flatnonzero(images["status"].to_numpy() == "person")
-    lms = np.stack([poses[images.at[i, "content_hash"]]["landmarks"] for i in rows]) if len(rows) \
+    found = [poses.get(h) for h in images["content_hash"]]
+    images["status"] = [str(p.status) if p else str(Status.PENDING) for p in found]
+    images["error"] = [p.error if p else None for p in found]
+    rows = np.flatnonzero([p is not None and p.is_person for p in found])
+    lms = np.stack([found[i].landmarks for i in rows]) if len(rows) \
         else np.zeros((0, 1, 4), np.float32)
     emb = embed(lms, family) if len(rows) else np.zeros((0, 0), np.float32)
     return ImagePoses(images, lms, emb, rows)
@@ -89,13 +85,13 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     try:
         ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop,
                                            backend=backend)
-        info = backend_info(backend)
+        info = RunInfo.from_dict(backend_info(backend))
     finally:
         backend.close()
     if ext.cancelled:
         raise InterruptedError("training cancelled during pose extraction")
     ref_images = images[images["product_id"].isin(sel.reference_ids)]
-    ip = load_image_poses(store, ref_images, info["backend"], info["backend_version"], info["family"])
+    ip = load_image_poses(store, ref_images, info.backend, info.backend_version, info.family)
     n_person = len(ip.person_rows)
     _report(progress, "train", 1, 5, f"{n_person} reference images with a person")
     if n_person < config.k:
@@ -115,9 +111,9 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     classes = np.full(len(ref), -1, dtype=np.int64)
     dists = np.full(len(ref), np.nan, dtype=np.float32)
     classes[ip.person_rows] = km.labels_
-    d, _ = km.transform_nearest(space)
+    _, d = km.nearest(space)
     dists[ip.person_rows] = d
-    classes[ref["status"].to_numpy() == NO_PERSON] = k
+    classes[ref["status"].to_numpy() == str(Status.NO_PERSON)] = k
     usable = classes >= 0
     _report(progress, "train", 3, 5, "ranking poses per cohort")
     prod_cols = products.drop(columns=["attrs"]).set_index("product_id")
@@ -125,23 +121,21 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     ranker = CentroidRanker(k + 1, config.rating_weight, config.count_weight, seed=config.seed).fit(
         classes[usable], ref_rows)
 
-    centroids = []
+    centroids: list[CentroidInfo] = []
     for c in range(k + 1):
         members = np.flatnonzero(classes == c)
-        entry = {"id": c, "size": int(len(members)),
-                 "n_products": int(ref.loc[members, "product_id"].nunique()),
-                 "kind": "no_person" if c == k else "pose"}
+        size, n_products = int(len(members)), int(ref.loc[members, "product_id"].nunique())
         if c == k:
-            entry["auto_description"] = NO_PERSON_TEXT
-        else:
-            pos = np.flatnonzero(km.labels_ == c)
-            mean_lm = ip.landmarks[pos].mean(axis=0)
-            entry["mean_landmarks"] = np.round(mean_lm, 5).tolist()
-            entry["profile"] = np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()
-            entry["auto_description"] = describe_landmarks(mean_lm, tuple(info["landmark_names"]))
-        centroids.append(entry)
+            centroids.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_products, NO_PERSON_TEXT))
+            continue
+        pos = np.flatnonzero(km.labels_ == c)
+        mean_lm = ip.landmarks[pos].mean(axis=0)
+        centroids.append(CentroidInfo(
+            c, CentroidKind.POSE, size, n_products, describe_landmarks(mean_lm, tuple(info.landmark_names)),
+            mean_landmarks=np.round(mean_lm, 5).tolist(),
+            profile=np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()))
     for c, partner in mirror_partners(ip.landmarks, km.labels_, k, info, ae, km).items():
-        centroids[c]["mirror"] = partner
+        centroids[c].mirror = partner
 
     reference = pd.DataFrame({
         "image_id": ref["image_id"].to_numpy(), "product_id": ref["product_id"].to_numpy(),
@@ -157,15 +151,16 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         n += 1
         folder = runs_dir / f"{run_id}-{n}"
     run_id = folder.name
-    info.update({"k": k, "embedding_dim": int(ip.embeddings.shape[1]), "space_dim": int(space.shape[1]),
-                 "autoencoder": ae is not None, "no_person_class": k})
+    info.k, info.no_person_class, info.autoencoder = k, k, ae is not None
+    info.embedding_dim, info.space_dim = int(ip.embeddings.shape[1]), int(space.shape[1])
     _report(progress, "train", 4, 5, "saving run")
     save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
     summary = {"n_reference_products": len(sel.reference_ids), "n_subject_products": len(sel.subject_ids),
                "n_reference_images": int(len(ref)), "n_person": n_person,
-               "n_no_person": int((classes == k).sum()), "n_errors": int((ref["status"] == ERROR).sum()),
-               "inertia": km.inertia_, "cluster_sizes": [c["size"] for c in centroids]}
-    store.add_run(run_id, str(folder), info["backend"], k, config.to_dict(), summary)
+               "n_no_person": int((classes == k).sum()), "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
+               "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids]}
+    # relative to the data dir, so a copied or moved data dir keeps finding its runs
+    store.add_run(run_id, folder.relative_to(store.data_dir), info.backend, k, config.to_dict(), summary)
     previous = store.active_run_id()
     if activate:
         store.set_active_run(run_id)
@@ -175,16 +170,16 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary)
 
 
-def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: dict, ae, km,
+def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: RunInfo, ae, km,
                     min_share: float = 0.6) -> dict[int, int]:
     """Centroid -> the centroid its members land in when their images are mirrored, where
     at least ``min_share`` of them agree and it is another centroid."""
     from .embed import mirror_landmarks
 
-    mirrored = embed(mirror_landmarks(landmarks, info["landmark_names"]), info["family"])
+    mirrored = embed(mirror_landmarks(landmarks, info.landmark_names), info.family)
     if ae is not None:
         mirrored = ae.transform(mirrored)
-    _, target = km.transform_nearest(mirrored)
+    target, _ = km.nearest(mirrored)
     partners = {}
     for c in range(k):
         hits = np.bincount(target[labels == c], minlength=k)

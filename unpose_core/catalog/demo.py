@@ -41,10 +41,12 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from ..progress import Progress, ProgressFn
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
@@ -387,7 +389,7 @@ def _pick_shots(labels: list[str], rng: np.random.Generator) -> list[Shot]:
 def build_demo(
     out_dir: Path | str,
     seed: int = 0,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> DemoBuild:
     """Write the demo images and ``manifest.csv`` under ``out_dir``, replacing an earlier build."""
     out_dir = Path(out_dir)
@@ -430,16 +432,16 @@ def _write_images(products: list[_Product], image_root: Path, seed: int, progres
                 shot.view, shot.framing, shot.source,
             ))
         if progress is not None:
-            progress(index + 1, len(products), f"{product.product_id}: {len(shots)} images")
+            progress(Progress("demo", index + 1, len(products), f"{product.product_id}: {len(shots)} images"))
     return rows
 
 
-def install_demo(store, seed: int = 0, progress=None):
+def install_demo(store, seed: int = 0, progress: ProgressFn | None = None):
     """Build the demo into ``<data dir>/demo`` and make it the store's catalogue: what
     `unposed demo` and the app's demo button both run. Returns the import report."""
     from .manifest import import_into_store
 
-    build = build_demo(Path(store.data_dir) / "demo", seed=seed)
+    build = build_demo(Path(store.data_dir) / "demo", seed=seed, progress=progress)
     report = import_into_store(store, build.manifest_path, build.image_root, progress, f"demo (seed {seed})")
     if not report.applied:
         raise ValueError(f"the demo catalogue did not import: {report.summary()}")

@@ -1,63 +1,20 @@
 """Reviewer judgements: which suggested poses a person confirmed, rejected or added (append-only)."""
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from ..records import Judgement
 from ..store import Store
 from .labels import LabelSet, catalogue_labels, normalise_label, read_labels_file, saved_labels_path
 from .metrics import ALL, NO_SUBCATEGORY, ratios
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS judgements(
-    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, product_id TEXT NOT NULL,
-    suggested TEXT NOT NULL, confirmed TEXT NOT NULL, added TEXT NOT NULL,
-    labels TEXT, reviewer TEXT, note TEXT, created_at REAL NOT NULL)
-"""
-_INDEX = "CREATE INDEX IF NOT EXISTS judgements_run_product ON judgements(run_id, product_id, id)"
+__all__ = ["Judgement", "judged_missing_labels", "judgement_history", "judgement_table", "latest_judgement",
+           "latest_judgements", "load_labels", "save_judgement"]
 
 
-# -- reviewer judgements ----------------------------------------------------------------------
-
-@dataclass
-class Judgement:
-    run_id: str
-    product_id: str
-    suggested: list[int]          # pose classes the system flagged, in its order
-    confirmed: list[int]          # ... of those, the ones the reviewer says are truly missing
-    added: list[int]              # classes the reviewer says are missing but were not flagged
-    labels: dict[int, str]        # view label of each involved class under the run, when known
-    reviewer: str | None = None
-    note: str | None = None
-    created_at: float = 0.0
-    id: int | None = None
-
-    @property
-    def rejected(self) -> list[int]:
-        return [c for c in self.suggested if c not in self.confirmed]
-
-    def missing_labels(self) -> frozenset[str] | None:
-        """The views judged missing, or None when a class involved has no known label."""
-        classes = [*self.confirmed, *self.added]
-        if any(c not in self.labels for c in classes):
-            return None
-        return frozenset(self.labels[c] for c in classes)
-
-
-def ensure_tables(store: Store) -> None:
-    store.execute(_SCHEMA)
-    store.execute(_INDEX)
-
-
-def _has_table(store: Store) -> bool:
-    """Readers never write: a data dir nobody reviewed in has no judgements table yet."""
-    return store.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='judgements'").fetchone() \
-        is not None
-
+# -- reviewer judgements (stored append-only by the store) -------------------------------------
 
 def _classes(values, what: str) -> list[int]:
     out = []
@@ -88,57 +45,25 @@ def save_judgement(store: Store, run_id: str, product_id: str, suggested, confir
     if dup:
         raise ValueError(f"added poses {dup} were already suggested; tick them as confirmed instead")
     clean_labels = {}
-    for c, l in (labels or {}).items():
-        n = normalise_label(l)
+    for c, label in (labels or {}).items():
+        n = normalise_label(label)
         if n is not None:
             clean_labels[int(c)] = n
-    ensure_tables(store)
-    now = time.time()
-    cur = store.execute(
-        "INSERT INTO judgements(run_id, product_id, suggested, confirmed, added, labels, reviewer, note,"
-        " created_at) VALUES(?,?,?,?,?,?,?,?,?)",
-        (run_id, str(product_id), json.dumps(suggested), json.dumps(confirmed), json.dumps(added),
-         json.dumps({str(k): v for k, v in clean_labels.items()}), reviewer, note, now))
-    return Judgement(run_id, str(product_id), suggested, confirmed, added, clean_labels, reviewer, note,
-                     now, cur.lastrowid)
-
-
-def _row_to_judgement(row) -> Judgement:
-    jid, run_id, pid, sug, conf, add, labels, reviewer, note, created = row
-    lab = {int(k): v for k, v in (json.loads(labels) if labels else {}).items()}
-    return Judgement(run_id, pid, json.loads(sug), json.loads(conf), json.loads(add), lab, reviewer, note,
-                     created, jid)
-
-
-_COLS = "id, run_id, product_id, suggested, confirmed, added, labels, reviewer, note, created_at"
+    return store.add_judgement(Judgement(run_id, str(product_id), suggested, confirmed, added, clean_labels,
+                                         reviewer, note))
 
 
 def latest_judgement(store: Store, run_id: str, product_id: str) -> Judgement | None:
-    if not _has_table(store):
-        return None
-    row = store.execute(f"SELECT {_COLS} FROM judgements WHERE run_id=? AND product_id=?"
-                        " ORDER BY id DESC LIMIT 1", (run_id, str(product_id))).fetchone()
-    return None if row is None else _row_to_judgement(row)
+    return store.latest_judgement(run_id, product_id)
 
 
 def latest_judgements(store: Store, run_id: str | None = None) -> list[Judgement]:
     """The current judgement of every (run, product) pair, or of one run's products."""
-    if not _has_table(store):
-        return []
-    sql = (f"SELECT {_COLS} FROM judgements j WHERE id = (SELECT MAX(id) FROM judgements k"
-           " WHERE k.run_id=j.run_id AND k.product_id=j.product_id)")
-    params: tuple = ()
-    if run_id is not None:
-        sql += " AND run_id=?"
-        params = (run_id,)
-    return [_row_to_judgement(r) for r in store.execute(sql + " ORDER BY id", params).fetchall()]
+    return store.latest_judgements(run_id)
 
 
 def judgement_history(store: Store, run_id: str | None = None) -> pd.DataFrame:
-    ensure_tables(store)   # an empty frame with the right columns
-    if run_id is None:
-        return store.query_df(f"SELECT {_COLS} FROM judgements ORDER BY id")
-    return store.query_df(f"SELECT {_COLS} FROM judgements WHERE run_id=? ORDER BY id", (run_id,))
+    return store.judgement_history(run_id)
 
 
 def judged_missing_labels(store: Store) -> dict[str, frozenset[str]]:

@@ -39,7 +39,6 @@ Metrics, per subcategory, micro-averaged over all trials (sums of counts, then r
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import time
@@ -52,10 +51,11 @@ import pandas as pd
 from ..catalog.selection import select_sets
 from ..cluster import purity
 from ..config import TrainConfig
-from .labels import LabelSet
-from .judgements import load_labels
 from ..progress import Progress, ProgressFn
 from ..store import Store
+from ..suggest import missing_classes
+from .judgements import load_labels
+from .labels import LabelSet
 from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
 from .results import EvalResult
 
@@ -79,7 +79,7 @@ class Configuration:
         return self.backend + ("+ae" if self.autoencoder else "")
 
     @classmethod
-    def parse(cls, text: str) -> "Configuration":
+    def parse(cls, text: str) -> Configuration:
         """'blazepose', 'blazepose+ae', 'mmpose-hrnet+ae' (case and spaces ignored)."""
         from ..pose import available_backends
 
@@ -92,17 +92,10 @@ class Configuration:
         return cls(backend, ae)
 
 
-def _backend_identity(backend: str, data_dir) -> tuple[str, str]:
-    from ..pose.extract import backend_identity
-    from ..pose import PoseOptions
-
-    return backend_identity(PoseOptions(backend=backend), data_dir)
-
-
 def default_configurations(store: Store) -> tuple[list[Configuration], list[str]]:
     """BlazePose with and without the autoencoder, plus '<backend> + AE' for every other
     registered backend whose poses are already cached for the whole catalogue."""
-    from ..pose import available_backends
+    from ..pose import available_backends, backend_identity
 
     configs = [Configuration("blazepose", False), Configuration("blazepose", True)]
     notes = []
@@ -110,7 +103,7 @@ def default_configurations(store: Store) -> tuple[list[Configuration], list[str]
         if b == "blazepose":
             continue
         try:
-            bid, version = _backend_identity(b, store.data_dir)
+            bid, version = backend_identity(b, store.data_dir)
         except Exception as exc:  # a backend that cannot start here (no weights, no package)
             notes.append(f"{b}: skipped, it cannot start here ({type(exc).__name__}: {exc})")
             continue
@@ -149,23 +142,6 @@ class EvalOptions:
             raise ValueError("draws must be at least 1")
         if self.k is not None and self.k < 1:
             raise ValueError("k must be at least 1")
-
-
-# -- the system's answer, the same as Suggester._suggest -------------------------------------
-
-def predict_missing(run, product: dict, present) -> list[int]:
-    """Missing pose classes for a product showing classes ``present``, best first
-    (Algorithm 2: the cohort's expected classes minus the present ones, in rank order)."""
-    covered = run.covered(present)
-    ranking = run.ranker.rank(product, run.config.min_cohort_share)
-    return [r["pose_class"] for r in ranking if r["expected"] and r["pose_class"] not in covered]
-
-
-def assign_classes(run, store: Store, content_hashes) -> np.ndarray:
-    """Pose class per image (no person -> K, no usable pose -> -1), from the pose cache."""
-    hashes = list(content_hashes)
-    poses = store.poses(run.info["backend"], run.info["backend_version"], hashes)
-    return run.classify([poses.get(h) for h in hashes])[0]
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
@@ -264,8 +240,7 @@ def _scratch_store(store: Store, folder: Path, products: pd.DataFrame, images: p
     scratch.replace_catalogue(products, images, empty, "evaluation scratch copy")
     hashes = set(images["content_hash"])
     for bid, version in backends:
-        rows = [{"content_hash": h, **p} for h, p in store.poses(bid, version, hashes).items()]
-        scratch.put_poses(bid, version, rows)
+        scratch.put_poses(bid, version, store.poses(bid, version, hashes).values())
     new = scratch.images()[["image_id", "product_id", "position", "content_hash"]]
     old = images[["image_id", "product_id", "position", "content_hash"]]
     m = new.merge(old, on=["product_id", "position", "content_hash"], suffixes=("", "_orig"))
@@ -281,12 +256,10 @@ def base_config(store: Store, options: EvalOptions) -> TrainConfig:
         base = TrainConfig()
         rid = store.active_run_id()
         if rid is not None:
-            row = store.execute("SELECT config FROM runs WHERE run_id=?", (rid,)).fetchone()
-            if row is not None:
-                try:
-                    base = TrainConfig.from_dict(json.loads(row[0]))
-                except (TypeError, ValueError, KeyError):
-                    base = TrainConfig()
+            try:   # a missing run or unreadable settings: the defaults
+                base = TrainConfig.from_dict(store.run(rid).config)
+            except (TypeError, ValueError, LookupError):
+                base = TrainConfig()
     if options.k is not None:
         base = replace(base, k=options.k)
     return base
@@ -302,10 +275,10 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
              workers: int | None = None) -> EvalResult:
     """Train each configuration on labelled reference products (minus a held-out share) and
     score its missing-pose suggestions; see the module docstring for the protocol."""
+    from ..pose import PoseOptions, backend_identity
     from ..pose.extract import extract_poses
-    from ..training import train
-    from ..pose import PoseOptions
     from ..runs import load_run
+    from ..training import train
 
     t0 = time.perf_counter()
     options = options or EvalOptions()
@@ -359,7 +332,7 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     for cfg in configurations:
         if cfg.backend in idents:
             continue
-        idents[cfg.backend] = _backend_identity(cfg.backend, store.data_dir)
+        idents[cfg.backend] = backend_identity(cfg.backend, store.data_dir)
         if len(store.missing_poses(*idents[cfg.backend])):
             extract_poses(store, PoseOptions(backend=cfg.backend), workers=workers, progress=progress)
 
@@ -442,7 +415,10 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     maps = class_labels(ref)
     wanted = sorted(set(eval_ids) | set(reviewed))
     imgs = images[images["product_id"].isin(wanted)]
-    imgs = imgs.assign(pose_class=assign_classes(run, store, imgs["content_hash"]))
+    # the system's answer comes from the Suggester's own rules: Run.classify over the pose cache
+    # (no person -> K, no usable pose -> -1), then suggest.missing_classes
+    poses = store.poses(*run.info.identity, imgs["content_hash"])
+    imgs = imgs.assign(pose_class=run.classify([poses.get(h) for h in imgs["content_hash"]])[0])
     # purity of the evaluated (hidden-protocol) images: the share whose class's view (the
     # majority label of the run's reference images, as for the suggestions) is their own view
     hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["pose_class"] >= 0)]
@@ -474,17 +450,17 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
             for draw in range(options.draws):
                 kept = kept_subset(len(g), seed, draw, pid, options.keep_min, options.keep_max)
                 truth = set(lab) - {lab[i] for i in kept}
-                missing = predict_missing(run, product, {int(c) for c in cls[kept] if c >= 0})
+                missing = missing_classes(run, product, {int(c) for c in cls[kept] if c >= 0}).classes
                 rows.append(_trial(base_row, draw, kept, lab, _ordered_labels(maps, s, missing), missing,
                                    truth, "hide"))
                 if baselines:
                     for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
                                           (BASELINE_ALL, set())):
-                        miss = predict_missing(run, product, present)
+                        miss = missing_classes(run, product, present).classes
                         rows.append(_trial({**base_row, "configuration": name}, draw, kept, lab,
                                            _ordered_labels(maps, s, miss), miss, truth, "baseline"))
         if pid in reviewed:
-            missing = predict_missing(run, product, {int(c) for c in cls if c >= 0})
+            missing = missing_classes(run, product, {int(c) for c in cls if c >= 0}).classes
             rows.append(_trial(base_row, 0, list(range(len(g))), lab, _ordered_labels(maps, s, missing),
                                missing, set(labels.product_missing[pid]), "reviewed"))
     return rows

@@ -137,7 +137,8 @@ def save_result(store: Store, result: EvalResult) -> Path:
     d = result.to_dict() | {"text": result.format(), "created_at": time.time(), "id": folder.name,
                             "active_run": store.active_run_id()}
     (tmp / "result.json").write_text(json.dumps(d, indent=1, default=str))
-    result.trials.to_csv(tmp / "trials.csv", index=False)
+    from ..exports import to_csv
+    to_csv(result.trials, tmp / "trials.csv")   # the app offers it for download: formula-safe
     tmp.rename(folder)
     return folder
 

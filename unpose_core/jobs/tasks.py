@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from ..progress import Progress, ProgressFn
@@ -44,8 +43,8 @@ def start_demo(store: Store, seed: int = 0, k: int = 10, train: bool = True) -> 
 
 def _demo_target(store: Store, progress: ProgressFn, stop: threading.Event, seed: int, k: int,
                  do_train: bool) -> dict:
-    from ..config import TrainConfig
     from ..catalog.demo import install_demo
+    from ..config import TrainConfig
 
     progress(Progress("demo", 0, 1, "generating demo images"))
     report = install_demo(store, seed, progress)
@@ -92,8 +91,8 @@ def _sweep_target(store: Store, progress: ProgressFn, stop: threading.Event, run
     import numpy as np
 
     from ..cluster import sweep_k
-    from ..runs import get_run
     from ..projection import reference_embeddings
+    from ..runs import get_run
 
     run = get_run(store, run_id)
     progress(Progress("sweep", 0, len(ks), "loading reference poses"))
@@ -101,20 +100,38 @@ def _sweep_target(store: Store, progress: ProgressFn, stop: threading.Event, run
     X = run.to_space(raw)
     if len(X) < max(ks):
         raise ValueError(f"only {len(X)} reference images show a person; the largest K must be at most that")
-    labels = frame["pose_label"] if "pose_label" in frame else None
+    labels = frame.get("pose_label")
     has_labels = labels is not None and labels.notna().any()
-    t0 = time.perf_counter()
-
-    def step(done: int, total: int, msg: str) -> None:
-        el = time.perf_counter() - t0
-        rate = done / el if el > 0 else 0.0
-        progress(Progress("sweep", done, total, msg, rate, (total - done) / rate if rate else None))
-
     rows = sweep_k(X, ks, seed=seed, labels=labels.to_numpy(object) if has_labels else None,
-                   sample=sample, progress=step)
+                   sample=sample, progress=progress)
     for r in rows:
         for key, v in list(r.items()):
             if isinstance(v, float) and not np.isfinite(v):
                 r[key] = None
     return {"run_id": run_id, "ks": list(ks), "rows": rows, "n_points": int(len(X)),
             "has_labels": bool(has_labels), "sample": sample}
+
+
+def start_evaluate(store: Store, configurations: list[str], options=None) -> Job:
+    """Hide-and-complete evaluation (what `unposed evaluate` does) of ``configurations`` (keys such as
+    ``"blazepose"`` or ``"blazepose+ae"``) with an ``EvalOptions``; the result is saved with the others."""
+    from ..evaluation.protocol import Configuration, EvalOptions
+
+    opts = options if options is not None else EvalOptions()
+    if not configurations:
+        raise ValueError("pick at least one configuration")
+    configs = [Configuration.parse(c) for c in configurations]   # bad keys and options fail here, not in the thread
+    opts.validate()
+    params = {"configurations": list(configurations), **opts.__dict__,
+              "base": opts.base.to_dict() if opts.base is not None else None}
+    return start(store, "evaluate", lambda s, p, stop: _evaluate_target(s, p, configs, opts), params)
+
+
+def _evaluate_target(store: Store, progress: ProgressFn, configs, opts) -> dict:
+    from ..evaluation.judgements import load_labels
+    from ..evaluation.protocol import evaluate
+    from ..evaluation.results import save_result
+
+    res = evaluate(store, load_labels(store), configs, opts, progress=progress)
+    folder = save_result(store, res)
+    return {"path": str(folder), "seconds": round(res.seconds, 1), "winner_f1": res.winner("f1")}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from .base import NO_PERSON, PERSON, PoseBackend, PoseOptions, PoseResult
 
@@ -47,7 +47,44 @@ def create_backend(options: PoseOptions, data_dir=None) -> PoseBackend:
     return factory(options, data_dir)
 
 
+# -- a backend's identity: the one place that says which model made a pose ----------------------
+
+def backend_identity(backend: PoseBackend | PoseOptions | str, data_dir=None) -> tuple[str, str]:
+    """(id, version) of a pose backend: the key of its cached poses and what a run records.
+
+    Given options or a backend name, the backend is started just long enough to read them
+    (the version of user weights includes their sha256, so it needs the data dir)."""
+    if isinstance(backend, (PoseOptions, str)):
+        b = create_backend(backend if isinstance(backend, PoseOptions) else PoseOptions(backend=backend),
+                           data_dir)
+        try:
+            return backend_identity(b)
+        finally:
+            b.close()
+    return backend.id, backend.version
+
+
+def backend_info(backend: PoseBackend) -> dict:
+    """What a run records of the backend that made its poses (``RunInfo``'s backend fields)."""
+    bid, version = backend_identity(backend)
+    return {"backend": bid, "backend_version": version, "family": EMBEDDING_FAMILY[bid],
+            "landmark_names": list(backend.landmark_names),
+            "skeleton": [list(p) for p in getattr(backend, "skeleton", ())]}
+
+
+def require_version(backend: PoseBackend, expected_version: str | None, who: str = "the run") -> PoseBackend:
+    """``backend`` when it is the version ``who`` was trained with (or nothing is expected);
+    otherwise it is closed and a RuntimeError says to retrain: its poses would not match."""
+    if expected_version and backend.version != expected_version:
+        bid, version = backend_identity(backend)
+        backend.close()
+        raise RuntimeError(f"{who} was trained with {expected_version}, the installed {bid} is {version}: "
+                           "retrain to use it")
+    return backend
+
+
 __all__ = [
     "NO_PERSON", "PERSON", "PoseBackend", "PoseOptions", "PoseResult",
-    "available_backends", "create_backend", "register", "EMBEDDING_FAMILY",
+    "available_backends", "backend_identity", "backend_info", "create_backend", "register",
+    "require_version", "EMBEDDING_FAMILY",
 ]

@@ -15,11 +15,12 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
 from ..images import ImageError, load_rgb
-from . import NO_PERSON, PoseBackend, PoseOptions, create_backend
+from . import PoseBackend, PoseOptions, backend_identity, create_backend
 from ..progress import ProgressFn, ProgressTracker
+from ..records import PoseRow, Status
 from ..store import Store
 
-ERROR = "error"
+ERROR = Status.ERROR   # the old name, for callers that import it from here
 CHUNK = 16            # images per task sent to a worker
 POOL_THRESHOLD = 48   # below this many pending images a pool costs more than it saves
 
@@ -46,19 +47,18 @@ class ExtractResult:
         return {**asdict(self), "images_per_second": round(self.images_per_second, 2)}
 
 
-def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> dict:
+def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow:
     """One cache row for one image; bad files become an 'error' row, never an exception."""
     try:
         image = load_rgb(path)
     except ImageError as exc:
-        return {"content_hash": content_hash, "status": ERROR, "error": str(exc)}
+        return PoseRow(content_hash, Status.ERROR, error=str(exc))
     try:
         res = backend.estimate(image)
     except Exception as exc:  # a model failure on one image must not stop a catalogue
-        return {"content_hash": content_hash, "status": ERROR,
-                "error": f"{backend.id} failed: {type(exc).__name__}: {exc}"}
-    return {"content_hash": content_hash, "status": res.status, "landmarks": res.landmarks,
-            "width": res.image_size[0], "height": res.image_size[1], "score": res.score}
+        return PoseRow(content_hash, Status.ERROR, error=f"{backend.id} failed: {type(exc).__name__}: {exc}")
+    return PoseRow(content_hash, Status(res.status), res.landmarks, res.image_size[0], res.image_size[1],
+                   res.score)
 
 
 _worker_backend: PoseBackend | None = None
@@ -70,17 +70,8 @@ def _init_worker(options: PoseOptions, data_dir) -> None:
     _worker_backend = create_backend(options, data_dir)
 
 
-def _run_chunk(items: list[tuple[str, str]]) -> list[dict]:
+def _run_chunk(items: list[tuple[str, str]]) -> list[PoseRow]:
     return [estimate_file(_worker_backend, h, p) for h, p in items]
-
-
-def backend_identity(options: PoseOptions, data_dir=None) -> tuple[str, str]:
-    """(id, version) of a backend, the key of its cached results."""
-    b = create_backend(options, data_dir)
-    try:
-        return b.id, b.version
-    finally:
-        b.close()
 
 
 def extract_poses(store: Store, options: PoseOptions | None = None, workers: int | None = None,
@@ -91,26 +82,26 @@ def extract_poses(store: Store, options: PoseOptions | None = None, workers: int
     t0 = time.perf_counter()
     own_backend = backend is None
     backend = backend or create_backend(options, store.data_dir)
-    bid, version = backend.id, backend.version
+    bid, version = backend_identity(backend)
     pending = store.missing_poses(bid, version)
-    n_unique = int(store.execute("SELECT COUNT(DISTINCT content_hash) FROM images").fetchone()[0])
+    n_unique = store.n_unique_images()
     items = list(zip(pending["content_hash"], pending["path"]))
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(items) >= POOL_THRESHOLD else 1
     workers = max(1, min(workers, len(items) or 1))
     tracker = ProgressTracker(f"pose ({bid})", len(items), progress)
-    counts = {"person": 0, NO_PERSON: 0, ERROR: 0}
+    counts = {s: 0 for s in Status}
     cancelled = False
 
-    def save(rows: list[dict]) -> None:
+    def save(rows: list[PoseRow]) -> None:
         store.put_poses(bid, version, rows)
         for r in rows:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            counts[r.status] += 1
         tracker.update(tracker.done + len(rows))
 
     try:
         if workers == 1:
-            batch: list[dict] = []
+            batch: list[PoseRow] = []
             for h, p in items:
                 if stop is not None and stop.is_set():
                     cancelled = True
@@ -131,7 +122,7 @@ def extract_poses(store: Store, options: PoseOptions | None = None, workers: int
             backend.close()
     tracker.finish("cancelled" if cancelled else "done")
     return ExtractResult(bid, version, n_unique, n_unique - len(items), sum(counts.values()),
-                         counts["person"], counts[NO_PERSON], counts[ERROR],
+                         counts[Status.PERSON], counts[Status.NO_PERSON], counts[Status.ERROR],
                          time.perf_counter() - t0, workers, cancelled)
 
 

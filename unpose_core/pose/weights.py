@@ -24,7 +24,6 @@ the weights' sha256 before loading them; the sha256 prefix is part of their ``ve
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 from ..config import resolve_data_dir
+from ..images import content_hash
 
 MMPOSE = "mmpose"
 RTMPOSE_ONNX = "rtmpose-onnx"
@@ -62,14 +62,6 @@ def models_dir(data_dir=None) -> Path:
     path = resolve_data_dir(data_dir) / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _model_name(source: Path, sha: str) -> str:
@@ -225,7 +217,7 @@ def import_mmpose_checkpoint(ckpt_path, data_dir=None, config_name: str = DEFAUL
             "say so explicitly: `unposed models add-mmpose CKPT --trust` (trust=True). It is "
             "converted once to safetensors; the pose backend never unpickles anything.")
     config_path = mmpose_config_path(config_name)  # fail early on a bad config name
-    source_sha = sha256_file(src)
+    source_sha = content_hash(src)
     state_dict = _state_dict_of(_load_trusted_checkpoint(src), src)
     if validate:
         _check_fits(state_dict, config_name, src)
@@ -242,7 +234,7 @@ def import_mmpose_checkpoint(ckpt_path, data_dir=None, config_name: str = DEFAUL
     _atomic_write_bytes_from(lambda p: save_file(state_dict, str(p), metadata=meta), dest)
     record = {
         "record_version": RECORD_VERSION, "name": name, "kind": MMPOSE, "backend": KIND_BACKEND[MMPOSE],
-        "file": dest.name, "sha256": sha256_file(dest), "format": "safetensors",
+        "file": dest.name, "sha256": content_hash(dest), "format": "safetensors",
         "config": config_name, "config_file": str(config_path.relative_to(_configs_root())),
         "n_tensors": len(state_dict), "n_keypoints": 17,
         "source": src.name, "source_sha256": source_sha, "imported_at": time.time(),
@@ -297,14 +289,14 @@ def import_rtmpose_onnx(onnx_path, data_dir=None) -> dict:
     """Copy an RTMPose ONNX model into ``<data_dir>/models`` after checking it opens."""
     src = _check_source(onnx_path)
     info = inspect_rtmpose_onnx(src)
-    source_sha = sha256_file(src)
+    source_sha = content_hash(src)
     folder = models_dir(data_dir)
     name = _model_name(src, source_sha)
     dest = folder / f"{name}.onnx"
     _atomic_write_bytes_from(lambda p: shutil.copyfile(src, p), dest)
     record = {
         "record_version": RECORD_VERSION, "name": name, "kind": RTMPOSE_ONNX,
-        "backend": KIND_BACKEND[RTMPOSE_ONNX], "file": dest.name, "sha256": sha256_file(dest),
+        "backend": KIND_BACKEND[RTMPOSE_ONNX], "file": dest.name, "sha256": content_hash(dest),
         "format": "onnx", **info, "n_keypoints": 17,
         "source": src.name, "source_sha256": source_sha, "imported_at": time.time(),
     }
@@ -354,7 +346,7 @@ def verify_model_file(record: dict) -> None:
     path = Path(record["path"])
     if not path.is_file():
         raise ModelNotFoundError(f"model file {path} of {record['name']!r} is missing; import it again")
-    if sha256_file(path) != record["sha256"]:
+    if content_hash(path) != record["sha256"]:
         raise ModelImportError(f"model file {path} does not match its recorded sha256 "
                                f"(changed after import?); import it again")
 
@@ -363,5 +355,5 @@ __all__ = [
     "DEFAULT_MMPOSE_CONFIG", "MMPOSE", "RTMPOSE_ONNX", "ModelImportError", "ModelNotFoundError",
     "UntrustedCheckpointError", "build_mmpose_model", "find_model", "import_mmpose_checkpoint",
     "import_rtmpose_onnx", "inspect_rtmpose_onnx", "list_models", "load_mmpose_state_dict",
-    "mmpose_config_path", "sha256_file", "verify_model_file",
+    "mmpose_config_path", "verify_model_file",
 ]

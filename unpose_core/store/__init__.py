@@ -1,4 +1,5 @@
 """The data dir's one SQLite database: the only place in Unposed that speaks SQL."""
-from .db import SCHEMA_VERSION, Store
+from .db import Store
+from .schema import SCHEMA_VERSION, StoreError
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError"]

@@ -1,9 +1,14 @@
-"""One SQLite database (WAL) per data directory: catalogue, pose cache, runs, labels.
+"""One SQLite database (WAL) per data directory: catalogue, pose cache, runs, labels, jobs.
+
+The only module in Unposed that speaks SQL: everyone else calls a typed method here and
+gets records (``unpose_core.records``) or, for tables the app shows, DataFrames. The
+schema and its migrations live in :mod:`.schema`.
 
 WAL lets the app read while an extraction job writes. Pose results are keyed by
 (image content hash, backend, backend version), so renaming or re-importing files
 never repeats model work. Human labels (centroid descriptions, reviewer judgements)
 are append-only in their history tables: nothing a person typed is ever deleted.
+Run folders are recorded relative to the data dir, so a copied data dir just works.
 """
 from __future__ import annotations
 
@@ -11,89 +16,101 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 1
+from ..records import Description, DescriptionStatus, Job, JobStatus, Judgement, PoseRow, RunRecord, Status
+from . import schema
+from .schema import SCHEMA_VERSION, StoreError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS products(
-    product_id TEXT PRIMARY KEY, title TEXT, category TEXT, subcategory TEXT,
-    product_type TEXT, avg_rating REAL, n_ratings INTEGER, attrs TEXT);
-CREATE TABLE IF NOT EXISTS images(
-    image_id INTEGER PRIMARY KEY, product_id TEXT NOT NULL, position INTEGER,
-    path TEXT NOT NULL, rel_path TEXT, content_hash TEXT NOT NULL,
-    width INTEGER, height INTEGER, pose_label TEXT, attrs TEXT);
-CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
-CREATE INDEX IF NOT EXISTS images_product ON images(product_id);
-CREATE TABLE IF NOT EXISTS import_problems(
-    row INTEGER, product_id TEXT, kind TEXT, detail TEXT);
-CREATE TABLE IF NOT EXISTS poses(
-    content_hash TEXT NOT NULL, backend TEXT NOT NULL, backend_version TEXT NOT NULL,
-    status TEXT NOT NULL, n_landmarks INTEGER, landmarks BLOB, width INTEGER, height INTEGER,
-    score REAL, error TEXT, created_at REAL,
-    PRIMARY KEY(content_hash, backend, backend_version));
-CREATE TABLE IF NOT EXISTS runs(
-    run_id TEXT PRIMARY KEY, created_at REAL, path TEXT, backend TEXT, k INTEGER,
-    config TEXT, summary TEXT);
-CREATE TABLE IF NOT EXISTS descriptions(
-    run_id TEXT NOT NULL, centroid INTEGER NOT NULL, text TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'ok', source TEXT, updated_at REAL,
-    PRIMARY KEY(run_id, centroid));
-CREATE TABLE IF NOT EXISTS description_history(
-    id INTEGER PRIMARY KEY, run_id TEXT, centroid INTEGER, text TEXT, status TEXT,
-    source TEXT, created_at REAL);
-"""
+_CHUNK = 500   # SQLite caps the number of bound parameters per statement
+
+_JOB_COLUMNS = ("job_id", "kind", "status", "stage", "done", "total", "message", "rate", "eta",
+                "params", "result", "error", "created_at", "started_at", "updated_at", "finished_at",
+                "pid", "host", "cancel_requested")
+_JUDGEMENT_COLUMNS = ("id", "run_id", "product_id", "suggested", "confirmed", "added", "labels", "reviewer",
+                      "note", "created_at")
+_INTERRUPTED_ERROR = ("the process running this job stopped; finished work is cached, start it again "
+                      "to continue")
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 class Store:
-    """Thread-safe handle on ``<data_dir>/unposed.sqlite``."""
+    """Thread-safe handle on ``<data_dir>/unposed.sqlite``.
+
+    Opening upgrades an older data dir in place (one transaction) and refuses one written
+    by a newer unposed with :class:`StoreError`.
+    """
 
     def __init__(self, data_dir: str | Path):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "unposed.sqlite"
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=60000")
-        with self._lock, self._conn:
-            self._conn.executescript(_SCHEMA)
-            found = self.get_meta("schema_version")
-            if found is None:
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(found) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} was written by a newer unposed (schema {found} > {SCHEMA_VERSION})")
+        self._conn = schema.connect(self.path)
+        try:
+            self.opened_version = schema.prepare(self._conn, self.data_dir, self.path)
+        except BaseException:
+            self._conn.close()
+            raise
 
-    # -- plumbing ---------------------------------------------------------------
-    def execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
-        with self._lock, self._conn:
+    # -- plumbing (private: callers use the typed methods below) -------------------------------
+    def _exec(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+        """One statement (autocommit: a single statement is its own transaction)."""
+        with self._lock:
             return self._conn.execute(sql, tuple(params))
 
-    def executemany(self, sql: str, rows: Iterable[Iterable]) -> None:
-        with self._lock, self._conn:
-            self._conn.executemany(sql, rows)
+    def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
 
-    def query_df(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
+    def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchone()
+
+    def _df(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
         with self._lock:
             return pd.read_sql_query(sql, self._conn, params=tuple(params))
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one transaction. IMMEDIATE takes the write lock up front, so
+        two writers queue on the busy timeout instead of failing on a lock upgrade."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
+    @property
+    def schema_version(self) -> int:
+        return int(self.get_meta("schema_version", "0"))
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self._one("SELECT value FROM meta WHERE key=?", (key,))
         return default if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        self.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+        self._exec("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
 
     # -- catalogue --------------------------------------------------------------
     def replace_catalogue(self, products: pd.DataFrame, images: pd.DataFrame,
@@ -112,8 +129,7 @@ class Store:
         ]
         prob_rows = [(None if pd.isna(r.row) else int(r.row), r.product_id, r.kind, r.detail)
                      for r in problems.itertuples(index=False)]
-        with self._lock, self._conn:
-            c = self._conn
+        with self._write() as c:
             c.execute("DELETE FROM products")
             c.execute("DELETE FROM images")
             c.execute("DELETE FROM import_problems")
@@ -126,100 +142,308 @@ class Store:
             c.execute("INSERT OR REPLACE INTO meta VALUES('catalogue_imported_at', ?)", (str(time.time()),))
 
     def products(self) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM products ORDER BY product_id")
+        return self._df("SELECT * FROM products ORDER BY product_id")
+
+    def has_catalogue(self) -> bool:
+        return self._one("SELECT 1 FROM products LIMIT 1") is not None
+
+    def product_titles(self) -> dict[str, str]:
+        """product_id -> title."""
+        return dict(self._rows("SELECT product_id, title FROM products"))
 
     def images(self) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM images ORDER BY product_id, position, image_id")
+        return self._df("SELECT * FROM images ORDER BY product_id, position, image_id")
+
+    def n_unique_images(self) -> int:
+        """Distinct image contents in the catalogue (what the pose cache is keyed by)."""
+        return int(self._one("SELECT COUNT(DISTINCT content_hash) FROM images")[0])
+
+    def image_hash(self, image_id: int) -> str | None:
+        row = self._one("SELECT content_hash FROM images WHERE image_id=?", (int(image_id),))
+        return None if row is None else row[0]
+
+    def image_paths(self, hashes: Iterable[str] | None = None) -> dict[str, str]:
+        """content_hash -> one catalogue path holding that content (all contents, or the given
+        ones that are still in the catalogue)."""
+        sql = "SELECT content_hash, MIN(path) FROM images"
+        if hashes is None:
+            return dict(self._rows(sql + " GROUP BY content_hash"))
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(h for h in hashes if h))):
+            out.update(self._rows(sql + f" WHERE content_hash IN ({_marks(len(chunk))}) GROUP BY content_hash",
+                                  chunk))
+        return out
+
+    def pose_labels(self) -> dict[str, str]:
+        """content_hash -> the catalogue's pose_label for that content, where one is given."""
+        return dict(self._rows("SELECT content_hash, MIN(pose_label) FROM images"
+                               " WHERE pose_label IS NOT NULL GROUP BY content_hash"))
 
     def import_problems(self) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM import_problems ORDER BY row")
+        return self._df("SELECT * FROM import_problems ORDER BY row")
 
     # -- pose cache -------------------------------------------------------------
     def missing_poses(self, backend: str, version: str) -> pd.DataFrame:
         """One (content_hash, path) per image content not yet run through this backend."""
-        return self.query_df(
+        return self._df(
             "SELECT content_hash, MIN(path) AS path FROM images i WHERE NOT EXISTS ("
             " SELECT 1 FROM poses p WHERE p.content_hash=i.content_hash AND p.backend=? AND"
             " p.backend_version=?) GROUP BY content_hash ORDER BY MIN(image_id)", (backend, version))
 
-    def put_poses(self, backend: str, version: str, rows: list[dict]) -> None:
+    def put_poses(self, backend: str, version: str, rows: Iterable[PoseRow]) -> None:
+        """Cache pose results (replacing earlier ones of the same content and backend)."""
         now = time.time()
-        self.executemany(
-            "INSERT OR REPLACE INTO poses VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-            [(r["content_hash"], backend, version, r["status"],
-              None if r.get("landmarks") is None else int(r["landmarks"].shape[0]),
-              None if r.get("landmarks") is None else np.asarray(r["landmarks"], np.float32).tobytes(),
-              r.get("width"), r.get("height"), r.get("score", 0.0), r.get("error"), now) for r in rows])
+        values = []
+        for r in rows:
+            lm = None if r.landmarks is None else np.asarray(r.landmarks, np.float32)
+            values.append((r.content_hash, backend, version, str(Status(r.status)),
+                           None if lm is None else int(lm.shape[0]), None if lm is None else lm.tobytes(),
+                           r.width, r.height, 0.0 if r.score is None else float(r.score), r.error, now))
+        with self._write() as c:
+            c.executemany("INSERT OR REPLACE INTO poses VALUES(?,?,?,?,?,?,?,?,?,?,?)", values)
 
-    def poses(self, backend: str, version: str, hashes: Iterable[str] | None = None) -> dict[str, dict]:
-        """content_hash -> {status, landmarks (n, 4) float32 or None, width, height, error}."""
+    def poses(self, backend: str, version: str, hashes: Iterable[str] | None = None) -> dict[str, PoseRow]:
+        """content_hash -> its cached result (landmarks (n, 4) float32 or None)."""
         sql = ("SELECT content_hash, status, n_landmarks, landmarks, width, height, score, error"
                " FROM poses WHERE backend=? AND backend_version=?")
-        with self._lock:
-            if hashes is None:
-                rows = self._conn.execute(sql, (backend, version)).fetchall()
-            else:
-                wanted, rows = list(dict.fromkeys(hashes)), []
-                for i in range(0, len(wanted), 500):   # SQLite caps bound parameters
-                    chunk = wanted[i:i + 500]
-                    rows += self._conn.execute(
-                        sql + f" AND content_hash IN ({','.join('?' * len(chunk))})",
-                        (backend, version, *chunk)).fetchall()
+        if hashes is None:
+            rows = self._rows(sql, (backend, version))
+        else:
+            rows = []
+            for chunk in _chunks(list(dict.fromkeys(hashes))):
+                rows += self._rows(sql + f" AND content_hash IN ({_marks(len(chunk))})", (backend, version, *chunk))
         out = {}
         for h, status, n, blob, w, hgt, score, err in rows:
             lm = None if blob is None else np.frombuffer(blob, np.float32).reshape(n, 4)
-            out[h] = {"status": status, "landmarks": lm, "width": w, "height": hgt,
-                      "score": score, "error": err}
+            out[h] = PoseRow(h, Status(status), lm, w, hgt, score, err)
         return out
 
-    def pose_counts(self, backend: str, version: str) -> dict[str, int]:
-        rows = self.execute(
+    def pose_counts(self, backend: str, version: str) -> dict[Status, int]:
+        """Catalogue images per pose status under one backend (pending ones not counted)."""
+        rows = self._rows(
             "SELECT p.status, COUNT(*) FROM images i JOIN poses p ON p.content_hash=i.content_hash"
-            " AND p.backend=? AND p.backend_version=? GROUP BY p.status", (backend, version)).fetchall()
-        return {s: n for s, n in rows}
+            " AND p.backend=? AND p.backend_version=? GROUP BY p.status", (backend, version))
+        return {Status(s): n for s, n in rows}
+
+    def image_status(self, backend: str | None, version: str | None) -> pd.DataFrame:
+        """One row per catalogue image with its pose status under one backend (``pending``
+        when not run through it yet), error and score."""
+        return self._df(
+            "SELECT i.image_id, i.product_id, i.position, i.path, i.rel_path, i.content_hash, i.width,"
+            " i.height, i.pose_label, COALESCE(p.status, ?) AS status, p.error, p.score"
+            " FROM images i LEFT JOIN poses p ON p.content_hash=i.content_hash AND p.backend=?"
+            " AND p.backend_version=? ORDER BY i.product_id, i.position, i.image_id",
+            (str(Status.PENDING), backend or "", version or ""))
+
+    def pose_cache_version(self) -> str:
+        """Changes whenever a pose result is added (cache key for tables)."""
+        n, last = self._one("SELECT COUNT(*), MAX(created_at) FROM poses")
+        return f"{n}|{last}"
+
+    def most_used_backend(self) -> tuple[str, str] | None:
+        """(backend, version) with the most cached results, or None for an empty cache."""
+        row = self._one("SELECT backend, backend_version FROM poses GROUP BY backend, backend_version"
+                        " ORDER BY COUNT(*) DESC LIMIT 1")
+        return (row[0], row[1]) if row else None
 
     # -- runs -------------------------------------------------------------------
-    def add_run(self, run_id: str, path: str, backend: str, k: int, config: dict, summary: dict) -> None:
-        self.execute("INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?)",
-                     (run_id, time.time(), path, backend, k, json.dumps(config), json.dumps(summary)))
+    def add_run(self, run_id: str, path: str | Path, backend: str, k: int, config: dict, summary: dict) -> None:
+        """Register a run folder. ``path`` may be relative to the data dir or absolute; one inside
+        the data dir is stored relative to it."""
+        self._exec("INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?)",
+                   (run_id, time.time(), schema.stored_run_path(self.data_dir, path), backend, int(k),
+                    json.dumps(config), json.dumps(summary)))
 
     def runs(self) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM runs ORDER BY created_at DESC")
+        """Every run, newest first, as a table (``path`` absolute; config/summary as JSON text)."""
+        df = self._df("SELECT * FROM runs ORDER BY created_at DESC")
+        df["path"] = [str(schema.resolve_run_path(self.data_dir, p)) if p else p for p in df["path"]]
+        return df
+
+    def _run_record(self, row: tuple) -> RunRecord:
+        run_id, created, path, backend, k, config, summary = row
+        return RunRecord(run_id, created, schema.resolve_run_path(self.data_dir, path or ""), backend, int(k),
+                         json.loads(config or "{}"), json.loads(summary or "{}"))
+
+    def run_records(self) -> list[RunRecord]:
+        """Every run, newest first."""
+        return [self._run_record(r) for r in self._rows(
+            "SELECT run_id, created_at, path, backend, k, config, summary FROM runs ORDER BY created_at DESC")]
+
+    def run(self, run_id: str) -> RunRecord:
+        """One run's record; LookupError when it is not registered."""
+        row = self._one("SELECT run_id, created_at, path, backend, k, config, summary FROM runs WHERE run_id=?",
+                        (run_id,))
+        if row is None:
+            raise LookupError(f"no run {run_id!r} in this data dir; `unposed runs` lists them")
+        return self._run_record(row)
+
+    def run_path(self, run_id: str) -> Path:
+        """The run's folder, absolute (stored relative to the data dir when inside it)."""
+        return self.run(run_id).path
 
     def active_run_id(self) -> str | None:
         return self.get_meta("active_run")
 
     def set_active_run(self, run_id: str) -> None:
-        if self.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
+        if self._one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)) is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         self.set_meta("active_run", run_id)
 
     # -- centroid descriptions --------------------------------------------------
-    def descriptions(self, run_id: str) -> dict[int, dict]:
-        rows = self.execute("SELECT centroid, text, status, source, updated_at FROM descriptions"
-                            " WHERE run_id=?", (run_id,)).fetchall()
-        return {c: {"text": t, "status": s, "source": src, "updated_at": u} for c, t, s, src, u in rows}
+    def descriptions(self, run_id: str) -> dict[int, Description]:
+        """centroid -> the human description on it (centroids without one are absent)."""
+        rows = self._rows("SELECT centroid, text, status, source, updated_at FROM descriptions WHERE run_id=?",
+                          (run_id,))
+        return {c: Description(c, t, DescriptionStatus(s), src, u) for c, t, s, src, u in rows}
 
-    def set_description(self, run_id: str, centroid: int, text: str, status: str = "ok",
-                        source: str | None = None) -> None:
-        now = time.time()
-        with self._lock, self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO descriptions VALUES(?,?,?,?,?,?)",
-                               (run_id, int(centroid), text, status, source, now))
-            self._conn.execute("INSERT INTO description_history(run_id, centroid, text, status, source,"
-                               " created_at) VALUES(?,?,?,?,?,?)",
-                               (run_id, int(centroid), text, status, source, now))
+    def set_description(self, run_id: str, centroid: int, text: str,
+                        status: DescriptionStatus | str = DescriptionStatus.OK, source: str | None = None) -> None:
+        status, now = str(DescriptionStatus(status)), time.time()
+        with self._write() as c:
+            c.execute("INSERT OR REPLACE INTO descriptions VALUES(?,?,?,?,?,?)",
+                      (run_id, int(centroid), text, status, source, now))
+            c.execute("INSERT INTO description_history(run_id, centroid, text, status, source, created_at)"
+                      " VALUES(?,?,?,?,?,?)", (run_id, int(centroid), text, status, source, now))
 
     def add_unplaced_description(self, run_id: str, text: str, source: str) -> None:
         """A description with no centroid in ``run_id`` to sit on: kept for review, never dropped."""
-        self.execute("INSERT INTO description_history(run_id, centroid, text, status, source, created_at)"
-                     " VALUES(?,?,?,?,?,?)", (run_id, None, text, "needs_review", source, time.time()))
+        self._exec("INSERT INTO description_history(run_id, centroid, text, status, source, created_at)"
+                   " VALUES(?,?,?,?,?,?)",
+                   (run_id, None, text, str(DescriptionStatus.NEEDS_REVIEW), source, time.time()))
 
     def unplaced_descriptions(self, run_id: str) -> pd.DataFrame:
-        return self.query_df("SELECT * FROM description_history WHERE run_id=? AND centroid IS NULL"
-                             " ORDER BY id", (run_id,))
+        return self._df("SELECT * FROM description_history WHERE run_id=? AND centroid IS NULL ORDER BY id",
+                        (run_id,))
 
     def description_history(self, run_id: str | None = None) -> pd.DataFrame:
         if run_id is None:
-            return self.query_df("SELECT * FROM description_history ORDER BY id")
-        return self.query_df("SELECT * FROM description_history WHERE run_id=? ORDER BY id", (run_id,))
+            return self._df("SELECT * FROM description_history ORDER BY id")
+        return self._df("SELECT * FROM description_history WHERE run_id=? ORDER BY id", (run_id,))
+
+    def descriptions_version(self, run_id: str) -> int:
+        """Grows whenever a description of the run is written (cache key)."""
+        return int(self._one("SELECT COALESCE(MAX(id), 0) FROM description_history WHERE run_id=?",
+                             (run_id,))[0])
+
+    # -- background jobs --------------------------------------------------------
+    @staticmethod
+    def _job(row: tuple) -> Job:
+        d = dict(zip(_JOB_COLUMNS, row))
+        d["params"] = json.loads(d["params"] or "{}")
+        d["result"] = json.loads(d["result"]) if d["result"] else None
+        d["cancel_requested"] = bool(d["cancel_requested"])
+        d["done"], d["total"] = int(d["done"] or 0), int(d["total"] or 0)
+        d["rate"] = float(d["rate"] or 0.0)
+        d["stage"], d["message"] = d["stage"] or "", d["message"] or ""
+        d["status"] = JobStatus(d["status"])
+        return Job(**d)
+
+    def jobs(self, status: JobStatus | str | None = None, kind: str | None = None,
+             limit: int | None = None) -> list[Job]:
+        """Job rows, newest first, optionally of one status and/or kind."""
+        where, params = [], []
+        if status is not None:
+            where.append("status=?")
+            params.append(str(JobStatus(status)))
+        if kind is not None:
+            where.append("kind=?")
+            params.append(kind)
+        sql = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._job(r) for r in self._rows(sql, params)]
+
+    def job(self, job_id: str) -> Job | None:
+        row = self._one(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id=?", (job_id,))
+        return None if row is None else self._job(row)
+
+    def claim_job(self, job: Job) -> bool:
+        """Insert ``job`` as running unless a job is running already; True when claimed.
+        One conditional INSERT, so the claim is atomic across threads and processes."""
+        cur = self._exec(
+            "INSERT INTO jobs(job_id, kind, status, stage, done, total, message, rate, params, created_at,"
+            " started_at, updated_at, pid, host) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+            " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE status=?)",
+            (job.job_id, job.kind, str(JobStatus.RUNNING), job.stage, int(job.done), int(job.total), job.message,
+             float(job.rate or 0.0), json.dumps(job.params, default=str), job.created_at, job.started_at,
+             job.updated_at, job.pid, job.host, str(JobStatus.RUNNING)))
+        return cur.rowcount == 1
+
+    def update_job_progress(self, job: Job) -> bool:
+        """Write a running job's progress; True when someone (maybe another process) asked to cancel it."""
+        with self._write() as c:
+            c.execute("UPDATE jobs SET stage=?, done=?, total=?, message=?, rate=?, eta=?, updated_at=?"
+                      " WHERE job_id=?", (job.stage, job.done, job.total, job.message, job.rate, job.eta,
+                                          job.updated_at, job.job_id))
+            row = c.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def finish_job(self, job: Job) -> None:
+        """Record how a job ended (status, result, error, last progress)."""
+        self._exec("UPDATE jobs SET status=?, result=?, error=?, finished_at=?, updated_at=?, stage=?,"
+                   " done=?, total=?, message=?, eta=NULL WHERE job_id=?",
+                   (str(JobStatus(job.status)), json.dumps(job.result, default=str) if job.result is not None
+                    else None, job.error, job.finished_at, job.updated_at, job.stage, job.done, job.total,
+                    job.message, job.job_id))
+
+    def request_job_cancel(self, job_id: str) -> bool:
+        """Flag a running job to stop; True when it was running."""
+        cur = self._exec("UPDATE jobs SET cancel_requested=1 WHERE job_id=? AND status=?",
+                         (job_id, str(JobStatus.RUNNING)))
+        return cur.rowcount == 1
+
+    def mark_job_interrupted(self, job_id: str, error: str = _INTERRUPTED_ERROR) -> bool:
+        """A running job whose process is gone: mark it interrupted; True when it was running."""
+        now = time.time()
+        cur = self._exec("UPDATE jobs SET status=?, error=?, finished_at=?, updated_at=? WHERE job_id=?"
+                         " AND status=?", (str(JobStatus.INTERRUPTED), error, now, now, job_id,
+                                           str(JobStatus.RUNNING)))
+        return cur.rowcount == 1
+
+    # -- reviewer judgements ----------------------------------------------------
+    @staticmethod
+    def _judgement(row: tuple) -> Judgement:
+        jid, run_id, pid, sug, conf, add, labels, reviewer, note, created = row
+        lab = {int(k): v for k, v in (json.loads(labels) if labels else {}).items()}
+        return Judgement(run_id, pid, json.loads(sug), json.loads(conf), json.loads(add), lab, reviewer, note,
+                         created, jid)
+
+    def add_judgement(self, j: Judgement) -> Judgement:
+        """Append a judgement (never overwrites); returns it with its id and time."""
+        now = j.created_at or time.time()
+        cur = self._exec(
+            "INSERT INTO judgements(run_id, product_id, suggested, confirmed, added, labels, reviewer, note,"
+            " created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+            (j.run_id, str(j.product_id), json.dumps(j.suggested), json.dumps(j.confirmed), json.dumps(j.added),
+             json.dumps({str(k): v for k, v in j.labels.items()}), j.reviewer, j.note, now))
+        return Judgement(j.run_id, str(j.product_id), j.suggested, j.confirmed, j.added, j.labels, j.reviewer,
+                         j.note, now, cur.lastrowid)
+
+    def latest_judgement(self, run_id: str, product_id: str) -> Judgement | None:
+        row = self._one(f"SELECT {', '.join(_JUDGEMENT_COLUMNS)} FROM judgements WHERE run_id=? AND product_id=?"
+                        " ORDER BY id DESC LIMIT 1", (run_id, str(product_id)))
+        return None if row is None else self._judgement(row)
+
+    def latest_judgements(self, run_id: str | None = None) -> list[Judgement]:
+        """The current (newest) judgement of every (run, product) pair, or of one run's products."""
+        sql = (f"SELECT {', '.join(_JUDGEMENT_COLUMNS)} FROM judgements j WHERE id = (SELECT MAX(id)"
+               " FROM judgements k WHERE k.run_id=j.run_id AND k.product_id=j.product_id)")
+        params: tuple = ()
+        if run_id is not None:
+            sql += " AND run_id=?"
+            params = (run_id,)
+        return [self._judgement(r) for r in self._rows(sql + " ORDER BY id", params)]
+
+    def judgement_history(self, run_id: str | None = None) -> pd.DataFrame:
+        """Every judgement row (JSON columns as text), oldest first."""
+        sql = f"SELECT {', '.join(_JUDGEMENT_COLUMNS)} FROM judgements"
+        if run_id is None:
+            return self._df(sql + " ORDER BY id")
+        return self._df(sql + " WHERE run_id=? ORDER BY id", (run_id,))
+
+
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError"]

@@ -72,6 +72,22 @@ def _image_dir(root: Path) -> tuple[Path, Path]:
                      "id_XXXXXXXX/NN_V_view.jpg below it")
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def _utf8(text: str) -> bool:
+    """File names with bytes that are not UTF-8 (surrogates here) cannot go into the manifest."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def scan_deepfashion(root: str | Path) -> DeepFashionScan:
     """Walk the layout; never raises for single bad files (they are listed in ``skipped``)."""
     root = Path(root).expanduser().resolve()
@@ -80,17 +96,24 @@ def scan_deepfashion(root: str | Path) -> DeepFashionScan:
     base, img = _image_dir(root)
     rows, skipped = [], []
     folders: dict[str, list[tuple[str, str]]] = {}
-    for item in sorted(p for p in img.glob("*/*/*") if p.is_dir()):
+    for item in sorted(p for p in img.glob("*/*/*") if _is_dir(p)):
         gender, category = item.parent.parent.name, item.parent.name
         if not ID_RE.match(item.name):
             skipped.append(f"{item.relative_to(base)}: not an id_XXXXXXXX item folder")
             continue
+        try:
+            files = sorted(f for f in item.iterdir() if f.is_file())
+        except OSError as exc:     # one unreadable folder costs its own images, not the scan
+            skipped.append(f"{item.relative_to(base)}: cannot read the folder ({exc.strerror or exc})")
+            continue
         folders.setdefault(item.name, []).append((gender, category))
-        files = sorted(f for f in item.iterdir() if f.is_file())
         found = 0
         for f in files:
             m = FILE_RE.match(f.stem)
             rel = f.relative_to(base).as_posix()
+            if not _utf8(rel):
+                skipped.append(f"{rel.encode('utf-8', 'replace').decode()}: file name is not valid UTF-8")
+                continue
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 skipped.append(f"{rel}: not an image file")
                 continue

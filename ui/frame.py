@@ -1,0 +1,100 @@
+"""The frame of every page: page config, title, the sidebar, the map warm-up, one-line errors.
+
+The app uses Streamlit's own multipage layout: ``app.py`` is the home page and Streamlit
+finds ``pages/N_Name.py`` by itself (sidebar order = N, title and URL = Name). Each page
+script runs on its own, so each starts with::
+
+    with page("Clusters") as p:
+        store = p.store
+        ...
+
+which sets the page up and shows an engine error the page did not handle itself as one
+``st.error`` line instead of a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ui.branding import favicon
+from ui.common import ENGINE_ERRORS, active_run_or_none, error_message, get_store, has_catalogue
+from ui.jobs_view import job_panel
+from unpose_core.store import Store
+
+log = logging.getLogger("unposed.app")
+
+APP_NAME = "Unposed"
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a page gets from its frame."""
+
+    title: str
+    store: Store
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_umap(data_dir: str, run_id: str) -> bool:
+    """Once per process and run: start computing the run's 2-D map in the background when it
+    is missing (e.g. a run trained by the CLI), so the Clusters page finds it ready."""
+    from unpose_core import projection
+
+    store = get_store()
+    run = active_run_or_none(store)
+    if run is not None and run.run_id == run_id:
+        projection.warm_async(store, run)
+    return True
+
+
+def sidebar(store: Store) -> str | None:
+    """Below Streamlit's page list: what the app is, the data dir, the active run, the running job."""
+    with st.sidebar:
+        st.markdown(f"### {APP_NAME}")
+        st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked "
+                   "per cohort.")
+        run_id = store.active_run_id()
+        st.caption(f"Data: `{store.data_dir}`  \nActive run: `{run_id or 'none'}`")
+        job = job_panel(store, key="sidebar", compact=True, show_outcome=False)
+        if job is None or not job.running:
+            st.caption("No background job running.")
+    return run_id
+
+
+def _warm(store: Store, run_id: str | None) -> None:
+    if not run_id or not has_catalogue(store):
+        return
+    try:
+        _warm_umap(str(store.data_dir), run_id)
+    except ENGINE_ERRORS as exc:   # the Clusters page explains; other pages still work
+        log.warning("cannot prepare the map of run %s: %s", run_id, exc)
+
+
+@contextlib.contextmanager
+def page(title: str) -> Iterator[Page]:
+    """Set up a page titled ``title`` and run its body (the ``with`` block).
+
+    Page config (tab title, icon, wide layout), the sidebar, the map warm-up and the page's
+    heading; a data dir that cannot be opened stops the page with one error line, and so
+    does an engine error the body lets through.
+    """
+    st.set_page_config(page_title=title if title == APP_NAME else f"{title} · {APP_NAME}",
+                       page_icon=favicon(), layout="wide")
+    try:
+        store = get_store()
+        run_id = sidebar(store)
+    except ENGINE_ERRORS as exc:
+        st.error(f"Cannot open the data dir: {error_message(exc)}", icon=":material/error:")
+        st.stop()
+    _warm(store, run_id)
+    st.title(title)
+    try:
+        yield Page(title=title, store=store)
+    except ENGINE_ERRORS as exc:
+        # the pages catch what they expect; anything else from the engine still gets one clear line
+        log.warning("page %s: %s", title, exc, exc_info=True)
+        st.error(error_message(exc), icon=":material/error:")

@@ -1,0 +1,215 @@
+"""The whole schema of a data dir's SQLite database, its version and the migrations to it.
+
+A data dir carries its schema version in ``meta.schema_version``. Opening one:
+
+- fresh (no version yet): every table is created and the version written;
+- older: the steps in :data:`MIGRATIONS` run in order, all in one transaction, so a
+  data dir is either fully upgraded or untouched;
+- newer than this code: refused with :class:`StoreError` (an older unposed must not
+  half-understand tables a newer one wrote).
+
+Several processes may open the same fresh data dir at once (the app, a CLI run, job
+workers): the check-and-create runs under ``BEGIN IMMEDIATE``, so exactly one of them
+writes the schema while the others wait on the busy timeout and then find it done.
+
+History:
+  1  catalogue, pose cache, runs (absolute paths), descriptions; ``jobs`` and
+     ``judgements`` were created on first use by their own modules.
+  2  one schema for every table; ``runs.path`` relative to the data dir when the run
+     folder lies inside it, so a copied or moved data dir keeps its runs.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_MS = 60_000
+
+
+class StoreError(ValueError):
+    """A data dir this unposed cannot open: written by a newer release, or damaged."""
+
+
+TABLES: dict[str, str] = {
+    "meta": "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)",
+    "products": """CREATE TABLE IF NOT EXISTS products(
+        product_id TEXT PRIMARY KEY, title TEXT, category TEXT, subcategory TEXT,
+        product_type TEXT, avg_rating REAL, n_ratings INTEGER, attrs TEXT)""",
+    "images": """CREATE TABLE IF NOT EXISTS images(
+        image_id INTEGER PRIMARY KEY, product_id TEXT NOT NULL, position INTEGER,
+        path TEXT NOT NULL, rel_path TEXT, content_hash TEXT NOT NULL,
+        width INTEGER, height INTEGER, pose_label TEXT, attrs TEXT)""",
+    "import_problems": """CREATE TABLE IF NOT EXISTS import_problems(
+        row INTEGER, product_id TEXT, kind TEXT, detail TEXT)""",
+    # pose results keyed by image content, so renamed or re-imported files never repeat model work
+    "poses": """CREATE TABLE IF NOT EXISTS poses(
+        content_hash TEXT NOT NULL, backend TEXT NOT NULL, backend_version TEXT NOT NULL,
+        status TEXT NOT NULL, n_landmarks INTEGER, landmarks BLOB, width INTEGER, height INTEGER,
+        score REAL, error TEXT, created_at REAL,
+        PRIMARY KEY(content_hash, backend, backend_version))""",
+    # path: relative to the data dir when the run folder lies inside it, else absolute
+    "runs": """CREATE TABLE IF NOT EXISTS runs(
+        run_id TEXT PRIMARY KEY, created_at REAL, path TEXT, backend TEXT, k INTEGER,
+        config TEXT, summary TEXT)""",
+    "descriptions": """CREATE TABLE IF NOT EXISTS descriptions(
+        run_id TEXT NOT NULL, centroid INTEGER NOT NULL, text TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'ok', source TEXT, updated_at REAL,
+        PRIMARY KEY(run_id, centroid))""",
+    # append-only: nothing a person typed is ever deleted
+    "description_history": """CREATE TABLE IF NOT EXISTS description_history(
+        id INTEGER PRIMARY KEY, run_id TEXT, centroid INTEGER, text TEXT, status TEXT,
+        source TEXT, created_at REAL)""",
+    "jobs": """CREATE TABLE IF NOT EXISTS jobs(
+        job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
+        stage TEXT, done INTEGER, total INTEGER, message TEXT, rate REAL, eta REAL,
+        params TEXT, result TEXT, error TEXT,
+        created_at REAL, started_at REAL, updated_at REAL, finished_at REAL,
+        pid INTEGER, host TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0)""",
+    # append-only reviewer judgements; the newest per (run, product) is the current one
+    "judgements": """CREATE TABLE IF NOT EXISTS judgements(
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, product_id TEXT NOT NULL,
+        suggested TEXT NOT NULL, confirmed TEXT NOT NULL, added TEXT NOT NULL,
+        labels TEXT, reviewer TEXT, note TEXT, created_at REAL NOT NULL)""",
+}
+INDEXES: dict[str, str] = {
+    "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
+    "images_product": "CREATE INDEX IF NOT EXISTS images_product ON images(product_id)",
+    "judgements_run_product":
+        "CREATE INDEX IF NOT EXISTS judgements_run_product ON judgements(run_id, product_id, id)",
+    "jobs_status": "CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status)",
+}
+
+
+def _create_all(conn: sqlite3.Connection) -> None:
+    # statement by statement: executescript would COMMIT the surrounding transaction
+    for sql in (*TABLES.values(), *INDEXES.values()):
+        conn.execute(sql)
+
+
+# -- run paths -------------------------------------------------------------------------------
+
+def stored_run_path(data_dir: Path, path: str | Path) -> str:
+    """What ``runs.path`` holds: POSIX path relative to the data dir when the folder lies in it."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.resolve().relative_to(Path(data_dir).resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def resolve_run_path(data_dir: Path, stored: str) -> Path:
+    """``runs.path`` -> an absolute path (relative ones are read against the data dir)."""
+    p = Path(stored)
+    return p if p.is_absolute() else (Path(data_dir) / p).resolve()
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+def _v1_to_v2(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Create the tables v1 made on first use; store run paths relative to the data dir.
+
+    A v1 path outside the data dir is kept, unless that folder is gone and the data dir
+    holds ``runs/<same name>``: then the data dir was copied or moved, and the copy's run
+    folder is the one meant.
+    """
+    _create_all(conn)
+    for run_id, path in conn.execute("SELECT run_id, path FROM runs").fetchall():
+        if not path:
+            continue
+        new = stored_run_path(data_dir, path)
+        if Path(new).is_absolute() and not Path(new).exists() \
+                and (Path(data_dir) / "runs" / Path(new).name).is_dir():
+            new = f"runs/{Path(new).name}"
+        if new != path:
+            conn.execute("UPDATE runs SET path=? WHERE run_id=?", (new, run_id))
+
+
+# from version -> the step to version + 1
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2}
+
+
+# -- opening -----------------------------------------------------------------------------------
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError as exc:   # a fresh file: no meta table yet
+        if "no such table" in str(exc):
+            return None
+        raise
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(f"schema_version {row[0]!r} in the meta table is not a number") from None
+
+
+def _refuse_newer(path: Path, found: int) -> None:
+    from .._version import __version__
+
+    raise StoreError(
+        f"{path} has store schema version {found}, but this unposed ({__version__}) reads schema "
+        f"versions up to {SCHEMA_VERSION}: it was written by a newer unposed. Upgrade unposed "
+        f"(pip install -U unposed) to open this data dir.")
+
+
+def prepare(conn: sqlite3.Connection, data_dir: Path, path: Path) -> int:
+    """Bring the database on ``conn`` (autocommit mode) to :data:`SCHEMA_VERSION`.
+
+    Returns the version found (None -> 0 for a fresh file). Raises :class:`StoreError`
+    for a newer schema. Cheap when already current: one read, no write lock.
+    """
+    found = _version(conn)
+    if found == SCHEMA_VERSION:
+        return found
+    if found is not None and found > SCHEMA_VERSION:
+        _refuse_newer(path, found)
+    conn.execute("BEGIN IMMEDIATE")   # one writer decides; the others wait, then see it done
+    try:
+        found = _version(conn)   # another process may have done it while we waited
+        if found is None:
+            _create_all(conn)
+        elif found > SCHEMA_VERSION:
+            _refuse_newer(path, found)
+        else:
+            for v in range(found, SCHEMA_VERSION):
+                if v not in MIGRATIONS:
+                    raise StoreError(f"{path} has store schema version {v}, which this unposed cannot "
+                                     "upgrade")
+                MIGRATIONS[v](conn, data_dir)
+            if found < SCHEMA_VERSION:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('migrated_at', ?)",
+                             (str(time.time()),))
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found or 0
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An autocommit connection (transactions are explicit: ``BEGIN IMMEDIATE`` ... ``COMMIT``)
+    in WAL mode, so the app reads while a job writes."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000,
+                           isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:   # switching a fresh file to WAL needs a moment alone with it
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.05)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
