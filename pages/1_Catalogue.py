@@ -24,7 +24,6 @@ from unpose_core.config import SelectionConfig
 with frame.page("Catalogue") as page:
     store = page.store
 
-
     def import_section(expanded: bool) -> None:
         with st.expander("Import a catalogue", expanded=expanded, icon=":material/upload:"):
             st.caption("A manifest is CSV or Parquet: one row per image (`product_id`, `image_path`, optional "
@@ -72,7 +71,6 @@ with frame.page("Catalogue") as page:
             if last is not None and not last.running and last.result:
                 show_import_report(last)
 
-
     def show_import_report(job: jobs.Job) -> None:
         r = job.result
         st.markdown(f"**Last import** — `{r.get('source')}`")
@@ -82,7 +80,6 @@ with frame.page("Catalogue") as page:
             probs = pd.DataFrame(r["problems"])
             st.caption(f"{r.get('n_problems', len(probs))} problems (rows kept out of the catalogue, or notes):")
             st.dataframe(probs, hide_index=True, height=220)
-
 
     if not has_catalogue(store):
         st.info(f"There is no catalogue in `{store.data_dir}` yet. Build the demo (a small generated catalogue "

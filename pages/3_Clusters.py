@@ -90,7 +90,6 @@ with frame.page("Clusters") as page:
     info = run.centroids[c]
     d = human.get(c)
 
-
     def save_description(cls: int, key: str) -> None:
         text = st.session_state.get(key, "").strip()
         current = store.descriptions(run.run_id).get(cls)
@@ -98,7 +97,6 @@ with frame.page("Clusters") as page:
             return
         store.set_description(run.run_id, cls, text, "ok", "app")
         st.session_state["_saved_desc"] = (cls, text)
-
 
     with st.container(border=True):
         left, right = st.columns([2, 3])

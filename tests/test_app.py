@@ -461,6 +461,30 @@ def test_engine_errors_are_messages_not_tracebacks(fresh_dir, monkeypatch):
     store.close()
 
 
+def test_the_page_frame_turns_engine_errors_into_one_line(app_dir, tmp_path, monkeypatch):
+    """What a page does not catch itself ends the page with one st.error line, not a traceback."""
+    def broken_page():
+        from ui import frame
+
+        with frame.page("Broken") as page:
+            assert page.store.active_run_id()
+            raise LookupError("no product 'X' in this catalogue")
+
+    monkeypatch.setenv("UNPOSED_DATA_DIR", str(app_dir))
+    at = AppTest.from_function(broken_page, default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert at.title[0].value == "Broken" and texts(at.error) == ["no product 'X' in this catalogue"]
+    assert any("Unposed" in m.value for m in at.sidebar.markdown)
+    # a data dir that cannot be opened: one line, and the page stops there
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    monkeypatch.setenv("UNPOSED_DATA_DIR", str(not_a_dir))
+    at = AppTest.from_function(broken_page, default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert len(at.error) == 1 and at.error[0].value.startswith("Cannot open the data dir:")
+    assert not at.title
+
+
 # -- engine helpers: jobs ------------------------------------------------------------------------
 def test_jobs_one_at_a_time_cancel_and_persist(tmp_path):
     store = Store(tmp_path)

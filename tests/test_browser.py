@@ -135,13 +135,15 @@ def grid_images(page) -> list[str]:
         .map(i => i.src)""")
 
 
-# Streamlit's page list: app.py (the home page, labelled by its file name) and pages/, in order
-NAV = ["app", "Catalogue", "Train", "Clusters", "Tune K", "Product", "Report", "Evaluate"]
+# the app's page list in the sidebar (ui/frame.py NAV, st.page_link), in menu order
+NAV = ["Home", "Catalogue", "Train", "Clusters", "Tune K", "Product", "Report", "Evaluate"]
+NAV_LINKS = '.st-key-unposed_nav a'   # the container keyed "unposed_nav" in ui/frame.py
 
 
 def check_sidebar(page, name: str) -> None:
-    """Streamlit's page list, then the frame's sidebar: the data dir, the active run, the job panel."""
-    nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    """The app's page list, then the frame's sidebar: the data dir, the active run, the job panel."""
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 0, f"{name}: Streamlit's own page list shows"
+    nav = [t.split("\n")[-1] for t in page.locator(NAV_LINKS).all_inner_texts()]
     assert [t.strip() for t in nav] == NAV, f"{name}: sidebar pages {nav}"
     side = page.locator('[data-testid="stSidebar"]').inner_text()
     assert "Unposed" in side and "Data:" in side and "Active run:" in side, f"{name}: sidebar {side[:300]}"
@@ -212,7 +214,7 @@ def test_every_page_in_chromium(server):
             shoot(page, 3, "clusters")
 
             # 2. the rest, in menu order; Catalogue through the sidebar (client-side page switch)
-            page.locator('[data-testid="stSidebarNav"] a', has_text="Catalogue").click()
+            page.locator(NAV_LINKS, has_text="Catalogue").click()
             check_page(page, "catalogue", base, min_images=6)
             assert page.get_by_text("Browse products").count() == 1
             shoot(page, 1, "catalogue")

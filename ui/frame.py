@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ui.branding import favicon
-from ui.common import ENGINE_ERRORS, active_run_or_none, error_message, get_store, has_catalogue
+from ui.common import ENGINE_ERRORS, PAGES, active_run_or_none, error_message, get_store, has_catalogue
 from ui.jobs_view import job_panel
 from unpose_core.store import Store
 
@@ -51,9 +51,28 @@ def _warm_umap(data_dir: str, run_id: str) -> bool:
     return True
 
 
+# The page list in the sidebar, in menu order: (script, title, icon). Streamlit's own list is
+# switched off in .streamlit/config.toml (client.showSidebarNavigation) because it names the
+# home page after its file, "app"; st.page_link is Streamlit's supported way to draw our own.
+NAV = (
+    ("app.py", "Home", ":material/home:"),
+    (PAGES["catalogue"], "Catalogue", ":material/inventory_2:"),
+    (PAGES["train"], "Train", ":material/model_training:"),
+    (PAGES["clusters"], "Clusters", ":material/bubble_chart:"),
+    (PAGES["tune"], "Tune K", ":material/tune:"),
+    (PAGES["product"], "Product", ":material/checkroom:"),
+    (PAGES["report"], "Report", ":material/table_view:"),
+    (PAGES["evaluate"], "Evaluate", ":material/fact_check:"),
+)
+
+
 def sidebar(store: Store) -> str | None:
-    """Below Streamlit's page list: what the app is, the data dir, the active run, the running job."""
+    """The page list, what the app is, the data dir, the active run, the running job."""
     with st.sidebar:
+        with st.container(key="unposed_nav"):
+            for script, label, icon in NAV:
+                st.page_link(script, label=label, icon=icon)
+        st.divider()
         st.markdown(f"### {APP_NAME}")
         st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked "
                    "per cohort.")

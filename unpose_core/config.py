@@ -54,11 +54,11 @@ class TrainConfig:
     # popularity target: weighted mean of normalised rating and normalised log(1 + n_ratings)
     rating_weight: float = 0.5
     count_weight: float = 0.5
-    # a pose is "expected" in a cohort when at least this share of its reference products show it.
-    # 0.4 on the demo (`unposed evaluate --min-share`): 0.25 -> accuracy 0.85, precision 0.51;
-    # 0.4 -> 0.83 / 0.57 (F1 0.63 -> 0.67); 0.55 -> 0.79 / 0.66, but poses that only half of
-    # the top listings show (often the ones that sell) start to drop out.
-    min_cohort_share: float = 0.4
+    # an absolute floor under the calibrated "expected" rule (SuggestConfig.expect): a pose is
+    # expected only when at least this share of a cohort's top products show it. Off (0) by
+    # default: an absolute share assumes reference listings with many images (runs trained
+    # before the calibrated rule stored 0.4 here and keep it, see SuggestConfig.min_share)
+    min_cohort_share: float = 0.0
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     autoencoder_params: dict = field(default_factory=dict)
     # a pose and its mirror image (left- vs right-facing profile) show a garment the same
@@ -92,3 +92,64 @@ class TrainConfig:
             sel["popularity_order"] = tuple(sel["popularity_order"])
         known = {f for f in cls.__dataclass_fields__}
         return cls(selection=SelectionConfig(**sel), **{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class SuggestConfig:
+    """How a listing's missing poses are decided (suggest.missing_classes); no retraining needed.
+
+    expect
+        Calibrated expectation: a pose group is *expected* in a cohort when its support (the
+        share of the cohort's top products showing it) is at least ``expect`` x the cohort's
+        typical support, i.e. the mean support of the groups its top products show (= mean
+        distinct groups per top product / number of groups shown). Relative, so it does not
+        shrink to nothing when reference listings are small.
+    min_share
+        An absolute floor on the support as well (None: the run's ``min_cohort_share``, 0 for
+        runs trained with the calibrated rule).
+    coverage_percentile
+        Soft coverage: an image covers a pose cluster when its distance to the centroid is
+        within this percentile of the cluster's member distances (the "typical radius",
+        stored with the run), even if another centroid is nearer. 0: nearest centroid only.
+    min_confidence
+        Suggestions below this confidence (0..1: closeness of the listing's nearest image x
+        stability of the group's support) are left out; 0 keeps all.
+    min_cohort_products
+        A cohort with fewer top products than this is too thin: its parent cohort is used.
+    """
+
+    expect: float = 0.75
+    min_share: float | None = None
+    coverage_percentile: float = 90.0
+    min_confidence: float = 0.0
+    min_cohort_products: int = 3
+
+    def validate(self) -> None:
+        if not 0 <= self.expect <= 10:
+            raise ValueError(f"expect must be within [0, 10] (x the cohort's typical support), got {self.expect}")
+        if self.min_share is not None and not 0 <= self.min_share <= 1:
+            raise ValueError("min_share must be within [0, 1]")
+        if not 0 <= self.coverage_percentile <= 100:
+            raise ValueError("coverage_percentile must be within [0, 100] (0 = nearest centroid only)")
+        if not 0 <= self.min_confidence <= 1:
+            raise ValueError("min_confidence must be within [0, 1]")
+        if self.min_cohort_products < 1:
+            raise ValueError("min_cohort_products must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "SuggestConfig":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+    def label(self) -> str:
+        """Short text for tables: 'expect 0.75x, radius p90, conf >= 0'."""
+        cov = f"radius p{self.coverage_percentile:g}" if self.coverage_percentile > 0 else "nearest only"
+        out = f"expect {self.expect:g}x, {cov}"
+        if self.min_confidence > 0:
+            out += f", conf >= {self.min_confidence:g}"
+        if self.min_share:
+            out += f", share >= {self.min_share:g}"
+        return out

@@ -37,21 +37,95 @@ def popularity_target(products: pd.DataFrame, rating_weight: float = 0.5,
     return ((rating_weight * r_norm + count_weight * c_norm) / total).rename("target")
 
 
-def ranked_classes(table: dict, min_share: float = 0.0) -> list[dict]:
-    """THE ranking and "expected" rule: one cohort table's classes, best first.
+DEFAULT_EXPECT = 0.75   # SuggestConfig.expect: a group is expected from 0.75 x the cohort's typical support
 
-    Order: a pose no top product of the cohort shows (support 0) has no evidence for it and
-    goes last, whatever the model extrapolates for that (cohort, class) pair; then higher
-    score first (a missing score counts as lowest), then higher support, then lower class id.
-    Expected: shown by at least ``min_share`` of the cohort's top products, and by at least one.
-    Each row: pose_class, rank (1 = best), score, support, expected. The ranker, the app's
-    cohort tables, the suggestions and the evaluation all rank through this function.
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of a share ``p`` observed over ``n`` products."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(float(p), 0.0), 1.0)
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _class_order(score: list[float], support: list[float]) -> list[int]:
+    s = [float("-inf") if v is None or not np.isfinite(v) else float(v) for v in score]
+    return sorted(range(len(s)), key=lambda c: (support[c] == 0, -s[c], -support[c], c))
+
+
+def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support: list[float] | None = None,
+                expect: float = DEFAULT_EXPECT, min_share: float = 0.0, desirable=(), excluded=()) -> list[dict]:
+    """THE ranking and "expected" rule, for pose groups (sets of classes that count as one pose).
+
+    ``table``: one cohort's ranker table (score, support per class, n_products); ``groups``:
+    (group id, member classes); ``support``: each group's share of the cohort's top products
+    showing any member (None: the largest member support, exact for one-class groups).
+
+    Order (the ranker's): classes ordered as in :func:`ranked_classes` -- a pose no top product
+    shows last, then higher score, higher support, lower id -- and a group takes the place of its
+    best-ordered member, which is its representative ``pose_class`` and gives its score.
+
+    Expected (calibrated from the catalogue itself): with ``typical`` = the mean support of the
+    groups the cohort's top products show (excluded groups aside) = mean distinct groups per top
+    product / number of groups shown, a group is expected when its support is at least
+    ``expect`` x typical and at least ``min_share``, and at least one top product shows it. So
+    when every listing is small, every support and the typical support shrink together and no
+    pose drops out only for that. An analyst's *desirable* mark makes a group expected, an
+    *excluded* mark never. Rows (best first): group, members, pose_class, rank, score, support,
+    support_low / support_high (Wilson 95 % over the cohort's top products), typical, relative
+    (support / typical), threshold, expected, why.
     """
-    score = [float("-inf") if s is None or not np.isfinite(s) else float(s) for s in table["score"]]
-    support = table["support"]
-    order = sorted(range(len(score)), key=lambda c: (support[c] == 0, -score[c], -support[c], c))
-    return [{"pose_class": c, "rank": i + 1, "score": table["score"][c], "support": support[c],
-             "expected": bool(support[c] > 0 and support[c] >= min_share)} for i, c in enumerate(order)]
+    n = int(table.get("n_products") or 0)
+    cls_support = table["support"]
+    position = {c: i for i, c in enumerate(_class_order(table["score"], cls_support))}
+    desirable, excluded = set(desirable), set(excluded)
+    members = {gid: tuple(sorted(int(c) for c in ms if int(c) in position)) for gid, ms in groups}
+    members = {gid: ms for gid, ms in members.items() if ms}
+    if support is None:
+        gsup = {gid: max(float(cls_support[c]) for c in ms) for gid, ms in members.items()}
+    else:
+        gsup = {gid: float(sv) for (gid, _), sv in zip(groups, support) if gid in members}
+    shown = [v for gid, v in gsup.items() if v > 0 and gid not in excluded]
+    typical = float(np.mean(shown)) if shown else 0.0
+    threshold = max(expect * typical, min_share)
+    rep = {gid: min(ms, key=position.get) for gid, ms in members.items()}
+    order = sorted(members, key=lambda g: (position[rep[g]], g))
+    rows = []
+    for i, gid in enumerate(order):
+        c, sup = rep[gid], gsup[gid]
+        lo, hi = wilson(sup, n)
+        if gid in excluded:
+            expected, why = False, "excluded by an analyst"
+        elif gid in desirable:
+            expected, why = True, "marked desirable by an analyst"
+        elif sup <= 0:
+            expected, why = False, "no top product of the cohort shows it"
+        elif sup >= threshold:
+            expected, why = True, (f"shown by {sup:.0%} of the {n} top products; expected from {threshold:.0%} "
+                                   f"({expect:g} x the typical {typical:.0%})")
+        else:
+            expected, why = False, (f"shown by {sup:.0%} of the {n} top products, below {threshold:.0%} "
+                                    f"({expect:g} x the typical {typical:.0%})")
+        rows.append({"group": gid, "members": list(members[gid]), "pose_class": c, "rank": i + 1,
+                     "score": table["score"][c], "support": sup, "support_low": lo, "support_high": hi,
+                     "typical": typical, "relative": sup / typical if typical else 0.0, "threshold": threshold,
+                     "expected": expected, "desirable": gid in desirable, "excluded": gid in excluded, "why": why})
+    return rows
+
+
+def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
+    """THE ranking and "expected" rule for single classes: :func:`rank_groups` with every class
+    its own group. Order: a pose no top product of the cohort shows (support 0) has no evidence
+    for it and goes last, whatever the model extrapolates for that (cohort, class) pair; then
+    higher score first (a missing score counts as lowest), then higher support, then lower class
+    id. Expected: support >= ``expect`` x the cohort's typical support and >= ``min_share``, and
+    at least one top product shows it. Each row: pose_class, rank (1 = best), score, support,
+    expected (+ the group fields of :func:`rank_groups`). The ranker, the app's cohort tables,
+    the suggestions and the evaluation all rank through this rule."""
+    return rank_groups(table, [(c, (c,)) for c in range(len(table["score"]))], None, expect, min_share)
 
 
 def cohort_keys(row) -> list[str]:
@@ -113,6 +187,8 @@ class CentroidRanker:
                            categorical_feature=["pose_class", *COHORT_LEVELS], free_raw_data=False)
         self.booster_ = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
         self.tables_ = self._tabulate(df)
+        self.product_classes_ = {str(p): sorted({int(c) for c in g})
+                                 for p, g in df.groupby("product_id")["pose_class"]}
         return self
 
     def _tabulate(self, df: pd.DataFrame) -> dict:
@@ -136,7 +212,7 @@ class CentroidRanker:
                 score = g.groupby("pose_class").apply(
                     lambda s: float(np.average(s["score"], weights=s["weight"])), include_groups=False)
                 tables["|".join(key) if key else "*"] = {
-                    "level": name, "n_products": int(len(pids)),
+                    "level": name, "n_products": int(len(pids)), "products": sorted(map(str, pids)),
                     "score": [float(score.get(c, np.nan)) for c in range(self.n_classes)],
                     "support": [float(have.get(c, 0) / max(len(pids), 1)) for c in range(self.n_classes)],
                 }
@@ -150,16 +226,27 @@ class CentroidRanker:
                 return key, self.tables_[key]
         raise RuntimeError("ranker has no global table; was it fitted?")
 
-    def rank(self, product: dict | pd.Series, min_share: float = 0.0) -> list[dict]:
+    def rank(self, product: dict | pd.Series, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
         """The product's most specific known cohort, ranked (:func:`ranked_classes`), each row
         also naming the cohort and its level."""
         key, _ = self.cohort_table(product)
-        return self.rank_cohort(key, min_share)
+        return self.rank_cohort(key, min_share, expect)
 
-    def rank_cohort(self, key: str, min_share: float = 0.0) -> list[dict]:
+    def rank_cohort(self, key: str, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
         """One cohort table (by key: 'cat|sub|type', 'cat|sub', 'cat' or '*'), ranked."""
         t = self.tables_[key]
-        return [{**r, "cohort": key, "cohort_level": t["level"]} for r in ranked_classes(t, min_share)]
+        return [{**r, "cohort": key, "cohort_level": t["level"]} for r in ranked_classes(t, min_share, expect)]
+
+    def group_support(self, key: str, groups: list[tuple[int, ...]]) -> list[float] | None:
+        """Per group (a set of classes), the share of the cohort's top products that show any
+        member; None for a ranker saved before products were recorded per cohort."""
+        t = self.tables_[key]
+        pcs = getattr(self, "product_classes_", None)
+        if not pcs or "products" not in t:
+            return None
+        shown = [set(pcs.get(p, ())) for p in t["products"]]
+        n = max(len(shown), 1)
+        return [sum(1 for s in shown if s & set(ms)) / n for ms in groups]
 
     # plain files: LightGBM text model + JSON tables
     def save(self, folder: Path) -> list[str]:
@@ -167,6 +254,7 @@ class CentroidRanker:
         self.booster_.save_model(str(folder / "ranker.txt"))
         (folder / "ranker_tables.json").write_text(json.dumps(
             {"n_classes": self.n_classes, "vocab": self.vocab_, "tables": self.tables_,
+             "product_classes": getattr(self, "product_classes_", None),
              "params": {"rating_weight": self.rating_weight, "count_weight": self.count_weight,
                         "seed": self.seed}}, indent=1))
         return ["ranker.txt", "ranker_tables.json"]
@@ -179,5 +267,6 @@ class CentroidRanker:
         meta = json.loads((folder / "ranker_tables.json").read_text())
         r = cls(meta["n_classes"], **meta["params"])
         r.vocab_, r.tables_ = meta["vocab"], meta["tables"]
+        r.product_classes_ = meta.get("product_classes")   # None in runs saved before it was recorded
         r.booster_ = lgb.Booster(model_file=str(folder / "ranker.txt"))
         return r

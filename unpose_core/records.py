@@ -82,6 +82,120 @@ class Description:
     updated_at: float | None = None
 
 
+class MarkKind(StrEnum):
+    """An analyst's mark on the pose groups of a run (``groups.py`` applies them)."""
+
+    MERGE = "merge"            # these two centroids are one pose
+    SPLIT = "split"            # this centroid is a pose of its own (no automatic grouping)
+    EXCLUDE = "exclude"        # never ask for this centroid (junk, or a pose the shop does not want)
+    DESIRABLE = "desirable"    # a pose the shop wants asked for
+    REJECT = "reject"          # a proposed merge of these two centroids was rejected
+
+    @property
+    def is_pair(self) -> bool:
+        return self in (MarkKind.MERGE, MarkKind.REJECT)
+
+
+@dataclass(frozen=True)
+class GroupMark:
+    """One mark on one run: ``other`` is the second centroid of a pair mark (merge, reject)."""
+
+    kind: MarkKind
+    centroid: int
+    other: int | None = None
+    note: str | None = None
+    status: DescriptionStatus = DescriptionStatus.OK
+    source: str | None = None
+    updated_at: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", MarkKind(self.kind))
+        object.__setattr__(self, "status", DescriptionStatus(self.status))
+        if self.kind.is_pair:
+            if self.other is None or self.other == self.centroid:
+                raise ValueError(f"a {self.kind} mark needs two different centroids")
+            a, b = sorted((int(self.centroid), int(self.other)))
+            object.__setattr__(self, "centroid", a)
+            object.__setattr__(self, "other", b)
+        elif self.other is not None:
+            raise ValueError(f"a {self.kind} mark takes one centroid")
+
+    @property
+    def centroids(self) -> tuple[int, ...]:
+        return (self.centroid,) if self.other is None else (self.centroid, self.other)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where an unplaced label sat: portable across runs. ``centroid`` is set once the side is
+    placed in the run the label waits in; otherwise ``profile`` (the mean raw embedding of the
+    centroid it was written on, in embedding ``family``) lets a later run place it again."""
+
+    centroid: int | None = None
+    origin: str = ""                        # "<run>:<centroid>" it was written on / last sat on
+    family: str | None = None
+    profile: tuple[float, ...] | None = None
+    label: str = ""                         # what that centroid was called there, for people
+
+    def to_dict(self) -> dict:
+        return {"centroid": self.centroid, "origin": self.origin, "family": self.family,
+                "profile": None if self.profile is None else list(self.profile), "label": self.label}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Anchor:
+        p = d.get("profile")
+        return cls(d.get("centroid"), d.get("origin") or "", d.get("family"),
+                   None if p is None else tuple(float(v) for v in p), d.get("label") or "")
+
+
+UNPLACED_DESCRIPTION = "description"
+
+
+@dataclass(frozen=True)
+class UnplacedLabel:
+    """A description or mark that found no centroid in a run: kept for a person to place or
+    dismiss, and carried to every later run until they do. ``kind`` is "description" or a
+    :class:`MarkKind`; ``text`` the description (or the mark's note)."""
+
+    kind: str
+    anchors: tuple[Anchor, ...]
+    text: str = ""
+    status: DescriptionStatus = DescriptionStatus.NEEDS_REVIEW
+    source: str | None = None
+    run_id: str | None = None
+    id: int | None = None
+    created_at: float | None = None
+    state: str = "open"                      # open / placed / dismissed
+    placed_on: tuple[int, ...] | None = None
+
+    @property
+    def is_description(self) -> bool:
+        return self.kind == UNPLACED_DESCRIPTION
+
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
+
+    def what(self) -> str:
+        """One line for people: the text, or the mark and what its centroids were called."""
+        if self.is_description:
+            return self.text
+        sides = " + ".join(f"“{a.label}”" if a.label else (a.origin or "?") for a in self.anchors)
+        return f"{self.kind}: {sides}" + (f" ({self.text})" if self.text else "")
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    """How a run became active: the run active before it (``parent``) and the run its labels
+    were carried from (``carried_from``: the parent, or an earlier readable run of the lineage)."""
+
+    run_id: str
+    parent: str | None
+    carried_from: str | None
+    activated_at: float
+    summary: dict = field(default_factory=dict)
+
+
 @dataclass
 class Job:
     """A background job's row: what it is, how far it got, how it ended.

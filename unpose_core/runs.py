@@ -5,11 +5,28 @@ landmarks, auto descriptions), ranker.txt (LightGBM text) + ranker_tables.json,
 reference.parquet (every reference image's pose class), optional autoencoder
 (safetensors + JSON) and umap.npy, and metadata.json with versions and a sha256 per
 file. Nothing is pickled, so a run can be shared and loaded safely elsewhere.
+
+Loading checks every file twice: against its sha256 in metadata.json (accidental
+corruption, a partial copy) and by content (shapes, finite values, class ranges, a
+LightGBM model whose structure cannot crash the loader), because the checksums sit in the
+same folder and a deliberate edit can rewrite them too. The store also records each run's
+metadata.json digest when it registers the run, so :func:`get_run` catches an edited
+metadata.json as well. A run is written to ``<run>.partial`` and renamed when complete;
+:func:`remove_stale_partials` clears those left by killed trainings.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
+import math
+import os
 import platform
+import re
+import shutil
+import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,16 +45,34 @@ FORMAT_VERSION = 1
 
 
 class RunError(ValueError):
-    """A run folder that cannot be trusted: wrong version, shape or checksum."""
+    """A run folder that cannot be trusted: wrong version, shape, content or checksum."""
+
+
+# the files every run has (the autoencoder's come on top when the run uses one)
+REQUIRED_FILES = ("config.json", "centroids.json", "reference.parquet", "ranker.txt", "ranker_tables.json",
+                  "centroids.npy", "centroids_scaled.npy", "mean.npy", "scale.npy")
+MAX_FILE_BYTES = 1 << 30        # no run file is near this; a bigger one is not read into memory
+STALE_PARTIAL_SECONDS = 600     # a .partial folder without a live owner this old is a killed save
+OWNER_FILE = ".owner.json"      # who is writing a .partial folder (removed before the rename)
+REFERENCE_COLUMNS = ("image_id", "product_id", "content_hash", "status", "pose_class", "distance")
+
+# module -> distribution, read from the installed metadata (importing torch only to read its
+# version took seconds of every training)
+_VERSIONED = {"numpy": "numpy", "faiss": "faiss-cpu", "lightgbm": "lightgbm", "mediapipe": "mediapipe",
+              "pandas": "pandas", "torch": "torch"}
 
 
 def _versions() -> dict:
+    from importlib import metadata
+
     out = {"unpose_core": __version__, "python": platform.python_version()}
-    for mod in ("numpy", "faiss", "lightgbm", "mediapipe", "pandas", "torch"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # optional or broken extras should not stop a save
-            pass
+    for mod, dist in _VERSIONED.items():
+        version = getattr(sys.modules.get(mod), "__version__", None)
+        if version is None:
+            with contextlib.suppress(Exception):   # optional or broken extras should not stop a save
+                version = metadata.version(dist)
+        if isinstance(version, str):
+            out[mod] = version
     return out
 
 
@@ -107,67 +142,7 @@ class Run:
         return self.path / "umap.npy"
 
 
-def save_run(folder: Path, run_id: str, config: TrainConfig, info: RunInfo | dict, kmeans: PoseKMeans,
-             ranker: CentroidRanker, reference: pd.DataFrame, centroids: list[CentroidInfo | dict],
-             autoencoder=None) -> Path:
-    folder = Path(folder)
-    info = info if isinstance(info, RunInfo) else RunInfo.from_dict(info)
-    centroids = [c if isinstance(c, CentroidInfo) else CentroidInfo.from_dict(c) for c in centroids]
-    tmp = folder.with_name(folder.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=False)
-    files = []
-    for name, arr in kmeans.state().items():
-        np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
-        files.append(f"{name}.npy")
-    (tmp / "config.json").write_text(json.dumps({"train": config.to_dict(), "info": info.to_dict()}, indent=1))
-    (tmp / "centroids.json").write_text(json.dumps([c.to_dict() for c in centroids], indent=1))
-    reference.to_parquet(tmp / "reference.parquet", index=False)
-    files += ["config.json", "centroids.json", "reference.parquet", *ranker.save(tmp)]
-    if autoencoder is not None:
-        files += autoencoder.save(tmp)
-    meta = {"format_version": FORMAT_VERSION, "run_id": run_id, "created_at": time.time(),
-            "versions": _versions(), "files": {f: content_hash(tmp / f) for f in files}}
-    (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
-    tmp.rename(folder)  # a run folder either exists whole or not at all
-    return folder
-
-
-def load_run(folder: str | Path) -> Run:
-    folder = Path(folder)
-    meta_path = folder / "metadata.json"
-    if not meta_path.is_file():
-        raise RunError(f"{folder} is not a run folder (no metadata.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{meta_path} is not valid JSON: {exc}") from None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise RunError(f"run {folder.name} has format version {meta.get('format_version')}, "
-                       f"this unposed reads {FORMAT_VERSION}")
-    for name, digest in meta.get("files", {}).items():
-        p = folder / name
-        if not p.is_file():
-            raise RunError(f"run {folder.name} is missing {name}")
-        if content_hash(p) != digest:
-            raise RunError(f"run {folder.name}: checksum mismatch for {name} (file changed or corrupt)")
-    cfg = json.loads((folder / "config.json").read_text())
-    info = RunInfo.from_dict(cfg["info"])
-    state = {n: np.load(folder / f"{n}.npy", allow_pickle=False)
-             for n in ("centroids", "centroids_scaled", "mean", "scale")}
-    k, space_dim = info.k, info.space_dim
-    if state["centroids"].shape != (k, space_dim) or state["centroids_scaled"].shape != (k, space_dim) \
-            or state["mean"].shape != (space_dim,) or state["scale"].shape != (space_dim,):
-        raise RunError(f"run {folder.name}: centroid arrays do not match K={k}, dim={space_dim}")
-    ae = None
-    if info.autoencoder:
-        from .embed.autoencoder import PoseAutoencoder
-        ae = PoseAutoencoder.load(folder)
-    ranker = CentroidRanker.load(folder)
-    if ranker.n_classes != k + 1:
-        raise RunError(f"run {folder.name}: ranker has {ranker.n_classes} classes, expected {k + 1}")
-    return Run(meta["run_id"], folder, TrainConfig.from_dict(cfg["train"]), info,
-               PoseKMeans.from_state(state), ranker, pd.read_parquet(folder / "reference.parquet"),
-               [CentroidInfo.from_dict(c) for c in json.loads((folder / "centroids.json").read_text())], ae, meta)
+@@SAVELOAD@@
 
 
 def active_run(store) -> Run:

@@ -1,9 +1,12 @@
-"""Missing poses for a product (paper §3.3-3.4, Algorithm 2), with reference images.
+"""Missing poses for a product (paper §3.3-3.4, Algorithm 2), with example images.
 
-Each image goes to its nearest centroid (or the reserved no-person class); the
-classes the cohort's popular products show but this product lacks are its missing
-poses, best-ranked first, each with photos from the cohort's top products that show
-it and a hint a seller can act on.
+Each image goes to its nearest centroid (or the reserved no-person class) and also covers
+every pose cluster whose typical radius it lies within (soft coverage). What a seller is
+asked for is a pose *group* (``groups.PoseGroups``: centroids that count as one pose, a
+mirror pair among them): the groups expected in the product's cohort -- calibrated from the
+catalogue itself (``rank.rank_groups``) -- that the listing does not cover, in the ranker's
+order, each with a confidence, example photos from the cohort's top products closest to the
+pose's centre and a hint a seller can act on. An empty answer always says why.
 """
 from __future__ import annotations
 
@@ -14,15 +17,24 @@ import numpy as np
 import pandas as pd
 
 from .catalog.selection import popularity_sort
+from .config import SuggestConfig
 from .descriptions import describe_centroid, seller_hint
+from .groups import PoseGroups
 from .images import content_hash
 from .pose import PoseBackend, create_backend, require_version
 from .pose.extract import estimate_file
 from .progress import ProgressFn, ProgressTracker
-from .rank import cohort_keys
+from .rank import cohort_keys, rank_groups
 from .records import PoseRow, Reference, Status
 from .runs import Run
 from .store import Store
+
+# Suggestion.status
+MISSING = "missing"                    # at least one request
+COVERS_EXPECTED = "covers_expected"    # the listing shows every pose its cohort expects
+NOTHING_EXPECTED = "nothing_expected"  # no cohort up to "all products" expects a pose (e.g. all excluded)
+BELOW_CONFIDENCE = "below_confidence"  # candidates exist, all under the confidence cut-off
+CONFIDENCE_PERCENTILE = 90.0           # the radius confidence is measured in when coverage is nearest-only
 
 
 @dataclass
@@ -34,17 +46,28 @@ class ImageAssignment:
     distance: float | None = None
     error: str | None = None
     image_id: int | None = None
+    group: int | None = None                          # the pose group of its class
+    covers: list[int] = field(default_factory=list)   # groups it covers (its own + soft coverage)
 
 
 @dataclass
 class MissingPose:
-    pose_class: int
+    pose_class: int              # the group's best-ranked centroid in the cohort
     rank: int
     score: float
-    support: float
+    support: float               # share of the cohort's top products showing the group
     description: str
     hint: str
     references: list[Reference] = field(default_factory=list)
+    group: int | None = None
+    members: list[int] = field(default_factory=list)
+    support_low: float = 0.0     # Wilson 95 % interval of the support over the cohort's top products
+    support_high: float = 1.0
+    relative: float = 0.0        # support / the cohort's typical support
+    closest: float | None = None         # the listing's nearest image, in units of the pose's typical radius
+    closest_image: str | None = None
+    confidence: float = 1.0      # 0..1, see :func:`confidence`
+    why: str = ""                # why the cohort expects it
 
 
 @dataclass
@@ -57,49 +80,267 @@ class Suggestion:
     images: list[ImageAssignment]
     present: list[int]
     missing: list[MissingPose]
+    status: str = MISSING
+    reason: str = ""
+    present_groups: list[int] = field(default_factory=list)
+    covered_groups: list[int] = field(default_factory=list)
+    expected_groups: list[int] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"rank": m.rank, "pose_class": m.pose_class, "description": m.description,
-                              "support": round(m.support, 3), "score": round(m.score, 4),
-                              "hint": m.hint, "references": " ".join(r.path for r in m.references)}
-                             for m in self.missing])
+        cols = ["rank", "group", "pose_class", "description", "support", "confidence", "closest", "score",
+                "hint", "references"]
+        return pd.DataFrame([{"rank": m.rank, "group": m.group, "pose_class": m.pose_class,
+                              "description": m.description, "support": round(m.support, 3),
+                              "confidence": round(m.confidence, 3),
+                              "closest": None if m.closest is None else round(m.closest, 2),
+                              "score": round(m.score, 4), "hint": m.hint,
+                              "references": " ".join(r.path for r in m.references)}
+                             for m in self.missing], columns=cols)
 
 
 @dataclass(frozen=True)
 class MissingClasses:
-    """The missing pose classes of a product: its cohort and the ranker's rows of the classes
-    expected there that it does not cover, best first."""
+    """The missing pose groups of a product: its cohort and the ranker's rows (``rank_groups``)
+    of the groups expected there that it does not cover, best first, with their confidence."""
 
     cohort: str                  # the ranker's table key, e.g. 'Clothing|T-shirts' or '*'
     cohort_level: str            # product_type / subcategory / category / global
     n_products: int              # top products behind the cohort's table
-    ranked: list[dict]           # ``CentroidRanker.rank`` rows: pose_class, rank, score, support ...
+    ranked: list[dict]           # rank_groups rows + closest, closest_row, confidence
+    status: str = MISSING
+    reason: str = ""
+    expected: tuple[int, ...] = ()     # the expected groups, best first
+    covered: tuple[int, ...] = ()      # the groups the listing covers
+    present: tuple[int, ...] = ()      # the groups of the listing's own (nearest) classes
 
     @property
     def classes(self) -> list[int]:
+        """Each missing group's representative class (its best-ranked centroid)."""
         return [r["pose_class"] for r in self.ranked]
 
+    @property
+    def groups(self) -> list[int]:
+        return [r["group"] for r in self.ranked]
 
-def missing_classes(run: Run, product: dict | pd.Series, present) -> MissingClasses:
-    """THE missing-pose rule (paper Algorithm 2) for a product showing classes ``present``:
-    the classes expected in its cohort (``rank.ranked_classes``) that it does not cover (the
-    present ones and, when the run treats mirrored poses as the same, their mirror partners:
-    ``Run.covered``), in rank order. Suggestions, reports and the evaluation all call it."""
-    ranking = run.ranker.rank(product, run.config.min_cohort_share)
-    cohort, level = ranking[0]["cohort"], ranking[0]["cohort_level"]
-    covered = run.covered(present)
-    return MissingClasses(cohort, level, int(run.ranker.tables_[cohort]["n_products"]),
-                          [r for r in ranking if r["expected"] and r["pose_class"] not in covered])
+
+# -- distances and radii ---------------------------------------------------------------------
+
+def centroid_distances(run: Run, poses: list[PoseRow | None]) -> np.ndarray:
+    """(n images, K) squared distances to every pose centroid, in the standardised space the
+    nearest-centroid rule (``Run.classify``) uses; NaN rows for images without a person."""
+    from .embed import embed
+
+    out = np.full((len(poses), run.k), np.nan, dtype=np.float64)
+    rows = [i for i, p in enumerate(poses) if p is not None and p.is_person]
+    if rows:
+        km = run.kmeans
+        X = run.to_space(embed(np.stack([poses[i].landmarks for i in rows]), run.info.family))
+        Z = (np.asarray(X, np.float64) - km.mean_) / km.scale_
+        C = np.asarray(km.cluster_centers_scaled_, np.float64)
+        out[rows] = ((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    return out
+
+
+def cluster_radii(run: Run, percentile: float) -> np.ndarray:
+    """Each pose cluster's squared typical radius: the ``percentile`` of its members' squared
+    distances, from the radii stored at training time (interpolated between the stored
+    percentiles), else -- a run trained before they were stored -- from its reference images."""
+    cache = run.__dict__.setdefault("_radii_cache", {})
+    if percentile in cache:
+        return cache[percentile]
+    stored = run.info.extra.get("radii") if isinstance(run.info.extra, dict) else None
+    out = np.zeros(run.k)
+    if stored and len(stored.get("squared") or []) == run.k:
+        pcts = np.asarray(stored["percentiles"], float)
+        for c, vals in enumerate(stored["squared"]):
+            out[c] = float(np.interp(percentile, pcts, vals)) if vals else 0.0
+    else:
+        ref = run.reference
+        for c in range(run.k):
+            d = ref.loc[ref["pose_class"] == c, "distance"].to_numpy(float)
+            d = d[np.isfinite(d)]
+            out[c] = float(np.percentile(d, percentile)) if len(d) else 0.0
+    cache[percentile] = out
+    return out
+
+
+def covered_classes(run: Run, present, distances: np.ndarray | None, config: SuggestConfig) -> set[int]:
+    """Classes a listing needs no more photos of: its images' own classes, every cluster an
+    image lies within the typical radius of (``coverage_percentile``; 0 = nearest only), and
+    their mirror partners when the run treats mirrored poses as the same (``Run.covered``)."""
+    have = {int(c) for c in present}
+    if distances is not None and len(distances) and config.coverage_percentile > 0:
+        r2 = cluster_radii(run, config.coverage_percentile)
+        d = np.asarray(distances, float)
+        d = d[np.isfinite(d).all(axis=1)]
+        if len(d):
+            have |= {int(c) for c in np.flatnonzero((d <= r2[None, :]).any(axis=0))}
+    return run.covered(have)
+
+
+def confidence(closest: float | None, support_low: float, threshold: float, desirable: bool = False) -> float:
+    """How sure a request is, 0..1: gap x stability.
+
+    gap: how far the listing's nearest image is from the pose, ``closest`` in units of the
+    pose's typical radius: 0 within it, rising to 1 far away (1 - 1/closest); 1 when the listing
+    has no image to compare (no person photo, or the no-person pose). Farther -> higher.
+    stability: the Wilson lower bound of the group's support over the cohort's top products
+    against the share the cohort needs for "expected" (1 when even the lower bound clears it,
+    or the group is marked desirable)."""
+    gap = 1.0 if closest is None else (0.0 if closest <= 1 else 1.0 - 1.0 / closest)
+    stability = 1.0 if desirable or threshold <= 0 else min(1.0, max(0.0, support_low / threshold))
+    return float(gap * stability)
+
+
+# -- THE rule --------------------------------------------------------------------------------
+
+def default_groups(run: Run) -> PoseGroups:
+    """Groups from the automatic descriptions and mirror pairs (no analyst input)."""
+    from .groups import build_groups
+
+    return build_groups(run, {})
+
+
+def _group_label(groups: PoseGroups, gid: int) -> str:
+    try:
+        return groups.get(gid).label
+    except StopIteration:
+        return f"pose {gid}"
+
+
+def _cohort_name(key: str) -> str:
+    return "all products" if key == "*" else key.replace("|", " / ")
+
+
+def missing_classes(run: Run, product: dict | pd.Series, present, distances: np.ndarray | None = None,
+                    groups: PoseGroups | None = None, config: SuggestConfig | None = None) -> MissingClasses:
+    """THE missing-pose rule (paper Algorithm 2) for a product whose images have the classes
+    ``present`` (and, for soft coverage and confidence, the squared ``distances`` of its person
+    images to every centroid, :func:`centroid_distances`). Suggestions, reports and the
+    evaluation all call it.
+
+    1. Cohort: the product's most specific cohort the ranker knows that has at least
+       ``min_cohort_products`` top products and expects some pose; otherwise its parent
+       (type -> subcategory -> category -> all products), each skip stated in the reason.
+    2. Expected groups: ``rank.rank_groups`` (the ranker's order, calibrated expectation,
+       analyst marks).
+    3. Covered: :func:`covered_classes` -> their groups. Missing: expected groups not covered,
+       at most one per mirror pair, each with its :func:`confidence`; those below
+       ``min_confidence`` are left out.
+    The result always has a status and a reason, also when nothing is missing."""
+    config = config or SuggestConfig()
+    groups = groups if groups is not None else default_groups(run)
+    min_share = config.min_share if config.min_share is not None else float(run.config.min_cohort_share)
+    covered = covered_classes(run, present, distances, config)
+    covered_g = groups.of_classes(covered)
+    present_g = groups.of_classes(present)
+    glist = [(g.id, tuple(g.members)) for g in groups.groups]
+    desirable = {g.id for g in groups.groups if g.desirable}
+    excluded = {g.id for g in groups.groups if g.excluded}
+    tables = run.ranker.tables_
+    keys = [k for k in cohort_keys(dict(product)) if k in tables]
+    notes: list[str] = []
+    rows: list[dict] = []
+    key = keys[-1]
+    for i, key in enumerate(keys):
+        t = tables[key]
+        last = i == len(keys) - 1
+        if t["n_products"] < config.min_cohort_products and not last:
+            notes.append(f"cohort {_cohort_name(key)} has only {t['n_products']} top product(s) "
+                         f"(fewer than {config.min_cohort_products})")
+            continue
+        support = run.ranker.group_support(key, [ms for _, ms in glist])
+        rows = rank_groups(t, glist, support, config.expect, min_share, desirable, excluded)
+        if any(r["expected"] for r in rows) or last:
+            break
+        notes.append(f"cohort {_cohort_name(key)} expects no pose ({_nothing_expected_why(rows)})")
+    t = tables[key]
+    expected = [r for r in rows if r["expected"]]
+    missing, asked = [], set()
+    for r in expected:
+        if r["group"] in covered_g:
+            continue
+        members = set(r["members"])
+        if run.covered(members) & asked:     # the other side of a mirror pair already asked for
+            continue
+        asked |= members
+        closest, row = _closest(run, r["members"], distances, config)
+        conf = confidence(closest, r["support_low"], r["threshold"], r["desirable"])
+        missing.append({**r, "closest": closest, "closest_row": row, "confidence": conf})
+    kept = [r for r in missing if r["confidence"] >= config.min_confidence]
+    for i, r in enumerate(kept, 1):
+        r["rank"] = i
+    where = _cohort_name(key) + (f" ({t['level'].replace('_', ' ')} level)" if key != "*" else "")
+    prefix = ("; ".join(notes) + ": using " + where + ". ") if notes else ""
+    if kept:
+        status = MISSING
+        reason = f"{len(kept)} of the {len(expected)} poses expected in {where} are missing"
+        if len(kept) < len(missing):
+            reason += f" ({len(missing) - len(kept)} more below the confidence cut-off {config.min_confidence:g})"
+    elif missing:
+        status = BELOW_CONFIDENCE
+        best = max(r["confidence"] for r in missing)
+        reason = (f"{len(missing)} expected pose(s) missing, none with confidence >= {config.min_confidence:g} "
+                  f"(best {best:.2f})")
+    elif expected:
+        status = COVERS_EXPECTED
+        names = ", ".join(_group_label(groups, r["group"]) for r in expected)
+        reason = f"shows all {len(expected)} pose(s) expected in {where}: {names}"
+    else:
+        status = NOTHING_EXPECTED
+        reason = f"no cohort expects a pose: {_nothing_expected_why(rows)}"
+    return MissingClasses(key, t["level"], int(t["n_products"]), kept, status, prefix + reason,
+                          tuple(r["group"] for r in expected), tuple(sorted(covered_g)), tuple(sorted(present_g)))
+
+
+def _nothing_expected_why(rows: list[dict]) -> str:
+    if not rows:
+        return "it has no pose groups"
+    if all(r["excluded"] or r["support"] <= 0 for r in rows):
+        return "every pose its top products show is excluded by an analyst" \
+            if any(r["excluded"] for r in rows) else "its top products show no pose"
+    return f"no pose reaches the threshold {rows[0]['threshold']:.0%}"
+
+
+def _closest(run: Run, members, distances, config: SuggestConfig) -> tuple[float | None, int | None]:
+    """(nearest listing image's distance to the group in units of its members' typical radius,
+    that image's row in ``distances``); (None, None) when there is nothing to compare."""
+    person = [c for c in members if c < run.k]
+    if distances is None or not person or not len(distances):
+        return None, None
+    d = np.asarray(distances, float)[:, person]
+    if not np.isfinite(d).any():
+        return None, None
+    pct = config.coverage_percentile if config.coverage_percentile > 0 else CONFIDENCE_PERCENTILE
+    r2 = np.maximum(cluster_radii(run, pct)[person], 1e-9)
+    q = np.where(np.isfinite(d), d / r2[None, :], np.inf)
+    row = int(np.unravel_index(np.argmin(q), q.shape)[0])
+    return float(np.sqrt(q.min())), row
+
+
+# -- the Suggester ---------------------------------------------------------------------------
+
+def pose_groups_of(store: Store, run: Run) -> PoseGroups:
+    """The run's pose groups with the analyst's descriptions and marks (``groups.pose_groups``)."""
+    from . import groups as _groups
+
+    if hasattr(_groups, "pose_groups"):
+        return _groups.pose_groups(store, run)
+    return _groups.build_groups(run, store.descriptions(run.run_id))
 
 
 class Suggester:
     """Holds a run plus the lookups suggestions need; build once, ask many times."""
 
-    def __init__(self, store: Store, run: Run, n_references: int = 4, backend: PoseBackend | None = None):
+    def __init__(self, store: Store, run: Run, n_references: int = 4, backend: PoseBackend | None = None,
+                 config: SuggestConfig | None = None):
         self.store, self.run, self.n_references = store, run, n_references
+        self.config = config or SuggestConfig()
+        self.config.validate()
         self._backend = backend
         self.products = store.products().set_index("product_id", drop=False)
         self.images = store.images()
@@ -113,11 +354,22 @@ class Suggester:
         ref = ref[ref["path"].notna() & ref["product_id"].isin(self.products.index)]
         ref["pop"] = ref["product_id"].map(self._popularity)
         ref["keys"] = ref["product_id"].map(lambda p: set(cohort_keys(self.products.loc[p])))
-        self.reference = ref.sort_values(["pose_class", "pop", "distance"], kind="stable")
+        # closeness to the pose's centre in units of the cluster's typical radius (comparable
+        # across a group's members); the no-person class has no centre: popularity decides
+        pct = self.config.coverage_percentile if self.config.coverage_percentile > 0 else CONFIDENCE_PERCENTILE
+        r2 = np.maximum(cluster_radii(run, pct), 1e-9)
+        cls = ref["pose_class"].to_numpy()
+        ref["closeness"] = np.where(cls < run.k, ref["distance"].to_numpy(float) / r2[np.minimum(cls, run.k - 1)],
+                                    0.0)
+        self.reference = ref.sort_values(["pose_class", "closeness", "pop"], kind="stable")
 
     # -- helpers --------------------------------------------------------------
     def describe(self, c: int) -> str:
         return describe_centroid(self.run, self.descriptions, c)
+
+    def groups(self) -> PoseGroups:
+        """Read each time: an analyst's merge, split or mark counts from the next suggestion."""
+        return pose_groups_of(self.store, self.run)
 
     def backend(self) -> PoseBackend:
         if self._backend is None:
@@ -125,12 +377,16 @@ class Suggester:
                                             self.run.info.backend_version, f"run {self.run.run_id}")
         return self._backend
 
-    def references(self, c: int, cohort_key: str, exclude: str | None = None) -> list[Reference]:
-        rows = self.reference[(self.reference["pose_class"] == c)
+    def references(self, members, cohort_key: str, exclude: str | None = None) -> list[Reference]:
+        """Example photos of a pose group: images of the cohort's top products assigned to one of
+        its members (never to another group), closest to the pose's centre first, one per product."""
+        members = [members] if isinstance(members, (int, np.integer)) else list(members)
+        rows = self.reference[self.reference["pose_class"].isin(members)
                               & self.reference["keys"].map(lambda ks: cohort_key in ks)]
         if exclude is not None:
             rows = rows[rows["product_id"] != exclude]
-        rows = rows.drop_duplicates("product_id").head(self.n_references)
+        rows = rows.sort_values(["closeness", "pop"], kind="stable").drop_duplicates("product_id")
+        rows = rows.head(self.n_references)
         return [Reference(r.product_id, self.products.at[r.product_id, "title"], r.path, r.content_hash)
                 for r in rows.itertuples()]
 
@@ -149,25 +405,43 @@ class Suggester:
         poses = self._poses_for(hashes, paths)
         results = [poses.get(h) for h in hashes]
         classes, dists = self.run.classify(results)
+        distances = centroid_distances(self.run, results)
+        groups = self.groups()
+        cfg = self.config
+        r2 = cluster_radii(self.run, cfg.coverage_percentile) if cfg.coverage_percentile > 0 else None
         assignments = []
         for i, p in enumerate(paths):
             pr = results[i] or PoseRow(hashes[i], Status.ERROR, error="no pose result")
             c = int(classes[i]) if classes[i] >= 0 else None
+            own = {c} if c is not None else set()
+            if r2 is not None and np.isfinite(distances[i]).all():
+                own |= {int(x) for x in np.flatnonzero(distances[i] <= r2)}
             assignments.append(ImageAssignment(
                 image=p, status=pr.status, pose_class=c, error=pr.error, image_id=image_ids[i],
                 description=self.describe(c) if c is not None else "",
-                distance=None if np.isnan(dists[i]) else float(dists[i])))
+                distance=None if np.isnan(dists[i]) else float(dists[i]),
+                group=groups.group_of(c) if c is not None else None,
+                covers=sorted(groups.of_classes(self.run.covered(own)))))
         present = sorted({a.pose_class for a in assignments if a.pose_class is not None})
-        m = missing_classes(self.run, product, present)
+        person = np.isfinite(distances).all(axis=1)
+        m = missing_classes(self.run, product, present, distances[person], groups, cfg)
+        person_paths = [p for p, ok in zip(paths, person) if ok]
         missing = []
-        for i, r in enumerate(m.ranked, 1):
-            c = r["pose_class"]
-            desc = self.describe(c)
-            missing.append(MissingPose(c, i, r["score"], r["support"], desc,
-                                       seller_hint(desc, r["support"], m.cohort, m.n_products),
-                                       self.references(c, m.cohort, exclude=product.get("product_id"))))
+        for r in m.ranked:
+            label = _group_label(groups, r["group"])
+            missing.append(MissingPose(
+                r["pose_class"], r["rank"], r["score"], r["support"], label,
+                seller_hint(label, r["support"], m.cohort, m.n_products),
+                self.references(r["members"], m.cohort, exclude=product.get("product_id")),
+                group=r["group"], members=list(r["members"]), support_low=r["support_low"],
+                support_high=r["support_high"], relative=r["relative"], closest=r["closest"],
+                closest_image=person_paths[r["closest_row"]] if r["closest_row"] is not None else None,
+                confidence=r["confidence"], why=r["why"]))
+        settings = cfg.to_dict() | {"min_share": cfg.min_share if cfg.min_share is not None
+                                    else float(self.run.config.min_cohort_share)}
         return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
-                          m.cohort_level, assignments, present, missing)
+                          m.cohort_level, assignments, present, missing, m.status, m.reason,
+                          list(m.present), list(m.covered), list(m.expected), settings)
 
     def for_product(self, product_id: str) -> Suggestion:
         if product_id not in self.products.index:
@@ -199,8 +473,9 @@ class Suggester:
             self._backend = None
 
 
-def suggest_for_product(store: Store, run: Run, product_id: str, n_references: int = 4) -> Suggestion:
-    s = Suggester(store, run, n_references)
+def suggest_for_product(store: Store, run: Run, product_id: str, n_references: int = 4,
+                        config: SuggestConfig | None = None) -> Suggestion:
+    s = Suggester(store, run, n_references, config=config)
     try:
         return s.for_product(product_id)
     finally:
@@ -208,11 +483,12 @@ def suggest_for_product(store: Store, run: Run, product_id: str, n_references: i
 
 
 def report(store: Store, run: Run, product_ids: list[str] | None = None,
-           progress: ProgressFn | None = None) -> pd.DataFrame:
-    """Every subject product (or the given ones) with its ranked missing poses."""
+           progress: ProgressFn | None = None, config: SuggestConfig | None = None) -> pd.DataFrame:
+    """Every subject product (or the given ones) with its ranked missing poses, its status and the
+    reason when nothing is asked for."""
     from .catalog.selection import select_sets
 
-    s = Suggester(store, run, n_references=1)
+    s = Suggester(store, run, n_references=1, config=config)
     if product_ids is None:
         product_ids = select_sets(s.products.reset_index(drop=True), s.images,
                                   run.config.selection).subject_ids
@@ -229,9 +505,13 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                 "cohort_level": sug.cohort_level, "n_images": len(sug.images),
                 "n_failed_images": sum(a.status == Status.ERROR for a in sug.images),
                 "present_poses": " ".join(map(str, sug.present)), "n_missing": len(sug.missing),
+                "status": sug.status, "reason": sug.reason,
                 "top_missing": sug.missing[0].description if sug.missing else "",
-                "missing_poses": "; ".join(f"{m.pose_class}: {m.description}" for m in sug.missing),
+                "missing_poses": "; ".join(f"{m.description} ({m.confidence:.2f})" for m in sug.missing),
                 "missing_classes": " ".join(str(m.pose_class) for m in sug.missing),
+                "missing_groups": " ".join(str(m.group) for m in sug.missing),
+                "confidence": " ".join(f"{m.confidence:.2f}" for m in sug.missing),
+                "top_confidence": round(sug.missing[0].confidence, 3) if sug.missing else None,
             })
     finally:
         s.close()

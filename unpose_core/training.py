@@ -152,6 +152,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         folder = runs_dir / f"{run_id}-{n}"
     run_id = folder.name
     info.k, info.no_person_class, info.autoencoder = k, k, ae is not None
+    info.extra["radii"] = cluster_radii(classes, dists, k)   # soft coverage (SuggestConfig.coverage_percentile)
     info.embedding_dim, info.space_dim = int(ip.embeddings.shape[1]), int(space.shape[1])
     _report(progress, "train", 4, 5, "saving run")
     save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
@@ -168,6 +169,20 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         carry_descriptions(store, previous, run_id)
     _report(progress, "train", 5, 5, f"run {run_id} saved")
     return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary)
+
+
+RADIUS_PERCENTILES = tuple(range(0, 101, 5))
+
+
+def cluster_radii(classes: np.ndarray, sq_dists: np.ndarray, k: int) -> dict:
+    """Each pose cluster's typical radius: percentiles 0, 5, ..., 100 of its members' squared
+    distances to the centroid (the standardised space K-Means works in). Stored in the run
+    (``config.json`` info ``radii``); suggestions read them for soft coverage and confidence."""
+    out = []
+    for c in range(k):
+        d = sq_dists[(classes == c) & np.isfinite(sq_dists)]
+        out.append([round(float(v), 6) for v in np.percentile(d, RADIUS_PERCENTILES)] if len(d) else None)
+    return {"percentiles": list(RADIUS_PERCENTILES), "squared": out}
 
 
 def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: RunInfo, ae, km,

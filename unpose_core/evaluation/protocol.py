@@ -1,11 +1,19 @@
 """How good are the suggestions? Missing-pose accuracy against labelled views (paper §5, Table 1).
 
 Protocol "hide and complete" (view labels per image)
-    A labelled product with at least ``keep_max + 1`` images (all of them labelled) plays a
-    sparse listing: we keep a random 2..4 (``keep_min``..``keep_max``, the paper's p - 1) of its
-    images, ask the system which poses are missing, and compare with the truth: the views of
-    the dropped images that no kept image shows. Each configuration sees exactly the same kept
-    subsets (paired comparison), ``draws`` different subsets per product and seed.
+    A labelled product with at least ``keep_min + 1`` images (all of them labelled) plays a
+    sparse listing: we keep a random ``keep_min``..``keep_max`` of its images (2..4 by default,
+    the paper's p - 1), never all of them: the kept range adapts to each product's size (a
+    3-image listing keeps 2, a 4-image one 2 or 3), so catalogues of small listings are
+    evaluated too. We ask the system which poses are missing and compare with the truth: the
+    views of the dropped images that no kept image shows. Each configuration sees exactly the
+    same kept subsets (paired comparison), ``draws`` different subsets per product and seed.
+
+    Sweep. One run is trained per seed, configuration and K (``ks``); each run's suggestions
+    are scored under every suggestion setting (``SuggestConfig``: expectation ``expect``,
+    soft-coverage percentile, confidence cut-off), with the baselines under the same setting.
+    ``EvalResult.sweep`` has one row per (configuration, K, setting); the Table-1 tables show
+    the first K and the first setting.
 
     No leakage. The labelled products with many images are the reference products the
     system learns from, so for every seed a share ``holdout`` (default 25 %) of the labelled
@@ -17,9 +25,10 @@ Protocol "hide and complete" (view labels per image)
     rows, so no pose model runs twice) that is deleted afterwards: the user's runs and active
     run are untouched.
 
-    Classes -> views. A pose class stands for the majority view label of the training
-    reference images in it, counted within the product's subcategory (what the reference
-    photos a seller is shown look like), falling back to all subcategories. A flagged class
+    Groups -> views. The system asks for pose groups (``groups``: centroids that count as one
+    pose). A group stands for the majority view label of the training reference images in it,
+    counted within the product's subcategory (what the reference photos a seller is shown look
+    like), falling back to all subcategories. A flagged class
     whose view is one the product kept, or that the full listing never had, is a false
     positive: precision here is strict (a flag for a view the full listing lacked may still
     be good advice -- the key framings of the demo are exactly that -- so read it as a
@@ -42,7 +51,8 @@ import hashlib
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from itertools import product as _grid
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +63,8 @@ from ..cluster import purity
 from ..config import TrainConfig
 from ..progress import Progress, ProgressFn
 from ..store import Store
-from ..suggest import missing_classes
+from ..config import SuggestConfig
+from ..suggest import centroid_distances, missing_classes, pose_groups_of
 from .judgements import load_labels
 from .labels import LabelSet
 from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
@@ -121,6 +132,10 @@ def default_configurations(store: Store) -> tuple[list[Configuration], list[str]
 @dataclass
 class EvalOptions:
     k: int | None = None            # None: the active run's K, else 8
+    ks: list[int] | None = None     # a K sweep (overrides k): one run per K and seed
+    expect: list[float] | None = None            # SuggestConfig.expect values to sweep (None: the default)
+    coverage: list[float] | None = None          # SuggestConfig.coverage_percentile values
+    min_confidence: list[float] | None = None    # SuggestConfig.min_confidence values
     seeds: int = 3
     first_seed: int = 0
     holdout: float = 0.25           # share of labelled reference products held out per seed
@@ -142,6 +157,17 @@ class EvalOptions:
             raise ValueError("draws must be at least 1")
         if self.k is not None and self.k < 1:
             raise ValueError("k must be at least 1")
+        if self.ks is not None and (not self.ks or min(self.ks) < 1):
+            raise ValueError("every K of the sweep must be at least 1")
+        for s in self.settings():
+            s.validate()
+
+    def settings(self) -> list[SuggestConfig]:
+        """Every suggestion setting of the sweep (expect x coverage x min_confidence), first = primary."""
+        d = SuggestConfig()
+        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m))
+                for e, c, m in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                     self.min_confidence or [d.min_confidence])]
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
@@ -170,6 +196,15 @@ def run_view_maps(store: Store, run, labels: LabelSet | None = None) -> tuple[di
     ref = run.reference[["image_id", "product_id", "pose_class"]].copy()
     ref["label"] = labels.label_of(ref["image_id"])
     ref["subcategory"] = ref["product_id"].map(sub_of)
+    return class_labels(ref)
+
+
+def group_view_maps(reference: pd.DataFrame, groups) -> tuple[dict, dict]:
+    """:func:`class_labels` with each class replaced by its pose group: the view a group stands for."""
+    ref = reference.copy()
+    ref["pose_class"] = [(groups.group_of(c) if c >= 0 else None) for c in ref["pose_class"]]
+    ref = ref[ref["pose_class"].notna()]
+    ref["pose_class"] = ref["pose_class"].astype(int)
     return class_labels(ref)
 
 
@@ -310,15 +345,14 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     sel = select_sets(products, images, base.selection)
     reference = set(sel.reference_ids)
     eligible = [p for p in products["product_id"]
-                if fully.get(p, False) and n_img.get(p, 0) >= options.keep_max + 1
-                and n_img.get(p, 0) >= options.keep_min + 1]
+                if fully.get(p, False) and n_img.get(p, 0) >= options.keep_min + 1]
     ref_eligible = [p for p in sel.reference_ids if p in set(eligible)]
     outside = [p for p in eligible if p not in reference]
     reviewed = sorted(p for p in labels.product_missing if p in sub_of.index and n_img.get(p, 0) > 0)
     if not ref_eligible and not outside and not reviewed:
         raise ValueError(
             f"nothing to evaluate: no product has all its images labelled and at least "
-            f"{options.keep_max + 1} of them, and no product has reviewed missing views "
+            f"{options.keep_min + 1} of them, and no product has reviewed missing views "
             f"({labels.summary()})")
     if options.holdout == 0 and not outside and not reviewed:
         raise ValueError("holdout is 0 and no labelled product lies outside the reference set: "
@@ -337,7 +371,9 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
             extract_poses(store, PoseOptions(backend=cfg.backend), workers=workers, progress=progress)
 
     seeds = list(range(options.first_seed, options.first_seed + options.seeds))
-    total = len(seeds) * len(configurations)
+    ks = [int(k) for k in dict.fromkeys(options.ks)] if options.ks else [base.k]
+    settings = options.settings()
+    total = len(seeds) * len(configurations) * len(ks)
     trials: list[dict] = []
     purity_rows: list[dict] = []
     step = 0
@@ -350,53 +386,64 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
             scratch, id_map = _scratch_store(store, Path(tmp), keep_products, keep_images.drop(columns=["label"]),
                                              list(idents.values()))
             try:
-                for cfg in configurations:
-                    _report(progress, step, total, f"seed {seed}: training {cfg.name}")
-                    tcfg = replace(base, backend=cfg.backend, autoencoder=cfg.autoencoder, seed=seed)
-                    res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}")
+                for cfg, k in _grid(configurations, ks):
+                    _report(progress, step, total, f"seed {seed}: training {cfg.name}, K={k}")
+                    tcfg = replace(base, backend=cfg.backend, autoencoder=cfg.autoencoder, seed=seed, k=k)
+                    res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}-k{k}")
                     run = load_run(res.path)
                     trials += _score_run(run, store, id_map, cfg, seed, products, images, eval_ids,
                                          reviewed, labels, options, purity_rows,
-                                         baselines=cfg == configurations[0])
+                                         baselines=cfg == configurations[0], groups=pose_groups_of(scratch, run),
+                                         settings=settings)
                     step += 1
-                    _report(progress, step, total, f"seed {seed}: {cfg.name} scored")
+                    _report(progress, step, total, f"seed {seed}: {cfg.name}, K={k} scored")
             finally:
                 scratch.close()
                 shutil.rmtree(tmp, ignore_errors=True)
 
     trials_df = pd.DataFrame(trials)
     names = [c.name for c in configurations]
-    hc = trials_df[trials_df["protocol"] == "hide"] if len(trials_df) else trials_df
-    rv = trials_df[trials_df["protocol"] == "reviewed"] if len(trials_df) else trials_df
-    table, counts = _tables(hc, pd.DataFrame(purity_rows), names)
+    sweep = _sweep_table(trials_df, names) if len(trials_df) else None
+    # the Table-1 tables: the first K and the first suggestion setting
+    primary = trials_df
+    if len(trials_df):
+        primary = trials_df[(trials_df["k"] == ks[0]) & (trials_df["setting"] == settings[0].label())]
+    pur = pd.DataFrame(purity_rows)
+    if len(pur):
+        pur = pur[pur["k"] == ks[0]]
+    hc = primary[primary["protocol"] == "hide"] if len(primary) else primary
+    rv = primary[primary["protocol"] == "reviewed"] if len(primary) else primary
+    table, counts = _tables(hc, pur, names)
     reviewed_table = _tables(rv, None, names)[0] if len(rv) else None
-    bl = trials_df[trials_df["protocol"] == "baseline"] if len(trials_df) else trials_df
+    bl = primary[primary["protocol"] == "baseline"] if len(primary) else primary
     strict = _strict_table(pd.concat([hc, bl]), names + [BASELINE_RANDOM, BASELINE_ALL]) if len(hc) else None
     if strict is not None and not strict.empty and len(bl):
         notes.append(f"baselines use the {names[0]} runs: the same ranking and class -> view map, with "
                      "a random pose per person image, or with no image looked at")
     n_hidden = hc["product_id"].nunique() if len(hc) else 0
-    opts = {"k": base.k, "seeds": options.seeds, "first_seed": options.first_seed, "holdout": options.holdout,
+    opts = {"k": ks[0], "ks": ks, "settings": [s.to_dict() | {"label": s.label()} for s in settings],
+            "seeds": options.seeds, "first_seed": options.first_seed, "holdout": options.holdout,
             "keep_min": options.keep_min, "keep_max": options.keep_max, "draws": options.draws,
             "min_cohort_share": base.min_cohort_share, "n_products": int(n_hidden),
             "n_reference_heldout_candidates": len(ref_eligible), "n_outside_reference": len(outside),
             "n_reviewed": len(reviewed), "labels": labels.summary(),
             "configurations": [asdict(c) | {"name": c.name} for c in configurations]}
     return EvalResult(names, table, counts, trials_df, reviewed_table, notes, opts, time.perf_counter() - t0,
-                      strict)
+                      strict, sweep)
 
 
 BASELINE_RANDOM = "baseline: random pose per image"
 BASELINE_ALL = "baseline: flag every expected pose"
 
 
-def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], missing: list[int],
-           truth: set, protocol: str) -> dict:
+def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], missing, truth: set,
+           protocol: str) -> dict:
     kept_labels = {lab[i] for i in kept_idx if lab[i]}
     tp, fp, fn = set_counts(truth, pred)
     return {**base_row, "protocol": protocol, "draw": draw, "n_kept": len(kept_idx),
             "kept_labels": "|".join(lab[i] for i in kept_idx if lab[i]), "truth": "|".join(sorted(truth)),
-            "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing)),
+            "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing.classes)),
+            "missing_groups": " ".join(map(str, missing.groups)), "status": missing.status,
             "tp": tp, "fp": fp, "fn": fn,
             # flags for views the seller already shows, and kept views not flagged again
             "redundant": sum(1 for p in pred if p in kept_labels),
@@ -404,66 +451,127 @@ def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], miss
 
 
 def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, reviewed, labels,
-               options, purity_rows, baselines: bool = False) -> list[dict]:
+               options, purity_rows, baselines: bool = False, groups=None,
+               settings: list[SuggestConfig] | None = None) -> list[dict]:
+    """Trials of one trained run: every evaluated product x draw x suggestion setting (and the
+    baselines under each setting when ``baselines``). ``groups``: the run's pose groups (default:
+    as the Suggester reads them from ``store``)."""
     sub_of = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
     prod = products.set_index("product_id", drop=False)
-    # classes -> views, from this run's training reference images
+    groups = groups if groups is not None else pose_groups_of(store, run)
+    settings = settings or options.settings()
+    # groups -> views, from this run's training reference images
     ref = run.reference.copy()
     ref["orig_id"] = ref["image_id"].map(id_map)
     ref["label"] = labels.label_of(ref["orig_id"])
     ref["subcategory"] = ref["product_id"].map(sub_of)
-    maps = class_labels(ref)
+    maps = group_view_maps(ref, groups)
     wanted = sorted(set(eval_ids) | set(reviewed))
     imgs = images[images["product_id"].isin(wanted)]
     # the system's answer comes from the Suggester's own rules: Run.classify over the pose cache
-    # (no person -> K, no usable pose -> -1), then suggest.missing_classes
+    # (no person -> K, no usable pose -> -1), the distances to every centroid (soft coverage),
+    # then suggest.missing_classes
     poses = store.poses(*run.info.identity, imgs["content_hash"])
-    imgs = imgs.assign(pose_class=run.classify([poses.get(h) for h in imgs["content_hash"]])[0])
-    # purity of the evaluated (hidden-protocol) images: the share whose class's view (the
+    rows_ = [poses.get(h) for h in imgs["content_hash"]]
+    all_dist = centroid_distances(run, rows_)
+    imgs = imgs.assign(pose_class=run.classify(rows_)[0])
+    imgs["group"] = [groups.group_of(c) if c >= 0 else -1 for c in imgs["pose_class"]]
+    # purity of the evaluated (hidden-protocol) images: the share whose group's view (the
     # majority label of the run's reference images, as for the suggestions) is their own view
-    hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["pose_class"] >= 0)]
+    hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["group"] >= 0)]
     if len(hid):
         subs = hid["product_id"].map(sub_of)
         agree = np.array([_label_for(maps, sc, int(c)) == l
-                          for sc, c, l in zip(subs, hid["pose_class"], hid["label"])])
+                          for sc, c, l in zip(subs, hid["group"], hid["label"])])
         for sc in sorted(subs.unique()):
             m = (subs == sc).to_numpy()
-            purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": sc,
+            purity_rows.append({"configuration": cfg.name, "seed": seed, "k": run.k, "subcategory": sc,
                                 "hits": int(agree[m].sum()), "n_images": int(m.sum())})
-        purity_rows.append({"configuration": cfg.name, "seed": seed, "subcategory": ALL,
+        purity_rows.append({"configuration": cfg.name, "seed": seed, "k": run.k, "subcategory": ALL,
                             "hits": int(agree.sum()), "n_images": len(agree)})
     ref_ok = ref[(ref["pose_class"] >= 0) & ref["label"].notna()]
     ref_purity = purity(ref_ok["pose_class"], ref_ok["label"]) if len(ref_ok) else float("nan")
     rng = np.random.default_rng([seed, 104729])
     n_pose = run.no_person_class
+    position = {i: j for j, i in enumerate(imgs.index)}
     rows: list[dict] = []
     for pid, g in imgs.groupby("product_id", sort=True):
         product = prod.loc[pid].to_dict()
         s = sub_of.loc[pid]
         cls = g["pose_class"].to_numpy()
+        dist = all_dist[[position[i] for i in g.index]]
+        person = np.isfinite(dist).all(axis=1)
         lab = g["label"].tolist()
-        base_row = {"configuration": cfg.name, "seed": seed, "product_id": pid, "subcategory": s,
+        base_row = {"configuration": cfg.name, "seed": seed, "k": run.k, "product_id": pid, "subcategory": s,
                     "n_images": len(g), "reference_purity": ref_purity}
+
+        def answer(kept, setting, present=None, with_distances=True):
+            present = {int(c) for c in cls[kept] if c >= 0} if present is None else present
+            d = dist[[i for i in kept if person[i]]] if with_distances else None
+            m = missing_classes(run, product, present, d, groups, setting)
+            return m, _ordered_labels(maps, s, m.groups)
+
         if pid in eval_ids:
             # the random baseline: person images get a random pose class (no-person stays)
             rand_cls = np.where((cls >= 0) & (cls < n_pose), rng.integers(0, max(n_pose, 1), len(cls)), cls)
             for draw in range(options.draws):
                 kept = kept_subset(len(g), seed, draw, pid, options.keep_min, options.keep_max)
                 truth = set(lab) - {lab[i] for i in kept}
-                missing = missing_classes(run, product, {int(c) for c in cls[kept] if c >= 0}).classes
-                rows.append(_trial(base_row, draw, kept, lab, _ordered_labels(maps, s, missing), missing,
-                                   truth, "hide"))
-                if baselines:
-                    for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
-                                          (BASELINE_ALL, set())):
-                        miss = missing_classes(run, product, present).classes
-                        rows.append(_trial({**base_row, "configuration": name}, draw, kept, lab,
-                                           _ordered_labels(maps, s, miss), miss, truth, "baseline"))
+                for setting in settings:
+                    srow = {**base_row, "setting": setting.label(), "expect": setting.expect,
+                            "coverage": setting.coverage_percentile, "min_confidence": setting.min_confidence}
+                    m, pred = answer(kept, setting)
+                    rows.append(_trial(srow, draw, kept, lab, pred, m, truth, "hide"))
+                    if baselines:
+                        for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
+                                              (BASELINE_ALL, set())):
+                            m, pred = answer(kept, setting, present, with_distances=False)
+                            rows.append(_trial({**srow, "configuration": name}, draw, kept, lab, pred, m, truth,
+                                               "baseline"))
         if pid in reviewed:
-            missing = missing_classes(run, product, {int(c) for c in cls if c >= 0}).classes
-            rows.append(_trial(base_row, 0, list(range(len(g))), lab, _ordered_labels(maps, s, missing),
-                               missing, set(labels.product_missing[pid]), "reviewed"))
+            every = np.arange(len(g))
+            for setting in settings:
+                srow = {**base_row, "setting": setting.label(), "expect": setting.expect,
+                        "coverage": setting.coverage_percentile, "min_confidence": setting.min_confidence}
+                m, pred = answer(every, setting)
+                rows.append(_trial(srow, 0, list(every), lab, pred, m, set(labels.product_missing[pid]),
+                                   "reviewed"))
     return rows
+
+
+SWEEP_COLUMNS = ("accuracy", "precision", "f1", "flags_per_trial", "empty_answers", "all_accuracy",
+                 "all_precision", "random_accuracy", "random_precision", "precision_gain", "trials")
+
+
+def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """One row per (configuration, K, setting), all subcategories pooled: the system's accuracy,
+    precision and F1 on the hidden views, its flags per trial and share of empty answers, and the
+    flag-everything and random baselines on the same trials under the same setting."""
+    hide = trials[trials["protocol"] == "hide"]
+    base = trials[trials["protocol"] == "baseline"]
+    out = []
+    for (name, k, setting), g in hide.groupby(["configuration", "k", "setting"], sort=False):
+        r = ratios(int(g["tp"].sum()), int(g["fp"].sum()), int(g["fn"].sum()))
+        b = base[(base["k"] == k) & (base["setting"] == setting)]
+        ba = b[b["configuration"] == BASELINE_ALL]
+        br = b[b["configuration"] == BASELINE_RANDOM]
+        ra = ratios(int(ba["tp"].sum()), int(ba["fp"].sum()), int(ba["fn"].sum())) if len(ba) else {}
+        rr = ratios(int(br["tp"].sum()), int(br["fp"].sum()), int(br["fn"].sum())) if len(br) else {}
+        out.append({"configuration": name, "k": int(k), "setting": setting, "expect": g["expect"].iloc[0],
+                    "coverage": g["coverage"].iloc[0], "min_confidence": g["min_confidence"].iloc[0], **r,
+                    "flags_per_trial": float((g["tp"].sum() + g["fp"].sum()) / len(g)),
+                    "empty_answers": float((g["predicted"] == "").mean()),
+                    "all_accuracy": ra.get("accuracy", float("nan")), "all_precision": ra.get("precision", float("nan")),
+                    "random_accuracy": rr.get("accuracy", float("nan")),
+                    "random_precision": rr.get("precision", float("nan")),
+                    "precision_gain": r["precision"] - ra.get("precision", float("nan")), "trials": len(g)})
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    df["configuration"] = pd.Categorical(df["configuration"], categories=names, ordered=True)
+    df = df.sort_values(["configuration", "k", "expect", "coverage", "min_confidence"], kind="stable")
+    df["configuration"] = df["configuration"].astype(str)
+    return df.reset_index(drop=True)
 
 
 def _strict_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:

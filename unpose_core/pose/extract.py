@@ -3,26 +3,61 @@
 Resumable by construction: results are committed in small batches keyed by content
 hash, so an interrupted run continues where it stopped and an unchanged catalogue
 costs one SQL query. Large jobs fan out to worker processes (spawned, each loading
-its own model); small ones stay in-process to skip the start-up cost.
+its own model, one per core by default); small ones stay in-process to skip the start-up cost.
+
+Workers never outlive their parent, however it ends: each asks the kernel for SIGKILL when
+the parent goes (Linux ``PR_SET_PDEATHSIG``) and also runs a watchdog thread that exits the
+worker once its parent is gone (the kernel signal is tied to the thread that started the
+worker, and other systems have none). An interrupt in the parent (Ctrl-C, or SIGTERM, which
+the command line turns into one) saves the chunks already finished and stops the workers at
+once instead of waiting for the queued ones; workers ignore SIGINT, so a Ctrl-C to the
+terminal's process group reaches only the parent, which then tears the pool down.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
 from ..images import ImageError, load_rgb
-from . import PoseBackend, PoseOptions, backend_identity, create_backend
 from ..progress import ProgressFn, ProgressTracker
 from ..records import PoseRow, Status
 from ..store import Store
+from . import PoseBackend, PoseOptions, backend_identity, create_backend
 
 ERROR = Status.ERROR   # the old name, for callers that import it from here
 CHUNK = 16            # images per task sent to a worker
 POOL_THRESHOLD = 48   # below this many pending images a pool costs more than it saves
+WORKER_MEMORY = 400 << 20   # about what one worker with its own model holds (bytes)
+WATCHDOG_INTERVAL = 0.5     # seconds between a worker's checks that its parent is alive
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(n_pending: int) -> int:
+    """Worker processes for ``n_pending`` images: 1 (in-process) for small jobs, else one per
+    usable core, no more than there are chunks, nor than the available memory holds."""
+    if n_pending < POOL_THRESHOLD:
+        return 1
+    n = min(usable_cores(), -(-n_pending // CHUNK))
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        n = min(n, max(1, available // WORKER_MEMORY))
+    except (AttributeError, ValueError, OSError):
+        pass
+    return max(1, n)
 
 
 @dataclass
@@ -64,8 +99,38 @@ def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow
 _worker_backend: PoseBackend | None = None
 
 
-def _init_worker(options: PoseOptions, data_dir) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when ``parent_pid`` ends, even by SIGKILL: the kernel's parent-death
+    signal where there is one, and a watchdog thread polling the parent in every case."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):   # no prctl: the watchdog below still holds
+            pass
+    if os.getppid() != parent_pid:   # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_INTERVAL)
+            if os.getppid() != parent_pid:
+                os._exit(1)   # no cleanup: the parent that would read our results is gone
+
+    threading.Thread(target=watch, name="unposed-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(options: PoseOptions, data_dir, parent_pid: int | None = None) -> None:
     global _worker_backend
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    # a Ctrl-C in a terminal reaches the whole process group: only the parent acts on it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker_backend = create_backend(options, data_dir)
 
@@ -87,10 +152,10 @@ def extract_poses(store: Store, options: PoseOptions | None = None, workers: int
     n_unique = store.n_unique_images()
     items = list(zip(pending["content_hash"], pending["path"]))
     if workers is None:
-        workers = min(2, os.cpu_count() or 1) if len(items) >= POOL_THRESHOLD else 1
+        workers = default_workers(len(items))
     workers = max(1, min(workers, len(items) or 1))
     tracker = ProgressTracker(f"pose ({bid})", len(items), progress)
-    counts = {s: 0 for s in Status}
+    counts = dict.fromkeys(Status, 0)
     cancelled = False
 
     def save(rows: list[PoseRow]) -> None:
@@ -102,14 +167,19 @@ def extract_poses(store: Store, options: PoseOptions | None = None, workers: int
     try:
         if workers == 1:
             batch: list[PoseRow] = []
-            for h, p in items:
-                if stop is not None and stop.is_set():
-                    cancelled = True
-                    break
-                batch.append(estimate_file(backend, h, p))
-                if len(batch) >= CHUNK:
+            try:
+                for h, p in items:
+                    if stop is not None and stop.is_set():
+                        cancelled = True
+                        break
+                    batch.append(estimate_file(backend, h, p))
+                    if len(batch) >= CHUNK:
+                        save(batch)
+                        batch = []
+            except KeyboardInterrupt:   # Ctrl-C or SIGTERM: keep the images already done
+                if batch:
                     save(batch)
-                    batch = []
+                raise
             if batch:
                 save(batch)
         else:
@@ -130,26 +200,54 @@ def _run_pool(items, options, store, workers, save, stop) -> bool:
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(options, str(store.data_dir))) as pool:
-        queue = iter(chunks)
+                             initargs=(options, str(store.data_dir), os.getpid())) as pool:
         running = set()
-        for chunk in queue:  # keep two chunks in flight per worker
-            running.add(pool.submit(_run_chunk, chunk))
-            if len(running) >= 2 * workers:
-                break
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                save(fut.result())
-            if stop is not None and stop.is_set():
-                for fut in running:
-                    fut.cancel()
-                for fut in running:
-                    if not fut.cancelled():
-                        save(fut.result())
-                return True
-            for chunk in queue:
+        try:
+            queue = iter(chunks)
+            for chunk in queue:  # keep two chunks in flight per worker
                 running.add(pool.submit(_run_chunk, chunk))
                 if len(running) >= 2 * workers:
                     break
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    save(fut.result())
+                if stop is not None and stop.is_set():
+                    for fut in running:
+                        fut.cancel()
+                    for fut in running:
+                        if not fut.cancelled():
+                            save(fut.result())
+                    return True
+                for chunk in queue:
+                    running.add(pool.submit(_run_chunk, chunk))
+                    if len(running) >= 2 * workers:
+                        break
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM) or failed: keep what already came back, then stop
+            # the workers now rather than let the pool's exit wait for every queued chunk
+            try:
+                for fut in running:
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        save(fut.result())
+            finally:
+                _stop_workers(pool)
+            raise
     return False
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the worker processes without waiting for their chunks."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())   # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(OSError, ValueError, AttributeError):   # already gone or closed
+            p.terminate()
+    for p in procs:
+        try:
+            p.join(5)
+            if p.exitcode is None:
+                p.kill()
+                p.join(1)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass

@@ -17,6 +17,9 @@ History:
      ``judgements`` were created on first use by their own modules.
   2  one schema for every table; ``runs.path`` relative to the data dir when the run
      folder lies inside it, so a copied or moved data dir keeps its runs.
+  3  pose-group marks (``group_marks`` + append-only ``group_mark_history``), unplaced labels
+     of the lineage (``unplaced`` + append-only ``unplaced_resolutions``; the v2 unplaced rows
+     of ``description_history`` are copied in) and ``lineage`` (how each run became active).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -62,6 +65,29 @@ TABLES: dict[str, str] = {
     "description_history": """CREATE TABLE IF NOT EXISTS description_history(
         id INTEGER PRIMARY KEY, run_id TEXT, centroid INTEGER, text TEXT, status TEXT,
         source TEXT, created_at REAL)""",
+    # analyst marks on pose groups, current state per run (kind: merge / split / exclude /
+    # desirable / reject; other = the second centroid of a pair mark, else -1)
+    "group_marks": """CREATE TABLE IF NOT EXISTS group_marks(
+        run_id TEXT NOT NULL, kind TEXT NOT NULL, centroid INTEGER NOT NULL, other INTEGER NOT NULL DEFAULT -1,
+        note TEXT, status TEXT NOT NULL DEFAULT 'ok', source TEXT, updated_at REAL,
+        PRIMARY KEY(run_id, kind, centroid, other))""",
+    # append-only: every mark set or cleared
+    "group_mark_history": """CREATE TABLE IF NOT EXISTS group_mark_history(
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, centroid INTEGER NOT NULL,
+        other INTEGER, action TEXT NOT NULL, note TEXT, status TEXT, source TEXT, created_at REAL)""",
+    # append-only: descriptions and marks that found no centroid in a run (anchors: JSON list of
+    # where each side sat, with the profile a later run is matched against)
+    "unplaced": """CREATE TABLE IF NOT EXISTS unplaced(
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL DEFAULT '',
+        anchors TEXT NOT NULL DEFAULT '[]', status TEXT NOT NULL DEFAULT 'needs_review', source TEXT,
+        created_at REAL)""",
+    # append-only: a person placed (centroids: JSON list) or dismissed an unplaced label
+    "unplaced_resolutions": """CREATE TABLE IF NOT EXISTS unplaced_resolutions(
+        id INTEGER PRIMARY KEY, unplaced_id INTEGER NOT NULL, action TEXT NOT NULL, centroids TEXT,
+        by TEXT, created_at REAL)""",
+    # how each run became active: the run active before (parent), the run its labels came from
+    "lineage": """CREATE TABLE IF NOT EXISTS lineage(
+        run_id TEXT PRIMARY KEY, parent TEXT, carried_from TEXT, activated_at REAL, summary TEXT)""",
     "jobs": """CREATE TABLE IF NOT EXISTS jobs(
         job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
         stage TEXT, done INTEGER, total INTEGER, message TEXT, rate REAL, eta REAL,
@@ -80,6 +106,10 @@ INDEXES: dict[str, str] = {
     "judgements_run_product":
         "CREATE INDEX IF NOT EXISTS judgements_run_product ON judgements(run_id, product_id, id)",
     "jobs_status": "CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status)",
+    "unplaced_run": "CREATE INDEX IF NOT EXISTS unplaced_run ON unplaced(run_id, id)",
+    "unplaced_resolutions_item":
+        "CREATE INDEX IF NOT EXISTS unplaced_resolutions_item ON unplaced_resolutions(unplaced_id)",
+    "group_mark_history_run": "CREATE INDEX IF NOT EXISTS group_mark_history_run ON group_mark_history(run_id, id)",
 }
 
 
@@ -129,8 +159,31 @@ def _v1_to_v2(conn: sqlite3.Connection, data_dir: Path) -> None:
             conn.execute("UPDATE runs SET path=? WHERE run_id=?", (new, run_id))
 
 
+def _v2_to_v3(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Create the group-mark, unplaced-label and lineage tables; copy the v2 unplaced descriptions
+    (``description_history`` rows without a centroid) into ``unplaced``. One a person had placed
+    (v2 told so by the same text on a centroid of that run) is recorded as placed there."""
+    import json
+
+    _create_all(conn)
+    rows = conn.execute("SELECT id, run_id, text, status, source, created_at FROM description_history"
+                        " WHERE centroid IS NULL ORDER BY id").fetchall()
+    for _hid, run_id, text, status, source, created in rows:
+        anchors = json.dumps([{"centroid": None, "origin": source or "", "family": None, "profile": None,
+                               "label": ""}])
+        cur = conn.execute("INSERT INTO unplaced(run_id, kind, text, anchors, status, source, created_at)"
+                           " VALUES(?,?,?,?,?,?,?)", (run_id, "description", text or "", anchors,
+                                                      status or "needs_review", source, created))
+        placed = conn.execute("SELECT centroid FROM descriptions WHERE run_id=? AND text=? ORDER BY centroid"
+                              " LIMIT 1", (run_id, text)).fetchone()
+        if placed is not None:
+            conn.execute("INSERT INTO unplaced_resolutions(unplaced_id, action, centroids, by, created_at)"
+                         " VALUES(?,?,?,?,?)", (cur.lastrowid, "placed", json.dumps([placed[0]]), "migration",
+                                                time.time()))
+
+
 # from version -> the step to version + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 # -- opening -----------------------------------------------------------------------------------
