@@ -82,7 +82,8 @@ with frame.page(frame.APP_NAME) as page:
         table = views.centroid_table(store, run)
         poses = table[table["kind"] != "no_person"] if "kind" in table else table
         described = int((poses["description"] != "").sum())
-        review = int((table["status"] == "needs_review").sum())
+        # carried onto a centroid that only roughly matches, plus texts no centroid here took
+        review = int((table["status"] == "needs_review").sum()) + len(store.unplaced(run.run_id))
         st.caption(f"Run `{run.run_id}` · poses from `{run.info.backend}`"
                    f"{' through the autoencoder' if run.config.autoencoder else ''}")
         r = st.columns(3)
@@ -96,8 +97,9 @@ with frame.page(frame.APP_NAME) as page:
     else:
         if summary is not None and summary["pending"]:
             link("train", f"{summary['pending']} images have no pose yet: train again to include them")
-        if table is not None and (table["status"] == "needs_review").any():
-            link("clusters", "some descriptions carried over from an earlier run need a look")
+        if table is not None and review:
+            link("clusters", f"{review} descriptions carried over from an earlier run need a look "
+                             "(placed roughly, or waiting for a centroid)")
         elif table is not None and (table["description"] == "").any():
             link("clusters", "name the pose clusters (e.g. “back view, full body”): suggestions use the names")
         link("product")

@@ -13,12 +13,14 @@ from ui.jobs_view import job_panel
 from unpose_core import jobs
 from unpose_core.config import SelectionConfig, TrainConfig
 from unpose_core.pose import available_backends
+from unpose_core.training import activate_run
 
 with frame.page("Train") as page:
     store = page.store
     st.caption("Extract poses for the catalogue (cached: only new images cost time), cluster the reference "
                "products' poses with K-Means and rank the poses per cohort with LightGBM. The new run becomes "
-               "the active one; descriptions written for the previous run move to their matching centroids.")
+               "the active one; descriptions and pose-group marks written for the previous run move to their "
+               "matching centroids (those that match none are listed on the Clusters page).")
     require_catalogue(store)
 
     job = job_panel(store, key="train-panel", kinds=("train", "demo"))
@@ -96,7 +98,7 @@ with frame.page("Train") as page:
         c2.write("")
         if c2.button("Make active", disabled=pick == active or running, icon=":material/check:"):
             with engine_errors("Cannot switch runs"):
-                store.set_active_run(pick)
+                activate_run(store, pick)   # a run never active before gets the labels, as after training
                 st.rerun()
 
     with st.expander("Job history", icon=":material/history:"):

@@ -8,8 +8,10 @@ from ui import frame
 from ui.clusters import colour, figure, points, selected_rows
 from ui.common import ENGINE_ERRORS, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
+from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
 from unpose_core import projection
+from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced
 
 with frame.page("Clusters") as page:
     store = page.store
@@ -65,22 +67,27 @@ with frame.page("Clusters") as page:
 
     review = table[table["status"] == "needs_review"]
     unplaced = views.unplaced_descriptions(store, run.run_id)
-    open_unplaced = unplaced[unplaced["placed_on"].isna()] if len(unplaced) else unplaced
+    open_unplaced = unplaced[unplaced["state"] == "open"]
     if len(review) or len(open_unplaced):
         with st.container(border=True):
             st.markdown(f":orange[**Needs review**] — descriptions carried over from an earlier run that did not "
                         f"match a centroid closely ({len(review)} placed on their nearest centroid, "
-                        f"{len(open_unplaced)} without a centroid). Nothing is dropped.")
+                        f"{len(open_unplaced)} without a centroid, carried to later runs until you place or "
+                        f"dismiss them). Nothing is dropped.")
             for r in review.itertuples():
                 st.markdown(f"- centroid **{r.centroid}**: “{r.description}” (from `{r.source}`)")
             for r in open_unplaced.itertuples():
-                c1, c2, c3 = st.columns([4, 2, 1])
+                c1, c2, c3, c4 = st.columns([4, 2, 1, 1])
                 c1.markdown(f"“{r.text}” (from `{r.source}`)")
                 target = c2.selectbox("Place on centroid", list(range(run.n_classes)), key=f"place-{r.id}",
                                       format_func=lambda c: f"{c} · {descs[c]}", label_visibility="collapsed")
                 if c3.button("Place", key=f"place-btn-{r.id}"):
                     with engine_errors("Cannot save"):
-                        store.set_description(run.run_id, int(target), r.text, "ok", f"review:{r.source}")
+                        place_unplaced(store, run, int(r.id), [int(target)], "app")
+                        st.rerun()
+                if c4.button("Dismiss", key=f"dismiss-btn-{r.id}"):
+                    with engine_errors("Cannot dismiss"):
+                        dismiss_unplaced(store, run, int(r.id), "app")
                         st.rerun()
 
     options = list(range(run.n_classes))
@@ -118,8 +125,9 @@ with frame.page("Clusters") as page:
                 st.warning(f"Carried over from `{d.source}` but it did not match closely: check it.",
                            icon=":material/rate_review:")
                 if st.button("Looks right: mark reviewed", key=f"ok-{run.run_id}-{c}"):
-                    store.set_description(run.run_id, c, d.text, "ok", f"reviewed:{d.source}")
-                    st.rerun()
+                    with engine_errors("Cannot save"):
+                        mark_reviewed(store, run, c, "app")
+                        st.rerun()
             elif d:
                 st.caption(f"Written by {d.source or 'someone'}.")
         with right:
@@ -140,3 +148,6 @@ with frame.page("Clusters") as page:
         st.markdown("**Most typical images** (closest to the centroid, one per product first)")
         image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, r.product_id)
                            for r in sample.itertuples()], backend, run, columns=6, limit=12)
+
+    # -- pose groups: the analyst's merges, splits, exclusions, desirable poses, proposals -----------
+    pose_groups_panel(store, run, descs)

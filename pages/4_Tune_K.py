@@ -10,6 +10,9 @@ from ui import frame
 from ui.common import engine_errors, require_run
 from ui.jobs_view import job_panel
 from unpose_core import jobs
+from unpose_core.evaluation.judgements import load_labels
+from unpose_core.evaluation.protocol import Configuration, EvalOptions
+from unpose_core.evaluation.results import saved_results
 
 with frame.page("Tune K") as page:
     store = page.store
@@ -20,7 +23,7 @@ with frame.page("Tune K") as page:
     n_points = int(((run.reference["pose_class"] >= 0) & (run.reference["pose_class"] < run.k)).sum())
     max_k = max(2, min(80, n_points - 1))
 
-    job = job_panel(store, key="sweep-panel", kinds=("sweep", "train"))
+    job = job_panel(store, key="sweep-panel", kinds=("sweep", "train", "evaluate"))
     running = job is not None and job.running
 
     with st.form("sweep-form"):
@@ -72,6 +75,59 @@ with frame.page("Tune K") as page:
             "silhouette": st.column_config.NumberColumn(format="%.3f"),
             "balance": st.column_config.NumberColumn(format="%.3f"),
             "purity": st.column_config.NumberColumn(format="%.3f")})
+
+    st.subheader("Suggestion quality per K")
+    st.caption("What a K does to the suggestions themselves: the hide-and-complete evaluation (`unposed evaluate "
+               "--k 6,8,10`) trains a run per K on the labelled catalogue minus held-out products, hides images "
+               "and checks the missing poses asked for: recall (the paper's accuracy) and precision, beside "
+               "flagging every expected pose. Needs view labels (a pose_label column or a labels file).")
+    config_key = run.config.backend + ("+ae" if run.config.autoencoder else "")
+    config_name = Configuration.parse(config_key).name
+    quality = None
+    for r in saved_results(store):
+        rows = pd.DataFrame(r.get("sweep") or [])
+        if len(rows) and rows["k"].nunique() > 1 and config_name in set(rows["configuration"]):
+            first = ((r.get("options") or {}).get("settings") or [{}])[0].get("label")
+            rows = rows[(rows["configuration"] == config_name) & ((rows["setting"] == first) if first else True)]
+            quality = (r, rows.sort_values("k"))
+            break
+    with st.form("quality-form"):
+        q1, q2, q3 = st.columns([2, 1, 1])
+        q_range = q1.slider("K range", 2, max_k, (min(lo_default, hi_default), hi_default), key="quality-range")
+        q_step = q2.number_input("Step", 1, 20, 2, key="quality-step")
+        q_seeds = q3.number_input("Seeds", 1, 5, 1, key="quality-seeds")
+        go_quality = st.form_submit_button("Measure suggestion quality", disabled=running,
+                                           icon=":material/fact_check:")
+    if go_quality:
+        with engine_errors("Cannot start the evaluation"):
+            if load_labels(store).empty:
+                raise ValueError("no view labels: import a catalogue with a pose_label column or upload a labels "
+                                 "file on the Evaluate page")
+            ks = list(range(q_range[0], q_range[1] + 1, int(q_step)))
+            jobs.start_evaluate(store, [config_key], EvalOptions(ks=ks, k=ks[0], seeds=int(q_seeds), draws=3))
+            st.rerun()
+    if quality is None:
+        st.info("No K sweep of the suggestions yet: measure it above (about 3 s per K and seed on the demo).",
+                icon=":material/fact_check:")
+    else:
+        r, rows = quality
+        fig = go.Figure()
+        for col, name, dash in (("accuracy", "Recall (paper accuracy)", None), ("precision", "Precision", None),
+                                ("all_precision", "Precision, flagging every expected pose", "dot"),
+                                ("random_precision", "Precision, a random pose per image", "dash")):
+            fig.add_trace(go.Scatter(x=rows["k"], y=rows[col], mode="lines+markers", name=name,
+                                     line={"width": 2, "dash": dash}))
+        fig.add_vline(x=run.k, line_dash="dot", line_color="#999")
+        fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="K",
+                          yaxis_range=[0, 1], legend={"orientation": "h"})
+        st.plotly_chart(fig, key="quality-chart")
+        st.caption(f"{config_name}, {rows['setting'].iloc[0]}; evaluation {r.get('id')} "
+                   f"({(r.get('options') or {}).get('seeds')} seed(s)). All settings: the Evaluate page.")
+        st.dataframe(rows[["k", "accuracy", "precision", "f1", "flags_per_trial", "all_precision",
+                           "random_precision", "precision_gain"]], hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("accuracy", "precision", "f1", "all_precision", "random_precision",
+                                              "precision_gain")})
 
     st.subheader("Retrain")
     default_k = run.k

@@ -7,6 +7,7 @@ from ui import frame, suggestion_view
 from ui.common import engine_errors, get_suggester, images_table, products_table, require_run
 from unpose_core.catalog import uploads
 from unpose_core.catalog.selection import select_sets
+from unpose_core.config import SuggestConfig
 
 with frame.page("Product") as page:
     store = page.store
@@ -16,6 +17,19 @@ with frame.page("Product") as page:
 
     mode = st.radio("Source", ["Catalogue product", "Upload photos"], horizontal=True, key="product-mode",
                     label_visibility="collapsed")
+    with st.expander("Suggestion rule", icon=":material/tune:"):
+        d = SuggestConfig()
+        r1, r2, r3, r4 = st.columns(4)
+        expect = r1.slider("Expected from this × the cohort's typical support", 0.0, 2.0, float(d.expect), 0.05,
+                           key="rule-expect")
+        coverage = r2.slider("Soft coverage: radius percentile (0 = nearest pose only)", 0, 100,
+                             int(d.coverage_percentile), 5, key="rule-coverage")
+        min_conf = r3.slider("Leave out requests below this confidence", 0.0, 1.0, float(d.min_confidence), 0.05,
+                             key="rule-confidence")
+        by_score = r4.toggle("Also poses the ranker scores above the cohort's baseline", value=d.by_score,
+                             key="rule-by-score")
+    rule = SuggestConfig(expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
+                         by_score=bool(by_score))
 
     if mode == "Catalogue product":
         counts = images.groupby("product_id").size()
@@ -54,7 +68,7 @@ with frame.page("Product") as page:
         with engine_errors("Cannot suggest poses for this product"):
             sug_obj, lock = get_suggester(store, run)
             with st.spinner("Finding missing poses…"), lock:
-                sug = sug_obj.for_product(pid)
+                sug = sug_obj.for_product(pid, config=rule)
             suggestion_view.render(store, run, sug, key=f"prod-{pid}")
     else:
         st.caption(f"Up to {uploads.MAX_PRODUCT_IMAGES} photos of one product, {uploads.MAX_IMAGE_BYTES // uploads.MB} "
@@ -79,7 +93,7 @@ with frame.page("Product") as page:
                     sug_obj, lock = get_suggester(store, run)
                     none = lambda v: None if v == "(any)" else v
                     with st.spinner("Estimating poses…"), lock:
-                        sug = sug_obj.for_images(saved.paths, none(cat), none(sub), none(ptype))
+                        sug = sug_obj.for_images(saved.paths, none(cat), none(sub), none(ptype), config=rule)
                     st.session_state["upload-result"] = (run.run_id, sug)
         for name, reason in st.session_state.get("upload-rejected", []):
             st.error(f"{name}: {reason}", icon=":material/broken_image:")

@@ -19,12 +19,14 @@ with frame.page("Report") as page:
                     f"{run.config.selection.subject_max_images} images) in this catalogue.")
             st.stop()
 
-        m = st.columns([1, 1, 1, 2])
+        m = st.columns([1, 1, 1, 1, 2])
         m[0].metric("Subject products", len(df))
         m[1].metric("With missing poses", int((df["n_missing"] > 0).sum()))
-        m[2].metric("Missing poses in all", int(df["n_missing"].sum()))
+        m[2].metric("No request (reason given)", int((df["n_missing"] == 0).sum()),
+                    help="Products asked for nothing; the status and reason columns say why")
+        m[3].metric("Missing poses in all", int(df["n_missing"].sum()))
         top = df.loc[df["top_missing"] != "", "top_missing"].value_counts()
-        with m[3]:
+        with m[4]:
             st.caption("Most often the first missing pose")
             st.markdown(f"**{top.index[0]}** ({top.iloc[0]} products)" if len(top) else "—")
 
@@ -51,7 +53,8 @@ with frame.page("Report") as page:
         view = view.sort_values([sort_by, "product_id"], ascending=[not descending, True], kind="stable")
 
         cols = ["product_id", "title", "category", "subcategory", "product_type", "n_images", "n_failed_images",
-                "n_missing", "top_missing", "missing_poses", "cohort"]
+                "n_missing", "top_missing", "top_confidence", "missing_poses", "status", "reason", "cohort"]
+        cols = [c for c in cols if c in view.columns]
         event = st.dataframe(
             view[cols], hide_index=True, height=460, on_select="rerun", selection_mode="single-row", key="rep-table",
             column_config={
@@ -60,7 +63,9 @@ with frame.page("Report") as page:
                 "n_images": st.column_config.NumberColumn("images"),
                 "n_failed_images": st.column_config.NumberColumn("failed"),
                 "top_missing": st.column_config.TextColumn("top missing pose", width="medium"),
-                "missing_poses": st.column_config.TextColumn("all missing (rank order)", width="large")})
+                "top_confidence": st.column_config.NumberColumn("confidence", format="%.2f"),
+                "missing_poses": st.column_config.TextColumn("all missing (rank order, confidence)", width="large"),
+                "reason": st.column_config.TextColumn("reason", width="large")})
         st.caption(f"{len(view)} of {len(df)} subject products. Select a row to open it on the Product page.")
         rows = event.selection.rows if event is not None else []
         if rows:

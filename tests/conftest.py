@@ -39,8 +39,8 @@ def demo_data_dir(demo_build) -> Path:
     """A data dir holding the demo catalogue, its BlazePose cache and one trained run."""
     from unpose_core.catalog.manifest import import_catalogue
     from unpose_core.config import TrainConfig
-    from unpose_core.training import train
     from unpose_core.store import Store
+    from unpose_core.training import train
 
     data_dir = demo_build.manifest_path.parent.parent
     products, images, report = import_catalogue(demo_build.manifest_path, demo_build.image_root)

@@ -8,7 +8,7 @@ import pytest
 
 from unpose_core.embed.autoencoder import CONFIG_FILE, WEIGHTS_FILE, PoseAutoencoder
 
-FAST = dict(max_epochs=25, patience=25)
+FAST = {"max_epochs": 25, "patience": 25}
 
 
 def _poses(n=240, d=77, seed=0):
@@ -196,12 +196,12 @@ def test_trained_run_with_autoencoder_round_trips(demo_store, tmp_path):
     """pipeline.train(autoencoder=True) -> save_run -> load_run: the loaded run assigns the
     reference images to the same classes it was trained with."""
     from unpose_core.config import TrainConfig
-    from unpose_core.training import train
-    from unpose_core.runs import load_run
 
     # a private copy of the demo catalogue + pose cache, so the shared store stays as it is
     from unpose_core.evaluation.protocol import _scratch_store
     from unpose_core.pose import PoseOptions, backend_identity
+    from unpose_core.runs import load_run
+    from unpose_core.training import train
 
     ident = backend_identity(PoseOptions("blazepose"))
     scratch, _ = _scratch_store(demo_store, tmp_path / "d", demo_store.products(), demo_store.images(), [ident])

@@ -6,9 +6,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
+from conftest import PHOTOS, RENDERS
 from test_cli import run
-from conftest import RENDERS, PHOTOS
 
 
 def _small_demo(manifest_csv, out, n_reference=4, n_subject=1, subcategory="T-shirts"):

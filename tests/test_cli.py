@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PHOTOS, ROOT
 
 from unpose_core.records import Status
 from unpose_core.store import Store
-
-from conftest import PHOTOS, ROOT
 
 UNPOSED = [sys.executable, "-m", "unpose_core.cli"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import PHOTOS, RENDERS
 from PIL import Image
 
-from conftest import PHOTOS, RENDERS
 from unpose_core.catalog.importers import import_deepfashion, scan_deepfashion
 from unpose_core.store import Store
 

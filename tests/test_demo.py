@@ -165,5 +165,5 @@ def test_catalogue_ratings_follow_the_rule(products):
     rich = products[products["n_images"] > 9]
     for sub, keys in KEY_FRAMINGS.items():
         for key in keys:
-            share = rich[rich["subcategory"] == sub]["labels"].map(lambda ls: key in ls).mean()
+            share = rich[rich["subcategory"] == sub]["labels"].map(lambda ls, key=key: key in ls).mean()
             assert 0.15 <= share <= 0.85, (sub, key, share)  # included with p = 0.5

@@ -8,15 +8,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unpose_core.evaluation.metrics import ALL, ratios, score_sets, set_counts
-
-from unpose_core.evaluation.protocol import Configuration, EvalOptions, class_labels, evaluate, kept_subset, split_holdout
-
-from unpose_core.evaluation.results import format_table
-
-from unpose_core.evaluation.judgements import judgement_table
+from unpose_core.config import SuggestConfig
+from unpose_core.evaluation.judgements import (
+    judged_missing_labels,
+    judgement_table,
+    latest_judgement,
+    latest_judgements,
+    load_labels,
+    save_judgement,
+)
 from unpose_core.evaluation.labels import LabelSet, catalogue_labels, normalise_label, read_labels_file, split_labels
-from unpose_core.evaluation.judgements import judged_missing_labels, latest_judgement, latest_judgements, load_labels, save_judgement
+from unpose_core.evaluation.metrics import ALL, ratios, score_sets, set_counts
+from unpose_core.evaluation.protocol import (
+    Configuration,
+    EvalOptions,
+    class_labels,
+    evaluate,
+    kept_subset,
+    split_holdout,
+)
+from unpose_core.evaluation.results import format_table
 
 # -- metrics with known answers ---------------------------------------------------------------
 
@@ -250,10 +261,10 @@ def test_judgement_metrics_per_subcategory(own_store):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(suggested=[1], confirmed=[2]), "were not suggested"),
-    (dict(suggested=[1], confirmed=[], added=[1]), "already suggested"),
-    (dict(suggested=["x"], confirmed=[]), "whole numbers"),
-    (dict(suggested=[-1], confirmed=[]), ">= 0"),
+    ({"suggested": [1], "confirmed": [2]}, "were not suggested"),
+    ({"suggested": [1], "confirmed": [], "added": [1]}, "already suggested"),
+    ({"suggested": ["x"], "confirmed": []}, "whole numbers"),
+    ({"suggested": [-1], "confirmed": []}, ">= 0"),
 ])
 def test_bad_judgements_are_refused(own_store, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -264,9 +275,10 @@ def test_bad_judgements_are_refused(own_store, kwargs, message):
 
 @pytest.fixture(scope="module")
 def demo_eval(demo_store):
-    """Two seeds, BlazePose with and without the autoencoder, K=10 (the fixture's K)."""
+    """Two seeds, BlazePose with and without the autoencoder, K=10 (the fixture's K), two
+    expectation settings (the default first: the Table-1 tables show it)."""
     return evaluate(demo_store, configurations=[Configuration("blazepose"), Configuration("blazepose", True)],
-                    options=EvalOptions(k=10, seeds=2, draws=5))
+                    options=EvalOptions(k=10, seeds=2, draws=5, expect=[SuggestConfig().expect, 1.0]))
 
 
 def test_demo_evaluation_table_shape(demo_eval):
@@ -292,7 +304,7 @@ def test_demo_evaluation_has_no_leakage(demo_eval, demo_store):
 
     sel = select_sets(demo_store.products(), demo_store.images(), SelectionConfig())
     t = demo_eval.trials
-    for seed, g in t.groupby("seed"):
+    for _seed, g in t.groupby("seed"):
         held = set(g["product_id"]) & set(sel.reference_ids)
         assert 0 < len(held) < len(sel.reference_ids) / 2
     seeds = sorted(t["seed"].unique())
@@ -300,27 +312,51 @@ def test_demo_evaluation_has_no_leakage(demo_eval, demo_store):
 
 
 def test_demo_accuracy_and_precision_above_measured_floor(demo_eval):
-    """Measured on this demo (seeds 0-2, K=10, keep 2-4 of 5-12 images, 46 products):
-    BlazePose accuracy 0.854 (per seed 0.84-0.86), precision 0.505 (0.50-0.51), specificity
-    0.60, purity 0.81; + AE accuracy 0.867 (0.79-0.91), precision 0.49 (0.48-0.51),
-    specificity 0.52, purity 0.78. The paper's accuracy alone cannot tell a working system
-    from a broken one here -- a random pose per image scores 0.83 and flagging every
-    expected pose 0.91 -- so the floors that catch a broken pipeline are on precision,
-    specificity (random 0.35, flag-all 0.11) and purity; accuracy floors sit ~0.07 under the
-    lowest seed."""
+    """Measured on this demo (seeds 0-1, K=10, default settings: expect 0.75 x typical support
+    or a ranker score above the cohort's baseline, p50 soft coverage; every labelled product
+    with 3+ images, keeping 2..min(4, n-1)): BlazePose accuracy 0.78 (per seed 0.76-0.80),
+    precision 0.48 (0.46-0.50), specificity 0.92, purity 0.78; + AE accuracy 0.77
+    (0.73-0.81), precision 0.50 (0.46-0.54), specificity 0.89, purity 0.72. Flagging every
+    expected pose: accuracy 0.86, precision 0.29, specificity 0.15; a random pose per image:
+    0.64 / 0.34 / 0.58. Precision is strict (a flag for a view the full listing never had
+    counts as wrong), which weighs on the 3-4-image listings. Floors sit ~0.07 under the
+    lowest seed; the comparisons catch a pipeline that stops looking at the images."""
     t, strict = demo_eval.table, demo_eval.strict
-    for c, acc, prec, spec in (("BlazePose", 0.77, 0.44, 0.48), ("BlazePose + AE", 0.72, 0.40, 0.40)):
+    for c, acc, prec, spec in (("BlazePose", 0.68, 0.40, 0.82), ("BlazePose + AE", 0.66, 0.40, 0.80)):
         assert t.loc[ALL, (c, "accuracy")] > acc
         assert t.loc[ALL, (c, "precision")] > prec
-        assert t.loc[ALL, (c, "purity")] > 0.65
+        assert t.loc[ALL, (c, "purity")] > 0.62
         assert strict.loc[c, "specificity"] > spec
         for sub in ("Men casual shirts", "Polo shirts", "T-shirts"):
-            assert t.loc[sub, (c, "accuracy")] > 0.55
+            assert t.loc[sub, (c, "accuracy")] > 0.35
     # looking at the images must beat not looking, on the same trials
     from unpose_core.evaluation.protocol import BASELINE_ALL, BASELINE_RANDOM
     assert strict.loc["BlazePose", "specificity"] > strict.loc[BASELINE_RANDOM, "specificity"] + 0.15
-    assert strict.loc["BlazePose", "precision"] > strict.loc[BASELINE_ALL, "precision"] + 0.05
+    assert strict.loc["BlazePose", "precision"] > strict.loc[BASELINE_ALL, "precision"] + 0.12
     assert strict.loc[BASELINE_ALL, "specificity"] < 0.3
+
+
+def test_demo_evaluation_sweeps_settings_with_baselines_and_small_listings(demo_eval):
+    """One row per (configuration, K, setting), each with the baselines under the same setting;
+    small listings (3-4 images) are evaluated too, keeping fewer images than they have."""
+    sw = demo_eval.sweep
+    assert len(sw) == 4 and set(sw["configuration"]) == {"BlazePose", "BlazePose + AE"}
+    assert list(sw["expect"].unique()) == [SuggestConfig().expect, 1.0] and set(sw["k"]) == {10}
+    for col in ("accuracy", "precision", "f1", "all_precision", "all_accuracy", "random_precision"):
+        assert sw[col].between(0, 1).all(), col
+    assert (sw["precision_gain"] == sw["precision"] - sw["all_precision"]).all()
+    # a stricter expectation flags fewer poses, for the system and for the flag-everything baseline
+    bp = sw[sw["configuration"] == "BlazePose"].set_index("expect")
+    assert bp.loc[1.0, "flags_per_trial"] <= bp.loc[SuggestConfig().expect, "flags_per_trial"]
+    assert bp.loc[1.0, "all_accuracy"] <= bp.loc[SuggestConfig().expect, "all_accuracy"]
+    op = demo_eval.operating_point()
+    assert op["configuration"] == "BlazePose" and op["rule"]
+    text = demo_eval.format()
+    assert "Sweep, all subcategories" in text and "operating point" in text
+    assert demo_eval.to_dict()["sweep"][0]["k"] == 10
+    hide = demo_eval.trials[demo_eval.trials["protocol"] == "hide"]
+    assert hide["n_images"].min() <= 4
+    assert (hide["n_kept"] < hide["n_images"]).all() and (hide["n_kept"] >= 2).all()
 
 
 def test_evaluate_refuses_bad_input(demo_store, tmp_path):
@@ -352,9 +388,8 @@ def app_copy(demo_data_dir, tmp_path, monkeypatch):
 
 def _open(page: str):
     """A new session of the app (app.py, Streamlit's multipage layout) switched to ``page``."""
-    from streamlit.testing.v1 import AppTest
-
     from apphelpers import APP
+    from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.switch_page(page)
@@ -437,6 +472,7 @@ def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, de
 
     from apphelpers import copy_data_dir
     from test_cli import run
+
     from unpose_core.catalog.selection import select_sets
 
     d = copy_data_dir(demo_data_dir, tmp_path / "data")
@@ -445,8 +481,11 @@ def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, de
     labels = tmp_path / "reviewed.csv"
     labels.write_text("product_id,missing\n" + "".join(f"{p},back_full|closeup\n" for p in subjects))
     out = run("evaluate", "--seeds", "1", "--draws", "2", "--config", "blazepose", "--labels", str(labels),
-              "--out", str(tmp_path / "trials.csv"), "-q", data_dir=d).stdout
+              "--k", "8,10", "--expect", "0.75,1", "--out", str(tmp_path / "trials.csv"), "-q", data_dir=d).stdout
     assert "Subcategory" in out and "Accuracy" in out and "Purity" in out and "BlazePose" in out
+    assert "K=8, expect 0.75x" in out and "Sweep, all subcategories" in out and "operating point" in out
+    sweep = [line for line in out.splitlines() if line.strip().startswith(("8 |", "10 |"))]
+    assert len(sweep) == 4
     assert "Reviewed products (3" in out and "best F1: BlazePose" in out
     assert "baseline: flag every expected pose" in out
     trials = pd.read_csv(tmp_path / "trials.csv")
@@ -462,11 +501,13 @@ def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, de
     (["--config", "openpose"], "error: unknown configuration 'openpose'"),
     (["--keep", "1", "--keep-min", "3"], "error: need 1 <= keep_min <= keep_max"),
     (["--seeds", "0"], "error: seeds must be at least 1"),
+    (["--k", "8,x"], "error: --k takes a number or a comma-separated list"),
+    (["--expect", "-1"], "error: expect must be within"),
 ])
 def test_cli_evaluate_bad_input_is_one_line(demo_data_dir, args, message):
     from test_cli import run
 
     p = run("evaluate", *args, data_dir=demo_data_dir, check=False)
     assert p.returncode == 2
-    lines = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in p.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and lines[0].startswith(message), p.stderr

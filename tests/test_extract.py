@@ -4,12 +4,11 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PHOTOS
 
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.pose.extract import ERROR, extract_poses
 from unpose_core.store import Store
-
-from conftest import PHOTOS
 
 
 @pytest.fixture
@@ -21,15 +20,17 @@ def small_store(tmp_path):
     for n in names:
         shutil.copy(PHOTOS / n, root / n)
     shutil.copy(PHOTOS / "skimage_astronaut.png", root / "same_bytes.png")   # duplicate content
-    # a file whose header is fine but whose pixel data is cut short
-    data = (PHOTOS / "coco_000000000785.jpg").read_bytes()
-    (root / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    shutil.copy(PHOTOS / "matplotlib_grace_hopper.jpg", root / "truncated.jpg")
     rows = [{"product_id": f"p{i % 2}", "image_path": n} for i, n in
             enumerate(names + ["same_bytes.png", "truncated.jpg"])]
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     products, images, report = import_catalogue(tmp_path / "m.csv", root)
     store = Store(tmp_path / "data")
     store.replace_catalogue(products, images, report.problems, "test")
+    # cut short on disk after the import (the import refuses a truncated file): the header
+    # is fine, the pixel data ends early, so only extraction finds out
+    data = (root / "truncated.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[: len(data) // 3])
     yield store
     store.close()
 
@@ -42,7 +43,7 @@ def test_cache_makes_the_second_run_free(small_store):
     assert second.n_processed == 0 and second.n_cached == 6
     poses = small_store.poses(first.backend, first.backend_version)
     errors = [p for p in poses.values() if p.status == ERROR]
-    assert len(errors) == 1 and "truncated" in errors[0].error or "decode" in errors[0].error
+    assert len(errors) == 1 and ("truncated" in errors[0].error or "decode" in errors[0].error)
 
 
 def test_stop_then_resume(small_store):

@@ -19,13 +19,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import PHOTOS
 
-from unpose_core.pose import weights as models
 from unpose_core.embed.coco17 import embed_coco17
 from unpose_core.images import content_hash, load_rgb
 from unpose_core.pose import NO_PERSON, PERSON, PoseBackend, PoseOptions
-
-from conftest import PHOTOS
+from unpose_core.pose import weights as models
 
 PHOTO_FILES = sorted(p for p in PHOTOS.iterdir() if p.suffix in (".jpg", ".png"))
 PEOPLE = ["coco_000000000785.jpg", "matplotlib_grace_hopper.jpg", "skimage_astronaut.png",
@@ -33,9 +32,9 @@ PEOPLE = ["coco_000000000785.jpg", "matplotlib_grace_hopper.jpg", "skimage_astro
 TEXTURES = ["skimage_brick.png", "skimage_grass.png", "skimage_gravel.png", "skimage_text.png"]
 SKIER = "coco_000000000785.jpg"
 # COCO val2017 image 785 ground truth (assets/LICENSES.md), COCO-17 order, pixels; 640x425
-SKIER_GT = np.array([[float(v) for v in p.split(",")] for p in (
-    "367,81 374,73 360,75 386,78 356,81 399,108 358,129 433,142 341,159 449,165 309,178 "
-    "424,203 393,214 429,294 367,273 466,362 396,341").split()])
+SKIER_GT = np.array([
+    [367, 81], [374, 73], [360, 75], [386, 78], [356, 81], [399, 108], [358, 129], [433, 142], [341, 159],
+    [449, 165], [309, 178], [424, 203], [393, 214], [429, 294], [367, 273], [466, 362], [396, 341]], dtype=float)
 # blazepose-coco17 vs that ground truth, measured: median 5.8 px, worst joint 21.4 px
 # (left wrist); person box 219 x 347 px. Tolerances with ~2x margin:
 SKIER_MEDIAN_PX = 12.0
@@ -445,7 +444,7 @@ def test_rtmpose_onnx_backend_matches_mmpose_on_the_same_weights(rtmpose_onnx, d
             box = b.person_box(img)
             kp_ref, sc_ref = direct_topdown(model, img, box, flip_test=False)
             res = b.estimate(img)
-            assert res.status == PERSON and res.landmarks.shape == (17, 4)
+            assert res.status == PERSON and res.landmarks.shape == (17, 4), name
             kp_raw, sc_raw = b.infer(img, box)
             # scores: the same SimCC maxima (min over x / y, as mmpose), float noise only
             np.testing.assert_allclose(sc_raw, sc_ref, rtol=1e-3, atol=1e-3)

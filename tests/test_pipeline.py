@@ -1,13 +1,12 @@
 import shutil
 
 import numpy as np
-
 import pytest
 
 from unpose_core.config import SelectionConfig, TrainConfig
 from unpose_core.runs import active_run, get_run
-from unpose_core.training import train
 from unpose_core.store import Store
+from unpose_core.training import train
 
 
 @pytest.fixture

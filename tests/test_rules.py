@@ -9,6 +9,7 @@ identity and checks its files with the one file hash; run records keep their JSO
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -20,7 +21,7 @@ from unpose_core.catalog.selection import select_sets
 from unpose_core.cli import main as cli_main
 from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.images import content_hash
-from unpose_core.rank import ranked_classes
+from unpose_core.rank import DEFAULT_EXPECT, ranked_classes
 from unpose_core.records import CentroidInfo, Reference, RunInfo
 from unpose_core.suggest import Suggester, missing_classes, report
 
@@ -61,11 +62,19 @@ def test_clusters_page_ranks_are_the_rankers_order_in_every_cohort(demo_store, d
         assert page["rank"].tolist() == list(range(1, demo_run.n_classes + 1))
         assert page["expected"].tolist() == [r["expected"] for r in ranker], key
         # the rule itself: a pose no top product shows ranks last; then by score; expected
-        # means shown by at least the run's share of the cohort's top products
+        # means shown by at least DEFAULT_EXPECT x the cohort's typical support (the mean
+        # support of the poses its top products show) and by the run's floor share, or scored
+        # above the cohort's baseline (support-weighted mean score) and shown by 2+ top products
         sup, score = page["support"].to_numpy(), page["score"].to_numpy()
         assert not (np.diff((sup == 0).astype(int)) < 0).any(), key
         assert (np.diff(score[sup > 0]) <= 1e-12).all() and (np.diff(score[sup == 0]) <= 1e-12).all(), key
-        assert page["expected"].tolist() == [bool(s > 0 and s >= share) for s in sup]
+        threshold = max(DEFAULT_EXPECT * sup[sup > 0].mean(), share)
+        ok = (sup > 0) & np.isfinite(score)
+        baseline = (sup * score)[ok].sum() / sup[ok].sum()
+        n = tables[key]["n_products"]
+        assert page["expected"].tolist() == [
+            bool(s > 0 and (s >= threshold - 1e-12 or (v > baseline and s * n >= 2 - 1e-9 and s >= share)))
+            for s, v in zip(sup, score)], key
     # every catalogue product's ranking (what its suggestions use) is its cohort's row on the page
     for pid in demo_store.products()["product_id"]:
         ranking = demo_run.ranker.rank(_product(demo_store, pid), share)
@@ -79,11 +88,20 @@ def test_clusters_page_ranks_are_the_rankers_order_in_every_cohort(demo_store, d
 
 
 def test_ranked_classes_puts_unshown_poses_last_whatever_their_score():
-    table = {"score": [0.9, 0.5, float("nan"), 0.7, 0.8], "support": [0.0, 0.5, 0.5, 0.25, 0.0]}
+    table = {"score": [0.9, 0.5, float("nan"), 0.7, 0.8], "support": [0.0, 0.5, 0.5, 0.25, 0.0], "n_products": 4}
     rows = ranked_classes(table, min_share=0.3)
     assert [r["pose_class"] for r in rows] == [3, 1, 2, 0, 4]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
     assert [r["expected"] for r in rows] == [False, True, True, False, False]
+    # calibrated: typical support (0.5 + 0.5 + 0.25) / 3; at 0.5 x typical the 25 % pose is expected too
+    assert [r["expected"] for r in ranked_classes(table, expect=0.5)] == [True, True, True, False, False]
+    # by score: class 3 (score 0.7) is above the baseline (0.57) but only one of 4 products shows it;
+    # with 8 products (two show it) it is expected although its support is below the threshold
+    assert [r["expected"] for r in ranked_classes(table, expect=1.0)] == [False, True, True, False, False]
+    assert [r["expected"] for r in ranked_classes(table | {"n_products": 8}, expect=1.0)] == \
+        [True, True, True, False, False]
+    assert [r["expected"] for r in ranked_classes(table | {"n_products": 8}, expect=1.0, by_score=False)] == \
+        [False, True, True, False, False]
 
 
 # -- missing poses: suggest.missing_classes --------------------------------------------------
@@ -92,6 +110,8 @@ def test_report_cli_and_evaluation_agree_on_missing_poses(demo_store, demo_run, 
                                                           suggester, capsys):
     from unpose_core.evaluation.labels import LabelSet
     from unpose_core.evaluation.protocol import Configuration, EvalOptions, _score_run
+    from unpose_core.groups import pose_groups
+    from unpose_core.suggest import centroid_distances
 
     rep = report(demo_store, demo_run).set_index("product_id")
     assert list(rep.index) == subjects
@@ -105,9 +125,14 @@ def test_report_cli_and_evaluation_agree_on_missing_poses(demo_store, demo_run, 
                         demo_store.products(), images, [], subjects, labels, EvalOptions(), [])
     from_eval = {t["product_id"]: [int(c) for c in t["missing_classes"].split()] for t in trials}
     assert set(from_eval) == set(subjects)
+    groups = pose_groups(demo_store, demo_run)
     for pid in subjects:
         sug = suggester.for_product(pid)
-        direct = missing_classes(demo_run, _product(demo_store, pid), sug.present).classes
+        hashes = images.loc[images["product_id"] == pid, "content_hash"]
+        poses = demo_store.poses(*demo_run.info.identity, hashes)
+        d = centroid_distances(demo_run, [poses.get(h) for h in hashes])
+        d = d[np.isfinite(d).all(axis=1)]
+        direct = missing_classes(demo_run, _product(demo_store, pid), sug.present, d, groups).classes
         assert [m.pose_class for m in sug.missing] == direct == from_report[pid] == from_eval[pid], pid
     for pid in subjects[::6]:   # the CLI, in process (each call loads the run again)
         cli = _cli_json(capsys, demo_data_dir, "suggest", pid)
@@ -176,7 +201,7 @@ def test_every_surface_calls_a_class_the_same(described_store, demo_run, capsys)
     assert table.at[2, "shown"] == f"({demo_run.centroids[2].auto_description})"
     capsys.readouterr()
     assert cli_main(["describe", "--data-dir", str(store.data_dir)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r"\s*\d+\s+size\s", line)]
     assert len(lines) == demo_run.n_classes
     for c, line in zip(expected, lines):
         assert describe_centroid(demo_run, desc, c, mark_auto=True) in line
@@ -238,7 +263,10 @@ def test_suggestion_json_keeps_its_keys(demo_store, subjects, suggester):
     ref = sug.missing[0].references[0]
     assert isinstance(ref, Reference)
     d = json.loads(json.dumps(sug.to_dict(), default=str))
-    assert set(d) == {"run_id", "product_id", "title", "cohort", "cohort_level", "images", "present", "missing"}
-    assert set(d["missing"][0]) == {"pose_class", "rank", "score", "support", "description", "hint", "references"}
+    assert set(d) == {"run_id", "product_id", "title", "cohort", "cohort_level", "images", "present", "missing",
+                      "status", "reason", "present_groups", "covered_groups", "expected_groups", "settings"}
+    assert set(d["missing"][0]) == {"pose_class", "rank", "score", "support", "description", "hint", "references",
+                                    "group", "members", "support_low", "support_high", "relative", "closest",
+                                    "closest_image", "confidence", "why"}
     assert set(d["missing"][0]["references"][0]) == {"product_id", "title", "path", "content_hash"}
     assert d["images"][0]["status"] in ("person", "no_person", "error")

@@ -1,12 +1,11 @@
 """Suggestions on the demo catalogue, checked against the framings recorded for its images."""
 import numpy as np
 import pytest
-
-from unpose_core.catalog.selection import select_sets
-from unpose_core.catalog.demo import KEY_FRAMINGS, TYPICAL_FRAMINGS, UNSEEN_PRODUCT_TYPE
-from unpose_core.suggest import Suggester, report
-
 from conftest import PHOTOS
+
+from unpose_core.catalog.demo import KEY_FRAMINGS, TYPICAL_FRAMINGS, UNSEEN_PRODUCT_TYPE
+from unpose_core.catalog.selection import select_sets
+from unpose_core.suggest import Suggester, report
 
 
 @pytest.fixture(scope="module")
@@ -32,34 +31,37 @@ def _subjects(demo_store, demo_run):
 
 
 def test_missing_poses_of_demo_subjects_recover_left_out_framings(demo_store, demo_run, suggester, labelled):
-    """Two recalls over every demo subject product (33 here):
+    """Two recalls over every demo subject product (33 here), per pose group:
 
-    - centroid level: the left-out framings' usual centroids that none of the product's
-      own images occupy. Measured 0.88 (61/69) at K=10 with the default expected-pose
-      share 0.4 (1.00 at share 0.25, at a cost in precision); asserted >= 0.8.
-    - label level (strict): a left-out framing counts as found only when a flagged
-      centroid's majority label is that framing. Labels that never win a centroid's
-      majority (e.g. size charts share the one non-human class with fabric, the paper's
-      own limitation) can never count, so this stays lower: measured 0.57 (53/93);
-      asserted >= 0.5.
+    - group level: the pose groups of the left-out framings' usual centroids that the listing
+      does not cover (by its own classes, soft coverage or a mirror image). Measured 0.91
+      (59/65) at K=10 with the default settings (expect 0.75 x typical or a ranker score above
+      the cohort's baseline, p50 radius; 0.82 by support alone); asserted >= 0.8.
+    - label level (strict): a left-out framing counts as found only when a flagged group's
+      majority label is that framing. Labels that never win a group's majority (e.g. size
+      charts share the one non-human class with fabric, the paper's own limitation) can never
+      count, so this stays lower: measured 0.56 (52/93); asserted >= 0.48.
     """
     ref, majority, dominant = labelled
     images = demo_store.images()
+    groups = suggester.groups()
+    glabel = ref.assign(g=ref["pose_class"].map(groups.group_of)).groupby("g")["label"].agg(
+        lambda s: s.value_counts().index[0]).to_dict()
     hits = total = strict_hits = strict_total = 0
     for pid in _subjects(demo_store, demo_run):
         sug = suggester.for_product(pid)
         sub = suggester.products.at[pid, "subcategory"]
         have = set(images.loc[images["product_id"] == pid, "pose_label"])
         left_out = set(TYPICAL_FRAMINGS[sub]) - have
-        flagged = {m.pose_class for m in sug.missing}
-        want = {dominant[l] for l in left_out if l in dominant} - set(sug.present)
+        flagged = {m.group for m in sug.missing}
+        want = {groups.group_of(dominant[v]) for v in left_out if v in dominant} - set(sug.covered_groups)
         hits += len(want & flagged)
         total += len(want)
-        strict_hits += len(left_out & {majority.get(c) for c in flagged})
+        strict_hits += len(left_out & {glabel.get(g) for g in flagged})
         strict_total += len(left_out)
     assert total > 30 and strict_total > 30
     assert hits / total >= 0.8, (hits, total)
-    assert strict_hits / strict_total >= 0.5, (strict_hits, strict_total)
+    assert strict_hits / strict_total >= 0.48, (strict_hits, strict_total)
 
 
 def test_ranking_follows_the_demo_popularity_rule(demo_run, labelled):
@@ -95,8 +97,9 @@ def test_suggestion_shape_hints_and_references(demo_store, demo_run, suggester):
 
 
 def test_human_description_is_used_in_hints(demo_store, demo_run, tmp_path):
-    from unpose_core.store import Store
     import shutil
+
+    from unpose_core.store import Store
     shutil.copy(demo_store.path, tmp_path / "unposed.sqlite")
     store = Store(tmp_path)
     pid = _subjects(demo_store, demo_run)[0]
@@ -132,7 +135,12 @@ def test_unknown_product_is_a_clear_error(suggester):
 def test_report_covers_every_subject(demo_store, demo_run):
     df = report(demo_store, demo_run)
     assert len(df) == len(_subjects(demo_store, demo_run))
-    assert (df["n_missing"] > 0).all() and df["top_missing"].str.len().gt(0).all()
+    asked = df["n_missing"] > 0
+    assert asked.mean() >= 0.8 and df.loc[asked, "top_missing"].str.len().gt(0).all()
+    assert (df.loc[asked, "status"] == "missing").all()
+    # nothing asked for: the status and reason say why, never a bare "complete"
+    assert df.loc[~asked, "status"].isin(["covers_expected", "nothing_expected", "below_confidence"]).all()
+    assert df["reason"].str.len().gt(10).all()
 
 
 def test_mirrored_poses_count_as_present(demo_store, demo_run, suggester):

@@ -15,7 +15,7 @@ from unpose_core import jobs
 from unpose_core.config import resolve_data_dir
 from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.pose.shared import SharedBackend
-from unpose_core.runs import Run, RunError, load_run
+from unpose_core.runs import Run, RunError, load_registered
 from unpose_core.store import Store
 
 log = logging.getLogger("unposed.app")
@@ -69,7 +69,9 @@ def get_store() -> Store:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _load_run(data_dir_: str, run_id: str, run_path: str) -> Run:
-    return load_run(run_path)
+    """The registered run, checked against the digest the store recorded (``run_path`` keys
+    the cache: a moved data dir loads afresh)."""
+    return load_registered(_store(data_dir_), run_id)
 
 
 def run_path(store: Store, run_id: str) -> str:

@@ -21,7 +21,8 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     cohort = sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products"
     n_missing = len(sug.missing)
     st.markdown(f"Cohort **{cohort}** ({level} level) · {len(sug.images)} images · "
-                f"{len(sug.present)} pose classes present · **{n_missing} missing**")
+                f"{len(sug.present_groups)} poses shown, {len(sug.covered_groups)} covered · **{n_missing} missing**")
+    st.caption(rule_text(sug.settings))
 
     st.markdown("##### This listing's images")
 
@@ -38,14 +39,24 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
     st.markdown("##### Missing poses, most important first")
     if not sug.missing:
-        st.success("Nothing missing: this listing shows every pose its cohort's top products show.",
-                   icon=":material/check_circle:")
+        # never a bare "complete": the reason says what was checked (or why nothing could be)
+        icon = ":material/check_circle:" if sug.status == "covers_expected" else ":material/help:"
+        st.info(f"No request ({sug.status.replace('_', ' ')}): {sug.reason}", icon=icon)
+    else:
+        st.caption(sug.reason)
     for m in sug.missing:
         with st.container(border=True):
-            tag = "∅" if m.pose_class == run.no_person_class else str(m.pose_class)
-            st.markdown(f"**{m.rank}. Centroid {tag}: {m.description}**  \n"
-                        f"<small>in {m.support:.0%} of the cohort's top listings · ranker score "
+            tags = ", ".join("∅" if c == run.no_person_class else str(c) for c in (m.members or [m.pose_class]))
+            far = ("no comparable image in the listing" if m.closest is None
+                   else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
+            st.markdown(f"**{m.rank}. {m.description}** <small>(centroid{'s' if len(m.members) > 1 else ''} "
+                        f"{tags})</small>  \n"
+                        f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the cohort's "
+                        f"top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
                         f"{m.score:.3f}</small>", unsafe_allow_html=True)
+            st.progress(min(max(m.confidence, 0.0), 1.0))
+            if m.why:
+                st.caption(f"Expected: {m.why}")
             st.info(m.hint, icon=":material/add_a_photo:")
             image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · {r.title or ''}")
                                for r in m.references], backend, run, columns=6,
@@ -63,6 +74,21 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     except ImportError:
         return
     render_judgements(store, run, sug)
+
+
+def rule_text(settings: dict) -> str:
+    """The suggestion rule and its thresholds, in words (SuggestConfig, as the Suggestion used it)."""
+    if not settings:
+        return ""
+    cov = settings.get("coverage_percentile") or 0
+    parts = [f"Expected: a pose group shown by at least {settings.get('expect', 0):g} × the cohort's typical "
+             "support" + (f" and {settings['min_share']:.0%}" if settings.get("min_share") else "")
+             + (", or one the ranker scores above the cohort's baseline" if settings.get("by_score") else ""),
+             (f"an image covers every pose whose p{cov:g} radius it lies within" if cov
+              else "an image covers only its nearest pose")]
+    if settings.get("min_confidence"):
+        parts.append(f"requests below confidence {settings['min_confidence']:g} left out")
+    return "Rule: " + "; ".join(parts) + "."
 
 
 def _hash_of(store: Store, a) -> str | None:

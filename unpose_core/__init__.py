@@ -6,12 +6,11 @@
 
 The stages, following the data (each a module or package, lower layers never import
 higher ones — tests/test_layers.py): catalog -> pose -> embed -> cluster -> rank -> runs
--> descriptions -> training / suggest -> evaluation -> jobs / app_tables, over store
+-> descriptions -> groups -> training / suggest -> evaluation -> jobs / app_tables, over store
 (the only SQL) and records (the typed rows and statuses they exchange).
 """
 from ._version import __version__
-from .api import (evaluate, extract, import_catalogue, install_demo, load_run, open_store, report, suggest,
-                  train)
+from .api import evaluate, extract, import_catalogue, install_demo, load_run, open_store, report, suggest, train
 
 __all__ = ["__version__", "evaluate", "extract", "import_catalogue", "install_demo", "load_run", "open_store",
            "report", "suggest", "train"]

@@ -29,7 +29,9 @@ def pose_cache_version(store: Store) -> str:
 
 
 def descriptions_version(store: Store, run_id: str) -> int:
-    return store.descriptions_version(run_id)
+    """Grows whenever a label of the run changes (descriptions, pose-group marks, unplaced ones):
+    suggestions name and group poses by them, so caches of suggesters key on it."""
+    return store.labels_version(run_id)
 
 
 def pose_backend_of(store: Store, run: Run | None = None) -> tuple[str, str] | None:
@@ -141,15 +143,10 @@ def rank_matrix(run: Run, level: str = "subcategory") -> pd.DataFrame:
 def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
     """Human descriptions from an earlier run that found no centroid here, with where they came from.
 
-    ``placed_on`` says which centroid of this run now carries the same text, if any.
+    ``state`` is 'open' until a person places ('placed', on centroid ``placed_on``) or dismisses
+    ('dismissed') it; open ones are carried to every later run.
     """
-    un = store.unplaced_descriptions(run_id)
-    if un.empty:
-        return un.assign(placed_on=pd.Series(dtype=object))
-    current = {d.text: c for c, d in store.descriptions(run_id).items()}
-    un = un.copy()
-    un["placed_on"] = un["text"].map(current)
-    return un
+    return store.unplaced_descriptions(run_id)
 
 
 def product_attrs(attrs: str | None) -> dict:

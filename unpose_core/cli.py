@@ -2,19 +2,56 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .config import DATA_DIR_ENV, SelectionConfig, TrainConfig, resolve_data_dir
 from .progress import tqdm_progress
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130      # Ctrl-C; a signal N stops with 128 + N (SIGTERM: 143, SIGHUP: 129)
+INTERRUPTED = "interrupted; finished work is saved and a re-run continues from there"
 
 
 class CliError(Exception):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) turned into an interrupt, so it stops a command exactly as Ctrl-C does:
+    work already finished is saved, worker processes are shut down, nothing is left running."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)   # a second one ends the process at once
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """SIGTERM and SIGHUP raise :class:`Terminated` while a command runs (not where they are
+    ignored, e.g. SIGHUP under nohup). Only ``main`` installs it -- importing this module
+    changes no handler -- and only in the main thread; the old handlers come back after."""
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+                old[sig] = signal.getsignal(sig)
+                signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def _store(args):
@@ -69,8 +106,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from .pose.extract import extract_poses
     from .pose import PoseOptions
+    from .pose.extract import extract_poses
 
     store = _store(args)
     if store.products().empty:
@@ -117,24 +154,56 @@ def _train(args, store) -> int:
     res = train(store, _train_config(args), progress=_progress(args), workers=args.workers)
     if getattr(args, "json", False):
         _print_json({"run_id": res.run_id, "path": str(res.path), "selection": res.selection,
-                     "extract": res.extract, "summary": res.summary})
+                     "extract": res.extract, "summary": res.summary,
+                     "activation": res.activation.to_dict() if res.activation else None})
     else:
         sel = res.selection
         print(f"run {res.run_id}: K={args.k}, {sel['reference']} reference products "
               f"({res.summary['n_reference_images']} images, {res.summary['n_no_person']} without a person), "
               f"{sel['subject']} subject products; saved to {res.path}")
+    _print_activation(res.activation)
     return 0
+
+
+def _print_activation(act) -> None:
+    """What was carried to a newly active run, and what a person should know (stderr)."""
+    if act is None:
+        return
+    if act.carried_from:
+        parts = []
+        for what, c in act.summary.items():
+            if c.get("carried"):
+                parts.append(f"{c['carried']} {what}: {c['placed']} on their matching centroid, "
+                             f"{c['needs_review']} placed for review, {c['unplaced']} unplaced")
+        if parts:
+            print(f"labels carried from {act.carried_from}: " + "; ".join(parts), file=sys.stderr)
+    for note in act.notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def cmd_train(args) -> int:
     return _train(args, _store(args))
 
 
+def _suggest_config(args):
+    """--expect / --coverage / --min-confidence / --min-share -> SuggestConfig (defaults elsewhere)."""
+    from .config import SuggestConfig
+
+    d = SuggestConfig()
+    cfg = SuggestConfig(expect=d.expect if args.expect is None else args.expect,
+                        min_share=args.min_share,
+                        coverage_percentile=d.coverage_percentile if args.coverage is None else args.coverage,
+                        min_confidence=d.min_confidence if args.min_confidence is None else args.min_confidence,
+                        by_score=d.by_score and not args.support_only)
+    cfg.validate()
+    return cfg
+
+
 def _suggester(args, store):
     from .runs import get_run
     from .suggest import Suggester
 
-    return Suggester(store, get_run(store, args.run), n_references=args.references)
+    return Suggester(store, get_run(store, args.run), n_references=args.references, config=_suggest_config(args))
 
 
 def cmd_suggest(args) -> int:
@@ -159,12 +228,23 @@ def cmd_suggest(args) -> int:
     for a in sug.images:
         what = f"pose {a.pose_class}: {a.description}" if a.pose_class is not None else f"{a.status}: {a.error}"
         print(f"  {Path(a.image).name:<28} {what}")
+    st = sug.settings
+    print(f"rule: expected from {st.get('expect')} x the cohort's typical support"
+          + (f" and >= {st.get('min_share'):.0%}" if st.get("min_share") else "")
+          + "; an image covers a pose " + (f"within its cluster's p{st.get('coverage_percentile'):g} radius"
+                                           if st.get("coverage_percentile") else "only as its nearest centroid")
+          + (f"; confidence >= {st.get('min_confidence'):g}" if st.get("min_confidence") else "")
+          + ("; also poses the ranker scores above the cohort's baseline" if st.get("by_score") else ""))
     if not sug.missing:
-        print("no missing poses: this listing covers what its cohort's top products show")
+        print(f"no request ({sug.status}): {sug.reason}")
         return 0
-    print("missing poses, most important first:")
+    print(f"missing poses, most important first ({sug.reason}):")
     for m in sug.missing:
-        print(f"  {m.rank}. pose {m.pose_class}: {m.description}  (in {m.support:.0%} of top listings)")
+        members = f"pose group {m.group} (centroids {' '.join(map(str, m.members))})" if len(m.members) > 1 \
+            else f"pose {m.pose_class}"
+        far = "no comparable image" if m.closest is None else f"nearest image {m.closest:.1f} x its radius"
+        print(f"  {m.rank}. {members}: {m.description}  confidence {m.confidence:.2f} ({far}; in {m.support:.0%} "
+              f"of top listings, 95% {m.support_low:.0%}-{m.support_high:.0%})")
         print(f"     {m.hint}")
         for r in m.references:
             print(f"     e.g. {r.product_id}: {r.path}")
@@ -176,7 +256,7 @@ def cmd_report(args) -> int:
     from .suggest import report
 
     store = _store(args)
-    df = report(store, get_run(store, args.run), progress=_progress(args))
+    df = report(store, get_run(store, args.run), progress=_progress(args), config=_suggest_config(args))
     out = Path(args.out)
     fmt = args.format or ("json" if out.suffix.lower() == ".json" else "csv")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,13 +266,18 @@ def cmd_report(args) -> int:
         from .exports import to_csv
         to_csv(df, out)   # formula-safe: titles come from sellers
     print(f"{len(df)} subject products, {int(df['n_missing'].sum()) if len(df) else 0} missing poses -> {out}")
+    if len(df):
+        for status, n in df["status"].value_counts().items():
+            print(f"  {status}: {n}")
     return 0
 
 
 def cmd_runs(args) -> int:
     store = _store(args)
     if args.activate:
-        store.set_active_run(args.activate)
+        from .training import activate_run
+
+        _print_activation(activate_run(store, args.activate, keep_unmatched=args.keep_unmatched))
     runs = store.runs()
     active = store.active_run_id()
     if args.json:
@@ -205,24 +290,163 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _unplaced_line(u) -> str:
+    where = ", ".join(a.origin for a in u.anchors if a.origin and a.centroid is None)
+    was = "; ".join(f"written on a centroid called “{a.label}”" for a in u.anchors
+                    if u.is_description and a.label and a.centroid is None)
+    return f"  #{u.id:<5} {u.what()}  (from {u.source or where or '?'}" + (f"; {was}" if was else "") + ")"
+
+
 def cmd_describe(args) -> int:
-    from .descriptions import describe_centroid
+    from .descriptions import describe_centroid, dismiss_unplaced, mark_reviewed, place_unplaced
     from .runs import get_run
 
     store = _store(args)
     run = get_run(store, args.run)
+    if args.place is not None:
+        item_id, centroid = args.place
+        u = place_unplaced(store, run, item_id, [centroid], "cli")
+        print(f"#{u.id} placed on centroid {centroid} of run {run.run_id}: {u.what()}")
+        return 0
+    if args.dismiss is not None:
+        u = dismiss_unplaced(store, run, args.dismiss, "cli")
+        print(f"#{u.id} dismissed (kept in the history): {u.what()}")
+        return 0
+    if args.reviewed is not None:
+        d = mark_reviewed(store, run, args.reviewed, "cli")
+        print(f"run {run.run_id} centroid {args.reviewed}: “{d.text}” checked")
+        return 0
     if args.centroid is None:
         desc = store.descriptions(run.run_id)
+        unplaced = store.unplaced(run.run_id)
+        if args.json:
+            _print_json({"run_id": run.run_id, "centroids": [
+                {"centroid": c.id, "size": c.size, "description": describe_centroid(run, desc, c.id),
+                 "human": c.id in desc, "status": str(desc[c.id].status) if c.id in desc else "auto",
+                 "source": desc[c.id].source if c.id in desc else None} for c in run.centroids],
+                "unplaced": [{"id": u.id, "kind": u.kind, "text": u.text, "source": u.source,
+                              "anchors": [a.to_dict() | {"profile": None} for a in u.anchors]} for u in unplaced]})
+            return 0
         for c in run.centroids:
             d = desc.get(c.id)
             review = "  [needs review]" if d is not None and d.status != "ok" else ""
             print(f"{c.id:>3}  size {c.size:>5}  {describe_centroid(run, desc, c.id, mark_auto=True)}{review}")
+        if any(d.status != "ok" for d in desc.values()):
+            print("[needs review]: carried from an earlier run onto a centroid that only roughly matches; "
+                  "check it: unposed describe --reviewed CENTROID")
+        texts = [u for u in unplaced if u.is_description]
+        if texts:
+            print(f"unplaced descriptions ({len(texts)}: no centroid of this run matched them; they go on to "
+                  f"later runs until you place or dismiss them):")
+            for u in texts:
+                print(_unplaced_line(u))
+            print("place one: unposed describe --place ID CENTROID; drop one: unposed describe --dismiss ID")
+        if len(texts) < len(unplaced):
+            print(f"{len(unplaced) - len(texts)} unplaced pose-group marks: unposed groups")
         return 0
     if not 0 <= args.centroid < run.n_classes:
         raise CliError(f"centroid must be within 0..{run.n_classes - 1}")
     store.set_description(run.run_id, args.centroid, args.text, "ok", "cli")
     print(f"run {run.run_id} centroid {args.centroid}: {args.text}")
     return 0
+
+
+def cmd_groups(args) -> int:
+    """Pose groups of a run and the analyst's marks on them."""
+    import unpose_core.groups as grp
+
+    from .descriptions import dismiss_unplaced, place_unplaced
+    from .runs import get_run
+
+    store = _store(args)
+    run = get_run(store, args.run)
+    action = args.groups_command or "list"
+    if action == "merge":
+        gs = grp.merge(store, run, args.centroids, "cli", args.note)
+        print(f"merged: group {gs.group_of(args.centroids[0])} = centroids "
+              f"{' '.join(map(str, gs.get(gs.group_of(args.centroids[0])).members))}")
+        return 0
+    if action == "split":
+        gs = grp.split(store, run, args.centroid, "cli")
+        print(f"centroid {args.centroid} is a pose of its own (group {gs.group_of(args.centroid)})")
+        return 0
+    if action == "exclude":
+        grp.exclude(store, run, args.centroid, args.note, "cli", undo=args.undo)
+        print(f"centroid {args.centroid} {'is asked for again' if args.undo else 'is never asked for'}")
+        return 0
+    if action == "desirable":
+        grp.mark_desirable(store, run, args.centroid, "cli", undo=args.undo)
+        print(f"the pose of centroid {args.centroid} is {'no longer ' if args.undo else ''}marked desirable")
+        return 0
+    if action == "place":
+        u = place_unplaced(store, run, args.id, args.centroids, "cli")
+        print(f"#{u.id} placed on centroid(s) {' '.join(map(str, u.placed_on or ()))}: {u.what()}")
+        return 0
+    if action == "dismiss":
+        u = dismiss_unplaced(store, run, args.id, "cli")
+        print(f"#{u.id} dismissed (kept in the history): {u.what()}")
+        return 0
+    if action == "proposals":
+        if args.separation is not None and args.save:
+            grp.set_merge_separation(store, args.separation)
+        if args.decision:
+            if len(args.pair) != 2:
+                raise CliError(f"proposals {args.decision} takes two centroids, e.g. `proposals {args.decision} 2 7`")
+            a, b = args.pair
+            if args.decision == "accept":
+                gs = grp.accept_proposal(store, run, a, b, "cli")
+                print(f"accepted: centroids {a} and {b} are one pose (group {gs.group_of(a)})")
+            else:
+                grp.reject_proposal(store, run, a, b, "cli")
+                print(f"rejected: centroids {a} and {b} stay apart and are not proposed again")
+            return 0
+        q = grp.merge_separation(store) if args.separation is None else args.separation
+        props = grp.proposals(store, run, q)
+        if args.json:
+            _print_json({"run_id": run.run_id, "separation": q, "proposals": [p.to_dict() for p in props]})
+            return 0
+        _print_proposals(props, q)
+        return 0
+    # list
+    gs = grp.pose_groups(store, run)
+    rows = grp.group_rows(store, run, gs)
+    q = grp.merge_separation(store)
+    props = grp.proposals(store, run, q)
+    marks_waiting = [u for u in store.unplaced(run.run_id) if not u.is_description]
+    if args.json:
+        _print_json({"run_id": run.run_id, "groups": rows, "separation": q,
+                     "proposals": [p.to_dict() for p in props],
+                     "unplaced_marks": [{"id": u.id, "kind": u.kind, "what": u.what(), "source": u.source}
+                                        for u in marks_waiting]})
+        return 0
+    print(f"run {run.run_id}: {len(rows)} pose groups from {run.n_classes} classes")
+    for r in rows:
+        flags = (" [desirable]" if r["desirable"] else "") + (" [excluded]" if r["excluded"] else "")
+        print(f"  group {r['group']}: {r['label']}{flags}  ({r['size']} images)")
+        for c, name in r["named"].items():
+            print(f"      {'∅' if c == run.no_person_class else c:>3}  {name}")
+        if r["marks"]:
+            print(f"      marks: {', '.join(r['marks'])}")
+    _print_proposals(props, q)
+    if marks_waiting:
+        print(f"unplaced marks ({len(marks_waiting)}: no centroid of this run matched them):")
+        for u in marks_waiting:
+            print(_unplaced_line(u))
+        print("place one: unposed groups place ID CENTROID [CENTROID]; drop one: unposed groups dismiss ID")
+    return 0
+
+
+def _print_proposals(props, q: float) -> None:
+    rule = f"centres closer than {q:g} x their members' spread along the line between them"
+    if not props:
+        print(f"no merge proposals ({rule})")
+        return
+    print(f"merge proposals ({len(props)}; {rule}, or mirror partners):")
+    for p in props:
+        why = (f"separation {p.separation:.2f} < {q:g}" if p.reason == "close"
+               else f"mirror partners, separation {p.separation:.2f}")
+        print(f"  {p.a} + {p.b}: {why}   accept: unposed groups proposals accept {p.a} {p.b}  |  "
+              f"reject: ... reject {p.a} {p.b}")
 
 
 def cmd_status(args) -> int:
@@ -242,19 +466,22 @@ def cmd_evaluate(args) -> int:
     """Missing-pose accuracy against labelled views (hide and complete), Table-1 style."""
     from dataclasses import replace as _replace
 
+    from .evaluation.judgements import judgement_table, load_labels
     from .evaluation.protocol import Configuration, EvalOptions, evaluate
-
-    from .evaluation.judgements import judgement_table
-    from .evaluation.judgements import load_labels
 
     store = _store(args)
     labels = load_labels(store, args.labels)
     configs = [Configuration.parse(c) for c in args.config] if args.config else None
-    opts = EvalOptions(k=args.k, seeds=args.seeds, first_seed=args.seed, holdout=args.holdout,
-                       keep_min=args.keep_min, keep_max=args.keep, draws=args.draws)
+    ks = _numbers(args.k, int, "--k")
+    opts = EvalOptions(k=ks[0] if ks else None, ks=ks if ks and len(ks) > 1 else None, seeds=args.seeds,
+                       first_seed=args.seed, holdout=args.holdout, keep_min=args.keep_min, keep_max=args.keep,
+                       draws=args.draws, expect=_numbers(args.expect, float, "--expect"),
+                       coverage=_numbers(args.coverage, float, "--coverage"),
+                       min_confidence=_numbers(args.min_confidence, float, "--min-confidence"),
+                       by_score=_switches(args.by_score, "--by-score"))
     if args.min_images is not None or args.min_share is not None or args.subject_max_images is not None:
         from .evaluation.protocol import base_config
-        base = base_config(store, EvalOptions(k=args.k))
+        base = base_config(store, EvalOptions(k=opts.k))
         sel = base.selection
         if args.min_images is not None:
             sel = _replace(sel, min_images=args.min_images)
@@ -293,6 +520,30 @@ def cmd_evaluate(args) -> int:
               + (f"; trials -> {args.out}" if args.out else ""))
     print(f"saved to {saved} (the app's Evaluate page shows it)")
     return 0
+
+
+def _numbers(text: str | None, kind, flag: str) -> list | None:
+    """'6,8,10' -> [6, 8, 10] (None when not given)."""
+    if text is None:
+        return None
+    try:
+        out = [kind(v) for v in str(text).replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise CliError(f"{flag} takes a number or a comma-separated list, got {text!r}") from None
+    if not out:
+        raise CliError(f"{flag} takes a number or a comma-separated list, got {text!r}")
+    return out
+
+
+def _switches(text: str | None, flag: str) -> list[bool] | None:
+    """'on,off' -> [True, False] (None when not given)."""
+    if text is None:
+        return None
+    words = {"on": True, "1": True, "yes": True, "true": True, "off": False, "0": False, "no": False, "false": False}
+    out = [words.get(v.strip().lower()) for v in str(text).split(",") if v.strip()]
+    if not out or None in out:
+        raise CliError(f"{flag} takes on, off or both (on,off), got {text!r}")
+    return out
 
 
 def cmd_import_deepfashion(args) -> int:
@@ -356,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def train_opts(sp):
-        sp.add_argument("--k", type=int, default=8, help="number of pose clusters")
+        sp.add_argument("--k", type=int, default=TrainConfig().k, help="number of pose clusters")
         sp.add_argument("--backend", default="blazepose", help=BACKEND_HELP)
         sp.add_argument("--model", default=None, help="imported weights to use (`unposed models list`)")
         sp.add_argument("--backend-param", action="append", metavar="KEY=VALUE",
@@ -368,9 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--subject-max-images", type=int, default=5, help="subject products have fewer than this")
         sp.add_argument("--rating-weight", type=float, default=0.5)
         sp.add_argument("--count-weight", type=float, default=0.5)
-        sp.add_argument("--min-share", type=float, default=0.4,
-                        help="a pose is expected in a cohort when this share of its top products show it")
-        sp.add_argument("--workers", type=int, default=None, help="pose processes (default: 2 for big jobs)")
+        sp.add_argument("--min-share", type=float, default=0.0,
+                        help="absolute floor under the calibrated expectation: a pose is expected only when "
+                             "at least this share of a cohort's top products show it (default 0: off)")
+        sp.add_argument("--workers", type=int, default=None, help="pose processes (default: one per core for big jobs)")
 
     sp = sub.add_parser("demo", parents=[common], help="build and import the demo catalogue")
     sp.add_argument("--train", action="store_true", help="also extract poses and train a run")
@@ -403,7 +655,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_train)
 
+    def suggest_opts(sp):
+        from .config import SuggestConfig
+
+        d = SuggestConfig()
+        sp.add_argument("--expect", type=float, default=None,
+                        help=f"a pose group is expected in a cohort when its support is at least this times the "
+                             f"cohort's typical support (default {d.expect:g})")
+        sp.add_argument("--min-share", type=float, default=None,
+                        help="and at least this share of the cohort's top products (default: the run's floor, "
+                             "0 for new runs)")
+        sp.add_argument("--coverage", type=float, default=None, metavar="PERCENTILE",
+                        help="an image covers a pose cluster within this percentile of the cluster's member "
+                             f"distances, even if another centroid is nearer; 0 = nearest only "
+                             f"(default {d.coverage_percentile:g})")
+        sp.add_argument("--min-confidence", type=float, default=None,
+                        help=f"leave out requests below this confidence, 0..1 (default {d.min_confidence:g})")
+        sp.add_argument("--support-only", action="store_true",
+                        help="expect a pose by its support only, not also when the ranker scores it above the "
+                             "cohort's baseline")
+
     sp = sub.add_parser("suggest", parents=[common], help="missing poses of a product or of image files")
+    suggest_opts(sp)
     sp.add_argument("product_id", nargs="?")
     sp.add_argument("--images", nargs="+", help="image files of a product not in the catalogue")
     sp.add_argument("--category")
@@ -415,21 +688,75 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_suggest)
 
     sp = sub.add_parser("report", parents=[common], help="missing poses of every subject product")
+    suggest_opts(sp)
     sp.add_argument("--out", required=True)
     sp.add_argument("--format", choices=["csv", "json"])
     sp.add_argument("--run", default=None)
     sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("runs", parents=[common], help="list trained runs, or pick the active one")
-    sp.add_argument("--activate", metavar="RUN_ID")
+    sp.add_argument("--activate", metavar="RUN_ID",
+                    help="make this run active; one never active before gets the descriptions and marks of the "
+                         "active run, carried to its matching centroids")
+    sp.add_argument("--keep-unmatched", action="store_true",
+                    help="with --activate, when the active run cannot be read and no earlier run of its lineage "
+                         "can: activate anyway and list its descriptions and marks as unplaced")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_runs)
 
-    sp = sub.add_parser("describe", parents=[common], help="list or set human descriptions of centroids")
+    sp = sub.add_parser("describe", parents=[common],
+                        help="list or set human descriptions of centroids; place or dismiss unplaced ones")
     sp.add_argument("centroid", nargs="?", type=int)
     sp.add_argument("text", nargs="?")
     sp.add_argument("--run", default=None)
+    sp.add_argument("--place", nargs=2, type=int, metavar=("ID", "CENTROID"),
+                    help="put unplaced description ID on CENTROID")
+    sp.add_argument("--dismiss", type=int, metavar="ID", help="drop unplaced description ID (kept in the history)")
+    sp.add_argument("--reviewed", type=int, metavar="CENTROID",
+                    help="the description carried onto CENTROID is checked: clear its [needs review]")
+    sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_describe)
+
+    sp = sub.add_parser("groups", parents=[common],
+                        help="pose groups: list, merge, split, exclude, desirable, merge proposals")
+    sp.add_argument("--run", default=None, help="run id (default: the active run)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_groups, groups_command=None)
+    # options given before or after the subcommand both count (SUPPRESS: no default to overwrite them)
+    inner = argparse.ArgumentParser(add_help=False)
+    inner.add_argument("--data-dir", default=argparse.SUPPRESS, help="as for `unposed groups`")
+    inner.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
+    inner.add_argument("--run", default=argparse.SUPPRESS, help="run id (default: the active run)")
+    inner.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    gsub = sp.add_subparsers(dest="groups_command")
+    gp = gsub.add_parser("list", parents=[inner], help="the groups, their marks, proposals, unplaced marks")
+    gp = gsub.add_parser("merge", parents=[inner], help="make these centroids (and their groups) one pose")
+    gp.add_argument("centroids", nargs="+", type=int)
+    gp.add_argument("--note", default=None)
+    gp = gsub.add_parser("split", parents=[inner], help="make a centroid a pose of its own")
+    gp.add_argument("centroid", type=int)
+    gp = gsub.add_parser("exclude", parents=[inner],
+                         help="never ask for a centroid (junk, or a pose the shop does not want)")
+    gp.add_argument("centroid", type=int)
+    gp.add_argument("--note", default=None, help="why, e.g. junk / not wanted")
+    gp.add_argument("--undo", action="store_true", help="ask for it again")
+    gp = gsub.add_parser("desirable", parents=[inner], help="mark the pose of a centroid as one to ask for")
+    gp.add_argument("centroid", type=int)
+    gp.add_argument("--undo", action="store_true")
+    gp = gsub.add_parser("proposals", parents=[inner],
+                         help="merges the engine proposes; `proposals accept A B` / `proposals reject A B`")
+    gp.add_argument("decision", nargs="?", choices=["accept", "reject"])
+    gp.add_argument("pair", nargs="*", type=int)
+    gp.add_argument("--separation", type=float, default=None,
+                    help="propose two centroids when the distance between their centres is less than this times "
+                         "their members' spread along the line joining them (default 2.0, or the data dir's "
+                         "setting; one normal blob cut in two gives about 1.9)")
+    gp.add_argument("--save", action="store_true", help="keep --separation as the data dir's setting")
+    gp = gsub.add_parser("place", parents=[inner], help="put an unplaced mark on centroids of this run")
+    gp.add_argument("id", type=int)
+    gp.add_argument("centroids", nargs="+", type=int)
+    gp = gsub.add_parser("dismiss", parents=[inner], help="drop an unplaced mark (kept in the history)")
+    gp.add_argument("id", type=int)
 
     sp = sub.add_parser("evaluate", parents=[common],
                         help="missing-pose accuracy against labelled views (the paper's Table 1)")
@@ -439,7 +766,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", action="append", metavar="NAME",
                     help="blazepose, blazepose+ae, mmpose-hrnet+ae ... (repeatable; default: BlazePose "
                          "with and without the autoencoder, plus any other backend already extracted)")
-    sp.add_argument("--k", type=int, default=None, help="clusters (default: the active run's K, else 8)")
+    sp.add_argument("--k", default=None,
+                    help="clusters, or a comma-separated sweep such as 6,8,10,12 (default: the active run's K)")
+    sp.add_argument("--expect", default=None,
+                    help="expectation setting(s) to sweep, e.g. 0.5,0.75,1 (x the cohort's typical support)")
+    sp.add_argument("--coverage", default=None, metavar="PERCENTILES",
+                    help="soft-coverage percentile(s) to sweep, e.g. 0,75,90 (0 = nearest centroid only)")
+    sp.add_argument("--min-confidence", default=None, help="confidence cut-off(s) to sweep, e.g. 0,0.2")
+    sp.add_argument("--by-score", default=None, metavar="on,off",
+                    help="also expect poses the ranker scores above the cohort's baseline: on, off, or on,off")
     sp.add_argument("--seeds", type=int, default=3, help="repeats, each with a new split, training and draws")
     sp.add_argument("--seed", type=int, default=0, help="first seed")
     sp.add_argument("--holdout", type=float, default=0.25,
@@ -449,7 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--draws", type=int, default=5, help="kept subsets per product and seed")
     sp.add_argument("--min-images", type=int, default=None, help="override: reference products have more images")
     sp.add_argument("--subject-max-images", type=int, default=None, help="override the subject threshold")
-    sp.add_argument("--min-share", type=float, default=None, help="override the cohort share for expected poses")
+    sp.add_argument("--min-share", type=float, default=None,
+                    help="override the absolute floor under the calibrated expectation (share of top products)")
     sp.add_argument("--workers", type=int, default=None)
     sp.add_argument("--out", default=None, metavar="CSV", help="write every trial (kept, truth, flagged) here")
     sp.add_argument("--json", action="store_true")
@@ -490,10 +826,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "describe" and args.centroid is not None and not args.text:
         parser.error("describe CENTROID needs the TEXT to set")
     try:
+        with _signals_as_interrupts():
+            return _run(args)
+    except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: the same clean stop
+        print(INTERRUPTED, file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _run(args) -> int:
+    try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted; finished work is saved and a re-run continues from there", file=sys.stderr)
-        return 130
     except Exception as exc:  # bad input of any kind: one clear line, no traceback
         if args.debug:
             raise

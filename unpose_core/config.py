@@ -46,7 +46,9 @@ class SelectionConfig:
 @dataclass
 class TrainConfig:
     backend: str = "blazepose"
-    k: int = 8
+    # pose clusters: 14 from the demo sweep (README, "Choices"): recall rises to K=14 and is flat
+    # to 16, precision stays level; the Tune K page measures it for your catalogue
+    k: int = 14
     seed: int = 0
     niter: int = 50
     nredo: int = 3
@@ -85,12 +87,12 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
         sel = dict(d.pop("selection", {}))
         if "popularity_order" in sel:
             sel["popularity_order"] = tuple(sel["popularity_order"])
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(selection=SelectionConfig(**sel), **{k: v for k, v in d.items() if k in known})
 
 
@@ -111,6 +113,10 @@ class SuggestConfig:
         Soft coverage: an image covers a pose cluster when its distance to the centroid is
         within this percentile of the cluster's member distances (the "typical radius",
         stored with the run), even if another centroid is nearer. 0: nearest centroid only.
+    by_score
+        Also expect a group the ranker scores above the cohort's baseline (the support-weighted
+        mean score of the groups its top products show), when at least two top products show
+        it: the poses that go with popularity, even when fewer listings have them.
     min_confidence
         Suggestions below this confidence (0..1: closeness of the listing's nearest image x
         stability of the group's support) are left out; 0 keeps all.
@@ -120,7 +126,8 @@ class SuggestConfig:
 
     expect: float = 0.75
     min_share: float | None = None
-    coverage_percentile: float = 90.0
+    coverage_percentile: float = 50.0
+    by_score: bool = True
     min_confidence: float = 0.0
     min_cohort_products: int = 3
 
@@ -140,7 +147,7 @@ class SuggestConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "SuggestConfig":
+    def from_dict(cls, d: dict | None) -> SuggestConfig:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
 
@@ -152,4 +159,6 @@ class SuggestConfig:
             out += f", conf >= {self.min_confidence:g}"
         if self.min_share:
             out += f", share >= {self.min_share:g}"
+        if not self.by_score:
+            out += ", support only"
         return out

@@ -1,17 +1,19 @@
 """What a pose class is called: a human description when an analyst wrote one (paper
 Table 2), else a plain-words one made from its mean landmarks; seller hints; and carrying
-human descriptions over to a retrained run.
+everything a person wrote on a run's centroids (descriptions, pose-group marks, and the
+labels still waiting to be placed) over to a retrained run.
 
 The automatic descriptions work for any backend whose landmark names include shoulders,
 hips, knees and ankles (BlazePose 33 and COCO 17 both do).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .records import Description
+from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, MarkKind, UnplacedLabel
 from .runs import Run, get_run
 from .store import Store
 
@@ -94,50 +96,277 @@ def seller_hint(description: str, support: float, cohort: str, n_products: int) 
     return f"Add a photo like this: {description.rstrip('.')}. {share} show this pose."
 
 
-def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = 1.0) -> dict:
-    """Move human descriptions to the matching centroid of a new run.
+# -- carrying labels to a new run ----------------------------------------------------------------
+#
+# Lineage rules (README, "Choices where the paper is silent"):
+# - every description and mark of the run carried from, and every label still unplaced there,
+#   reaches the new run: on a centroid, or as an unplaced label listed for a person;
+# - centroids are matched one-to-one (Hungarian) on their mean raw embeddings, standardised;
+#   only centroids that carry a label take part, the no-person class maps to the no-person class;
+# - a label matched farther than ``max_distance`` is placed but marked 'needs_review';
+#   'needs_review' is kept until a person clears it;
+# - an unplaced label keeps the profile of the centroid it was written on: a later run places it
+#   again (as 'needs_review') on a centroid within ``max_distance`` that no other description
+#   holds; otherwise it is carried on, unplaced, until a person places or dismisses it.
 
-    Centroids are matched one-to-one (Hungarian) on their mean *raw* embeddings,
-    standardised, so matching works across autoencoder runs too. A description whose
-    best match is farther than ``max_distance`` (RMS per dimension, in standard units)
-    is kept as 'needs_review' on its nearest centroid (or unplaced in the history when
-    that centroid already has one): it is never dropped.
-    """
+MAX_DISTANCE = 1.0   # RMS per embedding dimension, in standard units
+
+
+@dataclass
+class RunLabels:
+    """Everything a person wrote on one run that must follow it: descriptions, pose-group marks,
+    and the unplaced labels (descriptions and marks) not yet placed or dismissed."""
+
+    descriptions: dict[int, Description] = field(default_factory=dict)
+    marks: list[GroupMark] = field(default_factory=list)
+    unplaced: list[UnplacedLabel] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, store: Store, run_id: str) -> RunLabels:
+        return cls(store.descriptions(run_id), store.group_marks(run_id), store.unplaced(run_id))
+
+    def __bool__(self) -> bool:
+        return bool(self.descriptions or self.marks or self.unplaced)
+
+
+Side = int | Anchor   # a centroid of the run carried from, or an anchor with no centroid there
+
+
+@dataclass
+class CarryItem:
+    """One label on its way to a new run: a description (``kind`` "description", ``text``) or a
+    mark (``kind`` a MarkKind, ``text`` its note), sitting on ``sides``."""
+
+    kind: str
+    text: str
+    sides: list[Side]
+    status: DescriptionStatus = DescriptionStatus.OK
+    source: str | None = None
+    unplaced: bool = False          # it was an unplaced label where it comes from
+
+    @property
+    def is_description(self) -> bool:
+        return self.kind == UNPLACED_DESCRIPTION
+
+
+@dataclass
+class CarryPlan:
+    """What the new run gets: written in one transaction (``Store.activate_run_with_labels``)."""
+
+    descriptions: list[Description] = field(default_factory=list)
+    marks: list[GroupMark] = field(default_factory=list)
+    unplaced: list[UnplacedLabel] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def anchor_of(run: Run, c: int, label: str | None = None) -> Anchor:
+    """A portable record of centroid ``c`` of ``run``: enough for a later run to find its match."""
+    info = run.centroids[c]
+    return Anchor(None, f"{run.run_id}:{c}", run.info.family,
+                  tuple(float(v) for v in info.profile) if info.is_pose and info.profile is not None else None,
+                  info.auto_description if label is None else label, not info.is_pose)
+
+
+def items_of(run_id: str, labels: RunLabels, run: Run | None = None, k: int | None = None) -> list[CarryItem]:
+    """The labels of run ``run_id`` as carry items. With the run loaded, sides are its centroids;
+    without (the run cannot be read) they become anchors with no profile (``k``: the run's K,
+    to recognise its no-person class), which only a person can place."""
+    def side(c: int, label: str = "") -> Side:
+        if run is not None:
+            return int(c)
+        return Anchor(None, f"{run_id}:{c}", None, None, label, k is not None and c == k)
+
+    names = {c: d.text for c, d in labels.descriptions.items()}
+    items = [CarryItem(UNPLACED_DESCRIPTION, d.text, [side(c)], d.status, f"{run_id}:{c}")
+             for c, d in sorted(labels.descriptions.items())]
+    items += [CarryItem(str(m.kind), m.note or "", [side(x, names.get(x, "")) for x in m.centroids], m.status,
+                        f"{run_id}:{m.kind}:{'+'.join(map(str, m.centroids))}") for m in labels.marks]
+    for u in labels.unplaced:
+        # a side a person could place on (centroid set) still travels by the profile it was written
+        # with, so an item waiting through several runs does not drift; without one, by the centroid
+        sides = [a if a.centroid is None else
+                 replace(a, centroid=None) if (a.profile is not None or a.no_person) else side(a.centroid, a.label)
+                 for a in u.anchors]
+        items.append(CarryItem(u.kind, u.text, sides, u.status, u.source, unplaced=True))
+    return items
+
+
+def _scaled_distances(a: np.ndarray, b: np.ndarray, scale_from: np.ndarray) -> np.ndarray:
+    scale = scale_from.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    return np.sqrt((((a[:, None, :] - b[None, :, :]) / scale) ** 2).mean(axis=2))
+
+
+def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
+               max_distance: float = MAX_DISTANCE, existing: RunLabels | None = None) -> CarryPlan:
+    """Where each label goes in ``new`` (see the lineage rules above). ``old``: the run whose
+    centroids the integer sides refer to (None when every side is an anchor). ``existing``:
+    labels ``new`` holds already; they stay, and a description carried onto a centroid one of
+    them describes is listed unplaced instead."""
     from scipy.optimize import linear_sum_assignment
 
-    old_desc = store.descriptions(old_run_id)
-    if not old_desc:
-        return {"matched": 0, "needs_review": 0}
+    items = list(items)
+    new_pose = [c.id for c in new.centroids if c.is_pose]
+    pn = np.array([new.centroids[c].profile for c in new_pose], dtype=float)
+    same_family = old is not None and old.info.family == new.info.family
+
+    # round 1: centroids of the old run that carry a label, one-to-one
+    placed_side: dict[int, tuple[int, float]] = {}          # old centroid -> (new centroid, distance)
+    used = sorted({s for it in items for s in it.sides if isinstance(s, int)})
+    if old is not None:
+        for c in used:
+            if not old.centroids[c].is_pose:
+                placed_side[c] = (new.no_person_class, 0.0)
+        pose_used = [c for c in used if old.centroids[c].is_pose]
+        if same_family and pose_used and len(new_pose):
+            po = np.array([old.centroids[c].profile for c in pose_used], dtype=float)
+            allp = np.concatenate([np.array([c.profile for c in old.centroids if c.is_pose], dtype=float), pn])
+            dist = _scaled_distances(po, pn, allp)
+            for r, col in zip(*linear_sum_assignment(dist)):
+                placed_side[pose_used[r]] = (new_pose[col], float(dist[r, col]))
+
+    def resolve1(s: Side) -> tuple[int, float] | None:
+        return placed_side.get(s) if isinstance(s, int) else None
+
+    # descriptions placed in round 1 take their centroids
+    occupied = set(existing.descriptions) if existing else set()
+    had_marks = {(str(m.kind), *m.centroids) for m in existing.marks} if existing else set()
+    taken: set[int] = set(occupied)
+    for it in items:
+        if it.is_description and not it.unplaced and (hit := resolve1(it.sides[0])) is not None:
+            taken.add(hit[0])
+
+    # round 2: anchors (unplaced labels, or sides whose run cannot be matched) with a usable profile
+    def usable(a: Anchor) -> bool:
+        return a.profile is not None and a.family == new.info.family and len(a.profile) == pn.shape[1]
+
+    anchor_hit: dict[int, tuple[int, float]] = {}            # id(anchor) -> (new centroid, distance)
+    desc_anchors, other_anchors = [], []
+    for it in items:
+        for a in it.sides:
+            if not isinstance(a, Anchor):
+                continue
+            if a.no_person:
+                anchor_hit[id(a)] = (new.no_person_class, 0.0)
+            elif usable(a):
+                (desc_anchors if it.is_description else other_anchors).append(a)
+    scale_base = np.concatenate([pn, np.array([a.profile for a in desc_anchors + other_anchors],
+                                              dtype=float).reshape(-1, pn.shape[1])])
+    free = [c for c in new_pose if c not in taken]
+    if desc_anchors and free:
+        pa = np.array([a.profile for a in desc_anchors], dtype=float)
+        pf = np.array([new.centroids[c].profile for c in free], dtype=float)
+        dist = _scaled_distances(pa, pf, scale_base)
+        for r, col in zip(*linear_sum_assignment(dist)):
+            if dist[r, col] <= max_distance:
+                anchor_hit[id(desc_anchors[r])] = (free[col], float(dist[r, col]))
+    if other_anchors:
+        pa = np.array([a.profile for a in other_anchors], dtype=float)
+        dist = _scaled_distances(pa, pn, scale_base)
+        for r, a in enumerate(other_anchors):
+            j = int(np.argmin(dist[r]))
+            if dist[r, j] <= max_distance:
+                anchor_hit[id(a)] = (new_pose[j], float(dist[r, j]))
+
+    plan = CarryPlan()
+    counts = {"descriptions": dict.fromkeys(("carried", "placed", "needs_review", "replaced", "unplaced"), 0),
+              "marks": dict.fromkeys(("carried", "placed", "needs_review", "replaced", "unplaced"), 0)}
+    described: set[int] = set(occupied)
+    marks_seen: set[tuple] = set()
+
+    def anchor_for(s: Side) -> Anchor:
+        if isinstance(s, Anchor):
+            return s
+        return anchor_of(old, s) if old is not None else Anchor(origin=str(s))
+
+    for it in items:
+        kind_counts = counts["descriptions" if it.is_description else "marks"]
+        kind_counts["carried"] += 1
+        hits = [resolve1(s) if isinstance(s, int) else anchor_hit.get(id(s)) for s in it.sides]
+        targets = [h[0] for h in hits if h is not None]
+        complete = all(h is not None for h in hits) and len(set(targets)) == len(targets)
+        if complete and it.is_description and targets[0] in described:
+            complete = False
+        if complete and not it.is_description:
+            key = (it.kind, *sorted(targets))
+            if key in had_marks:                  # the new run has this mark already
+                kind_counts["placed"] += 1
+                continue
+            complete = key not in marks_seen
+        if complete:
+            far = any(h[1] > max_distance for h in hits)
+            from_anchor = any(isinstance(s, Anchor) for s in it.sides)
+            review = far or from_anchor or it.status == DescriptionStatus.NEEDS_REVIEW
+            status = DescriptionStatus.NEEDS_REVIEW if review else DescriptionStatus.OK
+            kind_counts["needs_review" if review else "placed"] += 1
+            kind_counts["replaced"] += int(it.unplaced)
+            if it.is_description:
+                plan.descriptions.append(Description(targets[0], it.text, status, it.source))
+                described.add(targets[0])
+            else:
+                marks_seen.add((it.kind, *sorted(targets)))
+                plan.marks.append(GroupMark(MarkKind(it.kind), targets[0], targets[1] if len(targets) > 1 else None,
+                                            it.text or None, status, it.source))
+            continue
+        anchors = []
+        for s, h in zip(it.sides, hits):
+            a = anchor_for(s)
+            if h is not None and not it.is_description:   # a matched side of a mark: a person only adds the rest
+                a = replace(a, centroid=h[0])
+            anchors.append(a)
+        kind_counts["unplaced"] += 1
+        plan.unplaced.append(UnplacedLabel(it.kind, tuple(anchors), it.text, DescriptionStatus.NEEDS_REVIEW,
+                                           it.source))
+    plan.summary = counts
+    return plan
+
+
+def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = MAX_DISTANCE) -> dict:
+    """Carry every label of ``old_run_id`` (descriptions, marks, unplaced labels) to
+    ``new_run_id`` and write them, without changing the active run. Training activates and
+    carries in one transaction instead (``training.activate_run``). Returns counts: "matched"
+    (placed as 'ok'), "needs_review" (placed for review, or unplaced), and the plan's summary."""
     old, new = get_run(store, old_run_id), get_run(store, new_run_id)
-    result = {"matched": 0, "needs_review": 0}
-    if old.info.family != new.info.family:
-        for c, d in old_desc.items():
-            store.add_unplaced_description(new_run_id, d.text, f"{old_run_id}:{c}")
-            result["needs_review"] += 1
-        return result
-    taken = set(store.descriptions(new_run_id))   # centroids of the new run already described
-    if old.no_person_class in old_desc and new.no_person_class not in taken:
-        d = old_desc[old.no_person_class]
-        store.set_description(new_run_id, new.no_person_class, d.text, "ok", f"{old_run_id}:{old.no_person_class}")
-        taken.add(new.no_person_class)
-        result["matched"] += 1
-    po = np.array([c.profile for c in old.centroids if c.is_pose])
-    pn = np.array([c.profile for c in new.centroids if c.is_pose])
-    scale = np.concatenate([po, pn]).std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    dist = np.sqrt((((po[:, None, :] - pn[None, :, :]) / scale) ** 2).mean(axis=2))
-    rows, cols = linear_sum_assignment(dist)
-    match = {int(r): (int(c), float(dist[r, c])) for r, c in zip(rows, cols)}
-    for c, d in sorted(old_desc.items()):
-        if c == old.no_person_class:
-            continue
-        target, dd = match.get(c, (int(np.argmin(dist[c])), float(dist[c].min())))
-        status = "ok" if dd <= max_distance else "needs_review"
-        if target in taken:
-            store.add_unplaced_description(new_run_id, d.text, f"{old_run_id}:{c}")
-            result["needs_review"] += 1
-            continue
-        store.set_description(new_run_id, target, d.text, status, f"{old_run_id}:{c}")
-        taken.add(target)
-        result["matched" if status == "ok" else "needs_review"] += 1
-    return result
+    plan = plan_carry(old, items_of(old_run_id, RunLabels.read(store, old_run_id), old), new, max_distance)
+    store.write_labels(new_run_id, plan.descriptions, plan.marks, plan.unplaced)
+    d = plan.summary["descriptions"]
+    return {"matched": d["placed"], "needs_review": d["needs_review"] + d["unplaced"], **plan.summary}
+
+
+# -- what a person does with descriptions --------------------------------------------------------
+
+def _check_centroid(run: Run, c: int) -> int:
+    c = int(c)
+    if not 0 <= c < run.n_classes:
+        raise ValueError(f"centroid must be within 0..{run.n_classes - 1} (run {run.run_id}), got {c}")
+    return c
+
+
+def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int], by: str = "person"):
+    """Put an unplaced description or mark of ``run`` on centroids of it (one per side still
+    unplaced). A description already on the target centroid is kept as an unplaced one."""
+    item = store.unplaced_item(item_id)
+    if item.run_id != run.run_id:
+        raise ValueError(f"#{item_id} waits in run {item.run_id}, not in {run.run_id}")
+    cs = [_check_centroid(run, c) for c in centroids]
+    if not item.is_description and run.no_person_class in cs and MarkKind(item.kind).is_pair:
+        raise ValueError("the no-person class cannot be merged with a pose")
+    return store.place_unplaced(item_id, cs, by)
+
+
+def dismiss_unplaced(store: Store, run: Run, item_id: int, by: str = "person"):
+    """A person drops an unplaced label from the lineage (it stays in the history)."""
+    item = store.unplaced_item(item_id)
+    if item.run_id != run.run_id:
+        raise ValueError(f"#{item_id} waits in run {item.run_id}, not in {run.run_id}")
+    return store.dismiss_unplaced(item_id, by)
+
+
+def mark_reviewed(store: Store, run: Run, c: int, by: str = "person") -> Description:
+    """A person checked the description carried onto ``c``: 'needs_review' becomes 'ok'."""
+    c = _check_centroid(run, c)
+    d = store.descriptions(run.run_id).get(c)
+    if d is None:
+        raise ValueError(f"centroid {c} of run {run.run_id} has no description to review")
+    store.set_description(run.run_id, c, d.text, DescriptionStatus.OK, f"reviewed:{by}:{d.source or ''}")
+    return store.descriptions(run.run_id)[c]

@@ -38,6 +38,7 @@ def popularity_target(products: pd.DataFrame, rating_weight: float = 0.5,
 
 
 DEFAULT_EXPECT = 0.75   # SuggestConfig.expect: a group is expected from 0.75 x the cohort's typical support
+DEFAULT_BY_SCORE = True  # SuggestConfig.by_score: ... or when the ranker scores it above the cohort's baseline
 
 
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -57,7 +58,8 @@ def _class_order(score: list[float], support: list[float]) -> list[int]:
 
 
 def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support: list[float] | None = None,
-                expect: float = DEFAULT_EXPECT, min_share: float = 0.0, desirable=(), excluded=()) -> list[dict]:
+                expect: float = DEFAULT_EXPECT, min_share: float = 0.0, desirable=(), excluded=(),
+                by_score: bool = False, min_products: int = 2) -> list[dict]:
     """THE ranking and "expected" rule, for pose groups (sets of classes that count as one pose).
 
     ``table``: one cohort's ranker table (score, support per class, n_products); ``groups``:
@@ -73,7 +75,11 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     product / number of groups shown, a group is expected when its support is at least
     ``expect`` x typical and at least ``min_share``, and at least one top product shows it. So
     when every listing is small, every support and the typical support shrink together and no
-    pose drops out only for that. An analyst's *desirable* mark makes a group expected, an
+    pose drops out only for that. With ``by_score``, a group the ranker scores above the
+    cohort's baseline (the support-weighted mean score of the groups shown: what a top
+    product's photo scores on average) is expected too, when at least ``min_products`` top
+    products show it: the poses that go with popularity are asked for even when fewer
+    listings have them. An analyst's *desirable* mark makes a group expected, an
     *excluded* mark never. Rows (best first): group, members, pose_class, rank, score, support,
     support_low / support_high (Wilson 95 % over the cohort's top products), typical, relative
     (support / typical), threshold, expected, why.
@@ -92,6 +98,13 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     typical = float(np.mean(shown)) if shown else 0.0
     threshold = max(expect * typical, min_share)
     rep = {gid: min(ms, key=position.get) for gid, ms in members.items()}
+
+    def score_of(gid):
+        v = table["score"][rep[gid]]
+        return float(v) if v is not None and np.isfinite(v) else float("-inf")
+
+    weights = {gid: v for gid, v in gsup.items() if v > 0 and gid not in excluded and np.isfinite(score_of(gid))}
+    baseline = (sum(w * score_of(g) for g, w in weights.items()) / sum(weights.values())) if weights else float("inf")
     order = sorted(members, key=lambda g: (position[rep[g]], g))
     rows = []
     for i, gid in enumerate(order):
@@ -106,26 +119,34 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
         elif sup >= threshold:
             expected, why = True, (f"shown by {sup:.0%} of the {n} top products; expected from {threshold:.0%} "
                                    f"({expect:g} x the typical {typical:.0%})")
+        elif by_score and score_of(gid) > baseline and sup * n >= min_products - 1e-9 and sup >= min_share:
+            expected, why = True, (f"the ranker scores it above the cohort's baseline ({score_of(gid):.3f} > "
+                                   f"{baseline:.3f}): it goes with popular listings; shown by {sup:.0%} of the "
+                                   f"{n} top products")
         else:
             expected, why = False, (f"shown by {sup:.0%} of the {n} top products, below {threshold:.0%} "
                                     f"({expect:g} x the typical {typical:.0%})")
         rows.append({"group": gid, "members": list(members[gid]), "pose_class": c, "rank": i + 1,
                      "score": table["score"][c], "support": sup, "support_low": lo, "support_high": hi,
                      "typical": typical, "relative": sup / typical if typical else 0.0, "threshold": threshold,
+                     "baseline": baseline, "above_baseline": score_of(gid) > baseline,
                      "expected": expected, "desirable": gid in desirable, "excluded": gid in excluded, "why": why})
     return rows
 
 
-def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
+def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_EXPECT,
+                   by_score: bool = DEFAULT_BY_SCORE) -> list[dict]:
     """THE ranking and "expected" rule for single classes: :func:`rank_groups` with every class
     its own group. Order: a pose no top product of the cohort shows (support 0) has no evidence
     for it and goes last, whatever the model extrapolates for that (cohort, class) pair; then
     higher score first (a missing score counts as lowest), then higher support, then lower class
     id. Expected: support >= ``expect`` x the cohort's typical support and >= ``min_share``, and
-    at least one top product shows it. Each row: pose_class, rank (1 = best), score, support,
+    at least one top product shows it (or, ``by_score``, a ranker score above the cohort's
+    baseline and at least two top products). Each row: pose_class, rank (1 = best), score, support,
     expected (+ the group fields of :func:`rank_groups`). The ranker, the app's cohort tables,
     the suggestions and the evaluation all rank through this rule."""
-    return rank_groups(table, [(c, (c,)) for c in range(len(table["score"]))], None, expect, min_share)
+    return rank_groups(table, [(c, (c,)) for c in range(len(table["score"]))], None, expect, min_share,
+                       by_score=by_score)
 
 
 def cohort_keys(row) -> list[str]:
@@ -226,16 +247,19 @@ class CentroidRanker:
                 return key, self.tables_[key]
         raise RuntimeError("ranker has no global table; was it fitted?")
 
-    def rank(self, product: dict | pd.Series, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
+    def rank(self, product: dict | pd.Series, min_share: float = 0.0, expect: float = DEFAULT_EXPECT,
+             by_score: bool = DEFAULT_BY_SCORE) -> list[dict]:
         """The product's most specific known cohort, ranked (:func:`ranked_classes`), each row
         also naming the cohort and its level."""
         key, _ = self.cohort_table(product)
-        return self.rank_cohort(key, min_share, expect)
+        return self.rank_cohort(key, min_share, expect, by_score)
 
-    def rank_cohort(self, key: str, min_share: float = 0.0, expect: float = DEFAULT_EXPECT) -> list[dict]:
+    def rank_cohort(self, key: str, min_share: float = 0.0, expect: float = DEFAULT_EXPECT,
+                    by_score: bool = DEFAULT_BY_SCORE) -> list[dict]:
         """One cohort table (by key: 'cat|sub|type', 'cat|sub', 'cat' or '*'), ranked."""
         t = self.tables_[key]
-        return [{**r, "cohort": key, "cohort_level": t["level"]} for r in ranked_classes(t, min_share, expect)]
+        return [{**r, "cohort": key, "cohort_level": t["level"]}
+                for r in ranked_classes(t, min_share, expect, by_score)]
 
     def group_support(self, key: str, groups: list[tuple[int, ...]]) -> list[float] | None:
         """Per group (a set of classes), the share of the cohort's top products that show any

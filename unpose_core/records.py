@@ -136,16 +136,19 @@ class Anchor:
     family: str | None = None
     profile: tuple[float, ...] | None = None
     label: str = ""                         # what that centroid was called there, for people
+    no_person: bool = False                 # the reserved no-person class (same in every run)
 
     def to_dict(self) -> dict:
         return {"centroid": self.centroid, "origin": self.origin, "family": self.family,
-                "profile": None if self.profile is None else list(self.profile), "label": self.label}
+                "profile": None if self.profile is None else list(self.profile), "label": self.label,
+                "no_person": self.no_person}
 
     @classmethod
     def from_dict(cls, d: dict) -> Anchor:
         p = d.get("profile")
         return cls(d.get("centroid"), d.get("origin") or "", d.get("family"),
-                   None if p is None else tuple(float(v) for v in p), d.get("label") or "")
+                   None if p is None else tuple(float(v) for v in p), d.get("label") or "",
+                   bool(d.get("no_person")))
 
 
 UNPLACED_DESCRIPTION = "description"
@@ -180,7 +183,8 @@ class UnplacedLabel:
         """One line for people: the text, or the mark and what its centroids were called."""
         if self.is_description:
             return self.text
-        sides = " + ".join(f"“{a.label}”" if a.label else (a.origin or "?") for a in self.anchors)
+        sides = " + ".join((f"“{a.label}”" if a.label else (a.origin or "?"))
+                           + (f" (on centroid {a.centroid})" if a.centroid is not None else "") for a in self.anchors)
         return f"{self.kind}: {sides}" + (f" ({self.text})" if self.text else "")
 
 

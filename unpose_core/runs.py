@@ -38,8 +38,8 @@ from ._version import __version__
 from .cluster import PoseKMeans
 from .config import TrainConfig
 from .images import content_hash
-from .rank import CentroidRanker
-from .records import CentroidInfo, PoseRow, RunInfo, Status
+from .rank import COHORT_LEVELS, CentroidRanker
+from .records import CentroidInfo, CentroidKind, PoseRow, RunInfo, Status
 
 FORMAT_VERSION = 1
 
@@ -142,7 +142,679 @@ class Run:
         return self.path / "umap.npy"
 
 
-@@SAVELOAD@@
+# -- saving -----------------------------------------------------------------------------------
+
+def _proc_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc on Linux), so a reused
+    pid is not taken for the process that wrote an owner file; None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]   # field 22, counted after the command name
+    except (OSError, IndexError):
+        return None
+
+
+def _write_owner(tmp: Path) -> None:
+    (tmp / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "started": _proc_start(os.getpid()), "at": time.time()}))
+
+
+def _owner_alive(partial: Path) -> bool | None:
+    """Whether the process writing ``partial`` lives: True / False, or None when its owner
+    file is missing, unreadable or from another host."""
+    try:
+        owner = json.loads((partial / OWNER_FILE).read_text())
+        pid = int(owner["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if owner.get("host") != socket.gethostname() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # alive, another user's
+        return True
+    except OSError:
+        return None
+    started = owner.get("started")
+    return not (started is not None and _proc_start(pid) not in (None, started))   # False: pid reused
+
+
+def remove_stale_partials(runs_dir: str | Path, max_age: float = STALE_PARTIAL_SECONDS) -> list[Path]:
+    """Remove the ``*.partial`` folders killed trainings left in ``runs_dir``: those whose writer
+    is dead, and those without a readable owner untouched for ``max_age`` seconds (a save takes
+    seconds). A save in progress -- its writer alive -- is left alone. Returns what was removed."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    removed, now = [], time.time()
+    for d in sorted(runs_dir.glob("*.partial")):
+        if d.is_symlink() or not d.is_dir():
+            continue
+        alive = _owner_alive(d)
+        if alive is None:
+            try:
+                touched = max([d.stat().st_mtime] + [f.lstat().st_mtime for f in d.iterdir()])
+            except OSError:
+                continue
+            if now - touched < max_age:
+                continue
+        elif alive:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        if not d.exists():
+            removed.append(d)
+    return removed
+
+
+def save_run(folder: Path, run_id: str, config: TrainConfig, info: RunInfo | dict, kmeans: PoseKMeans,
+             ranker: CentroidRanker, reference: pd.DataFrame, centroids: list[CentroidInfo | dict],
+             autoencoder=None) -> Path:
+    folder = Path(folder)
+    info = info if isinstance(info, RunInfo) else RunInfo.from_dict(info)
+    centroids = [c if isinstance(c, CentroidInfo) else CentroidInfo.from_dict(c) for c in centroids]
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=False)
+    try:
+        _write_owner(tmp)   # so a later training can tell this save from one a kill left behind
+        files = []
+        for name, arr in kmeans.state().items():
+            np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+            files.append(f"{name}.npy")
+        (tmp / "config.json").write_text(json.dumps({"train": config.to_dict(), "info": info.to_dict()},
+                                                    indent=1))
+        (tmp / "centroids.json").write_text(json.dumps([c.to_dict() for c in centroids], indent=1))
+        reference.to_parquet(tmp / "reference.parquet", index=False)
+        files += ["config.json", "centroids.json", "reference.parquet", *ranker.save(tmp)]
+        if autoencoder is not None:
+            files += autoencoder.save(tmp)
+        meta = {"format_version": FORMAT_VERSION, "run_id": run_id, "created_at": time.time(),
+                "versions": _versions(), "files": {f: content_hash(tmp / f) for f in files}}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
+        (tmp / OWNER_FILE).unlink()
+        tmp.rename(folder)  # a run folder either exists whole or not at all
+    except BaseException:   # failed or interrupted (Ctrl-C, SIGTERM): leave no half-written run
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def run_digest(folder: str | Path) -> str:
+    """sha256 of a run's metadata.json (which holds every other file's sha256): what the store
+    records when it registers the run, and :func:`get_run` checks."""
+    return content_hash(Path(folder) / "metadata.json")
+
+
+# -- loading: checksums, then content -----------------------------------------------------------
+
+def load_run(folder: str | Path, metadata_sha256: str | None = None) -> Run:
+    """Load and validate a run folder; anything untrustworthy -> :class:`RunError` (never a crash).
+
+    ``metadata_sha256``: the digest the store recorded for this run (:func:`run_digest`), if
+    any; a different metadata.json is refused."""
+    folder = Path(folder)
+    try:
+        return _load_run(folder, metadata_sha256)
+    except RunError:
+        raise
+    except Exception as exc:   # any other failure reading the files is still an untrustworthy run
+        raise RunError(f"run {folder.name} cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path, what: str) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise RunError(f"{what} is {size} bytes, more than a run file can be ({MAX_FILE_BYTES})")
+    return path.read_bytes()
+
+
+def _member(folder: Path, root: Path, name: object, run: str) -> Path:
+    """The path of a file listed in metadata.json, which must be a plain file name inside the run
+    folder: no separators, no '..', not absolute, no symlink leading out of the folder."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
+            or "\x00" in name or name != name.strip() or Path(name).is_absolute() or Path(name).name != name:
+        raise RunError(f"run {run}: metadata.json lists {name!r}, which is not a plain file name inside the "
+                       "run folder")
+    path = folder / name
+    if path.is_symlink():
+        target = path.resolve()
+        if root not in target.parents:
+            raise RunError(f"run {run}: {name} is a symlink pointing outside the run folder ({target})")
+    if not path.is_file():
+        raise RunError(f"run {run} is missing {name}")
+    return path
+
+
+def _json(data: bytes, name: str, run: str, kind: type):
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RunError(f"run {run}: {name} is not valid JSON: {exc}") from None
+    if not isinstance(obj, kind):
+        raise RunError(f"run {run}: {name} holds a {type(obj).__name__}, expected a {kind.__name__}")
+    return obj
+
+
+def _is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite_array(v, what: str, run: str, ndim: int) -> np.ndarray:
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RunError(f"run {run}: {what} is not a numeric array") from None
+    if arr.ndim != ndim:
+        raise RunError(f"run {run}: {what} has {arr.ndim} dimensions, expected {ndim}")
+    if not np.isfinite(arr).all():
+        raise RunError(f"run {run}: {what} holds NaN or infinite values")
+    return arr
+
+
+def _npy(data: bytes, name: str, run: str) -> np.ndarray:
+    """A float array from .npy bytes, its header checked against its size before anything is
+    allocated; NaN and infinity refused."""
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}")
+    except Exception as exc:
+        raise RunError(f"run {run}: {name} is not a valid .npy array: {exc}") from None
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or dtype.hasobject:
+        raise RunError(f"run {run}: {name} holds {dtype}, expected float32 or float64")
+    count = math.prod(shape)
+    if len(data) - f.tell() != count * dtype.itemsize:
+        raise RunError(f"run {run}: {name} declares shape {shape} but holds {len(data) - f.tell()} bytes of data")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=f.tell()).reshape(shape, order="F" if fortran else "C")
+    if not np.isfinite(arr).all():
+        raise RunError(f"run {run}: {name} holds NaN or infinite values")
+    return arr.astype(np.float32)
+
+
+def _check_config(cfg: dict, run: str) -> tuple[TrainConfig, RunInfo]:
+    if not isinstance(cfg.get("train"), dict) or not isinstance(cfg.get("info"), dict):
+        raise RunError(f"run {run}: config.json needs 'train' and 'info' objects")
+    try:
+        info = RunInfo.from_dict(cfg["info"])
+        train = TrainConfig.from_dict(cfg["train"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise RunError(f"run {run}: config.json cannot be read: {exc}") from None
+    bad = []
+    if not isinstance(info.backend, str) or not info.backend or not isinstance(info.backend_version, str):
+        bad.append("backend and backend_version must be text")
+    if not isinstance(info.family, str):
+        bad.append("family must be text")
+    if not _is_int(info.k, 1, 100_000):
+        bad.append(f"k={info.k!r} is not a whole number >= 1")
+    for dim in ("embedding_dim", "space_dim"):
+        if not _is_int(getattr(info, dim), 1, 100_000):
+            bad.append(f"{dim}={getattr(info, dim)!r} is not a whole number >= 1")
+    if not isinstance(info.autoencoder, bool):
+        bad.append("autoencoder must be true or false")
+    elif not info.autoencoder and info.space_dim != info.embedding_dim:
+        bad.append(f"space_dim={info.space_dim} differs from embedding_dim={info.embedding_dim} without an autoencoder")
+    names = info.landmark_names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        bad.append("landmark_names must be a list of names")
+    elif not isinstance(info.skeleton, list) or not all(
+            isinstance(e, list) and len(e) == 2 and all(_is_int(i, 0, max(len(names) - 1, 0)) for i in e)
+            for e in info.skeleton):
+        bad.append("skeleton must be pairs of landmark indices")
+    if bad:
+        raise RunError(f"run {run}: config.json: " + "; ".join(bad))
+    return train, info
+
+
+def _check_config_links(train: TrainConfig, info: RunInfo, run: str) -> None:
+    """What config.json says about K elsewhere agrees with it (checked after the arrays, whose
+    shapes name a wrong K most plainly)."""
+    k = info.k
+    if info.no_person_class is not None and info.no_person_class != k:
+        raise RunError(f"run {run}: config.json: no_person_class={info.no_person_class!r} is not K={k}")
+    if not _is_int(train.k) or train.k != k:
+        raise RunError(f"run {run}: config.json: the training config's k={train.k!r} differs from the run's K={k}")
+    radii = info.extra.get("radii")
+    if radii is not None:
+        pcts, sq = (radii.get("percentiles"), radii.get("squared")) if isinstance(radii, dict) else (None, None)
+        ok = isinstance(pcts, list) and all(_is_num(p) and 0 <= p <= 100 for p in pcts) and pcts == sorted(pcts) \
+            and isinstance(sq, list) and len(sq) == k and all(
+                r is None or (isinstance(r, list) and len(r) == len(pcts)
+                              and all(_is_num(v) and math.isfinite(v) and v >= 0 for v in r)) for r in sq)
+        if not ok:
+            raise RunError(f"run {run}: config.json: radii must hold K={k} lists of finite squared distances, "
+                           "one per stored percentile")
+
+
+def _check_centroids(items: list, info: RunInfo, run: str) -> list[CentroidInfo]:
+    k = info.k
+    if len(items) != k + 1:
+        raise RunError(f"run {run}: centroids.json has {len(items)} entries, K={k} needs {k + 1} "
+                       "(K poses and the no-person class)")
+    out = []
+    for i, d in enumerate(items):
+        try:
+            c = CentroidInfo.from_dict(d)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise RunError(f"run {run}: centroids.json entry {i} cannot be read: {exc}") from None
+        where = f"run {run}: centroids.json entry {i}"
+        kind = CentroidKind.POSE if i < k else CentroidKind.NO_PERSON
+        if c.id != i or c.kind is not kind:
+            raise RunError(f"{where} is id {c.id!r}, kind {c.kind}; expected id {i}, kind {kind}")
+        if not _is_int(c.size, 0) or not _is_int(c.n_products, 0) or not isinstance(c.auto_description, str):
+            raise RunError(f"{where}: size and n_products must be whole numbers >= 0, auto_description text")
+        if c.mean_landmarks is not None:
+            lm = _finite_array(c.mean_landmarks, f"centroids.json entry {i} mean_landmarks", run, 2)
+            if info.landmark_names and lm.shape[0] != len(info.landmark_names):
+                raise RunError(f"{where}: mean_landmarks has {lm.shape[0]} rows, the run has "
+                               f"{len(info.landmark_names)} landmarks")
+        if c.profile is not None:
+            prof = _finite_array(c.profile, f"centroids.json entry {i} profile", run, 1)
+            if len(prof) != info.embedding_dim:
+                raise RunError(f"{where}: profile has {len(prof)} values, embeddings have {info.embedding_dim}")
+        if c.mirror is not None and (not _is_int(c.mirror, 0, k - 1) or c.mirror == i):
+            raise RunError(f"{where}: mirror {c.mirror!r} is not another pose class of 0..{k - 1}")
+        out.append(c)
+    return out
+
+
+def _check_reference(ref: pd.DataFrame, centroids: list[CentroidInfo], k: int, run: str) -> None:
+    missing = [c for c in REFERENCE_COLUMNS if c not in ref.columns]
+    if missing:
+        raise RunError(f"run {run}: reference.parquet lacks column(s) {', '.join(missing)}")
+    pc = ref["pose_class"]
+    if not pd.api.types.is_integer_dtype(pc):
+        raise RunError(f"run {run}: reference.parquet pose_class is {pc.dtype}, expected whole numbers")
+    if len(pc) and (pc.min() < -1 or pc.max() > k):
+        raise RunError(f"run {run}: reference.parquet pose_class spans {pc.min()}..{pc.max()}, "
+                       f"outside -1..{k} (K={k})")
+    try:
+        dist = pd.to_numeric(ref["distance"]).to_numpy(np.float64)
+    except (TypeError, ValueError):
+        raise RunError(f"run {run}: reference.parquet distance is not numeric") from None
+    person = ((pc >= 0) & (pc < k)).to_numpy()
+    if not (np.isfinite(dist[person]).all() and (dist[person] >= 0).all()):
+        raise RunError(f"run {run}: reference.parquet has a pose image without a finite distance >= 0")
+    statuses = set(ref["status"].dropna().astype(str)) - {str(s) for s in Status}
+    if statuses or ref["status"].isna().any():
+        raise RunError(f"run {run}: reference.parquet has unknown status values {sorted(statuses)[:5]}")
+    sizes = np.bincount(pc[pc >= 0].to_numpy(np.int64), minlength=k + 1)
+    listed = [c.size for c in centroids]
+    if sizes.tolist() != listed:
+        raise RunError(f"run {run}: class sizes in reference.parquet {sizes.tolist()} differ from centroids.json "
+                       f"{listed}")
+
+
+def _check_ranker_tables(t: dict, k: int, run: str) -> None:
+    where = f"run {run}: ranker_tables.json"
+    n = t.get("n_classes")
+    if n != k + 1:
+        raise RunError(f"run {run}: ranker has {n} classes, expected {k + 1}")
+    params = t.get("params")
+    if not isinstance(params, dict) or not all(_is_num(params.get(p)) and math.isfinite(params[p])
+                                               and params[p] >= 0 for p in ("rating_weight", "count_weight")) \
+            or not _is_int(params.get("seed")):
+        raise RunError(f"{where}: params need finite rating_weight, count_weight >= 0 and a whole-number seed")
+    vocab = t.get("vocab")
+    if not isinstance(vocab, dict) or not all(
+            isinstance(vocab.get(c), list) and all(isinstance(v, str) for v in vocab[c]) for c in COHORT_LEVELS):
+        raise RunError(f"{where}: vocab needs a list of names for each of {', '.join(COHORT_LEVELS)}")
+    tables = t.get("tables")
+    if not isinstance(tables, dict) or "*" not in tables:
+        raise RunError(f"{where}: no global ('*') cohort table")
+    for key, tab in tables.items():
+        ok = isinstance(tab, dict) and isinstance(tab.get("level"), str) and _is_int(tab.get("n_products"), 0) \
+            and isinstance(tab.get("score"), list) and len(tab["score"]) == n \
+            and all(s is None or _is_num(s) for s in tab["score"]) \
+            and isinstance(tab.get("support"), list) and len(tab["support"]) == n \
+            and all(_is_num(s) and 0 <= s <= 1 for s in tab["support"]) \
+            and (tab.get("products") is None or (isinstance(tab["products"], list)
+                                                 and all(isinstance(p, str) for p in tab["products"])))
+        if not ok:
+            raise RunError(f"{where}: cohort table {str(key)[:80]!r} needs a level, n_products and {n} scores "
+                           "and supports (supports within 0..1)")
+    pcs = t.get("product_classes")
+    if pcs is not None and not (isinstance(pcs, dict) and all(
+            isinstance(v, list) and all(_is_int(c, 0, n - 1) for c in v) for v in pcs.values())):
+        raise RunError(f"{where}: product_classes must map products to classes of 0..{n - 1}")
+
+
+def _load_run(folder: Path, metadata_sha256: str | None) -> Run:
+    run = folder.name
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise RunError(f"{folder} is not a run folder (no metadata.json)")
+    raw_meta = _read(meta_path, f"run {run}: metadata.json")
+    if metadata_sha256 and _sha256(raw_meta) != metadata_sha256:
+        raise RunError(f"run {run}: metadata.json differs from the one recorded when the run was registered "
+                       "(edited after training?); restore the original folder or train again")
+    try:
+        meta = json.loads(raw_meta.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RunError(f"{meta_path} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{meta_path} is not a run's metadata (a JSON object)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise RunError(f"run {run} has format version {meta.get('format_version')}, "
+                       f"this unposed reads {FORMAT_VERSION}")
+    files = meta.get("files")
+    if not isinstance(files, dict) or not isinstance(meta.get("run_id"), str):
+        raise RunError(f"run {run}: metadata.json needs a run_id and a 'files' object of name -> sha256")
+    root = folder.resolve()
+    paths = {name: _member(folder, root, name, run) for name in files}
+    unlisted = [f for f in REQUIRED_FILES if f not in files]
+    if unlisted:
+        raise RunError(f"run {run}: metadata.json has no checksum for {', '.join(unlisted)}")
+    data: dict[str, bytes] = {}
+    for name, digest in files.items():
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise RunError(f"run {run}: metadata.json has no valid sha256 for {name}")
+        data[name] = _read(paths[name], f"run {run}: {name}")
+        if _sha256(data[name]) != digest.lower():
+            raise RunError(f"run {run}: checksum mismatch for {name} (file changed or corrupt)")
+
+    # content: every file read once (the bytes just checksummed), checked before it is used
+    train_cfg, info = _check_config(_json(data["config.json"], "config.json", run, dict), run)
+    k, space_dim = info.k, info.space_dim
+    state = {n: _npy(data[f"{n}.npy"], f"{n}.npy", run) for n in ("centroids", "centroids_scaled", "mean", "scale")}
+    if state["centroids"].shape != (k, space_dim) or state["centroids_scaled"].shape != (k, space_dim) \
+            or state["mean"].shape != (space_dim,) or state["scale"].shape != (space_dim,):
+        raise RunError(f"run {run}: centroid arrays do not match K={k}, dim={space_dim} "
+                       f"(centroids {state['centroids'].shape}, scaled {state['centroids_scaled'].shape}, "
+                       f"mean {state['mean'].shape}, scale {state['scale'].shape})")
+    _check_config_links(train_cfg, info, run)
+    if not (state["scale"] > 0).all():
+        raise RunError(f"run {run}: scale.npy has values <= 0")
+    rebuilt = state["centroids_scaled"] * state["scale"] + state["mean"]
+    if not np.allclose(rebuilt, state["centroids"], rtol=1e-3, atol=1e-3 * (1 + float(np.abs(rebuilt).max()))):
+        raise RunError(f"run {run}: centroids.npy does not match centroids_scaled.npy x scale + mean")
+    centroids = _check_centroids(_json(data["centroids.json"], "centroids.json", run, list), info, run)
+    try:
+        reference = pd.read_parquet(io.BytesIO(data["reference.parquet"]))
+    except Exception as exc:
+        raise RunError(f"run {run}: reference.parquet cannot be read: {exc}") from None
+    _check_reference(reference, centroids, k, run)
+    _check_ranker_tables(_json(data["ranker_tables.json"], "ranker_tables.json", run, dict), k, run)
+    try:
+        n_trees = check_lightgbm_model(data["ranker.txt"].decode("ascii"), n_features=1 + len(COHORT_LEVELS))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RunError(f"run {run}: ranker.txt is not a valid LightGBM model: {exc}") from None
+
+    ae = None
+    if info.autoencoder:
+        from .embed.autoencoder import CONFIG_FILE, WEIGHTS_FILE, PoseAutoencoder
+        unlisted = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if f not in files]
+        if unlisted:
+            raise RunError(f"run {run}: metadata.json has no checksum for {', '.join(unlisted)}")
+        try:
+            ae = PoseAutoencoder.load(folder)
+            code = ae.transform(np.zeros((1, info.embedding_dim), np.float32))
+        except Exception as exc:
+            raise RunError(f"run {run}: the autoencoder cannot be loaded: {exc}") from None
+        if np.shape(code) != (1, space_dim) or not np.isfinite(code).all():
+            raise RunError(f"run {run}: the autoencoder maps to shape {np.shape(code)}, the centroids live in "
+                           f"{space_dim} dims")
+    # ranker.txt was validated above, so LightGBM only ever parses a structurally sound model
+    try:
+        ranker = CentroidRanker.load(folder)
+        if ranker.booster_.num_trees() != n_trees or ranker.booster_.num_feature() != 1 + len(COHORT_LEVELS):
+            raise ValueError(f"LightGBM read {ranker.booster_.num_trees()} trees over "
+                             f"{ranker.booster_.num_feature()} features")
+    except Exception as exc:
+        raise RunError(f"run {run}: ranker.txt cannot be loaded: {exc}") from None
+    if ranker.n_classes != k + 1:
+        raise RunError(f"run {run}: ranker has {ranker.n_classes} classes, expected {k + 1}")
+    return Run(meta["run_id"], folder, train_cfg, info, PoseKMeans.from_state(state), ranker, reference,
+               centroids, ae, meta)
+
+
+# -- the LightGBM model file ---------------------------------------------------------------------
+#
+# LightGBM's text-model loader trusts its input: a truncated file makes it read past the end
+# of the buffer (it jumps by the declared tree_sizes), a tree line without '=' makes it scan
+# on through memory, num_tree_per_iteration=0 divides by zero, child indices out of range
+# are followed at prediction -- each a segmentation fault that takes down the whole process
+# (in the app, the server). Two ways out: load it first in a subprocess where a crash is
+# contained, or check its structure before LightGBM sees it. We check the structure: it
+# costs milliseconds instead of a second of interpreter and LightGBM start-up on every load,
+# it names what is wrong, and it covers every field the loader and the predictor index with
+# -- header keys and counts, each tree block at its declared offset and size, array lengths
+# against num_leaves / num_cat, feature and category indices in range, a tree whose nodes
+# are each reached once from the root (no cycle, no dangling child), and the sections after
+# the trees in the form the loader splits them. tests/test_artefacts.py feeds truncated and
+# garbled models to a subprocess to show none gets through to a crash.
+
+MAX_TREE_LINES = 22         # LightGBM's tree parser reads at most this many key=value lines
+MAX_LEAVES = 131_072        # LightGBM's own limit on num_leaves
+_INT = re.compile(r"-?\d{1,10}")
+_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")
+_INTS = re.compile(rf"{_INT.pattern}(?: {_INT.pattern})*")
+_FLOATS = re.compile(rf"{_FLOAT.pattern}(?: {_FLOAT.pattern})*")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FEATURE_INFO = re.compile(r"none|\[[^\s:\]]+:[^\s:\]]+\]|-?\d+(?::-?\d+)*")
+_OBJECTIVE = re.compile(r"(regression|regression_l1|huber|fair|poisson|quantile|mape|gamma|tweedie)"
+                        r"( [a-z_]+:[-+0-9.eE]+)*")
+_PARAM_LINE = re.compile(r"\[[A-Za-z0-9_]+: [^\n]*\]")
+_TREE_ARRAYS = {   # key -> (length: "leaves" or "splits" (= num_leaves - 1), number kind)
+    "split_feature": ("splits", int), "split_gain": ("splits", float), "threshold": ("splits", float),
+    "decision_type": ("splits", int), "left_child": ("splits", int), "right_child": ("splits", int),
+    "leaf_value": ("leaves", float), "leaf_weight": ("leaves", float), "leaf_count": ("leaves", int),
+    "internal_value": ("splits", float), "internal_weight": ("splits", float), "internal_count": ("splits", int),
+}
+_TREE_KEYS = {*_TREE_ARRAYS, "num_leaves", "num_cat", "cat_boundaries", "cat_threshold", "is_linear", "shrinkage"}
+_HEADER_REQUIRED = ("version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx",
+                    "feature_names", "feature_infos", "tree_sizes")
+
+
+def _numbers(value: str, kind: type, what: str) -> list:
+    """Space-separated numbers as LightGBM writes them (one regex over the line, then converted)."""
+    if value == "":
+        return []
+    if not (_INTS if kind is int else _FLOATS).fullmatch(value):
+        bad = next((tok for tok in value.split(" ") if not (_INT if kind is int else _FLOAT).fullmatch(tok)), value)
+        raise ValueError(f"{what}: {bad[:24]!r} is not a {'whole number' if kind is int else 'number'}")
+    out = [kind(tok) for tok in value.split(" ")]
+    if kind is float and not all(map(math.isfinite, out)):
+        raise ValueError(f"{what}: a value is not finite")
+    if kind is int and not all(-(1 << 31) <= v < (1 << 32) for v in out):
+        raise ValueError(f"{what}: a value is out of range")
+    return out
+
+
+def _check_tree(lines: list[str], t: int, n_features: int) -> None:
+    kv: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not _KEY.fullmatch(key):
+            raise ValueError(f"tree {t}: line {line[:40]!r} is not key=value")
+        if key in kv or key not in _TREE_KEYS:
+            raise ValueError(f"tree {t}: {'repeated' if key in kv else 'unknown'} key {key!r}")
+        kv[key] = value
+    for key in ("num_leaves", "num_cat", "leaf_value"):
+        if key not in kv:
+            raise ValueError(f"tree {t} has no {key}")
+    n = _numbers(kv["num_leaves"], int, f"tree {t} num_leaves")
+    cat = _numbers(kv["num_cat"], int, f"tree {t} num_cat")
+    if len(n) != 1 or not 1 <= n[0] <= MAX_LEAVES:
+        raise ValueError(f"tree {t}: num_leaves must be one number within 1..{MAX_LEAVES}")
+    n = n[0]
+    if len(cat) != 1 or not 0 <= cat[0] <= n - 1:
+        raise ValueError(f"tree {t}: num_cat must be one number within 0..num_leaves-1")
+    num_cat = cat[0]
+    if kv.get("is_linear", "0") != "0":
+        raise ValueError(f"tree {t} is a linear tree, which the ranker never writes")
+    if "shrinkage" in kv and len(_numbers(kv["shrinkage"], float, f"tree {t} shrinkage")) != 1:
+        raise ValueError(f"tree {t}: shrinkage must be one number")
+    arrays = {}
+    for key, (which, kind) in _TREE_ARRAYS.items():
+        if key not in kv:
+            if n > 1 and key in ("split_feature", "threshold", "left_child", "right_child"):
+                raise ValueError(f"tree {t} has no {key}")
+            continue
+        need = n if which == "leaves" else n - 1
+        arrays[key] = _numbers(kv[key], kind, f"tree {t} {key}")
+        if n == 1 and key != "leaf_value":
+            continue   # a single-leaf tree: LightGBM reads its leaf_value only (and writes the rest loosely)
+        if len(arrays[key]) != need:
+            raise ValueError(f"tree {t}: {key} has {len(arrays[key])} values, num_leaves={n} needs {need}")
+    if num_cat > 0:
+        if "cat_boundaries" not in kv or "cat_threshold" not in kv:
+            raise ValueError(f"tree {t}: num_cat={num_cat} but no cat_boundaries / cat_threshold")
+        bounds = _numbers(kv["cat_boundaries"], int, f"tree {t} cat_boundaries")
+        words = _numbers(kv["cat_threshold"], int, f"tree {t} cat_threshold")
+        if len(bounds) != num_cat + 1 or bounds[0] != 0 or any(b > a for b, a in zip(bounds, bounds[1:])) \
+                or bounds[-1] != len(words) or any(w < 0 for w in words):
+            raise ValueError(f"tree {t}: cat_boundaries must rise from 0 to the {len(words)} cat_threshold "
+                             f"values in {num_cat + 1} steps")
+    elif "cat_boundaries" in kv or "cat_threshold" in kv:
+        raise ValueError(f"tree {t}: category tables without num_cat")
+    if n == 1:
+        return
+    decision = arrays.get("decision_type", [0] * (n - 1))
+    for node in range(n - 1):
+        f, d, thr = arrays["split_feature"][node], decision[node], arrays["threshold"][node]
+        if not 0 <= f < n_features:
+            raise ValueError(f"tree {t} node {node}: feature {f} outside 0..{n_features - 1}")
+        if not 0 <= d <= 15 or (d >> 2) & 3 == 3:
+            raise ValueError(f"tree {t} node {node}: decision_type {d} is not a LightGBM split type")
+        if d & 1 and not (thr == int(thr) and 0 <= thr < num_cat):
+            raise ValueError(f"tree {t} node {node}: category split {thr} outside the tree's {num_cat} tables")
+    left, right = arrays["left_child"], arrays["right_child"]
+    seen_nodes, seen_leaves, stack = {0}, set(), [0]
+    while stack:
+        node = stack.pop()
+        for child in (left[node], right[node]):
+            if child >= 0:
+                if child >= n - 1 or child in seen_nodes:
+                    raise ValueError(f"tree {t} node {node}: child {child} is out of range or reached twice")
+                seen_nodes.add(child)
+                stack.append(child)
+            else:
+                leaf = ~child
+                if leaf >= n or leaf in seen_leaves:
+                    raise ValueError(f"tree {t} node {node}: leaf {leaf} is out of range or reached twice")
+                seen_leaves.add(leaf)
+    if len(seen_nodes) != n - 1 or len(seen_leaves) != n:
+        raise ValueError(f"tree {t}: not every node and leaf is reached from the root")
+
+
+def check_lightgbm_model(text: str, n_features: int | None = None) -> int:
+    """Check a LightGBM text model's structure the way LightGBM's loader will read it (see the
+    note above); returns its number of trees, raises ValueError naming the first problem."""
+    if "\x00" in text or "\r" in text:
+        raise ValueError("it holds NUL or carriage-return characters")
+    start = text.find("\nTree=") + 1
+    if start == 0:
+        raise ValueError("no trees (file empty or cut short)")
+    header = text[:start].split("\n")
+    if header[0] != "tree":
+        raise ValueError("it does not start with the line 'tree'")
+    kv: dict[str, str] = {}
+    for line in header[1:]:
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not _KEY.fullmatch(key) or key in kv or (not sep and key != "average_output") \
+                or ("=" in value and key not in ("feature_names", "monotone_constraints")):
+            raise ValueError(f"header line {line[:60]!r} is not a single key=value")
+        kv[key] = value
+    missing = [k for k in _HEADER_REQUIRED if k not in kv]
+    if missing:
+        raise ValueError(f"header lacks {', '.join(missing)}")
+    if kv["version"] not in ("v2", "v3", "v4"):
+        raise ValueError(f"unknown model version {kv['version'][:20]!r}")
+    ints = {k: _numbers(kv[k], int, k) for k in ("num_class", "num_tree_per_iteration", "label_index",
+                                                  "max_feature_idx")}
+    if any(len(v) != 1 for v in ints.values()):
+        raise ValueError("num_class, num_tree_per_iteration, label_index and max_feature_idx must be one number each")
+    num_class, per_iter, label, max_idx = (ints[k][0] for k in ints)
+    if not (1 <= num_class <= 10_000 and 1 <= per_iter <= 10_000 and label >= 0 and 0 <= max_idx < 1_000_000):
+        raise ValueError("num_class, num_tree_per_iteration, label_index or max_feature_idx out of range")
+    if n_features is not None and max_idx != n_features - 1:
+        raise ValueError(f"max_feature_idx={max_idx}, the ranker has {n_features} features")
+    names, infos = kv["feature_names"].split(" "), kv["feature_infos"].split(" ")
+    if len(names) != max_idx + 1 or not all(names) or len(infos) != max_idx + 1 \
+            or not all(_FEATURE_INFO.fullmatch(i) for i in infos):
+        raise ValueError(f"feature_names and feature_infos must list {max_idx + 1} features")
+    if "objective" in kv and not _OBJECTIVE.fullmatch(kv["objective"]):
+        raise ValueError(f"objective {kv['objective'][:40]!r} is not a regression objective")
+    sizes = _numbers(kv["tree_sizes"], int, "tree_sizes")
+    if not sizes or any(s < 1 for s in sizes) or len(sizes) % per_iter:
+        raise ValueError(f"tree_sizes must list a positive size per tree, a multiple of {per_iter} trees")
+    pos = start
+    for t, size in enumerate(sizes):
+        block = text[pos:pos + size]
+        if len(block) != size:
+            raise ValueError(f"tree {t} is cut short: tree_sizes declares {size} characters at offset {pos}, "
+                             f"the file ends after {len(block)} (truncated?)")
+        first = f"Tree={t}\n"
+        if not block.startswith(first):
+            raise ValueError(f"no 'Tree={t}' where tree_sizes puts it (offset {pos})")
+        body = block[len(first):]
+        end = body.find("\n\n")
+        if end < 0 or body[end:].strip("\n"):
+            raise ValueError(f"tree {t} does not end in a blank line where tree_sizes says")
+        lines = body[:end].split("\n")
+        if len(lines) > MAX_TREE_LINES:
+            raise ValueError(f"tree {t} has {len(lines)} lines, LightGBM reads {MAX_TREE_LINES}")
+        _check_tree(lines, t, max_idx + 1)
+        pos += size
+    rest = text[pos:]
+    if not rest.startswith("end of trees\n"):
+        raise ValueError("no 'end of trees' after the declared trees (tree_sizes do not add up)")
+    lines = rest.split("\n")[1:]
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line == "feature_importances:":
+            i += 1
+            while i < len(lines) and lines[i]:
+                key, sep, value = lines[i].partition("=")
+                if not sep or not key or not _FLOAT.fullmatch(value):
+                    raise ValueError(f"feature importance line {lines[i][:40]!r} is not name=number")
+                i += 1
+        elif line == "parameters:":
+            i += 1
+            while i < len(lines) and lines[i] != "end of parameters":
+                if lines[i] and not _PARAM_LINE.fullmatch(lines[i]):   # (LightGBM skips empty lines)
+                    raise ValueError(f"parameter line {lines[i][:40]!r} is not '[name: value]'")
+                i += 1
+            if i == len(lines):
+                raise ValueError("the parameters section has no 'end of parameters'")
+        elif line.startswith("pandas_categorical:"):
+            if any(rest_line.strip() for rest_line in lines[i + 1:]):
+                raise ValueError("pandas_categorical is not the last line")
+            try:
+                cats = json.loads(line[len("pandas_categorical:"):])
+            except (json.JSONDecodeError, RecursionError):
+                raise ValueError("pandas_categorical is not valid JSON") from None
+            if cats is not None and not (isinstance(cats, list) and all(isinstance(c, list) for c in cats)):
+                raise ValueError("pandas_categorical must be a list of category lists")
+        elif line:
+            raise ValueError(f"unexpected line {line[:40]!r} after the trees")
+        i += 1
+    return len(sizes)
+
+
+def load_registered(store, run_id: str) -> Run:
+    """A run the store knows, checked also against the metadata.json digest recorded when it was
+    registered (runs registered before digests were recorded have none to check)."""
+    rec = store.run(run_id)
+    digest = rec.summary.get("metadata_sha256") if isinstance(rec.summary, dict) else None
+    return load_run(rec.path, metadata_sha256=digest if isinstance(digest, str) else None)
 
 
 def active_run(store) -> Run:
@@ -150,13 +822,13 @@ def active_run(store) -> Run:
     if run_id is None:
         raise LookupError("no trained run yet: run `unposed train` first")
     try:
-        path = store.run_path(run_id)
+        store.run(run_id)
     except LookupError:
         raise LookupError(f"active run {run_id} is not registered in the store") from None
-    return load_run(path)
+    return load_registered(store, run_id)
 
 
 def get_run(store, run_id: str | None = None) -> Run:
     if run_id is None:
         return active_run(store)
-    return load_run(store.run_path(run_id))
+    return load_registered(store, run_id)

@@ -19,7 +19,7 @@ import pandas as pd
 from .catalog.selection import popularity_sort
 from .config import SuggestConfig
 from .descriptions import describe_centroid, seller_hint
-from .groups import PoseGroups
+from .groups import PoseGroups, build_groups, pose_groups
 from .images import content_hash
 from .pose import PoseBackend, create_backend, require_version
 from .pose.extract import estimate_file
@@ -200,8 +200,6 @@ def confidence(closest: float | None, support_low: float, threshold: float, desi
 
 def default_groups(run: Run) -> PoseGroups:
     """Groups from the automatic descriptions and mirror pairs (no analyst input)."""
-    from .groups import build_groups
-
     return build_groups(run, {})
 
 
@@ -254,7 +252,7 @@ def missing_classes(run: Run, product: dict | pd.Series, present, distances: np.
                          f"(fewer than {config.min_cohort_products})")
             continue
         support = run.ranker.group_support(key, [ms for _, ms in glist])
-        rows = rank_groups(t, glist, support, config.expect, min_share, desirable, excluded)
+        rows = rank_groups(t, glist, support, config.expect, min_share, desirable, excluded, config.by_score)
         if any(r["expected"] for r in rows) or last:
             break
         notes.append(f"cohort {_cohort_name(key)} expects no pose ({_nothing_expected_why(rows)})")
@@ -324,15 +322,6 @@ def _closest(run: Run, members, distances, config: SuggestConfig) -> tuple[float
 
 # -- the Suggester ---------------------------------------------------------------------------
 
-def pose_groups_of(store: Store, run: Run) -> PoseGroups:
-    """The run's pose groups with the analyst's descriptions and marks (``groups.pose_groups``)."""
-    from . import groups as _groups
-
-    if hasattr(_groups, "pose_groups"):
-        return _groups.pose_groups(store, run)
-    return _groups.build_groups(run, store.descriptions(run.run_id))
-
-
 class Suggester:
     """Holds a run plus the lookups suggestions need; build once, ask many times."""
 
@@ -369,7 +358,7 @@ class Suggester:
 
     def groups(self) -> PoseGroups:
         """Read each time: an analyst's merge, split or mark counts from the next suggestion."""
-        return pose_groups_of(self.store, self.run)
+        return pose_groups(self.store, self.run)
 
     def backend(self) -> PoseBackend:
         if self._backend is None:
@@ -401,13 +390,15 @@ class Suggester:
         return cached
 
     # -- the algorithm --------------------------------------------------------
-    def _suggest(self, product: dict, hashes: list[str], paths: list[str], image_ids: list) -> Suggestion:
+    def _suggest(self, product: dict, hashes: list[str], paths: list[str], image_ids: list,
+                 config: SuggestConfig | None = None) -> Suggestion:
+        cfg = config or self.config
+        cfg.validate()
         poses = self._poses_for(hashes, paths)
         results = [poses.get(h) for h in hashes]
         classes, dists = self.run.classify(results)
         distances = centroid_distances(self.run, results)
         groups = self.groups()
-        cfg = self.config
         r2 = cluster_radii(self.run, cfg.coverage_percentile) if cfg.coverage_percentile > 0 else None
         assignments = []
         for i, p in enumerate(paths):
@@ -443,15 +434,17 @@ class Suggester:
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
                           list(m.present), list(m.covered), list(m.expected), settings)
 
-    def for_product(self, product_id: str) -> Suggestion:
+    def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:
+        """A catalogue product's missing poses (``config`` overrides the Suggester's settings)."""
         if product_id not in self.products.index:
             raise KeyError(f"no product {product_id!r} in the catalogue")
         imgs = self.images[self.images["product_id"] == product_id]
         return self._suggest(self.products.loc[product_id].to_dict(), imgs["content_hash"].tolist(),
-                             imgs["path"].tolist(), imgs["image_id"].tolist())
+                             imgs["path"].tolist(), imgs["image_id"].tolist(), config)
 
     def for_images(self, paths: list[str | Path], category: str | None = None,
-                   subcategory: str | None = None, product_type: str | None = None) -> Suggestion:
+                   subcategory: str | None = None, product_type: str | None = None,
+                   config: SuggestConfig | None = None) -> Suggestion:
         """Ad-hoc images (e.g. a seller's upload) for a cohort given by name."""
         hashes, good = [], []
         bad = []
@@ -463,7 +456,7 @@ class Suggester:
                 bad.append(ImageAssignment(p, Status.ERROR, None, error=f"cannot read: {exc.strerror or exc}"))
         product = {"product_id": None, "title": None, "category": category, "subcategory": subcategory,
                    "product_type": product_type}
-        s = self._suggest(product, hashes, good, [None] * len(good))
+        s = self._suggest(product, hashes, good, [None] * len(good), config)
         s.images.extend(bad)
         return s
 

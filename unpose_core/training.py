@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +17,15 @@ import pandas as pd
 from .catalog.selection import Selection, select_sets
 from .cluster import PoseKMeans
 from .config import TrainConfig
-from .descriptions import NO_PERSON_TEXT, carry_descriptions, describe_landmarks
+from .descriptions import MAX_DISTANCE, NO_PERSON_TEXT, RunLabels, describe_landmarks, items_of, plan_carry
 from .embed import embed
 from .pose import backend_info, create_backend
 from .pose.extract import ExtractResult, extract_poses
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
 from .records import CentroidInfo, CentroidKind, RunInfo, Status
-from .runs import save_run
-from .store import Store
+from .runs import Run, get_run, remove_stale_partials, run_digest, save_run
+from .store import LabelsChanged, Store
 
 
 @dataclass
@@ -59,6 +59,7 @@ class TrainResult:
     selection: dict
     extract: dict | None
     summary: dict
+    activation: Activation | None = None   # how it became active, what was carried (None: not activated)
 
 
 def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg: str = "") -> None:
@@ -145,6 +146,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S") + f"-k{k}"
     runs_dir = store.data_dir / "runs"
     runs_dir.mkdir(exist_ok=True)
+    remove_stale_partials(runs_dir)   # half-written runs of killed trainings (a live save is kept)
     folder = runs_dir / run_id
     n = 1
     while folder.exists() or folder.with_name(folder.name + ".partial").exists():
@@ -159,16 +161,181 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     summary = {"n_reference_products": len(sel.reference_ids), "n_subject_products": len(sel.subject_ids),
                "n_reference_images": int(len(ref)), "n_person": n_person,
                "n_no_person": int((classes == k).sum()), "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
-               "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids]}
+               "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids],
+               # get_run checks it: an edited metadata.json (with its checksums redone) is refused
+               "metadata_sha256": run_digest(folder)}
     # relative to the data dir, so a copied or moved data dir keeps finding its runs
     store.add_run(run_id, folder.relative_to(store.data_dir), info.backend, k, config.to_dict(), summary)
-    previous = store.active_run_id()
-    if activate:
-        store.set_active_run(run_id)
-    if previous and previous != run_id:
-        carry_descriptions(store, previous, run_id)
-    _report(progress, "train", 5, 5, f"run {run_id} saved")
-    return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary)
+    # the folder is complete and registered: activation and carry-over now, in one transaction
+    # (a LineageError leaves the run saved but not active, the previous one active with its labels)
+    activation = None
+    if activate:   # the run as saved, already in memory: no second load
+        activation = activate_run(store, run_id, run=Run(run_id, folder, config, info, km, ranker, reference,
+                                                         centroids, ae))
+    _report(progress, "train", 5, 5, f"run {run_id} saved" + (" and active" if activation else ""))
+    return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary, activation)
+
+
+# -- activation: the lineage of labels -------------------------------------------------------------
+
+class LineageError(ValueError):
+    """A run cannot be made active without losing what a person wrote: nothing was changed."""
+
+
+@dataclass
+class Activation:
+    """How a run became active: the run active before (``parent``), the run whose labels were
+    carried (``carried_from``: the parent, an earlier readable run of its lineage, or None),
+    the carry-over's counts, and what a person should know (``notes``)."""
+
+    run_id: str
+    parent: str | None
+    carried_from: str | None
+    summary: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    switched_only: bool = False      # it had been active before: its own labels are its current ones
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def _ancestors(store: Store, run_id: str, exclude: set[str]) -> list[str]:
+    """Runs of ``run_id``'s lineage, nearest first: its recorded parents, then (for runs made
+    active before lineage was recorded) older runs that were active once or hold labels."""
+    seen, chain, cur = {run_id, *exclude}, [], run_id
+    while (rec := store.lineage(cur)) is not None and rec.parent and rec.parent not in seen:
+        chain.append(rec.parent)
+        seen.add(rec.parent)
+        cur = rec.parent
+    records = store.run_records()   # newest first
+    created = {r.run_id: r.created_at for r in records}
+    limit = created.get(cur, float("inf"))
+    for r in records:
+        if r.run_id in seen or r.created_at >= limit:
+            continue
+        if store.lineage(r.run_id) is not None or store.labels_version(r.run_id):
+            chain.append(r.run_id)
+            seen.add(r.run_id)
+    return chain
+
+
+def _before_lineage(store: Store, run_id: str) -> bool:
+    """The run was made before this data dir recorded lineage (an upgraded v2 data dir)."""
+    since = store.get_meta("lineage_since")
+    try:
+        return since is not None and store.run(run_id).created_at < float(since)
+    except (LookupError, ValueError):
+        return False
+
+
+def _not_from(run_id: str, labels: RunLabels, ancestor: str, ancestor_labels: RunLabels) -> RunLabels:
+    """The labels of ``run_id`` that did not come from ``ancestor`` unchanged (those are carried
+    from the ancestor itself): what a person wrote on ``run_id`` or on runs in between."""
+    def from_ancestor(source: str | None) -> bool:
+        return (source or "").startswith(f"{ancestor}:")
+
+    texts = {d.text for d in ancestor_labels.descriptions.values()} | \
+        {u.text for u in ancestor_labels.unplaced if u.is_description}
+    waiting = {(u.kind, u.text, u.source) for u in ancestor_labels.unplaced}
+    return RunLabels(
+        {c: d for c, d in labels.descriptions.items() if not from_ancestor(d.source) and d.text not in texts},
+        [m for m in labels.marks if not from_ancestor(m.source)],
+        [u for u in labels.unplaced if not from_ancestor(u.source) and (u.kind, u.text, u.source) not in waiting])
+
+
+def _carry_source(store: Store, previous: str, new_id: str, keep_unmatched: bool):
+    """(run carried from or None, carry items, label versions they were read at, carried_from, notes)."""
+    version = store.labels_version(previous)   # before the labels: a write in between is then noticed
+    labels = RunLabels.read(store, previous)
+    if not labels:   # nothing to carry: no need to read the run
+        return None, [], {previous: version}, previous, []
+    try:
+        old = get_run(store, previous)
+    except Exception as exc:   # any failure to read it: the run cannot be trusted to match centroids
+        reason = _why(exc)
+    else:
+        return old, items_of(previous, labels, old), {previous: version}, previous, []
+    try:
+        k_prev = store.run(previous).k
+    except LookupError:
+        k_prev = None
+    for anc in _ancestors(store, previous, {new_id}):
+        try:
+            anc_run = get_run(store, anc)
+        except Exception:
+            continue
+        anc_version = store.labels_version(anc)
+        anc_labels = RunLabels.read(store, anc)
+        own = _not_from(previous, labels, anc, anc_labels)
+        n_own = len(own.descriptions) + len(own.marks) + len(own.unplaced)
+        note = (f"the active run {previous} cannot be read ({reason}): labels carried from {anc}, the last "
+                f"readable run of its lineage" + (f"; {n_own} descriptions and marks written on {previous} are "
+                                                  f"listed as unplaced for you to place (`unposed describe`, "
+                                                  f"`unposed groups`)" if n_own else ""))
+        items = items_of(anc, anc_labels, anc_run) + items_of(previous, own, None, k_prev)
+        return anc_run, items, {previous: version, anc: anc_version}, anc, [note]
+    n = len(labels.descriptions) + len(labels.marks) + len(labels.unplaced)
+    if keep_unmatched:
+        return None, items_of(previous, labels, None, k_prev), {previous: version}, previous, [
+            f"the active run {previous} cannot be read ({reason}): its {n} descriptions and marks are listed as "
+            f"unplaced for you to place (`unposed describe`, `unposed groups`)"]
+    raise LineageError(
+        f"run {new_id} is saved but NOT made active: the active run {previous} cannot be read ({reason}) and no "
+        f"earlier run of its lineage can, so its {n} descriptions and marks cannot be matched to {new_id}'s "
+        f"centroids. Restore {previous}'s folder and run `unposed runs --activate {new_id}`, or run `unposed runs "
+        f"--activate {new_id} --keep-unmatched` to make it active with those labels listed as unplaced, for "
+        f"you to place")
+
+
+def activate_run(store: Store, run_id: str, keep_unmatched: bool = False, max_distance: float = MAX_DISTANCE,
+                 run: Run | None = None) -> Activation:
+    """Make a complete, readable run the active one, carrying the labels of the run active
+    before (README: lineage rules) in ONE store transaction with the switch.
+
+    - A run that was active before (or, made before lineage was recorded, holds labels of its
+      own) is switched to as it is: its labels are its current ones.
+    - Otherwise every description, mark and unplaced label of the previous run goes to the new
+      run: on a matching centroid, or listed as unplaced. Labels a person already wrote on the
+      new run stay; a carried description that would replace one is listed unplaced.
+    - When the previous run cannot be read, labels are carried from the last readable run of
+      its lineage, and what was written on the unreadable run is listed as unplaced; with no
+      readable run left, :class:`LineageError` and nothing changes, unless ``keep_unmatched``
+      (then everything is listed as unplaced).
+    - A person writing a label meanwhile makes the carry-over plan again (never lost).
+    """
+    new = run or get_run(store, run_id)   # never activate a run that cannot be read itself (``run``: as saved)
+    for _ in range(5):
+        previous = store.active_run_id()
+        if previous == run_id:
+            return Activation(run_id, previous, None, switched_only=True)
+        if store.lineage(run_id) is not None:
+            store.set_active_run(run_id)
+            return Activation(run_id, previous, None, switched_only=True)
+        own_version = store.labels_version(run_id)
+        own = RunLabels.read(store, run_id)
+        if previous is None or (own and _before_lineage(store, run_id)):
+            # the first run, or one made active (with its labels) before lineage was recorded
+            store.activate_run_with_labels(run_id, previous, None, summary={})
+            return Activation(run_id, previous, None, switched_only=previous is not None)
+        old, items, versions, carried_from, notes = _carry_source(store, previous, run_id, keep_unmatched)
+        versions[run_id] = own_version
+        plan = plan_carry(old, items, new, max_distance, existing=own)
+        try:
+            store.activate_run_with_labels(run_id, previous, carried_from, plan.descriptions, plan.marks,
+                                           plan.unplaced, plan.summary, expect_versions=versions)
+        except LabelsChanged:
+            continue
+        n_unplaced = len(plan.unplaced)
+        if n_unplaced:
+            notes.append(f"{n_unplaced} descriptions or marks found no matching centroid in {run_id}: listed as "
+                         f"unplaced (`unposed describe`, `unposed groups`, the Clusters page)")
+        return Activation(run_id, previous, carried_from, plan.summary, notes)
+    raise RuntimeError(f"labels kept changing while run {run_id} was being activated; try again")
 
 
 RADIUS_PERCENTILES = tuple(range(0, 101, 5))

@@ -52,7 +52,7 @@ def normalise_label(value) -> str | None:
 def split_labels(value) -> frozenset[str]:
     if value is None or (isinstance(value, float) and value != value):
         return frozenset()
-    return frozenset(l for l in (normalise_label(p) for p in _SPLIT.split(str(value))) if l)
+    return frozenset(v for v in (normalise_label(p) for p in _SPLIT.split(str(value))) if v)
 
 
 @dataclass

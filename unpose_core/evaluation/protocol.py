@@ -47,11 +47,12 @@ Metrics, per subcategory, micro-averaged over all trials (sums of counts, then r
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from itertools import product as _grid
 from pathlib import Path
 
@@ -60,11 +61,11 @@ import pandas as pd
 
 from ..catalog.selection import select_sets
 from ..cluster import purity
-from ..config import TrainConfig
+from ..config import SuggestConfig, TrainConfig
+from ..groups import pose_groups
 from ..progress import Progress, ProgressFn
 from ..store import Store
-from ..config import SuggestConfig
-from ..suggest import centroid_distances, missing_classes, pose_groups_of
+from ..suggest import centroid_distances, missing_classes
 from .judgements import load_labels
 from .labels import LabelSet
 from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
@@ -131,11 +132,12 @@ def default_configurations(store: Store) -> tuple[list[Configuration], list[str]
 
 @dataclass
 class EvalOptions:
-    k: int | None = None            # None: the active run's K, else 8
+    k: int | None = None            # None: the active run's K, else TrainConfig().k
     ks: list[int] | None = None     # a K sweep (overrides k): one run per K and seed
     expect: list[float] | None = None            # SuggestConfig.expect values to sweep (None: the default)
     coverage: list[float] | None = None          # SuggestConfig.coverage_percentile values
     min_confidence: list[float] | None = None    # SuggestConfig.min_confidence values
+    by_score: list[bool] | None = None           # SuggestConfig.by_score values
     seeds: int = 3
     first_seed: int = 0
     holdout: float = 0.25           # share of labelled reference products held out per seed
@@ -163,11 +165,13 @@ class EvalOptions:
             s.validate()
 
     def settings(self) -> list[SuggestConfig]:
-        """Every suggestion setting of the sweep (expect x coverage x min_confidence), first = primary."""
+        """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score),
+        the first one primary."""
         d = SuggestConfig()
-        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m))
-                for e, c, m in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
-                                     self.min_confidence or [d.min_confidence])]
+        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b))
+                for e, c, m, b in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                        self.min_confidence or [d.min_confidence],
+                                        self.by_score if self.by_score is not None else [d.by_score])]
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
@@ -222,9 +226,9 @@ def _label_for(maps: tuple[dict, dict], subcategory, c: int) -> str:
 def _ordered_labels(maps, subcategory, classes) -> list[str]:
     out = []
     for c in classes:
-        l = _label_for(maps, subcategory, c)
-        if l not in out:
-            out.append(l)
+        view = _label_for(maps, subcategory, c)
+        if view not in out:
+            out.append(view)
     return out
 
 
@@ -267,10 +271,8 @@ def _scratch_store(store: Store, folder: Path, products: pd.DataFrame, images: p
     scratch = Store(folder)
     for entry in store.data_dir.iterdir():   # e.g. model weights a backend looks for in data_dir
         if entry.is_dir() and entry.name not in ("runs",) and not (folder / entry.name).exists():
-            try:
+            with contextlib.suppress(OSError):
                 (folder / entry.name).symlink_to(entry, target_is_directory=True)
-            except OSError:
-                pass
     empty = pd.DataFrame(columns=["row", "product_id", "kind", "detail"])
     scratch.replace_catalogue(products, images, empty, "evaluation scratch copy")
     hashes = set(images["content_hash"])
@@ -393,7 +395,7 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
                     run = load_run(res.path)
                     trials += _score_run(run, store, id_map, cfg, seed, products, images, eval_ids,
                                          reviewed, labels, options, purity_rows,
-                                         baselines=cfg == configurations[0], groups=pose_groups_of(scratch, run),
+                                         baselines=cfg == configurations[0], groups=pose_groups(scratch, run),
                                          settings=settings)
                     step += 1
                     _report(progress, step, total, f"seed {seed}: {cfg.name}, K={k} scored")
@@ -458,7 +460,7 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     as the Suggester reads them from ``store``)."""
     sub_of = products.set_index("product_id")["subcategory"].fillna(NO_SUBCATEGORY)
     prod = products.set_index("product_id", drop=False)
-    groups = groups if groups is not None else pose_groups_of(store, run)
+    groups = groups if groups is not None else pose_groups(store, run)
     settings = settings or options.settings()
     # groups -> views, from this run's training reference images
     ref = run.reference.copy()
@@ -481,8 +483,8 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     hid = imgs[imgs["product_id"].isin(eval_ids) & (imgs["group"] >= 0)]
     if len(hid):
         subs = hid["product_id"].map(sub_of)
-        agree = np.array([_label_for(maps, sc, int(c)) == l
-                          for sc, c, l in zip(subs, hid["group"], hid["label"])])
+        agree = np.array([_label_for(maps, sc, int(c)) == view
+                          for sc, c, view in zip(subs, hid["group"], hid["label"])])
         for sc in sorted(subs.unique()):
             m = (subs == sc).to_numpy()
             purity_rows.append({"configuration": cfg.name, "seed": seed, "k": run.k, "subcategory": sc,
@@ -505,7 +507,10 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
         base_row = {"configuration": cfg.name, "seed": seed, "k": run.k, "product_id": pid, "subcategory": s,
                     "n_images": len(g), "reference_purity": ref_purity}
 
-        def answer(kept, setting, present=None, with_distances=True):
+        def answer(kept, setting, present=None, with_distances=True, cls=cls, dist=dist, person=person,
+                   product=product, s=s):
+            """The rule's answer for the ``kept`` images (or a baseline's ``present`` classes, no
+            distances), and the views its groups stand for."""
             present = {int(c) for c in cls[kept] if c >= 0} if present is None else present
             d = dist[[i for i in kept if person[i]]] if with_distances else None
             m = missing_classes(run, product, present, d, groups, setting)
@@ -560,8 +565,9 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         out.append({"configuration": name, "k": int(k), "setting": setting, "expect": g["expect"].iloc[0],
                     "coverage": g["coverage"].iloc[0], "min_confidence": g["min_confidence"].iloc[0], **r,
                     "flags_per_trial": float((g["tp"].sum() + g["fp"].sum()) / len(g)),
-                    "empty_answers": float((g["predicted"] == "").mean()),
-                    "all_accuracy": ra.get("accuracy", float("nan")), "all_precision": ra.get("precision", float("nan")),
+                    "empty_answers": float((g["status"] != "missing").mean()),
+                    "all_accuracy": ra.get("accuracy", float("nan")),
+                    "all_precision": ra.get("precision", float("nan")),
                     "random_accuracy": rr.get("accuracy", float("nan")),
                     "random_precision": rr.get("precision", float("nan")),
                     "precision_gain": r["precision"] - ra.get("precision", float("nan")), "trials": len(g)})

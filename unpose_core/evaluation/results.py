@@ -25,6 +25,31 @@ class EvalResult:
     options: dict = field(default_factory=dict)
     seconds: float = 0.0
     strict: pd.DataFrame | None = None   # rows configuration + baselines, all subcategories pooled
+    sweep: pd.DataFrame | None = None    # one row per (configuration, K, suggestion setting), with baselines
+
+    def operating_point(self, min_accuracy: float = 0.9, min_gain: float = 0.2,
+                        configuration: str | None = None) -> dict | None:
+        """The sweep row to run at, for the first (or the given) configuration: among the settings
+        reaching both targets -- paper accuracy >= ``min_accuracy`` and precision >= flagging every
+        expected pose + ``min_gain`` -- the highest F1; when none reaches both, the one closest to
+        them (the smallest sum of the two shortfalls), ties to the higher F1. ``rule`` says which."""
+        if self.sweep is None or self.sweep.empty:
+            return None
+        name = configuration or self.configurations[0]
+        rows = self.sweep[self.sweep["configuration"] == name].dropna(subset=["f1"]).copy()
+        if rows.empty:
+            return None
+        gain = rows["precision_gain"].fillna(rows["precision"])
+        rows["shortfall"] = (min_accuracy - rows["accuracy"]).clip(lower=0) + (min_gain - gain).clip(lower=0)
+        both = rows[rows["shortfall"] <= 1e-12]
+        if len(both):
+            pick = both.sort_values(["f1", "precision"], ascending=False).iloc[0]
+            rule = f"highest F1 with accuracy >= {min_accuracy:g} and precision >= flag-everything + {min_gain:g}"
+        else:
+            pick = rows.sort_values(["shortfall", "f1"], ascending=[True, False]).iloc[0]
+            rule = (f"no setting reaches accuracy {min_accuracy:g} with precision >= flag-everything + "
+                    f"{min_gain:g}: the closest (shortfall {pick['shortfall']:.3f})")
+        return {k: _json_num(v) for k, v in pick.items()} | {"rule": rule, "reaches_targets": bool(len(both))}
 
     def winner(self, metric: str = "f1", row: str = ALL) -> str | None:
         if self.table.empty or row not in self.table.index:
@@ -35,14 +60,27 @@ class EvalResult:
 
     def format(self, digits: int = 4) -> str:
         o = self.options
+        first = (o.get("settings") or [{}])[0].get("label", "")
         lines = [f"Hide and complete: {o.get('n_products', 0)} labelled products x {o.get('seeds')} seed(s) "
-                 f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images; "
-                 f"K={o.get('k')}, {o.get('holdout', 0):.0%} of labelled reference products held out per seed"]
+                 f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images (never all); "
+                 f"K={o.get('k')}, {first}; {o.get('holdout', 0):.0%} of labelled reference products held out "
+                 "per seed"]
         lines += ["", format_table(self.table, self.configurations, digits)]
         if self.strict is not None and not self.strict.empty:
             lines += ["", "Stricter view, all subcategories: specificity = kept views the system does not flag "
                           "again; redundant = flags per trial for a view the seller already shows",
                       format_strict(self.strict, digits)]
+        if self.sweep is not None and len(self.sweep) > 1:
+            lines += ["", "Sweep, all subcategories: the system, then flagging every expected pose ('all') and a "
+                          "random pose per image ('random') on the same trials and setting; gain = precision - "
+                          "all precision; empty = share of answers asking for nothing",
+                      format_sweep(self.sweep, digits=3)]
+            op = self.operating_point()
+            if op:
+                lines.append(f"operating point ({op['configuration']}; {op['rule']}): "
+                             f"K={op['k']}, {op['setting']} -> accuracy {op['accuracy']:.3f}, precision "
+                             f"{op['precision']:.3f} (all {op['all_precision']:.3f}, random "
+                             f"{op['random_precision']:.3f}), F1 {op['f1']:.3f}")
         if self.reviewed is not None and not self.reviewed.empty:
             lines += ["", f"Reviewed products ({o.get('n_reviewed', 0)}, all images kept, truth = reviewer's "
                           "missing views):", format_table(self.reviewed, self.configurations, digits,
@@ -59,8 +97,10 @@ class EvalResult:
                              for c in self.configurations} for r in df.index}
         strict = None if self.strict is None else {
             str(i): {k: _json_num(v) for k, v in r.items()} for i, r in self.strict.iterrows()}
+        sweep = None if self.sweep is None else [{k: _json_num(v) for k, v in r.items()}
+                                                  for r in self.sweep.to_dict(orient="records")]
         return {"configurations": self.configurations, "table": tab(self.table), "counts": tab(self.counts),
-                "strict": strict,
+                "strict": strict, "sweep": sweep, "operating_point": self.operating_point(),
                 "reviewed": tab(self.reviewed), "notes": self.notes, "options": self.options,
                 "seconds": round(self.seconds, 2), "winner_f1": self.winner("f1"),
                 "winner_accuracy": self.winner("accuracy")}
@@ -82,10 +122,32 @@ def format_strict(strict: pd.DataFrame, digits: int = 4) -> str:
     out = ["Configuration".ljust(first) + " | " + " ".join(t.rjust(width) for _, t in cols)]
     out.append("-" * len(out[0]))
     for name, r in strict.iterrows():
-        vals = [("-" if r[c] != r[c] else f"{r[c]:.{digits if c not in ('redundant_per_trial', 'flags_per_trial') else 2}f}")
-                .rjust(width) for c, _ in cols]
+        places = {c: 2 if c in ("redundant_per_trial", "flags_per_trial") else digits for c, _ in cols}
+        vals = [("-" if r[c] != r[c] else f"{r[c]:.{places[c]}f}").rjust(width) for c, _ in cols]
         out.append(str(name).ljust(first) + " | " + " ".join(vals))
     return "\n".join(out)
+
+
+SWEEP_PRINTED = (("k", "K"), ("setting", "Setting"), ("accuracy", "Acc"), ("precision", "Prec"), ("f1", "F1"),
+                 ("flags_per_trial", "Flags"), ("empty_answers", "Empty"), ("all_accuracy", "All acc"),
+                 ("all_precision", "All prec"), ("random_accuracy", "Rnd acc"), ("random_precision", "Rnd prec"),
+                 ("precision_gain", "Gain"))
+
+
+def format_sweep(sweep: pd.DataFrame, digits: int = 3) -> str:
+    """The sweep as a plain-text table, one line per (configuration, K, setting)."""
+    cols = [c for c in SWEEP_PRINTED if c[0] in sweep.columns]
+    many = sweep["configuration"].nunique() > 1
+    if many:
+        cols = [("configuration", "Configuration"), *cols]
+    cells = [[("-" if isinstance(r[c], float) and r[c] != r[c] else
+               f"{r[c]:.{2 if c in ('flags_per_trial',) else digits}f}" if isinstance(r[c], float) else str(r[c]))
+              for c, _ in cols] for _, r in sweep.iterrows()]
+    widths = [max(len(t), *(len(row[i]) for row in cells)) for i, (_, t) in enumerate(cols)]
+    text = [c in ("setting", "configuration") for c, _ in cols]
+    fmt = lambda vals: " | ".join(v.ljust(w) if t else v.rjust(w) for v, w, t in zip(vals, widths, text))
+    head = fmt([t for _, t in cols])
+    return "\n".join([head, "-" * len(head), *(fmt(row) for row in cells)])
 
 
 def format_table(table: pd.DataFrame, configurations: list[str], digits: int = 4,

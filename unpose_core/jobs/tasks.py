@@ -26,7 +26,8 @@ def _train_target(store: Store, progress: ProgressFn, stop: threading.Event, cfg
 
     res = train(store, cfg, progress=progress, workers=workers, stop=stop)
     out = {"run_id": res.run_id, "path": str(res.path), "selection": res.selection,
-           "extract": res.extract, "summary": res.summary}
+           "extract": res.extract, "summary": res.summary,
+           "activation": res.activation.to_dict() if res.activation else None}   # labels carried, notes
     if umap:
         from ..projection import ensure_projection
 

@@ -177,8 +177,9 @@ def extract_poses(store: Store, options: PoseOptions | None = None, workers: int
                         save(batch)
                         batch = []
             except KeyboardInterrupt:   # Ctrl-C or SIGTERM: keep the images already done
-                if batch:
-                    save(batch)
+                with contextlib.suppress(Exception):   # best effort: the interrupt is what to report
+                    if batch:
+                        save(batch)
                 raise
             if batch:
                 save(batch)
@@ -201,7 +202,7 @@ def _run_pool(items, options, store, workers, save, stop) -> bool:
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(options, str(store.data_dir), os.getpid())) as pool:
-        running = set()
+        running, unsaved = set(), set()   # in flight; came back but not saved yet
         try:
             queue = iter(chunks)
             for chunk in queue:  # keep two chunks in flight per worker
@@ -210,7 +211,9 @@ def _run_pool(items, options, store, workers, save, stop) -> bool:
                     break
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
+                unsaved = set(done)
                 for fut in done:
+                    unsaved.discard(fut)   # at most once: an interrupt inside save rolls it back
                     save(fut.result())
                 if stop is not None and stop.is_set():
                     for fut in running:
@@ -227,9 +230,11 @@ def _run_pool(items, options, store, workers, save, stop) -> bool:
             # interrupted (Ctrl-C, SIGTERM) or failed: keep what already came back, then stop
             # the workers now rather than let the pool's exit wait for every queued chunk
             try:
-                for fut in running:
+                for fut in [*unsaved, *running]:
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         save(fut.result())
+            except Exception:   # best effort: what stopped us is the error to report
+                pass
             finally:
                 _stop_workers(pool)
             raise

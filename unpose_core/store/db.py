@@ -23,8 +23,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..records import (UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, Job, JobStatus,
-                       Judgement, LineageRecord, MarkKind, PoseRow, RunRecord, Status, UnplacedLabel)
+from ..records import (
+    UNPLACED_DESCRIPTION,
+    Anchor,
+    Description,
+    DescriptionStatus,
+    GroupMark,
+    Job,
+    JobStatus,
+    Judgement,
+    LineageRecord,
+    MarkKind,
+    PoseRow,
+    RunRecord,
+    Status,
+    UnplacedLabel,
+)
 from . import schema
 from .schema import SCHEMA_VERSION, StoreError
 
@@ -519,12 +533,16 @@ class Store:
         previous run stays active with its own labels).
 
         ``expect_versions``: run -> :meth:`labels_version` the carry-over was planned from;
-        when one changed meanwhile (a person wrote a label), nothing is written and
-        :class:`LabelsChanged` is raised so the caller plans again."""
+        when one changed meanwhile (a person wrote a label), or the active run is no longer
+        ``parent``, nothing is written and :class:`LabelsChanged` is raised so the caller
+        plans again."""
         now = time.time()
         with self._write() as c:
             if c.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
                 raise KeyError(f"no run {run_id!r} in {self.path}")
+            active = c.execute("SELECT value FROM meta WHERE key='active_run'").fetchone()
+            if (active[0] if active else None) != parent:
+                raise LabelsChanged(f"the active run changed while run {run_id} was being activated; plan again")
             for other, version in (expect_versions or {}).items():
                 if self._labels_version_in(c, other) != version:
                     raise LabelsChanged(f"labels of run {other} changed while carrying them; plan again")

@@ -166,6 +166,8 @@ def _v2_to_v3(conn: sqlite3.Connection, data_dir: Path) -> None:
     import json
 
     _create_all(conn)
+    # runs made before this point were activated without a lineage record (training.activate_run)
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('lineage_since', ?)", (str(time.time()),))
     rows = conn.execute("SELECT id, run_id, text, status, source, created_at FROM description_history"
                         " WHERE centroid IS NULL ORDER BY id").fetchall()
     for _hid, run_id, text, status, source, created in rows:
