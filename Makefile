@@ -32,7 +32,7 @@ chromium:
 	fi
 
 demo: install
-	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/unposed demo --train --k 10 --if-empty
+	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/unposed demo --train --if-empty
 
 run: demo
 	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true

@@ -53,8 +53,10 @@ with frame.page("Train") as page:
         p1, p2, p3 = st.columns(3)
         rating_w = p1.slider("Weight of the average rating", 0.0, 1.0, float(base.rating_weight), 0.05)
         count_w = p2.slider("Weight of the number of ratings", 0.0, 1.0, float(base.count_weight), 0.05)
-        share = p3.slider("A pose is expected when this share of a cohort's top products show it", 0.0, 1.0,
-                          float(base.min_cohort_share), 0.05)
+        share = p3.slider("Floor: a pose is never expected below this share of a cohort's top products", 0.0, 1.0,
+                          float(base.min_cohort_share), 0.05,
+                          help="Expectations are calibrated per cohort (Product page: the rule); this absolute "
+                               "floor comes on top. 0 lets small listings count.")
         st.markdown("**Reference and subject products**")
         s1, s2, s3 = st.columns(3)
         top_k = s1.number_input("Reference products kept (most popular first)", 1, 1_000_000,

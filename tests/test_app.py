@@ -200,7 +200,7 @@ def test_lasso_selection_maps_back_to_images():
 
 # -- product ------------------------------------------------------------------------------
 def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_store, demo_run):
-    from unpose_core.suggest import suggest_for_product
+    from unpose_core.suggestions import suggest_for_product
 
     at = open_page(app_dir, "product", monkeypatch)
     options = at.selectbox(key="product-pick").options

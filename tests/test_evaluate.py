@@ -433,7 +433,7 @@ def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
     from unpose_core.catalog.selection import select_sets
     from unpose_core.evaluation.judgements import latest_judgement
     from unpose_core.store import Store
-    from unpose_core.suggest import suggest_for_product
+    from unpose_core.suggestions import suggest_for_product
 
     products, images = demo_store.products(), demo_store.images()
     subjects = select_sets(products, images, demo_run.config.selection).subject_ids

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"runs"},
     {"descriptions", "projection"},
     {"groups"},
-    {"training", "suggest"},
+    {"training", "suggestions"},
     {"evaluation"},
     {"jobs", "app_tables"},
     {"api", "cli"},

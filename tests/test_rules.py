@@ -23,7 +23,7 @@ from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.images import content_hash
 from unpose_core.rank import DEFAULT_EXPECT, ranked_classes
 from unpose_core.records import CentroidInfo, Reference, RunInfo
-from unpose_core.suggest import Suggester, missing_classes, report
+from unpose_core.suggestions import Suggester, missing_classes, report
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_report_cli_and_evaluation_agree_on_missing_poses(demo_store, demo_run, 
     from unpose_core.evaluation.labels import LabelSet
     from unpose_core.evaluation.protocol import Configuration, EvalOptions, _score_run
     from unpose_core.groups import pose_groups
-    from unpose_core.suggest import centroid_distances
+    from unpose_core.suggestions import centroid_distances
 
     rep = report(demo_store, demo_run).set_index("product_id")
     assert list(rep.index) == subjects

@@ -17,7 +17,7 @@ from unpose_core.groups import PoseGroup, PoseGroups
 from unpose_core.rank import CentroidRanker, rank_groups, wilson
 from unpose_core.records import CentroidInfo, CentroidKind, RunInfo
 from unpose_core.runs import Run
-from unpose_core.suggest import (
+from unpose_core.suggestions import (
     BELOW_CONFIDENCE,
     COVERS_EXPECTED,
     MISSING,
@@ -216,7 +216,7 @@ def test_confidence_is_monotone_through_the_rule():
 @pytest.fixture(scope="module")
 def demo_suggestions(demo_store, demo_run):
     from unpose_core.catalog.selection import select_sets
-    from unpose_core.suggest import Suggester
+    from unpose_core.suggestions import Suggester
 
     subjects = select_sets(demo_store.products(), demo_store.images(), demo_run.config.selection).subject_ids
     s = Suggester(demo_store, demo_run, n_references=3)

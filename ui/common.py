@@ -12,7 +12,7 @@ import streamlit as st
 
 from unpose_core import app_tables as views
 from unpose_core import jobs
-from unpose_core.config import resolve_data_dir
+from unpose_core.config import TrainConfig, resolve_data_dir
 from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.pose.shared import SharedBackend
 from unpose_core.runs import Run, RunError, load_registered
@@ -142,7 +142,7 @@ def shared_backend(data_dir_: str, run: Run) -> SharedBackend:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _suggester(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int):
-    from unpose_core.suggest import Suggester
+    from unpose_core.suggestions import Suggester
 
     store = _store(data_dir_)
     run = _load_run(data_dir_, run_id, run_path_)
@@ -158,13 +158,13 @@ def get_suggester(store: Store, run: Run):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int) -> pd.DataFrame:
-    from unpose_core.suggest import report
+    from unpose_core.suggestions import report
 
     return report(_store(data_dir_), _load_run(data_dir_, run_id, run_path_))
 
 
 def report_table(store: Store, run: Run) -> pd.DataFrame:
-    """Every subject product's missing poses (suggest.report); rebuilt when the catalogue or a
+    """Every subject product's missing poses (suggestions.report); rebuilt when the catalogue or a
     description changes."""
     return _report(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
                    views.descriptions_version(store, run.run_id))
@@ -190,7 +190,7 @@ def require_catalogue(store: Store) -> None:
     st.stop()
 
 
-def demo_button(store: Store, k: int = 10) -> None:
+def demo_button(store: Store, k: int = TrainConfig.k) -> None:
     if st.button(f"Build the demo catalogue and train it (K={k})", type="primary", key="build-demo",
                  icon=":material/auto_awesome:"):
         with engine_errors("Could not start the demo build"):

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from ui.branding import favicon
 from ui.common import ENGINE_ERRORS, PAGES, active_run_or_none, error_message, get_store, has_catalogue
@@ -69,10 +70,13 @@ NAV = (
 def sidebar(store: Store) -> str | None:
     """The page list, what the app is, the data dir, the active run, the running job."""
     with st.sidebar:
-        with st.container(key="unposed_nav"):
-            for script, label, icon in NAV:
-                st.page_link(script, label=label, icon=icon)
-        st.divider()
+        try:
+            with st.container(key="unposed_nav"):
+                for script, label, icon in NAV:
+                    st.page_link(script, label=label, icon=icon)
+            st.divider()
+        except (StreamlitPageNotFoundError, KeyError):   # a page run outside the app (a bare script): no list
+            pass
         st.markdown(f"### {APP_NAME}")
         st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked "
                    "per cohort.")

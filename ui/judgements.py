@@ -14,7 +14,7 @@ import streamlit as st
 from unpose_core.evaluation.judgements import latest_judgement, save_judgement
 from unpose_core.runs import Run
 from unpose_core.store import Store
-from unpose_core.suggest import Suggestion
+from unpose_core.suggestions import Suggestion
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -11,7 +11,7 @@ from unpose_core import app_tables as views
 from unpose_core.exports import to_csv
 from unpose_core.runs import Run
 from unpose_core.store import Store
-from unpose_core.suggest import Suggestion
+from unpose_core.suggestions import Suggestion
 
 
 def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
@@ -46,11 +46,10 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
         st.caption(sug.reason)
     for m in sug.missing:
         with st.container(border=True):
-            tags = ", ".join("∅" if c == run.no_person_class else str(c) for c in (m.members or [m.pose_class]))
+            tags = " + ".join("∅" if c == run.no_person_class else str(c) for c in (m.members or [m.pose_class]))
             far = ("no comparable image in the listing" if m.closest is None
                    else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
-            st.markdown(f"**{m.rank}. {m.description}** <small>(centroid{'s' if len(m.members) > 1 else ''} "
-                        f"{tags})</small>  \n"
+            st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**  \n"
                         f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the cohort's "
                         f"top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
                         f"{m.score:.3f}</small>", unsafe_allow_html=True)

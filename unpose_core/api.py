@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:   # imported for annotations only: `import unpose_core` stays light
     import pandas as pd
 
     from .catalog.manifest import ImportReport
-    from .config import TrainConfig
+    from .config import SuggestConfig, TrainConfig
     from .evaluation.results import EvalResult
     from .pose.extract import ExtractResult
     from .progress import ProgressFn
     from .runs import Run
     from .store import Store
-    from .suggest import Suggestion
+    from .suggestions import Suggestion
     from .training import TrainResult
 
 @contextlib.contextmanager
-def _opened(data) -> Iterator["Store"]:
+def _opened(data) -> Iterator[Store]:
     """The store for ``data``; closed afterwards when this call opened it."""
     from .config import resolve_data_dir
     from .store import Store
@@ -48,7 +49,7 @@ def _opened(data) -> Iterator["Store"]:
         store.close()
 
 
-def open_store(data: str | os.PathLike | None = None) -> "Store":
+def open_store(data: str | os.PathLike | None = None) -> Store:
     """Open (creating or upgrading when needed) the data dir's store; close it when done."""
     from .config import resolve_data_dir
     from .store import Store
@@ -57,7 +58,7 @@ def open_store(data: str | os.PathLike | None = None) -> "Store":
 
 
 def import_catalogue(data, manifest: str | os.PathLike, images: str | os.PathLike | None = None,
-                     progress: "ProgressFn | None" = None) -> "ImportReport":
+                     progress: ProgressFn | None = None) -> ImportReport:
     """Validate a CSV/Parquet manifest and its image folder and, when any row is usable, make it
     the data dir's catalogue. Bad rows never stop the import: each gets a reason in the report."""
     from .catalog.manifest import import_into_store
@@ -66,7 +67,7 @@ def import_catalogue(data, manifest: str | os.PathLike, images: str | os.PathLik
         return import_into_store(store, manifest, images, progress)
 
 
-def install_demo(data=None, seed: int = 0, progress: "ProgressFn | None" = None) -> "ImportReport":
+def install_demo(data=None, seed: int = 0, progress: ProgressFn | None = None) -> ImportReport:
     """Build the licensed demo catalogue into ``<data dir>/demo`` and make it the catalogue."""
     from .catalog.demo import install_demo as _install
 
@@ -75,7 +76,7 @@ def install_demo(data=None, seed: int = 0, progress: "ProgressFn | None" = None)
 
 
 def extract(data=None, backend: str = "blazepose", workers: int | None = None,
-            progress: "ProgressFn | None" = None, **backend_params) -> "ExtractResult":
+            progress: ProgressFn | None = None, **backend_params) -> ExtractResult:
     """Run a pose backend over every catalogue image not yet in the pose cache (resumable)."""
     from .config import PoseOptions
     from .pose.extract import extract_poses
@@ -85,8 +86,8 @@ def extract(data=None, backend: str = "blazepose", workers: int | None = None,
                              progress=progress)
 
 
-def train(data=None, config: "TrainConfig | None" = None, progress: "ProgressFn | None" = None,
-          workers: int | None = None, **settings) -> "TrainResult":
+def train(data=None, config: TrainConfig | None = None, progress: ProgressFn | None = None,
+          workers: int | None = None, **settings) -> TrainResult:
     """Extract what is missing, cluster the reference poses, rank them per cohort, save the run
     and make it active. ``settings`` are :class:`~unpose_core.config.TrainConfig` fields
     (``k=10``, ``autoencoder=True`` ...), applied over ``config``."""
@@ -100,7 +101,7 @@ def train(data=None, config: "TrainConfig | None" = None, progress: "ProgressFn 
         return _train(store, cfg, progress=progress, workers=workers)
 
 
-def load_run(data=None, run_id: str | None = None) -> "Run":
+def load_run(data=None, run_id: str | None = None) -> Run:
     """A trained run (the active one by default), validated on load."""
     from .runs import get_run
 
@@ -110,16 +111,19 @@ def load_run(data=None, run_id: str | None = None) -> "Run":
 
 def suggest(data=None, product_id: str | None = None, images: Sequence[str | os.PathLike] | None = None,
             *, category: str | None = None, subcategory: str | None = None, product_type: str | None = None,
-            run_id: str | None = None, n_references: int = 3) -> "Suggestion":
+            run_id: str | None = None, n_references: int = 3,
+            config: SuggestConfig | None = None) -> Suggestion:
     """Missing poses of a catalogue product, or of image files (a seller's listing) in a cohort
-    given by name: each image's pose, then the missing poses best first with example images."""
+    given by name: each image's pose, then the missing poses best first with example images.
+    ``config`` (:class:`~unpose_core.config.SuggestConfig`): the expectation, coverage and
+    confidence settings; the defaults are the ones chosen on the evaluation sweep."""
     from .runs import get_run
-    from .suggest import Suggester
+    from .suggestions import Suggester
 
     if (product_id is None) == (images is None):
         raise ValueError("give either a product_id or images")
     with _opened(data) as store:
-        s = Suggester(store, get_run(store, run_id), n_references=n_references)
+        s = Suggester(store, get_run(store, run_id), n_references=n_references, config=config)
         try:
             if product_id is not None:
                 return s.for_product(product_id)
@@ -129,18 +133,19 @@ def suggest(data=None, product_id: str | None = None, images: Sequence[str | os.
 
 
 def report(data=None, run_id: str | None = None, product_ids: Sequence[str] | None = None,
-           progress: "ProgressFn | None" = None) -> "pd.DataFrame":
-    """Every subject product's missing poses (or the given products'), one row each."""
+           progress: ProgressFn | None = None, config: SuggestConfig | None = None) -> pd.DataFrame:
+    """Every subject product's missing poses (or the given products'), one row each, with the
+    status and the reason when nothing is asked for."""
     from .runs import get_run
-    from .suggest import report as _report
+    from .suggestions import report as _report
 
     with _opened(data) as store:
         return _report(store, get_run(store, run_id), list(product_ids) if product_ids is not None else None,
-                       progress=progress)
+                       progress=progress, config=config)
 
 
 def evaluate(data=None, labels: str | os.PathLike | None = None, configurations: Sequence[str] | None = None,
-             progress: "ProgressFn | None" = None, **options) -> "EvalResult":
+             progress: ProgressFn | None = None, **options) -> EvalResult:
     """Hide-and-complete evaluation against labelled views (the paper's Table 1 and baselines).
     ``configurations``: e.g. ``["blazepose", "blazepose+ae"]``; ``options`` are
     :class:`~unpose_core.evaluation.protocol.EvalOptions` fields (``k``, ``seeds``, ``draws`` ...)."""

@@ -201,7 +201,7 @@ def _suggest_config(args):
 
 def _suggester(args, store):
     from .runs import get_run
-    from .suggest import Suggester
+    from .suggestions import Suggester
 
     return Suggester(store, get_run(store, args.run), n_references=args.references, config=_suggest_config(args))
 
@@ -253,7 +253,7 @@ def cmd_suggest(args) -> int:
 
 def cmd_report(args) -> int:
     from .runs import get_run
-    from .suggest import report
+    from .suggestions import report
 
     store = _store(args)
     df = report(store, get_run(store, args.run), progress=_progress(args), config=_suggest_config(args))

@@ -65,7 +65,7 @@ from ..config import SuggestConfig, TrainConfig
 from ..groups import pose_groups
 from ..progress import Progress, ProgressFn
 from ..store import Store
-from ..suggest import centroid_distances, missing_classes
+from ..suggestions import centroid_distances, missing_classes
 from .judgements import load_labels
 from .labels import LabelSet
 from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts

@@ -36,8 +36,12 @@ def _train_target(store: Store, progress: ProgressFn, stop: threading.Event, cfg
     return out
 
 
-def start_demo(store: Store, seed: int = 0, k: int = 10, train: bool = True) -> Job:
-    """What `unposed demo --train` does: build + import the demo catalogue, then train."""
+def start_demo(store: Store, seed: int = 0, k: int | None = None, train: bool = True) -> Job:
+    """What `unposed demo --train` does: build + import the demo catalogue, then train (with
+    K = ``k``, default the chosen default ``TrainConfig.k``)."""
+    if k is None:
+        from ..config import TrainConfig
+        k = TrainConfig.k
     return start(store, "demo", lambda s, p, stop: _demo_target(s, p, stop, seed, k, train),
                  {"seed": seed, "k": k, "train": train})
 
