@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,13 @@ def run(*args, data_dir=None, env_dir=None, check=True):
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def run_parallel(*calls, data_dir=None) -> list[subprocess.CompletedProcess]:
+    """Independent `unposed` commands (argument tuples) run at the same time, each in its own
+    process as ``run`` runs it; their results in the order given."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda args: run(*args, data_dir=data_dir), calls))
 
 
 # demo images the end-to-end test's `extract` runs BlazePose on (at least POOL_THRESHOLD = 48,
@@ -71,20 +79,24 @@ def test_demo_extract_train_suggest_report(tmp_path, demo_store, demo_run):
     assert res["selection"]["reference"] > 50 and res["selection"]["subject"] > 30
     subject = pd.read_csv(d / "demo" / "manifest.csv").groupby("product_id").size()
     pid = subject[subject < 5].index[0]
-    sug = json.loads(run("suggest", pid, "--json", "-q", data_dir=d).stdout)
+    # read-only commands on the trained run: at once, as several users of one data dir would
+    sug, text, adhoc, _, _ = run_parallel(
+        ("suggest", pid, "--json", "-q"),
+        ("suggest", pid, "-q"),
+        ("suggest", "--images", str(PHOTOS / "skimage_astronaut.png"), "--subcategory", "T-shirts",
+         "--category", "Clothing", "--json", "-q"),
+        ("report", "--out", str(tmp_path / "r.csv"), "-q"),
+        ("report", "--out", str(tmp_path / "r.json"), "-q"),
+        data_dir=d)
+    sug = json.loads(sug.stdout)
     assert sug["product_id"] == pid and sug["missing"]
     assert sug["missing"][0]["rank"] == 1 and sug["missing"][0]["references"]
     assert Path(sug["missing"][0]["references"][0]["path"]).is_file()
-    text = run("suggest", pid, "-q", data_dir=d).stdout
-    assert "missing poses, most important first" in text and "1. pose" in text
-    adhoc = json.loads(run("suggest", "--images", str(PHOTOS / "skimage_astronaut.png"),
-                           "--subcategory", "T-shirts", "--category", "Clothing", "--json", "-q",
-                           data_dir=d).stdout)
+    assert "missing poses, most important first" in text.stdout and "1. pose" in text.stdout
+    adhoc = json.loads(adhoc.stdout)
     assert adhoc["images"][0]["status"] == "person" and adhoc["missing"]
-    run("report", "--out", str(tmp_path / "r.csv"), "-q", data_dir=d)
     rep = pd.read_csv(tmp_path / "r.csv")
     assert len(rep) == res["selection"]["subject"] and {"n_missing", "top_missing"} <= set(rep.columns)
-    run("report", "--out", str(tmp_path / "r.json"), "-q", data_dir=d)
     assert len(json.loads((tmp_path / "r.json").read_text())) == len(rep)
     # describe persists; the env variable selects the data dir too
     run("describe", "0", "Upper body, arms down", env_dir=d)

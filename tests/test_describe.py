@@ -1,7 +1,7 @@
 
 from unpose_core.descriptions import describe_landmarks, seller_hint
-from unpose_core.training import load_image_poses
 from unpose_core.pose.blazepose import LANDMARK_NAMES
+from unpose_core.training import load_image_poses
 
 EXPECTED = {
     "front_full": ("Full body", "front"),

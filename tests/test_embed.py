@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
+from conftest import PHOTOS
 from PIL import Image
 
 from unpose_core.embed import BLAZEPOSE_DIM, BLAZEPOSE_FEATURES, embed, embed_blazepose
 from unpose_core.images import load_rgb
 from unpose_core.pose import PoseOptions, create_backend
-
-from conftest import PHOTOS
 
 NAMES = [n for n, _ in BLAZEPOSE_FEATURES]
 F = {n: i for i, n in enumerate(NAMES)}

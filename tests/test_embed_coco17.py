@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from unpose_core.embed.coco17 import (
-    COCO17_DIM, COCO17_FEATURES, COCO17_NAMES, VISIBLE_SCORE, embed_coco17,
+    COCO17_DIM,
+    COCO17_FEATURES,
+    COCO17_NAMES,
+    VISIBLE_SCORE,
+    embed_coco17,
 )
 
 COL = {name: i for i, (name, _) in enumerate(COCO17_FEATURES)}

@@ -2,12 +2,11 @@ import io
 
 import numpy as np
 import pytest
+from conftest import PHOTOS
 from PIL import Image
 
 from unpose_core import images
 from unpose_core.images import ImageError, content_hash, load_rgb, probe_image
-
-from conftest import PHOTOS
 
 
 def _save(tmp_path, name, im, **kw):

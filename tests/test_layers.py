@@ -30,8 +30,8 @@ LAYERS: list[set[str]] = [
 ]
 LAYER_OF = {stage: i for i, layer in enumerate(LAYERS) for stage in layer}
 # SQL keywords in capitals (how this project writes SQL), so prose like "Select a row" is no hit
-SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)"
-                 r"|\.execute\(|\.executemany\(|\.query_df\(|read_sql|sqlite3)")
+SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM"
+                 r"|CREATE\s+(TABLE|INDEX)|\.execute\(|\.executemany\(|\.query_df\(|read_sql|sqlite3)")
 
 
 def stage_of(module: str) -> str:

@@ -1,16 +1,13 @@
 """The real BlazePose model (bundled in mediapipe 0.10.14) on the licensed fixtures."""
 import numpy as np
 import pytest
+from conftest import PHOTOS
 
 from unpose_core.images import load_rgb
 from unpose_core.pose import NO_PERSON, PERSON, PoseOptions, create_backend
 
-from conftest import PHOTOS
-
 # COCO val2017 image 785 ground truth (assets/LICENSES.md), COCO-17 order, pixels
-SKIER_GT = np.array([[float(v) for v in p.split(",")] for p in (
-    "367,81 374,73 360,75 386,78 356,81 399,108 358,129 433,142 341,159 449,165 309,178 "
-    "424,203 393,214 429,294 367,273 466,362 396,341").split()])
+SKIER_GT = np.array([[float(v) for v in p.split(",")] for p in ["367,81", "374,73", "360,75", "386,78", "356,81", "399,108", "358,129", "433,142", "341,159", "449,165", "309,178", "424,203", "393,214", "429,294", "367,273", "466,362", "396,341"]])  # noqa: E501
 SKIER_BOX_H = 346.68
 BLAZE_FOR_COCO = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 

@@ -6,8 +6,8 @@ Long functions take ``progress: ProgressFn | None`` and call it with a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass

@@ -23,6 +23,7 @@ process. Above 50k points the layout runs in parallel (not bit-reproducible).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -130,10 +131,9 @@ def _enable_numba_cache() -> None:
                 continue
             for obj in vars(mod).values():
                 if isinstance(obj, CPUDispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
-                    try:
+                    # a function numba cannot cache stays compiled per process
+                    with contextlib.suppress(Exception):
                         obj.enable_caching()
-                    except Exception:  # a function numba cannot cache stays compiled per process
-                        pass
     _numba_cache_enabled = True
 
 
@@ -153,13 +153,13 @@ def knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         index.train(train)
         index.nprobe = 12
     index.add(X)
-    D, I = index.search(X, k)
+    dist, nbr = index.search(X, k)
     # IVF may come back short for points in sparse lists: fill with the point itself
-    missing = I < 0
+    missing = nbr < 0
     if missing.any():
-        I[missing] = np.broadcast_to(np.arange(n)[:, None], I.shape)[missing]
-        D[missing] = np.inf
-    return I.astype(np.int64), np.sqrt(np.maximum(D, 0)).astype(np.float32)
+        nbr[missing] = np.broadcast_to(np.arange(n)[:, None], nbr.shape)[missing]
+        dist[missing] = np.inf
+    return nbr.astype(np.int64), np.sqrt(np.maximum(dist, 0)).astype(np.float32)
 
 
 def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
@@ -182,7 +182,7 @@ def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
     k = int(min(n_neighbors, n - 1))
     with _UMAP_LOCK:
         report(0, f"nearest neighbours of {n} poses")
-        I, D = knn(X, k, seed)
+        nbr, dist = knn(X, k, seed)
         report(1, f"UMAP layout of {n} poses")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -192,7 +192,7 @@ def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
             large = n > EXACT_KNN_MAX
             kw = {"n_jobs": -1, "low_memory": True} if large else {"random_state": seed}
             model = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, metric="euclidean",
-                              init="pca" if large else "spectral", precomputed_knn=(I, D, None),
+                              init="pca" if large else "spectral", precomputed_knn=(nbr, dist, None),
                               verbose=False, **kw)
             xy = model.fit_transform(X).astype(np.float32)
         COMPUTE_COUNT += 1
@@ -280,10 +280,8 @@ def warm_async(store: Store, run: Run) -> threading.Thread | None:
         return None
 
     def work():
-        try:
+        with contextlib.suppress(Exception):   # the page that needs it reports the error
             ensure_projection(store, run)
-        except Exception:  # the page that needs it reports the error
-            pass
 
     t = threading.Thread(target=work, name=f"unposed-umap-{run.run_id}", daemon=True)
     _warming[key] = t

@@ -38,10 +38,10 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -184,7 +184,7 @@ def shot_pools() -> dict[str, tuple[Shot, ...]]:
     return {label: tuple(shots) for label, shots in pools.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(source: str) -> Image.Image:
     with Image.open(ASSETS_DIR / source) as im:
         im.load()
@@ -272,7 +272,7 @@ def _tint(im: Image.Image, rng: np.random.Generator) -> Image.Image:
     return im.point(lut.ravel().tolist())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base(shot: Shot) -> Image.Image:
     """The shot's region of its asset, mirrored if asked, at most 512 px: shared by all jitters."""
     im = _fit(_cut(_load(shot.source), shot.box))

@@ -237,7 +237,7 @@ class PoseAutoencoder:
         rec = F.mse_loss(self._decoder(self._encoder(x)), x) if self.recon_weight > 0 else con * 0
         return con + self.recon_weight * rec, con, rec
 
-    def fit(self, X) -> "PoseAutoencoder":
+    def fit(self, X) -> PoseAutoencoder:
         import torch
 
         self._validate_params()
@@ -371,8 +371,8 @@ class PoseAutoencoder:
 
     def save(self, folder) -> list[str]:
         """Write the two files into ``folder``; returns their names (for the run's checksums)."""
-        from safetensors.torch import save_file
         import torch
+        from safetensors.torch import save_file
 
         self._check_fitted()
         folder = Path(folder)
@@ -390,7 +390,7 @@ class PoseAutoencoder:
         return [WEIGHTS_FILE, CONFIG_FILE]
 
     @classmethod
-    def load(cls, folder) -> "PoseAutoencoder":
+    def load(cls, folder) -> PoseAutoencoder:
         """Read what :meth:`save` wrote; any missing, corrupt or mis-shaped file -> ValueError."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file

@@ -12,7 +12,6 @@ import warnings
 import numpy as np
 
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
-
 from .skeletons import BLAZEPOSE33_NAMES as LANDMARK_NAMES
 from .skeletons import BLAZEPOSE33_SKELETON as SKELETON
 

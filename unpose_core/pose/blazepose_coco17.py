@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeletons import COCO17_NAMES, COCO17_SKELETON
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose import BlazePose
+from .skeletons import COCO17_NAMES, COCO17_SKELETON
 
 # COCO-17 index -> BlazePose-33 index
 BLAZEPOSE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)

@@ -31,9 +31,9 @@ import threading
 
 import numpy as np
 
-from .skeletons import COCO17_NAMES, COCO17_SKELETON
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
+from .skeletons import COCO17_NAMES, COCO17_SKELETON
 
 DEFAULT_KEYPOINT_THRESHOLD = 0.3
 DEFAULT_MIN_KEYPOINTS = 4

@@ -35,7 +35,8 @@ import sys
 import threading
 import types
 import warnings
-from typing import Iterator, Union
+from collections.abc import Iterator
+from typing import Union
 
 # Modules mmpose's registries import lazily when a model is first built; importing them
 # inside the stubbed scope means nothing needs the stand-ins after we remove them.
@@ -118,8 +119,9 @@ def _mmdet_stubs() -> dict[str, types.ModuleType]:
 
     mmdet = _new_module("mmdet", package=True)
     utils = _new_module("mmdet.utils")
-    utils.ConfigType = Union[ConfigDict, dict]
-    utils.OptConfigType = Union[ConfigDict, dict, None]
+    # typing.Union objects, as mmdet itself defines them (not types.UnionType)
+    utils.ConfigType = Union[ConfigDict, dict]  # noqa: UP007
+    utils.OptConfigType = Union[ConfigDict, dict, None]  # noqa: UP007
     utils.reduce_mean = reduce_mean
     mmdet.utils = utils
     return {"mmdet": mmdet, "mmdet.utils": utils}
