@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame
-from ui.common import PAGES, active_run_or_none, demo_button, engine_errors, has_catalogue
+from ui.common import PAGES, active_run_or_none, catalogue_metrics, demo_button, engine_errors, has_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import app_tables as views
 from unpose_core.config import SelectionConfig
@@ -63,12 +63,7 @@ with frame.page(frame.APP_NAME) as page:
 
     st.subheader("Catalogue")
     if summary is not None:
-        m = st.columns(5)
-        m[0].metric("Products", summary["products"])
-        m[1].metric("Images", summary["images"])
-        m[2].metric("Reference products", summary["reference"])
-        m[3].metric("Subject products", summary["subject"])
-        m[4].metric("Not yet extracted", summary["pending"])
+        catalogue_metrics(summary, ("products", "images", "reference", "subject", "pending"))
         if summary["source"]:
             st.caption(f"Source: `{summary['source']}`")
 

@@ -8,6 +8,7 @@ from ui import frame
 from ui.common import (
     PAGES,
     active_run_or_none,
+    catalogue_metrics,
     demo_button,
     engine_errors,
     has_catalogue,
@@ -101,14 +102,7 @@ with frame.page("Catalogue") as page:
         st.caption(f"Source: `{summary['source']}` · poses from `{backend[0] if backend else 'no backend yet'}`"
                    f" · reference = more than {selection.min_images} images (top {selection.top_k} by popularity),"
                    f" subject = fewer than {selection.subject_max_images}")
-        m = st.columns(7)
-        m[0].metric("Products", summary["products"])
-        m[1].metric("Images", summary["images"])
-        m[2].metric("Reference products", summary["reference"])
-        m[3].metric("Subject products", summary["subject"])
-        m[4].metric("No-person images", summary["no_person"])
-        m[5].metric("Failed images", summary["failed"])
-        m[6].metric("Not yet extracted", summary["pending"])
+        catalogue_metrics(summary)
 
         failed = views.failed_images(store, *(backend or (None, None)))
         problems = store.import_problems()

@@ -171,6 +171,19 @@ def report_table(store: Store, run: Run) -> pd.DataFrame:
 
 
 # -- guards ------------------------------------------------------------------------------
+# (summary key, label) of the catalogue counts, in the order the pages show them
+CATALOGUE_METRICS = (("products", "Products"), ("images", "Images"), ("reference", "Reference products"),
+                     ("subject", "Subject products"), ("no_person", "No-person images"),
+                     ("failed", "Failed images"), ("pending", "Not yet extracted"))
+
+
+def catalogue_metrics(summary: dict, keys: tuple[str, ...] | None = None) -> None:
+    """One row of st.metric for ``app_tables.catalogue_summary`` counts (all, or ``keys``)."""
+    shown = [(k, label) for k, label in CATALOGUE_METRICS if keys is None or k in keys]
+    for col, (key, label) in zip(st.columns(len(shown)), shown, strict=True):
+        col.metric(label, summary[key])
+
+
 def has_catalogue(store: Store) -> bool:
     return store.has_catalogue()
 

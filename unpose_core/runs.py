@@ -501,12 +501,7 @@ def _load_run(folder: Path, metadata_sha256: str | None) -> Run:
     if metadata_sha256 and _sha256(raw_meta) != metadata_sha256:
         raise RunError(f"run {run}: metadata.json differs from the one recorded when the run was registered "
                        "(edited after training?); restore the original folder or train again")
-    try:
-        meta = json.loads(raw_meta.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RunError(f"{meta_path} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict):
-        raise RunError(f"{meta_path} is not a run's metadata (a JSON object)")
+    meta = _json(raw_meta, "metadata.json", run, dict)
     if meta.get("format_version") != FORMAT_VERSION:
         raise RunError(f"run {run} has format version {meta.get('format_version')}, "
                        f"this unposed reads {FORMAT_VERSION}")
