@@ -1,20 +1,16 @@
 """Helpers shared by the app tests (AppTest and the Chromium end-to-end test)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 
+# a writable copy of a data dir (run paths are relative to it, so the app's writes -- UMAP
+# files, new runs -- never touch the shared fixture)
+from conftest import copy_data_dir  # noqa: F401
+
 from ui.common import HOME, PAGES  # noqa: F401  (the app's own page list, re-exported to the tests)
-
-
-def copy_data_dir(src: Path, dst: Path) -> Path:
-    """A writable copy of a data dir: a plain copy, since the store keeps run paths relative to
-    the data dir, so the app's writes (UMAP files, new runs) never touch the shared fixture."""
-    shutil.copytree(src, dst)
-    return Path(dst)
 
 
 def wait_until(predicate, timeout: float = 10.0, poll: float = 0.05, what: str = "condition"):

@@ -52,6 +52,24 @@ def demo_data_dir(demo_build) -> Path:
     return data_dir
 
 
+def copy_data_dir(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> Path:
+    """A writable copy of a data dir another connection in this process may have open: the
+    files by copy (minus ``skip`` folders), the database by SQLite's backup (Store.backup) -- a
+    file copy of the live database would break this process's SQLite locks on it."""
+    import shutil
+
+    from unpose_core.store import Store
+
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("unposed.sqlite*", *skip))
+    store = Store(src)
+    try:
+        store.backup(dst)
+    finally:
+        store.close()
+    return dst
+
+
 @pytest.fixture(scope="session")
 def demo_store(demo_data_dir):
     from unpose_core.store import Store

@@ -4,10 +4,10 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import copy_data_dir
 
 import unpose_core as up
 
@@ -32,7 +32,7 @@ def test_readme_example_runs(demo_data_dir, tmp_path):
     """The example as printed in the README, on a copy of the trained demo data dir (so the
     pose cache is warm): install the demo, train, suggest, report, load the run."""
     data = tmp_path / "unposed-data"
-    shutil.copytree(demo_data_dir, data)
+    copy_data_dir(demo_data_dir, data)
     code = readme_example()
     assert 'data = "unposed-data"' in code
     out = io.StringIO()

@@ -265,7 +265,8 @@ TAMPER = {   # case -> (how, message the RunError must carry)
         k: v for k, v in _meta(r)["files"].items() if k != "ranker.txt"}}), "no checksum for ranker.txt"),
     "bad digest": (lambda r: _set_meta(r, {**_meta(r), "files": {**_meta(r)["files"], "mean.npy": "abc"}}),
                    "no valid sha256 for mean.npy"),
-    "metadata not an object": (lambda r: (r / "metadata.json").write_text("[1, 2]"), "metadata.json holds a list, expected a dict"),
+    "metadata not an object": (lambda r: (r / "metadata.json").write_text("[1, 2]"),
+                               "metadata.json holds a list, expected a dict"),
     "metadata not JSON": (lambda r: (r / "metadata.json").write_text("{"), "is not valid JSON"),
     "edited file, old checksum": (lambda r: (r / "centroids.json").write_text("[]"), "checksum mismatch"),
     # the model file: garbage, cut short, inconsistent -- LightGBM would crash on most of these

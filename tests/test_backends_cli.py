@@ -1,12 +1,11 @@
 """The 61-dim COCO-17 backends through the CLI, end to end (issue 6's 'done when')."""
 import csv
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PHOTOS, RENDERS
+from conftest import PHOTOS, RENDERS, copy_data_dir
 from test_cli import run
 
 
@@ -27,7 +26,7 @@ def test_blazepose_coco17_trains_and_suggests_out_of_the_box(demo_data_dir, tmp_
     from unpose_core.store import Store
 
     d = tmp_path / "d"
-    shutil.copytree(demo_data_dir, d)   # keeps the demo's BlazePose-33 run
+    copy_data_dir(demo_data_dir, d)   # keeps the demo's BlazePose-33 run
     manifest, (pid,) = _small_demo(d / "demo" / "manifest.csv", tmp_path / "small.csv")
     store = Store(d)
     assert import_into_store(store, manifest, d / "demo" / "images").applied

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PHOTOS, ROOT
+from conftest import PHOTOS, ROOT, copy_data_dir
 
 from unpose_core.records import Status
 from unpose_core.store import Store
@@ -113,10 +113,9 @@ def test_demo_extract_train_suggest_report(tmp_path, demo_store, demo_run):
     (["runs", "--activate", "run-x"], "no run 'run-x'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, demo_data_dir, args, message):
-    import shutil
     d = tmp_path / "d"
     if args[0] == "suggest":
-        shutil.copytree(demo_data_dir, d)
+        copy_data_dir(demo_data_dir, d)
     p = run(*args, data_dir=d, check=False)
     assert p.returncode == 2, p.stderr
     err = [line for line in p.stderr.splitlines() if line.startswith("error:")]

@@ -4,12 +4,12 @@ groups + marks surviving K=10 -> 4 -> 10 on a copy of the demo data dir."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_data_dir
 
 from unpose_core import groups as grp
 from unpose_core.cli import main as cli_main
@@ -209,7 +209,7 @@ def test_demo_proposals_follow_the_rule(demo_store, demo_run):
 def data_copy(demo_data_dir, tmp_path):
     """A writable copy of the demo data dir (run folders and database; images stay shared)."""
     d = tmp_path / "data"
-    shutil.copytree(demo_data_dir, d, ignore=shutil.ignore_patterns("demo", "evaluations", "uploads"))
+    copy_data_dir(demo_data_dir, d, skip=("demo", "evaluations", "uploads"))
     return d
 
 

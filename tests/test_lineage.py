@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 
 import pytest
+from conftest import copy_data_dir
 
 from unpose_core import groups as grp
 from unpose_core import training
@@ -30,7 +31,7 @@ REVIEW = DescriptionStatus.NEEDS_REVIEW
 def data_copy(demo_data_dir, tmp_path):
     """A writable copy of the demo data dir (run folders and database; images stay shared)."""
     d = tmp_path / "data"
-    shutil.copytree(demo_data_dir, d, ignore=shutil.ignore_patterns("demo", "evaluations", "uploads"))
+    copy_data_dir(demo_data_dir, d, skip=("demo", "evaluations", "uploads"))
     return d
 
 

@@ -1,7 +1,7 @@
-import shutil
 
 import numpy as np
 import pytest
+from conftest import copy_data_dir
 
 from unpose_core.config import SelectionConfig, TrainConfig
 from unpose_core.runs import active_run, get_run
@@ -12,7 +12,7 @@ from unpose_core.training import train
 @pytest.fixture
 def store_copy(demo_data_dir, tmp_path):
     d = tmp_path / "data"
-    shutil.copytree(demo_data_dir, d)
+    copy_data_dir(demo_data_dir, d)
     s = Store(d)
     yield s
     s.close()

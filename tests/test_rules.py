@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -173,8 +172,7 @@ def described_store(demo_store, demo_data_dir, tmp_path):
     """A private data dir sharing the demo's run folders and images, with two descriptions."""
     from unpose_core.store import Store
 
-    for f in demo_store.path.parent.glob(demo_store.path.name + "*"):   # the database (+ its WAL)
-        shutil.copy(f, tmp_path / f.name)
+    demo_store.backup(tmp_path)   # the database (a file copy would break this process's locks on it)
     for entry in demo_data_dir.iterdir():
         if entry.is_dir():
             (tmp_path / entry.name).symlink_to(entry, target_is_directory=True)

@@ -97,10 +97,9 @@ def test_suggestion_shape_hints_and_references(demo_store, demo_run, suggester):
 
 
 def test_human_description_is_used_in_hints(demo_store, demo_run, tmp_path):
-    import shutil
 
     from unpose_core.store import Store
-    shutil.copy(demo_store.path, tmp_path / "unposed.sqlite")
+    demo_store.backup(tmp_path)
     store = Store(tmp_path)
     pid = _subjects(demo_store, demo_run)[0]
     s = Suggester(store, demo_run)

@@ -120,6 +120,22 @@ class Store:
         with self._lock:
             self._conn.close()
 
+    def backup(self, dest_data_dir: str | Path) -> Path:
+        """A consistent copy of this database as ``<dest_data_dir>/unposed.sqlite``, through
+        SQLite's online backup: safe while other connections read and write. A file copy of a
+        live WAL database is not: it can miss the WAL, and in the copying process closing the
+        copied file drops SQLite's POSIX locks on it (later opens fail with "disk I/O error")."""
+        dest = Path(dest_data_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / self.path.name
+        with self._lock:
+            out = sqlite3.connect(target)
+            try:
+                self._conn.backup(out)
+            finally:
+                out.close()
+        return target
+
     @property
     def schema_version(self) -> int:
         return int(self.get_meta("schema_version", "0"))
