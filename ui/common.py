@@ -5,7 +5,7 @@ import contextlib
 import json
 import logging
 import threading
-from pathlib import Path
+from collections.abc import Mapping
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +15,7 @@ from unpose_core import jobs
 from unpose_core.config import TrainConfig, resolve_data_dir
 from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.pose.shared import SharedBackend
+from unpose_core.records import Description
 from unpose_core.runs import Run, RunError, load_registered
 from unpose_core.store import Store
 
@@ -231,11 +232,7 @@ def require_run(store: Store) -> Run:
         st.stop()
 
 
-def description_of(store: Store, run: Run, c: int) -> str:
-    return describe_centroid(run, store.descriptions(run.run_id), c)
-
-
-def class_label(c: int | None, run: Run, descriptions: dict[int, str]) -> str:
+def class_label(c: int | None, run: Run, descriptions: Mapping[int, Description | str]) -> str:
     if c is None:
         return "no pose"
     return f"{'∅' if c == run.no_person_class else c} · {describe_centroid(run, descriptions, c)}"
@@ -243,11 +240,3 @@ def class_label(c: int | None, run: Run, descriptions: dict[int, str]) -> str:
 
 def descriptions_map(store: Store, run: Run) -> dict[int, str]:
     return effective_descriptions(run, store.descriptions(run.run_id))
-
-
-def short_path(p: str | Path, root: str | Path | None = None) -> str:
-    p = Path(p)
-    try:
-        return str(p.relative_to(root)) if root else p.name
-    except ValueError:
-        return p.name

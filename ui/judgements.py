@@ -34,13 +34,9 @@ def _labels_version(store: Store) -> str:
     return f"{views.catalogue_version(store)}|{p.stat().st_mtime if p else ''}"
 
 
-def _describe(store: Store, run: Run, c: int) -> str:
-    from unpose_core.descriptions import describe_centroid
-
-    return f"{'∅' if c == run.no_person_class else c} · {describe_centroid(run, store.descriptions(run.run_id), c)}"
-
-
 def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
+    from ui.common import class_label, products_table
+
     pid = suggestion.product_id
     if pid is None:
         return
@@ -56,7 +52,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
 
     subcategory = None
     with contextlib.suppress(KeyError):
-        subcategory = store.products().set_index("product_id")["subcategory"].get(pid)
+        subcategory = products_table(store).set_index("product_id")["subcategory"].get(pid)
 
     def save() -> None:
         from unpose_core.evaluation.protocol import view_of_class
@@ -88,8 +84,9 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
             st.checkbox(f"{m.rank}. Centroid {tag}: {m.description} — truly missing",
                         key=f"{base}|c{m.pose_class}", on_change=save)
         options = [c.id for c in run.centroids if c.id not in suggested]
+        descs = store.descriptions(run.run_id)   # read once, not once per option
         st.multiselect("Also missing, but not suggested", options, key=f"{base}|added", on_change=save,
-                       format_func=lambda c: _describe(store, run, c),
+                       format_func=lambda c: class_label(c, run, descs),
                        placeholder="Pick poses this listing lacks")
         c1, c2 = st.columns([2, 3])
         c1.text_input("Reviewer (optional)", key="reviewer-name")

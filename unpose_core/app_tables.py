@@ -4,8 +4,6 @@ Plain pandas over the store and a run, no Streamlit, so pages only lay them out.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
@@ -147,10 +145,3 @@ def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
     ('dismissed') it; open ones are carried to every later run.
     """
     return store.unplaced_descriptions(run_id)
-
-
-def product_attrs(attrs: str | None) -> dict:
-    try:
-        return json.loads(attrs or "{}")
-    except (TypeError, json.JSONDecodeError):
-        return {}

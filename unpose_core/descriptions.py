@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, MarkKind, UnplacedLabel
-from .runs import Run, get_run
+from .runs import Run
 from .store import Store
 
 NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"
@@ -319,20 +319,6 @@ def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
                                            it.source))
     plan.summary = counts
     return plan
-
-
-def carry_descriptions(store: Store, old_run_id: str, new_run_id: str, max_distance: float = MAX_DISTANCE) -> dict:
-    """Carry every label of ``old_run_id`` (descriptions, marks, unplaced labels) to
-    ``new_run_id`` and write them, without changing the active run. Training activates and
-    carries in one transaction instead (``training.activate_run``). Returns counts: "matched"
-    (placed as 'ok'), "needs_review" (placed for review, or unplaced), and the plan's summary."""
-    old, new = get_run(store, old_run_id), get_run(store, new_run_id)
-    plan = plan_carry(old, items_of(old_run_id, RunLabels.read(store, old_run_id), old), new, max_distance)
-    store.write_labels(new_run_id, plan.descriptions, plan.marks, plan.unplaced)
-    d = plan.summary["descriptions"]
-    return {"matched": d["placed"], "needs_review": d["needs_review"] + d["unplaced"], **plan.summary}
-
-
 # -- what a person does with descriptions --------------------------------------------------------
 
 def _check_centroid(run: Run, c: int) -> int:

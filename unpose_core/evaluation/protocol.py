@@ -544,10 +544,6 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     return rows
 
 
-SWEEP_COLUMNS = ("accuracy", "precision", "f1", "flags_per_trial", "empty_answers", "all_accuracy",
-                 "all_precision", "random_accuracy", "random_precision", "precision_gain", "trials")
-
-
 def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """One row per (configuration, K, setting), all subcategories pooled: the system's accuracy,
     precision and F1 on the hidden views, its flags per trial and share of empty answers, and the

@@ -27,6 +27,3 @@ COCO17_SKELETON: tuple[tuple[int, int], ...] = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )
-
-SKELETONS = {"blazepose33": BLAZEPOSE33_SKELETON, "coco17": COCO17_SKELETON}
-NAMES = {"blazepose33": BLAZEPOSE33_NAMES, "coco17": COCO17_NAMES}

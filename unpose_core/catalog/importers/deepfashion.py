@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...images import IMAGE_SUFFIXES
+from ...images import is_image_file
 
 DEEPFASHION_VIEWS = ("front", "side", "back", "full", "additional", "flat")
 FILE_RE = re.compile(r"^(?P<set>\d+)_(?P<view_no>\d+)_(?P<view>[A-Za-z]+)$")
@@ -114,7 +114,7 @@ def scan_deepfashion(root: str | Path) -> DeepFashionScan:
             if not _utf8(rel):
                 skipped.append(f"{rel.encode('utf-8', 'replace').decode()}: file name is not valid UTF-8")
                 continue
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
+            if not is_image_file(f):
                 skipped.append(f"{rel}: not an image file")
                 continue
             if m is None:
