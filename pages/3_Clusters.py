@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import frame
 from ui.clusters import colour, figure, points, selected_rows
-from ui.common import ENGINE_ERRORS, descriptions_map, engine_errors, error_message, require_run
+from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
 from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
@@ -56,7 +56,7 @@ with frame.page("Clusters") as page:
     table = views.centroid_table(store, run)
     ranks = views.rank_matrix(run, "subcategory")
     overview = table.assign(
-        label=lambda d: [("∅" if c == run.no_person_class else str(c)) for c in d["centroid"]],
+        label=lambda d: [class_tag(c, run) for c in d["centroid"]],
     ).set_index("centroid").join(ranks.add_prefix("rank · "))
     st.dataframe(
         overview[["label", "images", "products", "shown", "status", *[c for c in overview if c.startswith("rank · ")]]],
@@ -92,7 +92,7 @@ with frame.page("Clusters") as page:
 
     options = list(range(run.n_classes))
     c = st.selectbox("Centroid", options, key=f"centroid-{run.run_id}",
-                     format_func=lambda c: f"{'∅' if c == run.no_person_class else c} · {descs[c]} "
+                     format_func=lambda c: f"{class_tag(c, run)} · {descs[c]} "
                                            f"({run.centroids[c].size} images)")
     info = run.centroids[c]
     d = human.get(c)

@@ -232,10 +232,15 @@ def require_run(store: Store) -> Run:
         st.stop()
 
 
+def class_tag(c: int, run: Run) -> str:
+    """How the app writes a class id: its number, or ∅ for the no-person class."""
+    return "∅" if c == run.no_person_class else str(c)
+
+
 def class_label(c: int | None, run: Run, descriptions: Mapping[int, Description | str]) -> str:
     if c is None:
         return "no pose"
-    return f"{'∅' if c == run.no_person_class else c} · {describe_centroid(run, descriptions, c)}"
+    return f"{class_tag(c, run)} · {describe_centroid(run, descriptions, c)}"
 
 
 def descriptions_map(store: Store, run: Run) -> dict[int, str]:

@@ -35,7 +35,7 @@ def _labels_version(store: Store) -> str:
 
 
 def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
-    from ui.common import class_label, products_table
+    from ui.common import class_label, class_tag, products_table
 
     pid = suggestion.product_id
     if pid is None:
@@ -80,7 +80,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
         st.caption("Tick the suggested poses this listing truly lacks, and add any it lacks that were not "
                    "suggested. Every change is saved at once; the Evaluate page scores runs with it.")
         for m in suggestion.missing:
-            tag = "∅" if m.pose_class == run.no_person_class else str(m.pose_class)
+            tag = class_tag(m.pose_class, run)
             st.checkbox(f"{m.rank}. Centroid {tag}: {m.description} — truly missing",
                         key=f"{base}|c{m.pose_class}", on_change=save)
         options = [c.id for c in run.centroids if c.id not in suggested]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.common import _load_run, _store, engine_errors, run_path
+from ui.common import _load_run, _store, class_tag, engine_errors, run_path
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
 from unpose_core.runs import Run
@@ -21,7 +21,7 @@ def _member_space(data_dir: str, run_id: str, run_path_: str) -> dict[int, np.nd
 
 
 def _label(run: Run, descs: dict[int, str], c: int) -> str:
-    return f"{'∅' if c == run.no_person_class else c} · {descs.get(c, '')}"
+    return f"{class_tag(c, run)} · {descs.get(c, '')}"
 
 
 def render(store: Store, run: Run, descs: dict[int, str]) -> None:
@@ -35,7 +35,7 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
     rows = grp.group_rows(store, run, groups)
     st.dataframe(pd.DataFrame([{
         "group": r["group"], "pose": r["label"],
-        "centroids": ", ".join("∅" if c == run.no_person_class else str(c) for c in r["members"]),
+        "centroids": ", ".join(class_tag(c, run) for c in r["members"]),
         "images": r["size"], "desirable": r["desirable"], "excluded": r["excluded"],
         "marks": "; ".join(r["marks"])} for r in rows]), hide_index=True, key=f"groups-table-{rid}")
 

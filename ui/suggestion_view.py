@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from ui.common import class_tag
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
 from unpose_core.exports import to_csv
@@ -46,7 +47,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
         st.caption(sug.reason)
     for m in sug.missing:
         with st.container(border=True):
-            tags = " + ".join("∅" if c == run.no_person_class else str(c) for c in (m.members or [m.pose_class]))
+            tags = " + ".join(class_tag(c, run) for c in (m.members or [m.pose_class]))
             far = ("no comparable image in the listing" if m.closest is None
                    else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
             st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**  \n"
