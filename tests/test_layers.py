@@ -15,6 +15,7 @@ PKG = ROOT / "unpose_core"
 # The README's "How it is built" lists the same stages in the same order.
 LAYERS: list[set[str]] = [
     {"_version", "progress", "records", "config", "images", "exports"},
+    {"views"},   # what an image shows: pure rules over measured signals (no models, no store)
     {"store"},
     {"catalog", "pose"},
     {"embed", "cluster"},
