@@ -35,8 +35,8 @@ with frame.page("Clusters") as page:
         st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
                    f"centroid (UMAP of the space K-Means clustered). Lasso or box-select dots to see their images; "
                    f"click legend entries to hide centroids. "
-                   f"{run.centroids[run.no_person_class].size} reference images without a person are not on "
-                   f"the map (centroid ∅ below).")
+                   f"{sum(run.centroids[c].size for c in run.non_human_classes)} reference images without a "
+                   f"person are not on the map (classes ∅ below, one per image kind).")
         event = st.plotly_chart(figure(pts, descs, run.k), on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
                                 config={"displaylogo": False, "scrollZoom": True})
@@ -46,7 +46,8 @@ with frame.page("Clusters") as page:
             by_class = sel["pose_class"].value_counts()
             st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products · " +
                         ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
-            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · c{r.pose_class}")
+            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · c{r.pose_class}"
+                                    + (f" · {r.view}" if getattr(r, "view", None) else ""))
                                for r in sel.itertuples()], backend, run, columns=8, limit=64)
         else:
             st.caption("Nothing selected yet.")
@@ -109,7 +110,7 @@ with frame.page("Clusters") as page:
         left, right = st.columns([2, 3])
         with left:
             st.markdown(f"#### <span style='color:{colour(c)}'>●</span> Centroid "
-                        f"{'∅ (no person)' if c == run.no_person_class else c}", unsafe_allow_html=True)
+                        f"{run.class_tag(c)}", unsafe_allow_html=True)
             m1, m2 = st.columns(2)
             m1.metric("Images", info.size)
             m2.metric("Products", info.n_products)
@@ -121,6 +122,9 @@ with frame.page("Clusters") as page:
             if saved and saved[0] == c:
                 st.toast(f"Saved: centroid {c} = “{saved[1]}”", icon=":material/check:")
             st.caption(f"Automatic: {info.auto_description}")
+            shows = views.centroid_views(run, c)
+            if shows:
+                st.caption(f"Shows: {shows}")
             if d and d.status == "needs_review":
                 st.warning(f"Carried over from `{d.source}` but it did not match closely: check it.",
                            icon=":material/rate_review:")

@@ -233,8 +233,8 @@ def require_run(store: Store) -> Run:
 
 
 def class_tag(c: int, run: Run) -> str:
-    """How the app writes a class id: its number, or ∅ for the no-person class."""
-    return "∅" if c == run.no_person_class else str(c)
+    """How the app writes a class id (:meth:`Run.class_tag`: its number, or ∅ and the image kind)."""
+    return run.class_tag(c)
 
 
 def class_label(c: int | None, run: Run, descriptions: Mapping[int, Description | str]) -> str:

@@ -40,7 +40,7 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
         "marks": "; ".join(r["marks"])} for r in rows]), hide_index=True, key=f"groups-table-{rid}")
 
     classes = list(range(run.n_classes))
-    poses = [c for c in classes if c != run.no_person_class]
+    poses = [c for c in classes if run.is_pose(c)]
     fmt = lambda c: _label(run, descs, c)
     left, right = st.columns(2)
     with left, st.container(border=True):

@@ -27,16 +27,16 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
     st.markdown("##### This listing's images")
 
-    def caption(a) -> str:
-        if a.status == "error":
-            return f"failed: {a.error or 'unreadable'}"
-        if a.pose_class is None:
-            return a.status
-        tag = "∅" if a.pose_class == run.no_person_class else f"c{a.pose_class}"
-        return f"{tag} · {a.description}"
-
-    image_grid(store, [Tile(a.image, _hash_of(store, a), caption(a)) for a in sug.images], backend, run,
+    image_grid(store, [Tile(a.image, _hash_of(store, a), image_caption(a, run)) for a in sug.images], backend, run,
                columns=6)
+    for note in sug.notes:   # copies of one photo, several people, low quality
+        st.warning(note, icon=":material/report:")
+    if sug.duplicates:
+        st.markdown("###### The same photo more than once")
+        by_path = {a.image: a for a in sug.images}
+        for same in sug.duplicates:   # side by side: the one kept, then its copies
+            image_grid(store, [Tile(p, _hash_of(store, by_path[p]), "kept" if j == 0 else "copy: adds nothing")
+                               for j, p in enumerate(same)], backend, run, columns=6)
 
     st.markdown("##### Missing poses, most important first")
     if not sug.missing:
@@ -74,6 +74,19 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     except ImportError:
         return
     render_judgements(store, run, sug)
+
+
+def image_caption(a, run: Run) -> str:
+    """A listing image's caption: its class, what it shows (facing, framing or kind) and its flags."""
+    if a.status == "error":
+        return f"failed: {a.error or 'unreadable'}"
+    if a.pose_class is None:
+        return a.status
+    tag = run.class_tag(a.pose_class) if not run.is_pose(a.pose_class) else f"c{a.pose_class}"
+    seen = f" · {a.view['label']}" if a.view else ""
+    flags = f" · ⚠ {', '.join(f.replace('_', ' ') for f in a.flags)}" if a.flags else ""
+    copy = " · same photo as an earlier one" if a.duplicate_of else ""
+    return f"{tag} · {a.description}{seen}{flags}{copy}"
 
 
 def rule_text(settings: dict) -> str:

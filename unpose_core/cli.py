@@ -227,7 +227,12 @@ def cmd_suggest(args) -> int:
     print("images:")
     for a in sug.images:
         what = f"pose {a.pose_class}: {a.description}" if a.pose_class is not None else f"{a.status}: {a.error}"
-        print(f"  {Path(a.image).name:<28} {what}")
+        seen = f"  [{a.view['label']}]" if a.view else ""
+        flags = f"  ({', '.join(a.flags)})" if a.flags else ""
+        copy = f"  (same photo as {Path(a.duplicate_of).name})" if a.duplicate_of else ""
+        print(f"  {Path(a.image).name:<28} {what}{seen}{flags}{copy}")
+    for note in sug.notes:
+        print(f"  note: {note}")
     st = sug.settings
     print(f"rule: expected from {st.get('expect')} x the cohort's typical support"
           + (f" and >= {st.get('min_share'):.0%}" if st.get("min_share") else "")
@@ -424,7 +429,7 @@ def cmd_groups(args) -> int:
         flags = (" [desirable]" if r["desirable"] else "") + (" [excluded]" if r["excluded"] else "")
         print(f"  group {r['group']}: {r['label']}{flags}  ({r['size']} images)")
         for c, name in r["named"].items():
-            print(f"      {'∅' if c == run.no_person_class else c:>3}  {name}")
+            print(f"      {run.class_tag(c):>3}  {name}")
         if r["marks"]:
             print(f"      marks: {', '.join(r['marks'])}")
     _print_proposals(props, q)
@@ -557,6 +562,71 @@ def cmd_import_deepfashion(args) -> int:
         print(f"  skipped {line}")
     if len(scan.skipped) > args.show_problems:
         print(f"  ... {len(scan.skipped) - args.show_problems} more skipped")
+    return 0
+
+
+def cmd_views_show(args) -> int:
+    """What each image shows: kind, facing, framing, flags, with confidence and evidence."""
+    from .evaluation.views import measure_views
+    from .suggestions import listing_duplicates
+
+    paths = [str(Path(p)) for p in args.images]
+    for p in paths:
+        if not Path(p).is_file():
+            raise CliError(f"image not found: {p}")
+    from .config import PoseOptions
+
+    rows, seen, _, _ = measure_views(paths, PoseOptions(backend=args.backend, params=_backend_params(args)),
+                                     data_dir=resolve_data_dir(args.data_dir))
+    dupes = listing_duplicates(rows)
+    copy_of = {i: g[0] for g in dupes for i in g[1:]}
+    out = [{"image": p, "status": str(r.status), "error": r.error,
+            "duplicate_of": paths[copy_of[i]] if i in copy_of else None,
+            **({} if v is None else v.to_dict())} for i, (p, r, v) in enumerate(zip(paths, rows, seen))]
+    if args.json:
+        _print_json(out)
+        return 0
+    for o in out:
+        if o["status"] == "error":
+            print(f"{Path(o['image']).name:<28} failed: {o['error']}")
+            continue
+        conf = (f"facing {o['facing_confidence']:.2f}, framing {o['framing_confidence']:.2f}"
+                if o["kind"] == "person" else f"kind {o['kind_confidence']:.2f}")
+        extra = "".join(f"\n    ! {t}" for t in o["flag_text"])
+        if o["duplicate_of"]:
+            extra += f"\n    = the same photo as {Path(o['duplicate_of']).name}"
+        print(f"{Path(o['image']).name:<28} {o['label']}  ({conf}){extra}")
+    return 0
+
+
+def cmd_views_evaluate(args) -> int:
+    from .evaluation.views import PURITY_KS, evaluate_views, read_labels
+
+    import pandas as pd
+
+    from .config import PoseOptions
+
+    labels = read_labels(args.labels, args.images)
+    ks = _numbers(args.k, int, "--k") or list(PURITY_KS)
+    rep = evaluate_views(labels, PoseOptions(backend=args.backend, params=_backend_params(args)), ks=ks,
+                         progress=_progress(args), data_dir=resolve_data_dir(args.data_dir))
+    if args.out:
+        rep.per_image.to_csv(args.out, index=False)
+    if args.json:
+        _print_json(rep.to_dict())
+        return 0
+    print(f"{rep.n_images} images, {rep.seconds_per_image * 1000:.1f} ms per image (pose + signals)")
+    for name, value in rep.accuracy.items():
+        print(f"  {name:<24} {value}")
+    sp = rep.several_people
+    print(f"  several people: precision {sp['precision']}, recall {sp['recall']} "
+          f"({sp['n_true']} true, {sp['n_flagged']} flagged)")
+    for name, table in rep.tables.items():
+        print(f"\n{name.replace('_', ' ')}:")
+        print(table.to_string())
+    if rep.purity:
+        print("\nK-Means purity (single-person images):")
+        print(pd.DataFrame(rep.purity).to_string(index=False))
     return 0
 
 
@@ -812,6 +882,28 @@ def build_parser() -> argparse.ArgumentParser:
     mp_ = msub.add_parser("list", parents=[common], help="imported models")
     mp_.add_argument("--json", action="store_true")
     mp_.set_defaults(func=cmd_models_list)
+
+    sp = sub.add_parser("views", parents=[common], help="what images show: facing, framing, kind, flags")
+    vsub = sp.add_subparsers(dest="views_command", required=True)
+    vp = vsub.add_parser("show", parents=[common], help="the view of image files (no catalogue needed)")
+    vp.add_argument("images", nargs="+")
+    vp.add_argument("--backend", default="blazepose")
+    vp.add_argument("--model", default=None, help="imported weights for an MMPose/RTMPose backend")
+    vp.add_argument("--backend-param", action="append", metavar="KEY=VALUE")
+    vp.add_argument("--json", action="store_true")
+    vp.set_defaults(func=cmd_views_show)
+    vp = vsub.add_parser("evaluate", parents=[common],
+                         help="score the view rules on labelled images (CSV: file, kind, facing|yaw_deg, framing, "
+                              "n_people)")
+    vp.add_argument("labels", help="labels CSV, e.g. assets/views/labels.csv")
+    vp.add_argument("--images", default=None, help="folder the CSV's files are in (default: the CSV's folder)")
+    vp.add_argument("--backend", default="blazepose")
+    vp.add_argument("--model", default=None, help="imported weights for an MMPose/RTMPose backend")
+    vp.add_argument("--backend-param", action="append", metavar="KEY=VALUE")
+    vp.add_argument("--k", default=None, help="K values for the purity table, e.g. 6,8,10 (default 6..16)")
+    vp.add_argument("--out", default=None, metavar="CSV", help="write the per-image predictions here")
+    vp.add_argument("--json", action="store_true")
+    vp.set_defaults(func=cmd_views_evaluate)
 
     sp = sub.add_parser("status", parents=[common], help="catalogue and run counts")
     sp.set_defaults(func=cmd_status)

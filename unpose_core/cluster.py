@@ -22,12 +22,15 @@ class PoseKMeans:
     """scikit-learn style: parameters in __init__, learned state in trailing-underscore attributes."""
 
     def __init__(self, n_clusters: int = 8, seed: int = 0, niter: int = 50, nredo: int = 3,
-                 standardize: bool = True):
+                 standardize: bool = True, feature_weights: np.ndarray | None = None):
         self.n_clusters = n_clusters
         self.seed = seed
         self.niter = niter
         self.nredo = nredo
         self.standardize = standardize
+        # per-dimension weights applied after standardising (e.g. the view dimensions count more
+        # than one pose coordinate each); folded into scale_, so a saved run needs nothing more
+        self.feature_weights = feature_weights
 
     def fit(self, X: np.ndarray) -> PoseKMeans:
         import faiss
@@ -49,6 +52,11 @@ class PoseKMeans:
         else:
             self.mean_ = np.zeros(X.shape[1], np.float32)
             self.scale_ = np.ones(X.shape[1], np.float32)
+        if self.feature_weights is not None:
+            w = np.asarray(self.feature_weights, np.float32)
+            if w.shape != (X.shape[1],) or not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError(f"feature_weights must be {X.shape[1]} finite values > 0, got shape {w.shape}")
+            self.scale_ = (self.scale_ / w).astype(np.float32)
         Z = self._scaled(X)
         km = faiss.Kmeans(
             Z.shape[1], self.n_clusters, niter=self.niter, nredo=self.nredo, seed=self.seed,
@@ -110,7 +118,7 @@ class PoseKMeans:
 
 
 def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000,
-            progress: ProgressFn | None = None) -> list[dict]:
+            progress: ProgressFn | None = None, feature_weights: np.ndarray | None = None) -> list[dict]:
     """Fit K-Means for each K: inertia (elbow), silhouette on a sample, size balance, and
     purity against known labels when given. Used by the app's Tune K page; ``progress``
     hears of each K done (stage "sweep", message "K=<k>")."""
@@ -123,7 +131,7 @@ def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000,
     ks = list(ks)
     tracker = ProgressTracker("sweep", len(ks), progress, min_interval=0.0)
     for j, k in enumerate(ks):
-        km = PoseKMeans(k, seed=seed).fit(X)
+        km = PoseKMeans(k, seed=seed, feature_weights=feature_weights).fit(X)
         sizes = np.bincount(km.labels_, minlength=k)
         row = {"k": k, "inertia": km.inertia_,
                "silhouette": float(silhouette_score(km._scaled(X[idx]), km.labels_[idx]))

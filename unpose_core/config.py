@@ -53,6 +53,9 @@ class TrainConfig:
     niter: int = 50
     nredo: int = 3
     autoencoder: bool = False
+    # append the view dimensions (facing, framing: embed/views.py) to the pose embedding, so
+    # K-Means clusters by view; False keeps the paper's embedding alone (77 BlazePose dims)
+    views: bool = True
     # popularity target: weighted mean of normalised rating and normalised log(1 + n_ratings)
     rating_weight: float = 0.5
     count_weight: float = 0.5

@@ -16,8 +16,47 @@ import numpy as np
 from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, MarkKind, UnplacedLabel
 from .runs import Run
 from .store import Store
+from .views import Facing, Framing, ImageKind
 
-NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"
+NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"   # the catch-all class of older runs
+
+# what a class without a person is called, and what a seller is asked to add, per image kind
+KIND_DESCRIPTIONS = {
+    ImageKind.SIZE_CHART: "Size chart or measurements table",
+    ImageKind.FABRIC: "Fabric or texture close-up",
+    ImageKind.FLAT_LAY: "Product on its own (flat lay, hanger or mannequin, no model)",
+    ImageKind.OTHER: "Other image without a person",
+}
+KIND_REQUESTS = {
+    ImageKind.SIZE_CHART: "Add a size chart (a table of measurements per size)",
+    ImageKind.FABRIC: "Add a close-up of the fabric that shows its texture and pattern",
+    ImageKind.FLAT_LAY: "Add a photo of the product on its own: laid flat, on a hanger or a mannequin",
+    ImageKind.OTHER: "Add an image like the examples (no person in it)",
+}
+
+
+def kind_description(kind: ImageKind | None) -> str:
+    """The automatic description of the class of images of ``kind`` without a person."""
+    return NO_PERSON_TEXT if kind is None else KIND_DESCRIPTIONS[ImageKind(kind)]
+
+
+VIEW_MAJORITY = 0.6   # share of a centroid's images that must agree on facing and framing to name it by them
+
+
+def describe_views(views) -> str | None:
+    """'Back, full length' when at least :data:`VIEW_MAJORITY` of a centroid's images
+    (views.ImageView) show that facing and framing; None when they disagree (the landmarks
+    then describe it)."""
+    labels = [(v.facing, v.framing) for v in views if v is not None and v.is_person and v.facing and v.framing]
+    if not labels:
+        return None
+    values, counts = np.unique(np.array([f"{a}|{b}" for a, b in labels]), return_counts=True)
+    best = int(counts.argmax())
+    if counts[best] < VIEW_MAJORITY * len(labels):
+        return None
+    facing, framing = values[best].split("|")
+    text = f"{Facing(facing).text}, {Framing(framing).text}"
+    return text[0].upper() + text[1:]
 
 
 def _idx(names, *wanted):
@@ -89,11 +128,16 @@ def effective_descriptions(run: Run, descriptions: Mapping[int, Description | st
     return {c.id: describe_centroid(run, descriptions, c.id, mark_auto) for c in run.centroids}
 
 
-def seller_hint(description: str, support: float, cohort: str, n_products: int) -> str:
-    """One line a seller can act on."""
+def seller_hint(description: str, support: float, cohort: str, n_products: int,
+                kind: ImageKind | None = None, described: bool = False) -> str:
+    """One line a seller can act on. For a class without a person, the request names the kind
+    (unless an analyst described the class: then their words lead)."""
     who = f"top {cohort.replace('|', ' / ')} listings" if cohort != "*" else "top listings"
     share = f"{support:.0%} of the {n_products} {who}" if n_products else who
-    return f"Add a photo like this: {description.rstrip('.')}. {share} show this pose."
+    if kind is not None and not described:
+        return f"{KIND_REQUESTS[ImageKind(kind)]}. {share} have one."
+    what = "have one" if kind is not None else "show this pose"
+    return f"Add a photo like this: {description.rstrip('.')}. {share} {what}."
 
 
 # -- carrying labels to a new run ----------------------------------------------------------------
@@ -164,7 +208,7 @@ def anchor_of(run: Run, c: int, label: str | None = None) -> Anchor:
     info = run.centroids[c]
     return Anchor(None, f"{run.run_id}:{c}", run.info.family,
                   tuple(float(v) for v in info.profile) if info.is_pose and info.profile is not None else None,
-                  info.auto_description if label is None else label, not info.is_pose)
+                  info.auto_description if label is None else label, not info.is_pose, info.image_kind)
 
 
 def items_of(run_id: str, labels: RunLabels, run: Run | None = None, k: int | None = None) -> list[CarryItem]:
@@ -174,7 +218,7 @@ def items_of(run_id: str, labels: RunLabels, run: Run | None = None, k: int | No
     def side(c: int, label: str = "") -> Side:
         if run is not None:
             return int(c)
-        return Anchor(None, f"{run_id}:{c}", None, None, label, k is not None and c == k)
+        return Anchor(None, f"{run_id}:{c}", None, None, label, k is not None and c >= k)
 
     names = {c: d.text for c, d in labels.descriptions.items()}
     items = [CarryItem(UNPLACED_DESCRIPTION, d.text, [side(c)], d.status, f"{run_id}:{c}")
@@ -215,8 +259,8 @@ def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
     used = sorted({s for it in items for s in it.sides if isinstance(s, int)})
     if old is not None:
         for c in used:
-            if not old.centroids[c].is_pose:
-                placed_side[c] = (new.no_person_class, 0.0)
+            if not old.centroids[c].is_pose:   # a kind without a person: the same kind's class
+                placed_side[c] = (new.class_of_kind(old.kind_of_class(c) or ImageKind.OTHER), 0.0)
         pose_used = [c for c in used if old.centroids[c].is_pose]
         if same_family and pose_used and len(new_pose):
             po = np.array([old.centroids[c].profile for c in pose_used], dtype=float)
@@ -247,7 +291,7 @@ def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
             if not isinstance(a, Anchor):
                 continue
             if a.no_person:
-                anchor_hit[id(a)] = (new.no_person_class, 0.0)
+                anchor_hit[id(a)] = (new.class_of_kind(a.image_kind or ImageKind.OTHER), 0.0)
             elif usable(a):
                 (desc_anchors if it.is_description else other_anchors).append(a)
     scale_base = np.concatenate([pn, np.array([a.profile for a in desc_anchors + other_anchors],
@@ -335,7 +379,7 @@ def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int
     if item.run_id != run.run_id:
         raise ValueError(f"#{item_id} waits in run {item.run_id}, not in {run.run_id}")
     cs = [_check_centroid(run, c) for c in centroids]
-    if not item.is_description and run.no_person_class in cs and MarkKind(item.kind).is_pair:
+    if not item.is_description and any(not run.is_pose(c) for c in cs) and MarkKind(item.kind).is_pair:
         raise ValueError("the no-person class cannot be merged with a pose")
     return store.place_unplaced(item_id, cs, by)
 

@@ -174,15 +174,13 @@ def _check_separation(value) -> float:
 def member_space(store: Store, run: Run) -> dict[int, np.ndarray]:
     """Pose centroid -> its reference members' coordinates in the standardised space K-Means
     clustered (from the pose cache, as at training)."""
-    from .embed import embed
-
     ref = run.reference[(run.reference["pose_class"] >= 0) & (run.reference["pose_class"] < run.k)]
     poses = store.poses(*run.info.identity, ref["content_hash"])
-    rows = [(int(c), poses[h].landmarks) for h, c in zip(ref["content_hash"], ref["pose_class"])
+    rows = [(int(c), poses[h]) for h, c in zip(ref["content_hash"], ref["pose_class"])
             if h in poses and poses[h].is_person]
     if not rows:
         return {}
-    X = run.to_space(embed(np.stack([lm for _, lm in rows]), run.info.family))
+    X = run.to_space(run.embed([p for _, p in rows]))
     Z = (X - run.kmeans.mean_) / run.kmeans.scale_
     cls = np.array([c for c, _ in rows])
     return {c: Z[cls == c] for c in np.unique(cls).tolist()}
@@ -259,8 +257,9 @@ def _centroid(run: Run, c: int) -> int:
 
 def _pose_centroids(run: Run, cs: Iterable[int]) -> list[int]:
     cs = list(dict.fromkeys(_centroid(run, c) for c in cs))
-    if run.no_person_class in cs:
-        raise ValueError("the no-person class cannot be merged with a pose")
+    if any(not run.is_pose(c) for c in cs):
+        raise ValueError("a class without a person (size chart, fabric, flat lay, other) cannot be merged "
+                         "with a pose")
     return cs
 
 

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .embed import embed
 from .images import content_hash
 from .progress import Progress, ProgressFn
 from .runs import Run, RunError
@@ -92,9 +91,7 @@ def reference_embeddings(store: Store, run: Run) -> tuple[pd.DataFrame, np.ndarr
     if bad:
         raise RunError(f"the pose cache lacks {len(bad)} reference images of run {run.run_id} "
                        f"({info.backend} {info.backend_version}); retrain or re-extract")
-    lms = np.stack([poses[h].landmarks for h in frame["content_hash"]]) if len(frame) else \
-        np.zeros((0, 1, 4), np.float32)
-    emb = embed(lms, info.family) if len(frame) else np.zeros((0, info.embedding_dim), np.float32)
+    emb = run.embed([poses[h] for h in frame["content_hash"]])
     labels = store.pose_labels()
     frame = frame.copy()
     frame["pose_label"] = frame["content_hash"].map(labels) if labels else None

@@ -51,6 +51,7 @@ class PoseRow:
     height: int | None = None
     score: float | None = None
     error: str | None = None
+    signals: dict = field(default_factory=dict)   # measured once with the landmarks (views.describe_image)
 
     @property
     def is_person(self) -> bool:
@@ -136,19 +137,20 @@ class Anchor:
     family: str | None = None
     profile: tuple[float, ...] | None = None
     label: str = ""                         # what that centroid was called there, for people
-    no_person: bool = False                 # the reserved no-person class (same in every run)
+    no_person: bool = False                 # a class without a person (the same kind in every run)
+    image_kind: str | None = None           # which one (views.ImageKind); None: a run's one catch-all class
 
     def to_dict(self) -> dict:
         return {"centroid": self.centroid, "origin": self.origin, "family": self.family,
                 "profile": None if self.profile is None else list(self.profile), "label": self.label,
-                "no_person": self.no_person}
+                "no_person": self.no_person, "image_kind": self.image_kind}
 
     @classmethod
     def from_dict(cls, d: dict) -> Anchor:
         p = d.get("profile")
         return cls(d.get("centroid"), d.get("origin") or "", d.get("family"),
                    None if p is None else tuple(float(v) for v in p), d.get("label") or "",
-                   bool(d.get("no_person")))
+                   bool(d.get("no_person")), d.get("image_kind"))
 
 
 UNPLACED_DESCRIPTION = "description"
@@ -303,7 +305,7 @@ class Judgement:
 
 class CentroidKind(StrEnum):
     POSE = "pose"              # a K-Means centroid of person poses
-    NO_PERSON = "no_person"    # the reserved class K: images without a person
+    NO_PERSON = "no_person"    # a reserved class K, K+1, ...: images without a person, one per image kind
 
 
 def _split_known(cls, d: dict) -> tuple[dict, dict]:
@@ -326,13 +328,21 @@ class RunInfo:
     embedding_dim: int = 0                   # raw pose embedding
     space_dim: int = 0                       # what K-Means clustered (the autoencoder's code if any)
     autoencoder: bool = False
-    no_person_class: int | None = None       # = k
+    no_person_class: int | None = None       # = k, the first class without a person
+    # the image kinds without a person (views.ImageKind values), classes K, K+1, ... in this order;
+    # empty in runs made before image kinds: then class K holds every image without a person
+    kinds: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)   # keys of newer or older files, kept as they are
 
     @property
     def identity(self) -> tuple[str, str]:
         """(backend, backend_version): the key of the pose cache rows the run uses."""
         return self.backend, self.backend_version
+
+    @property
+    def n_classes(self) -> int:
+        """K pose classes and the classes without a person (one per kind, or one catch-all)."""
+        return self.k + max(1, len(self.kinds))
 
     @classmethod
     def from_dict(cls, d: dict) -> RunInfo:
@@ -358,6 +368,7 @@ class CentroidInfo:
     mean_landmarks: list | None = None       # (n_landmarks, 4) averages, pose centroids only
     profile: list[float] | None = None       # mean raw embedding, pose centroids only
     mirror: int | None = None                # the centroid its mirrored members land in, if any
+    image_kind: str | None = None            # no-person classes: which kind (views.ImageKind value)
 
     def __post_init__(self):
         self.kind = CentroidKind(self.kind)
@@ -373,7 +384,7 @@ class CentroidInfo:
     def to_dict(self) -> dict:
         """As stored: optional fields only when set."""
         d = {k: v for k, v in asdict(self).items()
-             if v is not None or k not in ("mean_landmarks", "profile", "mirror")}
+             if v is not None or k not in ("mean_landmarks", "profile", "mirror", "image_kind")}
         return d | {"kind": str(self.kind)}
 
 

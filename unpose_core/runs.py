@@ -39,7 +39,10 @@ from .cluster import PoseKMeans
 from .config import TrainConfig
 from .images import content_hash
 from .rank import COHORT_LEVELS, CentroidRanker
+from .embed.views import kmeans_weights, split_family
 from .records import CentroidInfo, CentroidKind, PoseRow, RunInfo, Status
+from .views import NON_HUMAN_KINDS, ImageKind
+from .views.describe import ImageView, describe_image
 
 FORMAT_VERSION = 1
 
@@ -95,11 +98,46 @@ class Run:
 
     @property
     def no_person_class(self) -> int:
-        return self.info.k   # classes 0..K-1 are poses, K is "no person"
+        """The first class without a person (K). Runs with image kinds have one such class per
+        kind (:attr:`non_human_classes`); runs made before them, this one catch-all class."""
+        return self.info.k
 
     @property
     def n_classes(self) -> int:
-        return self.info.k + 1
+        return self.info.n_classes
+
+    @property
+    def non_human_classes(self) -> range:
+        """Classes K, K+1, ...: images without a person, one per kind in ``info.kinds``."""
+        return range(self.info.k, self.info.n_classes)
+
+    def is_pose(self, c: int) -> bool:
+        return 0 <= int(c) < self.info.k
+
+    def kind_of_class(self, c: int) -> ImageKind | None:
+        """The image kind of a class without a person; None for a pose class or the catch-all
+        class of an older run."""
+        i = int(c) - self.info.k
+        return ImageKind(self.info.kinds[i]) if 0 <= i < len(self.info.kinds) else None
+
+    def class_tag(self, c: int) -> str:
+        """How every surface writes a class id: its number for a pose, ∅ and the kind for a class
+        without a person (∅size_chart, ∅fabric, ∅flat_lay, ∅other; plain ∅ in older runs)."""
+        if self.is_pose(c):
+            return str(int(c))
+        kind = self.kind_of_class(c)
+        return "∅" if kind is None else f"∅{kind.value}"
+
+    def class_of_kind(self, kind: ImageKind | str) -> int:
+        """The class that holds images of ``kind`` without a person (the catch-all class K in
+        runs made before image kinds, and for a kind the run does not know)."""
+        kind = str(kind)
+        return self.info.k + self.info.kinds.index(kind) if kind in self.info.kinds else self.info.k
+
+    def describe(self, poses: list[PoseRow | None]) -> list[ImageView | None]:
+        """What each image shows (:func:`views.describe_image` under this run's landmarks)."""
+        names = tuple(self.info.landmark_names)
+        return [describe_image(p, names) for p in poses]
 
     def to_space(self, embeddings: np.ndarray) -> np.ndarray:
         """Raw pose embeddings -> the space the centroids live in (autoencoder if any)."""
@@ -111,20 +149,41 @@ class Run:
             X = self.autoencoder.transform(X)
         return X
 
-    def classify(self, poses: list[PoseRow | None]) -> tuple[np.ndarray, np.ndarray]:
-        """Pose class and squared distance per cached pose result (``Store.poses`` values):
-        the nearest centroid for a person, the reserved class K for no person, and -1 (NaN
-        distance) for a failed image or one with no result. The one way from pose rows to
-        classes: suggestions, the evaluation and the app all call it."""
+    def space_weights(self) -> np.ndarray | None:
+        """The K-Means feature weights of this run's space (the view dimensions' weight; none for
+        an autoencoder's code or an embedding without views)."""
+        return None if self.autoencoder is not None else kmeans_weights(self.info.family, self.info.space_dim)
+
+    def embed(self, poses: list[PoseRow], views: list[ImageView | None] | None = None) -> np.ndarray:
+        """Raw embeddings of person rows in this run's family (views computed when not given)."""
         from .embed import embed
 
+        if not poses:
+            return np.zeros((0, self.info.embedding_dim), np.float32)
+        if views is None and split_family(self.info.family)[1]:
+            views = self.describe(poses)
+        return embed(np.stack([p.landmarks for p in poses]), self.info.family, views)
+
+    def classify(self, poses: list[PoseRow | None],
+                 views: list[ImageView | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pose class and squared distance per cached pose result (``Store.poses`` values):
+        the nearest centroid for a person, the class of its kind for an image without one
+        (a pose the view rules find implausible, e.g. a garment laid flat, counts as without),
+        and -1 (NaN distance) for a failed image or one with no result. The one way from pose
+        rows to classes: suggestions, the evaluation and the app all call it."""
+        views = self.describe(poses) if views is None else views
         classes = np.full(len(poses), -1, dtype=np.int64)
         dists = np.full(len(poses), np.nan, dtype=np.float32)
-        rows = [i for i, p in enumerate(poses) if p is not None and p.is_person]
-        classes[[i for i, p in enumerate(poses) if p is not None and p.status is Status.NO_PERSON]] = \
-            self.no_person_class
+        rows = []
+        for i, (p, v) in enumerate(zip(poses, views, strict=True)):
+            if p is None or v is None:
+                continue
+            if v.is_person and p.is_person:
+                rows.append(i)
+            else:
+                classes[i] = self.class_of_kind(v.kind)
         if rows:
-            raw = embed(np.stack([poses[i].landmarks for i in rows]), self.info.family)
+            raw = self.embed([poses[i] for i in rows], [views[i] for i in rows])
             c, d = self.kmeans.nearest(self.to_space(raw))
             classes[rows], dists[rows] = c, d
         return classes, dists
@@ -358,6 +417,10 @@ def _check_config(cfg: dict, run: str) -> tuple[TrainConfig, RunInfo]:
         bad.append("backend and backend_version must be text")
     if not isinstance(info.family, str):
         bad.append("family must be text")
+    known = [str(k) for k in NON_HUMAN_KINDS]
+    if not isinstance(info.kinds, list) or not all(k in known for k in info.kinds) \
+            or len(set(info.kinds)) != len(info.kinds):
+        bad.append(f"kinds must list distinct image kinds of {known}")
     if not _is_int(info.k, 1, 100_000):
         bad.append(f"k={info.k!r} is not a whole number >= 1")
     for dim in ("embedding_dim", "space_dim"):
@@ -400,10 +463,10 @@ def _check_config_links(train: TrainConfig, info: RunInfo, run: str) -> None:
 
 
 def _check_centroids(items: list, info: RunInfo, run: str) -> list[CentroidInfo]:
-    k = info.k
-    if len(items) != k + 1:
-        raise RunError(f"run {run}: centroids.json has {len(items)} entries, K={k} needs {k + 1} "
-                       "(K poses and the no-person class)")
+    k, n = info.k, info.n_classes
+    if len(items) != n:
+        raise RunError(f"run {run}: centroids.json has {len(items)} entries, K={k} needs {n} "
+                       f"(K poses and {n - k} class(es) without a person)")
     out = []
     for i, d in enumerate(items):
         try:
@@ -414,6 +477,9 @@ def _check_centroids(items: list, info: RunInfo, run: str) -> list[CentroidInfo]
         kind = CentroidKind.POSE if i < k else CentroidKind.NO_PERSON
         if c.id != i or c.kind is not kind:
             raise RunError(f"{where} is id {c.id!r}, kind {c.kind}; expected id {i}, kind {kind}")
+        want_kind = info.kinds[i - k] if i >= k and info.kinds else None
+        if c.image_kind != want_kind:
+            raise RunError(f"{where} has image kind {c.image_kind!r}; config.json's kinds say {want_kind!r}")
         if not _is_int(c.size, 0) or not _is_int(c.n_products, 0) or not isinstance(c.auto_description, str):
             raise RunError(f"{where}: size and n_products must be whole numbers >= 0, auto_description text")
         if c.mean_landmarks is not None:
@@ -438,9 +504,10 @@ def _check_reference(ref: pd.DataFrame, centroids: list[CentroidInfo], k: int, r
     pc = ref["pose_class"]
     if not pd.api.types.is_integer_dtype(pc):
         raise RunError(f"run {run}: reference.parquet pose_class is {pc.dtype}, expected whole numbers")
-    if len(pc) and (pc.min() < -1 or pc.max() > k):
+    n = len(centroids)
+    if len(pc) and (pc.min() < -1 or pc.max() >= n):
         raise RunError(f"run {run}: reference.parquet pose_class spans {pc.min()}..{pc.max()}, "
-                       f"outside -1..{k} (K={k})")
+                       f"outside -1..{n - 1} (K={k})")
     try:
         dist = pd.to_numeric(ref["distance"]).to_numpy(np.float64)
     except (TypeError, ValueError):
@@ -451,18 +518,18 @@ def _check_reference(ref: pd.DataFrame, centroids: list[CentroidInfo], k: int, r
     statuses = set(ref["status"].dropna().astype(str)) - {str(s) for s in Status}
     if statuses or ref["status"].isna().any():
         raise RunError(f"run {run}: reference.parquet has unknown status values {sorted(statuses)[:5]}")
-    sizes = np.bincount(pc[pc >= 0].to_numpy(np.int64), minlength=k + 1)
+    sizes = np.bincount(pc[pc >= 0].to_numpy(np.int64), minlength=n)
     listed = [c.size for c in centroids]
     if sizes.tolist() != listed:
         raise RunError(f"run {run}: class sizes in reference.parquet {sizes.tolist()} differ from centroids.json "
                        f"{listed}")
 
 
-def _check_ranker_tables(t: dict, k: int, run: str) -> None:
+def _check_ranker_tables(t: dict, n_classes: int, run: str) -> None:
     where = f"run {run}: ranker_tables.json"
     n = t.get("n_classes")
-    if n != k + 1:
-        raise RunError(f"run {run}: ranker has {n} classes, expected {k + 1}")
+    if n != n_classes:
+        raise RunError(f"run {run}: ranker has {n} classes, expected {n_classes}")
     params = t.get("params")
     if not isinstance(params, dict) or not all(_is_num(params.get(p)) and math.isfinite(params[p])
                                                and params[p] >= 0 for p in ("rating_weight", "count_weight")) \
@@ -542,7 +609,7 @@ def _load_run(folder: Path, metadata_sha256: str | None) -> Run:
     except Exception as exc:
         raise RunError(f"run {run}: reference.parquet cannot be read: {exc}") from None
     _check_reference(reference, centroids, k, run)
-    _check_ranker_tables(_json(data["ranker_tables.json"], "ranker_tables.json", run, dict), k, run)
+    _check_ranker_tables(_json(data["ranker_tables.json"], "ranker_tables.json", run, dict), info.n_classes, run)
     try:
         n_trees = check_lightgbm_model(data["ranker.txt"].decode("ascii"), n_features=1 + len(COHORT_LEVELS))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -570,8 +637,8 @@ def _load_run(folder: Path, metadata_sha256: str | None) -> Run:
                              f"{ranker.booster_.num_feature()} features")
     except Exception as exc:
         raise RunError(f"run {run}: ranker.txt cannot be loaded: {exc}") from None
-    if ranker.n_classes != k + 1:
-        raise RunError(f"run {run}: ranker has {ranker.n_classes} classes, expected {k + 1}")
+    if ranker.n_classes != info.n_classes:
+        raise RunError(f"run {run}: ranker has {ranker.n_classes} classes, expected {info.n_classes}")
     return Run(meta["run_id"], folder, train_cfg, info, PoseKMeans.from_state(state), ranker, reference,
                centroids, ae, meta)
 

@@ -19,6 +19,8 @@ import pandas as pd
 from .catalog.selection import popularity_sort
 from .config import SuggestConfig
 from .descriptions import describe_centroid, seller_hint
+from .views import ImageKind
+from .views.duplicates import duplicate_groups, duplicate_hash
 from .groups import PoseGroups, build_groups, pose_groups
 from .images import content_hash
 from .pose import PoseBackend, create_backend, require_version
@@ -48,6 +50,10 @@ class ImageAssignment:
     image_id: int | None = None
     group: int | None = None                          # the pose group of its class
     covers: list[int] = field(default_factory=list)   # groups it covers (its own + soft coverage)
+    view: dict | None = None                          # views.ImageView.to_dict(): kind, facing, framing...
+    flags: list[str] = field(default_factory=list)    # several_people, low_resolution, blurred
+    flag_text: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None                   # the listing's earlier copy of the same photo
 
 
 @dataclass
@@ -86,6 +92,8 @@ class Suggestion:
     covered_groups: list[int] = field(default_factory=list)
     expected_groups: list[int] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    duplicates: list[list[str]] = field(default_factory=list)   # near-identical photos, first one kept
+    notes: list[str] = field(default_factory=list)              # for the seller: duplicates, flagged images
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,18 +135,56 @@ class MissingClasses:
         return [r["group"] for r in self.ranked]
 
 
+# -- what the listing's images are ------------------------------------------------------------
+
+def listing_duplicates(poses: list[PoseRow | None]) -> list[list[int]]:
+    """Groups of a listing's images that are the same photo, in listing order: the same file
+    twice (same content hash), or near-identical perceptual hashes
+    (:func:`views.duplicates.duplicate_groups`: re-encoded, resized, slightly cropped or
+    colour-shifted copies). Only the first image of a group covers poses."""
+    hashes = [None if p is None else duplicate_hash((p.signals or {}).get("image") or {}) for p in poses]
+    sets = [set(g) for g in duplicate_groups(hashes)]
+    by_content: dict[str, set[int]] = {}
+    for i, p in enumerate(poses):
+        if p is not None:
+            by_content.setdefault(p.content_hash, set()).add(i)
+    sets += [g for g in by_content.values() if len(g) > 1]
+    out: list[set[int]] = []
+    for g in sets:   # join groups that share an image
+        for o in [o for o in out if o & g]:
+            g = g | o
+            out.remove(o)
+        out.append(g)
+    return sorted((sorted(g) for g in out), key=lambda g: g[0])
+
+
+def listing_notes(images: list[ImageAssignment], duplicates: list[list[int]]) -> list[str]:
+    """What a seller should know about the photos they have: copies, and flagged images."""
+    notes = []
+    n_same = sum(len(g) for g in duplicates)
+    if duplicates:
+        notes.append(f"{n_same} of your {len(images)} images are "
+                     + ("the same photo" if len(duplicates) == 1 else f"{len(duplicates)} repeated photos")
+                     + ": a copy shows nothing new.")
+    for i, a in enumerate(images, 1):
+        for text in a.flag_text:
+            notes.append(f"Image {i}: {text}.")
+    return notes
+
+
 # -- distances and radii ---------------------------------------------------------------------
 
-def centroid_distances(run: Run, poses: list[PoseRow | None]) -> np.ndarray:
+def centroid_distances(run: Run, poses: list[PoseRow | None], views: list | None = None) -> np.ndarray:
     """(n images, K) squared distances to every pose centroid, in the standardised space the
-    nearest-centroid rule (``Run.classify``) uses; NaN rows for images without a person."""
-    from .embed import embed
-
+    nearest-centroid rule (``Run.classify``) uses; NaN rows for images without a person (by
+    the view rules: a pose found on a garment laid flat has none)."""
+    views = run.describe(poses) if views is None else views
     out = np.full((len(poses), run.k), np.nan, dtype=np.float64)
-    rows = [i for i, p in enumerate(poses) if p is not None and p.is_person]
+    rows = [i for i, (p, v) in enumerate(zip(poses, views, strict=True))
+            if p is not None and p.is_person and v is not None and v.is_person]
     if rows:
         km = run.kmeans
-        X = run.to_space(embed(np.stack([poses[i].landmarks for i in rows]), run.info.family))
+        X = run.to_space(run.embed([poses[i] for i in rows], [views[i] for i in rows]))
         Z = (np.asarray(X, np.float64) - km.mean_) / km.scale_
         C = np.asarray(km.cluster_centers_scaled_, np.float64)
         out[rows] = ((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
@@ -396,8 +442,11 @@ class Suggester:
         cfg.validate()
         poses = self._poses_for(hashes, paths)
         results = [poses.get(h) for h in hashes]
-        classes, dists = self.run.classify(results)
-        distances = centroid_distances(self.run, results)
+        views = self.run.describe(results)
+        classes, dists = self.run.classify(results, views)
+        distances = centroid_distances(self.run, results, views)
+        dupes = listing_duplicates(results)
+        first_of = {i: g[0] for g in dupes for i in g[1:]}
         groups = self.groups()
         r2 = cluster_radii(self.run, cfg.coverage_percentile) if cfg.coverage_percentile > 0 else None
         assignments = []
@@ -407,12 +456,16 @@ class Suggester:
             own = {c} if c is not None else set()
             if r2 is not None and np.isfinite(distances[i]).all():
                 own |= {int(x) for x in np.flatnonzero(distances[i] <= r2)}
+            v = views[i]
             assignments.append(ImageAssignment(
                 image=p, status=pr.status, pose_class=c, error=pr.error, image_id=image_ids[i],
                 description=self.describe(c) if c is not None else "",
                 distance=None if np.isnan(dists[i]) else float(dists[i]),
                 group=groups.group_of(c) if c is not None else None,
-                covers=sorted(groups.of_classes(self.run.covered(own)))))
+                covers=sorted(groups.of_classes(self.run.covered(own))) if i not in first_of else [],
+                view=None if v is None else v.to_dict(), flags=[] if v is None else list(v.flags),
+                flag_text=[] if v is None else list(v.flag_text),
+                duplicate_of=paths[first_of[i]] if i in first_of else None))
         present = sorted({a.pose_class for a in assignments if a.pose_class is not None})
         person = np.isfinite(distances).all(axis=1)
         m = missing_classes(self.run, product, present, distances[person], groups, cfg)
@@ -422,7 +475,10 @@ class Suggester:
             label = _group_label(groups, r["group"])
             missing.append(MissingPose(
                 r["pose_class"], r["rank"], r["score"], r["support"], label,
-                seller_hint(label, r["support"], m.cohort, m.n_products),
+                seller_hint(label, r["support"], m.cohort, m.n_products,
+                            kind=None if self.run.is_pose(r["pose_class"]) else
+                            (self.run.kind_of_class(r["pose_class"]) or ImageKind.OTHER),
+                            described=any(c in self.descriptions for c in r["members"])),
                 self.references(r["members"], m.cohort, exclude=product.get("product_id")),
                 group=r["group"], members=list(r["members"]), support_low=r["support_low"],
                 support_high=r["support_high"], relative=r["relative"], closest=r["closest"],
@@ -432,7 +488,9 @@ class Suggester:
                                     else float(self.run.config.min_cohort_share)}
         return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
-                          list(m.present), list(m.covered), list(m.expected), settings)
+                          list(m.present), list(m.covered), list(m.expected), settings,
+                          duplicates=[[paths[i] for i in g] for g in dupes],
+                          notes=listing_notes(assignments, dupes))
 
     def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:
         """A catalogue product's missing poses (``config`` overrides the Suggester's settings)."""
@@ -497,6 +555,9 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                 "product_type": s.products.at[pid, "product_type"], "cohort": sug.cohort,
                 "cohort_level": sug.cohort_level, "n_images": len(sug.images),
                 "n_failed_images": sum(a.status == Status.ERROR for a in sug.images),
+                "n_duplicate_images": sum(a.duplicate_of is not None for a in sug.images),
+                "flagged_images": "; ".join(f"{Path(a.image).name}: {', '.join(a.flags)}"
+                                            for a in sug.images if a.flags),
                 "present_poses": " ".join(map(str, sug.present)), "n_missing": len(sug.missing),
                 "status": sug.status, "reason": sug.reason,
                 "top_missing": sug.missing[0].description if sug.missing else "",

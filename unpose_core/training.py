@@ -2,7 +2,8 @@
 
 Paper Algorithm 1: reference images -> landmarks -> embeddings (-> autoencoder)
 -> K-Means centroids -> LightGBM cohort ranking, saved as a run. Images without a
-person are not forced into a pose cluster: they get the reserved class K.
+person are not forced into a pose cluster: they get the reserved class of their kind (K size
+chart, K+1 fabric, K+2 flat lay, K+3 other; views.ImageKind).
 """
 from __future__ import annotations
 
@@ -17,8 +18,17 @@ import pandas as pd
 from .catalog.selection import Selection, select_sets
 from .cluster import PoseKMeans
 from .config import TrainConfig
-from .descriptions import MAX_DISTANCE, NO_PERSON_TEXT, RunLabels, describe_landmarks, items_of, plan_carry
+from .descriptions import (
+    MAX_DISTANCE,
+    RunLabels,
+    describe_landmarks,
+    describe_views,
+    items_of,
+    kind_description,
+    plan_carry,
+)
 from .embed import embed
+from .embed.views import VIEW_SUFFIX, kmeans_weights
 from .pose import backend_info, create_backend
 from .pose.extract import ExtractResult, extract_poses
 from .progress import Progress, ProgressFn
@@ -26,30 +36,38 @@ from .rank import CentroidRanker
 from .records import CentroidInfo, CentroidKind, RunInfo, Status
 from .runs import Run, get_run, remove_stale_partials, run_digest, save_run
 from .store import LabelsChanged, Store
+from .views import NON_HUMAN_KINDS, ImageKind
+from .views.describe import describe_image
 
 
 @dataclass
 class ImagePoses:
     """Pose data for a set of catalogue images, aligned row by row with ``images``."""
 
-    images: pd.DataFrame           # catalogue rows (+ status column)
-    landmarks: np.ndarray          # (n_person, L, 4) for rows with status == person
+    images: pd.DataFrame           # catalogue rows (+ status, kind columns)
+    landmarks: np.ndarray          # (n_person, L, 4) for the rows showing a person
     embeddings: np.ndarray         # (n_person, D)
     person_rows: np.ndarray        # indices into images of the person rows
+    views: list = field(default_factory=list)   # views.ImageView (or None) per row of images
 
 
 def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
-                     family: str) -> ImagePoses:
+                     family: str, landmark_names=()) -> ImagePoses:
+    """Pose rows, views and embeddings of ``images``. A person is a row the view rules take for
+    one (:func:`views.describe_image`): a pose found on a garment laid flat is not."""
     poses = store.poses(backend, version, images["content_hash"])
     images = images.reset_index(drop=True).copy()
     found = [poses.get(h) for h in images["content_hash"]]
+    views = [describe_image(p, tuple(landmark_names)) for p in found]
     images["status"] = [str(p.status) if p else str(Status.PENDING) for p in found]
     images["error"] = [p.error if p else None for p in found]
-    rows = np.flatnonzero([p is not None and p.is_person for p in found])
+    images["kind"] = [None if v is None else str(v.kind) for v in views]
+    rows = np.flatnonzero([p is not None and p.is_person and v is not None and v.is_person
+                           for p, v in zip(found, views, strict=True)])
     lms = np.stack([found[i].landmarks for i in rows]) if len(rows) \
         else np.zeros((0, 1, 4), np.float32)
-    emb = embed(lms, family) if len(rows) else np.zeros((0, 0), np.float32)
-    return ImagePoses(images, lms, emb, rows)
+    emb = embed(lms, family, [views[i] for i in rows]) if len(rows) else np.zeros((0, 0), np.float32)
+    return ImagePoses(images, lms, emb, rows, views)
 
 
 @dataclass
@@ -87,12 +105,16 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         ext: ExtractResult = extract_poses(store, options, workers=workers, progress=progress, stop=stop,
                                            backend=backend)
         info = RunInfo.from_dict(backend_info(backend))
+        if config.views:
+            info.family += VIEW_SUFFIX
+        info.kinds = [str(k) for k in NON_HUMAN_KINDS]
     finally:
         backend.close()
     if ext.cancelled:
         raise InterruptedError("training cancelled during pose extraction")
     ref_images = images[images["product_id"].isin(sel.reference_ids)]
-    ip = load_image_poses(store, ref_images, info.backend, info.backend_version, info.family)
+    ip = load_image_poses(store, ref_images, info.backend, info.backend_version, info.family,
+                          info.landmark_names)
     n_person = len(ip.person_rows)
     _report(progress, "train", 1, 5, f"{n_person} reference images with a person")
     if n_person < config.k:
@@ -105,43 +127,60 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         ae = PoseAutoencoder(seed=config.seed, **config.autoencoder_params).fit(space)
         space = ae.transform(space)
     _report(progress, "train", 2, 5, f"K-Means, K={config.k}")
-    km = PoseKMeans(config.k, seed=config.seed, niter=config.niter, nredo=config.nredo).fit(space)
+    weights = None if ae is not None else kmeans_weights(info.family, space.shape[1])
+    km = PoseKMeans(config.k, seed=config.seed, niter=config.niter, nredo=config.nredo,
+                    feature_weights=weights).fit(space)
 
     k = config.k
+    info.k, info.no_person_class = k, k
     ref = ip.images
     classes = np.full(len(ref), -1, dtype=np.int64)
     dists = np.full(len(ref), np.nan, dtype=np.float32)
     classes[ip.person_rows] = km.labels_
     _, d = km.nearest(space)
     dists[ip.person_rows] = d
-    classes[ref["status"].to_numpy() == str(Status.NO_PERSON)] = k
+    for i, v in enumerate(ip.views):   # images without a person: the class of their kind
+        if v is not None and not (v.is_person and classes[i] >= 0):
+            classes[i] = k + info.kinds.index(str(v.kind)) if str(v.kind) in info.kinds else k
+    n_classes = info.n_classes
     usable = classes >= 0
     _report(progress, "train", 3, 5, "ranking poses per cohort")
     prod_cols = products.drop(columns=["attrs"]).set_index("product_id")
     ref_rows = ref[usable].join(prod_cols, on="product_id")
-    ranker = CentroidRanker(k + 1, config.rating_weight, config.count_weight, seed=config.seed).fit(
+    ranker = CentroidRanker(n_classes, config.rating_weight, config.count_weight, seed=config.seed).fit(
         classes[usable], ref_rows)
 
     centroids: list[CentroidInfo] = []
-    for c in range(k + 1):
+    for c in range(n_classes):
         members = np.flatnonzero(classes == c)
         size, n_products = int(len(members)), int(ref.loc[members, "product_id"].nunique())
-        if c == k:
-            centroids.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_products, NO_PERSON_TEXT))
+        if c >= k:
+            kind = ImageKind(info.kinds[c - k])
+            centroids.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_products, kind_description(kind),
+                                          image_kind=str(kind)))
             continue
         pos = np.flatnonzero(km.labels_ == c)
         mean_lm = ip.landmarks[pos].mean(axis=0)
+        auto = describe_views([ip.views[ip.person_rows[i]] for i in pos]) \
+            or describe_landmarks(mean_lm, tuple(info.landmark_names))
         centroids.append(CentroidInfo(
-            c, CentroidKind.POSE, size, n_products, describe_landmarks(mean_lm, tuple(info.landmark_names)),
+            c, CentroidKind.POSE, size, n_products, auto,
             mean_landmarks=np.round(mean_lm, 5).tolist(),
             profile=np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()))
-    for c, partner in mirror_partners(ip.landmarks, km.labels_, k, info, ae, km).items():
+    person_views = [ip.views[i] for i in ip.person_rows]
+    for c, partner in mirror_partners(ip.landmarks, km.labels_, k, info, ae, km, person_views).items():
         centroids[c].mirror = partner
 
     reference = pd.DataFrame({
         "image_id": ref["image_id"].to_numpy(), "product_id": ref["product_id"].to_numpy(),
         "content_hash": ref["content_hash"].to_numpy(), "status": ref["status"].to_numpy(),
         "pose_class": classes, "distance": dists,
+        # what each image shows (views.describe_image), kept so pages need not recompute it
+        "kind": [None if v is None else str(v.kind) for v in ip.views],
+        "facing": [None if v is None or v.facing is None else str(v.facing) for v in ip.views],
+        "framing": [None if v is None or v.framing is None else str(v.framing) for v in ip.views],
+        "view": [None if v is None else v.label for v in ip.views],
+        "flags": [" ".join(v.flags) if v is not None else "" for v in ip.views],
     })
     run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S") + f"-k{k}"
     runs_dir = store.data_dir / "runs"
@@ -160,7 +199,9 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
     summary = {"n_reference_products": len(sel.reference_ids), "n_subject_products": len(sel.subject_ids),
                "n_reference_images": int(len(ref)), "n_person": n_person,
-               "n_no_person": int((classes == k).sum()), "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
+               "n_no_person": int((classes >= k).sum()),
+               "n_by_kind": {kd: int((classes == k + i).sum()) for i, kd in enumerate(info.kinds)},
+               "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
                "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids],
                # get_run checks it: an edited metadata.json (with its checksums redone) is refused
                "metadata_sha256": run_digest(folder)}
@@ -353,12 +394,16 @@ def cluster_radii(classes: np.ndarray, sq_dists: np.ndarray, k: int) -> dict:
 
 
 def mirror_partners(landmarks: np.ndarray, labels: np.ndarray, k: int, info: RunInfo, ae, km,
-                    min_share: float = 0.6) -> dict[int, int]:
+                    views: list | None = None, min_share: float = 0.6) -> dict[int, int]:
     """Centroid -> the centroid its members land in when their images are mirrored, where
     at least ``min_share`` of them agree and it is another centroid."""
-    from .embed import mirror_landmarks
+    from .embed import mirror_landmarks, mirror_view_embedding, split_family
 
-    mirrored = embed(mirror_landmarks(landmarks, info.landmark_names), info.family)
+    base, with_view = split_family(info.family)
+    mirrored = embed(mirror_landmarks(landmarks, info.landmark_names), base)
+    if with_view:   # the view dimensions of a mirrored image: yaw -> -yaw
+        own = embed(landmarks, info.family, views)
+        mirrored = np.concatenate([mirrored, mirror_view_embedding(own[:, mirrored.shape[1]:])], axis=1)
     if ae is not None:
         mirrored = ae.transform(mirrored)
     target, _ = km.nearest(mirrored)

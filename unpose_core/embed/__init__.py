@@ -6,12 +6,16 @@ optional autoencoder (autoencoder.py) compresses either to a small code.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from ..views.describe import ImageView
 from .blazepose33 import BLAZEPOSE_DIM, BLAZEPOSE_FEATURES, embed_blazepose
+from .views import VIEW_FEATURES, mirror_view_embedding, split_family, view_embedding
 
-__all__ = ["BLAZEPOSE_DIM", "BLAZEPOSE_FEATURES", "embed", "embed_blazepose", "embedding_table",
-           "mirror_landmarks"]
+__all__ = ["BLAZEPOSE_DIM", "BLAZEPOSE_FEATURES", "VIEW_FEATURES", "embed", "embed_blazepose", "embedding_table",
+           "mirror_landmarks", "mirror_view_embedding", "split_family", "view_embedding"]
 
 
 def mirror_landmarks(landmarks: np.ndarray, names) -> np.ndarray:
@@ -27,19 +31,32 @@ def mirror_landmarks(landmarks: np.ndarray, names) -> np.ndarray:
 
 
 def embedding_table(family: str) -> tuple[tuple[str, str], ...]:
-    if family == "blazepose33":
-        return BLAZEPOSE_FEATURES
-    if family == "coco17":
+    """Every dimension of ``family`` with its meaning (a "+view" family adds :data:`VIEW_FEATURES`)."""
+    base, with_view = split_family(family)
+    if base == "blazepose33":
+        table = BLAZEPOSE_FEATURES
+    elif base == "coco17":
         from .coco17 import COCO17_FEATURES
-        return COCO17_FEATURES
-    raise ValueError(f"unknown embedding family {family!r}")
+        table = COCO17_FEATURES
+    else:
+        raise ValueError(f"unknown embedding family {family!r}")
+    return table + VIEW_FEATURES if with_view else table
 
 
-def embed(landmarks: np.ndarray, family: str) -> np.ndarray:
-    """Dispatch on the backend's embedding family ("blazepose33" or "coco17")."""
-    if family == "blazepose33":
-        return embed_blazepose(landmarks)
-    if family == "coco17":
+def embed(landmarks: np.ndarray, family: str, views: Sequence[ImageView | None] | None = None) -> np.ndarray:
+    """Dispatch on the embedding family: "blazepose33" (the paper's 77 dims), "coco17" (61), or
+    either with "+view", which appends the view dimensions of ``views`` (one per landmark set)."""
+    base, with_view = split_family(family)
+    if base == "blazepose33":
+        X = embed_blazepose(landmarks)
+    elif base == "coco17":
         from .coco17 import embed_coco17
-        return embed_coco17(landmarks)
-    raise ValueError(f"unknown embedding family {family!r}")
+        X = embed_coco17(landmarks)
+    else:
+        raise ValueError(f"unknown embedding family {family!r}")
+    if not with_view:
+        return X
+    if views is None or len(views) != len(X):
+        raise ValueError(f"a {family!r} embedding needs one view per landmark set "
+                         f"({len(X)}), got {None if views is None else len(views)}")
+    return np.concatenate([X, view_embedding(views)], axis=1).astype(np.float32)

@@ -494,7 +494,7 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     ref_ok = ref[(ref["pose_class"] >= 0) & ref["label"].notna()]
     ref_purity = purity(ref_ok["pose_class"], ref_ok["label"]) if len(ref_ok) else float("nan")
     rng = np.random.default_rng([seed, 104729])
-    n_pose = run.no_person_class
+    n_pose = run.k   # classes 0..K-1 are poses
     position = {i: j for j, i in enumerate(imgs.index)}
     rows: list[dict] = []
     for pid, g in imgs.groupby("product_id", sort=True):

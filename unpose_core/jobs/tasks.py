@@ -108,7 +108,7 @@ def _sweep_target(store: Store, progress: ProgressFn, stop: threading.Event, run
     labels = frame.get("pose_label")
     has_labels = labels is not None and labels.notna().any()
     rows = sweep_k(X, ks, seed=seed, labels=labels.to_numpy(object) if has_labels else None,
-                   sample=sample, progress=progress)
+                   sample=sample, progress=progress, feature_weights=run.space_weights())
     for r in rows:
         for key, v in list(r.items()):
             if isinstance(v, float) and not np.isfinite(v):

@@ -6,7 +6,7 @@ created from a :class:`PoseOptions` through :func:`unpose_core.pose.create_backe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -27,6 +27,12 @@ class PoseResult:
     ``landmarks`` is (n_landmarks, 4): x / width, y / height, z (BlazePose: depth in the
     x scale; 0 for 2-D models) and a per-landmark confidence in [0, 1]. ``None`` when
     ``status`` is :data:`NO_PERSON`.
+
+    ``signals`` holds extra, JSON-safe evidence a backend can give about the image (plain
+    floats / ints / lists / dicts, rounded): the ``blazepose`` backend reports every
+    detected person (``people``), the primary person's segmentation mask (``mask``) and a
+    face detector's answer on the head (``face``); see :mod:`unpose_core.pose.blazepose`.
+    Empty for backends that have nothing more to say (the COCO-17 ones).
     """
 
     status: str
@@ -34,6 +40,7 @@ class PoseResult:
     image_size: tuple[int, int]  # (width, height)
     backend: str
     score: float = 0.0
+    signals: dict = field(default_factory=dict)
 
     @property
     def has_person(self) -> bool:

@@ -58,10 +58,12 @@ class BlazePoseBoxFinder:
 
     def __init__(self, min_detection_confidence: float = 0.5):
         self._blazepose = BlazePose(PoseOptions(min_detection_confidence=min_detection_confidence))
-        self.version = f"blazepose-mp{self._blazepose.mediapipe_version}-c1-m{BOX_MARGIN:g}"
+        self.version = f"blazepose-mp{self._blazepose.mediapipe_version}-tasks-c1-m{BOX_MARGIN:g}"
+        self.last_signals: dict = {}   # BlazePose's signals (people, mask, face) of the last image
 
     def box(self, image: np.ndarray) -> np.ndarray | None:
         res = self._blazepose.estimate(image)
+        self.last_signals = dict(res.signals)
         if not res.has_person:
             return None
         return landmarks_box(res.landmarks, (image.shape[1], image.shape[0]))
@@ -82,17 +84,17 @@ class BlazePoseCOCO17(ClosingBackend):
     def __init__(self, options: PoseOptions | None = None):
         self.options = options or PoseOptions(backend=self.id)
         self._blazepose = BlazePose(self.options)
-        self.version = (f"mediapipe-{self._blazepose.mediapipe_version}-full-c1-coco17map1"
+        self.version = (f"mediapipe-{self._blazepose.mediapipe_version}-tasks-full-c1-coco17map1"
                         f"-d{self.options.min_detection_confidence:g}")
 
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)
         res = self._blazepose.estimate(image)
         if not res.has_person:
-            return PoseResult(NO_PERSON, None, size, self.id)
+            return PoseResult(NO_PERSON, None, size, self.id, signals=res.signals)
         lm = res.landmarks[list(BLAZEPOSE_TO_COCO17)].copy()
         lm[:, 2] = 0.0
-        return PoseResult(PERSON, lm, size, self.id, score=float(lm[:, 3].mean()))
+        return PoseResult(PERSON, lm, size, self.id, score=float(lm[:, 3].mean()), signals=res.signals)
 
     def close(self) -> None:
         self._blazepose.close()

@@ -29,6 +29,7 @@ from ..images import ImageError, load_rgb
 from ..progress import ProgressFn, ProgressTracker
 from ..records import PoseRow, Status
 from ..store import Store
+from ..views.measure import measure_image
 from . import PoseBackend, PoseOptions, backend_identity, create_backend
 
 ERROR = Status.ERROR   # the old name, for callers that import it from here
@@ -83,7 +84,10 @@ class ExtractResult:
 
 
 def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow:
-    """One cache row for one image; bad files become an 'error' row, never an exception."""
+    """One cache row for one image: the backend's pose and signals (people, mask, face) plus the
+    image measurements (:func:`views.measure.measure_image`: size, blur, perceptual hashes,
+    statistics for the kinds without a person). Bad files become an 'error' row, never an
+    exception."""
     try:
         image = load_rgb(path)
     except ImageError as exc:
@@ -92,8 +96,13 @@ def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow
         res = backend.estimate(image)
     except Exception as exc:  # a model failure on one image must not stop a catalogue
         return PoseRow(content_hash, Status.ERROR, error=f"{backend.id} failed: {type(exc).__name__}: {exc}")
+    signals = dict(getattr(res, "signals", None) or {})
+    try:
+        signals["image"] = measure_image(image)
+    except Exception as exc:  # measurements help; the pose stands without them
+        signals["image_error"] = f"{type(exc).__name__}: {exc}"
     return PoseRow(content_hash, Status(res.status), res.landmarks, res.image_size[0], res.image_size[1],
-                   res.score)
+                   res.score, signals=signals)
 
 
 _worker_backend: PoseBackend | None = None

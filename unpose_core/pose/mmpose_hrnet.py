@@ -73,6 +73,7 @@ class TopDownSettings:
         self.min_detection_confidence = options.min_detection_confidence
         self._finder = None
         self.box_version = "image"
+        self.last_signals: dict = {}   # the box finder's signals (people, mask, face) of the last image
 
     def start(self) -> None:
         """Load the person-box finder (BlazePose) when ``person_box == "auto"``."""
@@ -92,8 +93,10 @@ class TopDownSettings:
     def box(self, image: np.ndarray) -> np.ndarray:
         """xyxy pixel box of the person to crop (float32, shape (4,))."""
         h, w = image.shape[:2]
+        self.last_signals = {}
         if self._finder is not None:
             found = self._finder.box(image)
+            self.last_signals = self._finder.last_signals
             if found is not None:
                 return found
         return np.array([0, 0, w, h], dtype=np.float32)
@@ -122,8 +125,9 @@ class TopDownCOCO17(ClosingBackend):
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)
         kp, sc = self.infer(image, self.person_box(image))
-        return coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold,
-                             self.settings.min_keypoints)
+        res = coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold, self.settings.min_keypoints)
+        res.signals = dict(self.settings.last_signals)   # several people, face: from the box finder's BlazePose
+        return res
 
     def _release(self) -> None:
         """Drop the model (subclasses)."""

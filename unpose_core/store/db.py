@@ -57,6 +57,18 @@ class LabelsChanged(RuntimeError):
     """The labels a carry-over was planned from changed before it was written: plan again."""
 
 
+def _signals(text: str | None) -> dict:
+    """A pose row's stored signals; a damaged value reads as none (they are measurements, and
+    re-extraction remakes them), never as an error that hides the landmarks."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -233,13 +245,16 @@ class Store:
             lm = None if r.landmarks is None else np.asarray(r.landmarks, np.float32)
             values.append((r.content_hash, backend, version, str(Status(r.status)),
                            None if lm is None else int(lm.shape[0]), None if lm is None else lm.tobytes(),
-                           r.width, r.height, 0.0 if r.score is None else float(r.score), r.error, now))
+                           r.width, r.height, 0.0 if r.score is None else float(r.score), r.error, now,
+                           json.dumps(r.signals, separators=(",", ":")) if r.signals else None))
         with self._write() as c:
-            c.executemany("INSERT OR REPLACE INTO poses VALUES(?,?,?,?,?,?,?,?,?,?,?)", values)
+            c.executemany("INSERT OR REPLACE INTO poses(content_hash, backend, backend_version, status,"
+                          " n_landmarks, landmarks, width, height, score, error, created_at, signals)"
+                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", values)
 
     def poses(self, backend: str, version: str, hashes: Iterable[str] | None = None) -> dict[str, PoseRow]:
         """content_hash -> its cached result (landmarks (n, 4) float32 or None)."""
-        sql = ("SELECT content_hash, status, n_landmarks, landmarks, width, height, score, error"
+        sql = ("SELECT content_hash, status, n_landmarks, landmarks, width, height, score, error, signals"
                " FROM poses WHERE backend=? AND backend_version=?")
         if hashes is None:
             rows = self._rows(sql, (backend, version))
@@ -248,9 +263,9 @@ class Store:
             for chunk in _chunks(list(dict.fromkeys(hashes))):
                 rows += self._rows(sql + f" AND content_hash IN ({_marks(len(chunk))})", (backend, version, *chunk))
         out = {}
-        for h, status, n, blob, w, hgt, score, err in rows:
+        for h, status, n, blob, w, hgt, score, err, sig in rows:
             lm = None if blob is None else np.frombuffer(blob, np.float32).reshape(n, 4)
-            out[h] = PoseRow(h, Status(status), lm, w, hgt, score, err)
+            out[h] = PoseRow(h, Status(status), lm, w, hgt, score, err, _signals(sig))
         return out
 
     def pose_counts(self, backend: str, version: str) -> dict[Status, int]:

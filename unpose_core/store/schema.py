@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -51,7 +51,7 @@ TABLES: dict[str, str] = {
     "poses": """CREATE TABLE IF NOT EXISTS poses(
         content_hash TEXT NOT NULL, backend TEXT NOT NULL, backend_version TEXT NOT NULL,
         status TEXT NOT NULL, n_landmarks INTEGER, landmarks BLOB, width INTEGER, height INTEGER,
-        score REAL, error TEXT, created_at REAL,
+        score REAL, error TEXT, created_at REAL, signals TEXT,
         PRIMARY KEY(content_hash, backend, backend_version))""",
     # path: relative to the data dir when the run folder lies inside it, else absolute
     "runs": """CREATE TABLE IF NOT EXISTS runs(
@@ -184,8 +184,18 @@ def _v2_to_v3(conn: sqlite3.Connection, data_dir: Path) -> None:
                                                 time.time()))
 
 
+def _v3_to_v4(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Pose rows gain ``signals``: what the measurement pass saw (people, mask, face, image
+    statistics) as JSON. Rows cached before have none (NULL); they are re-measured when their
+    backend version changes, and read as "no signals" until then."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(poses)").fetchall()}
+    if "signals" not in cols:
+        conn.execute("ALTER TABLE poses ADD COLUMN signals TEXT")
+    _create_all(conn)
+
+
 # from version -> the step to version + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 # -- opening -----------------------------------------------------------------------------------
