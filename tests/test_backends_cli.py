@@ -35,8 +35,8 @@ def test_blazepose_coco17_trains_and_suggests_out_of_the_box(demo_data_dir, tmp_
     res = json.loads(run("train", "--backend", "blazepose-coco17", "--k", "10", "-q", "--json",
                          data_dir=d).stdout)
     cfg = json.loads((d / "runs" / res["run_id"] / "config.json").read_text())["info"]
-    assert cfg["backend"] == "blazepose-coco17" and cfg["family"] == "coco17"
-    assert cfg["embedding_dim"] == 61 and len(cfg["landmark_names"]) == 17
+    assert cfg["backend"] == "blazepose-coco17" and cfg["family"] == "coco17+view"
+    assert cfg["embedding_dim"] == 61 + 3 and len(cfg["landmark_names"]) == 17
     # its own pose cache: nothing of the BlazePose-33 cache is reused
     assert res["extract"]["n_processed"] == res["extract"]["n_unique_images"] == n_images
     runs = json.loads(run("runs", "--json", data_dir=d).stdout)
@@ -90,15 +90,17 @@ def test_mmpose_hrnet_train_after_import(tmp_path):
     assert len(listed) == 1 and listed[0]["path"].endswith(".safetensors")
     run("import", str(_render_catalogue(tmp_path)), "--images", "/", "-q", data_dir=d)
     # random weights score every joint low: with the default no-person rule nobody is found,
-    # so the test lowers the keypoint threshold (and skips flip test for speed)
-    res = json.loads(run("train", "--backend", "mmpose-hrnet", "--k", "4", "--min-images", "2", "-q", "--json",
+    # so the test lowers the keypoint threshold (and skips flip test for speed). Their skeletons
+    # are random too: the view rules' person check turns some down (views.people), so K is small
+    res = json.loads(run("train", "--backend", "mmpose-hrnet", "--k", "2", "--min-images", "2", "-q", "--json",
                          "--backend-param", "keypoint_threshold=0", "--backend-param", "flip_test=false",
                          data_dir=d).stdout)
     n_reference = RENDER_FIGURES * RENDERS_PER_FIGURE
-    assert res["summary"]["n_person"] == res["summary"]["n_reference_images"] == n_reference
+    assert res["summary"]["n_reference_images"] == n_reference
+    assert 2 <= res["summary"]["n_person"] and res["summary"]["n_person"] + res["summary"]["n_no_person"] == n_reference
     assert res["extract"]["n_processed"] == n_reference + 1 and res["extract"]["n_errors"] == 0
     info = json.loads((d / "runs" / res["run_id"] / "config.json").read_text())["info"]
-    assert info["backend"] == "mmpose-hrnet" and info["embedding_dim"] == 61
+    assert info["backend"] == "mmpose-hrnet" and info["embedding_dim"] == 61 + 3
     assert listed[0]["sha256"][:12] in info["backend_version"]   # the weights that made the run
     sug = json.loads(run("suggest", "S1", "--json", "-q", data_dir=d).stdout)
     assert sug["run_id"] == res["run_id"] and len(sug["images"]) == 1

@@ -17,7 +17,8 @@ EXPECTED = {
 def test_descriptions_of_demo_framings(demo_store, demo_run):
     """Mean landmarks of each recorded demo framing read back as that framing."""
     info = demo_run.info
-    ip = load_image_poses(demo_store, demo_store.images(), info.backend, info.backend_version, info.family)
+    ip = load_image_poses(demo_store, demo_store.images(), info.backend, info.backend_version, info.family,
+                          info.landmark_names)
     labels = ip.images.loc[ip.person_rows, "pose_label"].to_numpy()
     for label, words in EXPECTED.items():
         text = describe_landmarks(ip.landmarks[labels == label].mean(axis=0), LANDMARK_NAMES)
@@ -30,6 +31,8 @@ def test_every_centroid_has_an_auto_description(demo_run):
     assert len(demo_run.centroids) == demo_run.n_classes
     assert all(c.auto_description for c in demo_run.centroids)
     assert demo_run.centroids[-1].kind == "no_person" and not demo_run.centroids[-1].is_pose
+    assert [demo_run.centroids[c].image_kind for c in demo_run.non_human_classes] == \
+        ["size_chart", "fabric", "flat_lay", "other"]
 
 
 def test_seller_hint_names_the_cohort_and_share():

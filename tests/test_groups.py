@@ -119,7 +119,7 @@ def test_marks_through_the_store_with_append_only_history(store):
     assert g.get(0).desirable and g.get(0).members == (0, 2)
     g = grp.mark_desirable(store, run, 0, undo=True)          # undo on any member clears the group
     assert not g.get(0).desirable
-    with pytest.raises(ValueError, match="no-person"):
+    with pytest.raises(ValueError, match="without a person"):
         grp.merge(store, run, [0, run.no_person_class])
     with pytest.raises(ValueError, match="within 0..5"):
         grp.exclude(store, run, 9)
@@ -233,7 +233,7 @@ def test_groups_cli(data_copy, capsys):
     rc, out, _ = run_cli(capsys, "groups", "--json", "--data-dir", d)
     listed = json.loads(out)
     g = {r["group"]: r for r in listed["groups"]}
-    assert g[1]["members"][:2] == [1, 3] and g[4]["excluded"] and g[7]["desirable"] and g[9]["members"] == [9]
+    assert {1, 3} <= set(g[1]["members"]) and g[4]["excluded"] and g[7]["desirable"] and g[9]["members"] == [9]
     assert "merge 1+3" in g[1]["marks"]
     rc, out, _ = run_cli(capsys, "groups", "proposals", "--separation", "50", "--json", "--data-dir", d)
     props = json.loads(out)["proposals"]
@@ -258,7 +258,7 @@ def test_groups_cli(data_copy, capsys):
     rc, _, err = run_cli(capsys, "groups", "place", str(ids[0]), "8", "--data-dir", d)
     assert rc == 2 and "already placed" in err
     rc, _, err = run_cli(capsys, "groups", "merge", "1", str(run.no_person_class), "--data-dir", d)
-    assert rc == 2 and "no-person" in err
+    assert rc == 2 and "without a person" in err
     s.close()
 
 
@@ -342,7 +342,7 @@ def test_clusters_page_groups_panel(data_copy, monkeypatch):
         (MarkKind.MERGE, (1, 3), None), (MarkKind.EXCLUDE, (4,), "junk"), (MarkKind.DESIRABLE, (7,), None),
         (MarkKind.SPLIT, (9,), None)}
     table = next(df.value for df in at.dataframe if "centroids" in df.value.columns)
-    assert "1, 3" in set(table["centroids"]) and table.set_index("group").loc[4, "excluded"]
+    assert any({"1", "3"} <= set(c.split(", ")) for c in table["centroids"]) and table.set_index("group").loc[4, "excluded"]
     # proposals: a generous setting proposes pairs; accept one, reject another
     at.number_input(key=f"groups-separation-{rid}").set_value(15.0).run()
     assert not at.exception, [e.value for e in at.exception]

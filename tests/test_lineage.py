@@ -17,6 +17,7 @@ from conftest import copy_data_dir
 from unpose_core import groups as grp
 from unpose_core import training
 from unpose_core.cli import main as cli_main
+from unpose_core.store.schema import SCHEMA_VERSION
 from unpose_core.config import TrainConfig
 from unpose_core.descriptions import mark_reviewed
 from unpose_core.records import DescriptionStatus, MarkKind
@@ -63,7 +64,7 @@ def newest_other_run(store: Store, not_this: str) -> str:
 def test_descriptions_survive_two_retrains_12_3_10(store, data_copy, capsys):
     first = get_run(store, train(store, TrainConfig(k=12, seed=0)).run_id)
     texts = {c: f"label {c}" for c in range(first.n_classes)}
-    assert len(texts) == 13
+    assert len(texts) == 12 + 4   # 12 poses, 4 kinds without a person
     flagged = {"label 1", "label 5"}
     for c, t in texts.items():
         store.set_description(first.run_id, c, t, REVIEW if t in flagged else "ok", "test")
@@ -217,8 +218,9 @@ def test_unreadable_run_with_no_readable_lineage_is_not_replaced(store, data_cop
     rc, _, err = run_cli(capsys, "runs", "--activate", new_id, "--keep-unmatched", "--data-dir", data_copy)
     assert rc == 0 and "listed as unplaced" in err and store.active_run_id() == new_id
     new = get_run(store, new_id)
-    # the no-person class is the same in every run; the rest waits for a person
-    assert {c: d.text for c, d in store.descriptions(new_id).items()} == {new.no_person_class:
+    # a class without a person goes to the same kind in every run; the unreadable run's kind is
+    # unknown, so its description lands on "other"; the rest waits for a person
+    assert {c: d.text for c, d in store.descriptions(new_id).items()} == {new.class_of_kind("other"):
                                                                           "Fabric and size charts"}
     assert {(u.kind, u.text) for u in store.unplaced(new_id)} == {("description", "Chest close-up"),
                                                                  ("exclude", "junk")}
@@ -283,7 +285,7 @@ def test_v2_unplaced_descriptions_are_migrated(tmp_path):
     con.commit()
     con.close()
     s = Store(d)
-    assert s.opened_version == 2 and s.schema_version == 3
+    assert s.opened_version == 2 and s.schema_version == SCHEMA_VERSION
     hist = s.unplaced_descriptions("run-a").set_index("text")
     assert hist.loc["Placed later", "state"] == "placed" and hist.loc["Placed later", "placed_on"] == 1
     assert [u.text for u in s.unplaced("run-a")] == ["Still waiting"]

@@ -66,5 +66,5 @@ def test_shape_mismatch_is_refused(run_copy):
 
 
 def test_embedding_dim_is_checked(demo_run):
-    with pytest.raises(RunError, match="expects 77-dim"):
+    with pytest.raises(RunError, match="expects 80-dim"):   # 77 pose + 3 view dimensions
         demo_run.to_space(np.zeros((2, 61), np.float32))

@@ -210,6 +210,15 @@ def test_measure_robust_on_degenerate_images(image):
     quality_flags(m)
 
 
+def test_measure_original_size():
+    img = load_rgb(RENDERS / "front_full_1.jpg")
+    capped = measure_image(resized(img, 0.5), original_size=(512, 768))
+    full = measure_image(img)
+    assert (capped["width"], capped["height"]) == (512, 768)
+    assert {k: v for k, v in capped.items() if k not in ("width", "height")} == \
+        {k: v for k, v in full.items() if k not in ("width", "height")}
+
+
 def test_measure_rejects_non_images():
     with pytest.raises(ValueError):
         measure_image(np.zeros((0, 5, 3), np.uint8))
@@ -298,6 +307,22 @@ def test_flat_lay(make):
 def test_other(make):
     d = kind_of(make())
     assert d.kind is ImageKind.OTHER, d.evidence
+
+
+def test_demo_catalogue_non_person_shots():
+    """The demo catalogue's dyed texture crops and size-chart windows (its generator, fixed seed)."""
+    from unpose_core.catalog.demo import Shot, render_shot
+
+    rng = np.random.default_rng(0)
+    wrong = []
+    for source, kind in [(f"photos/skimage_{t}.png", ImageKind.FABRIC) for t in ("brick", "grass", "gravel")] + [
+            ("photos/skimage_text.png", ImageKind.SIZE_CHART)]:
+        shot = Shot(str(kind), source, "none", "flat", "fabric" if kind is ImageKind.FABRIC else "chart")
+        for i in range(10):
+            got = kind_of(np.asarray(render_shot(shot, rng))).kind
+            if got is not kind:
+                wrong.append((source, i, got))
+    assert len(wrong) <= 2, wrong                        # 40 shots
 
 
 def test_kind_decision_shape():

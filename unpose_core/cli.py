@@ -611,7 +611,8 @@ def cmd_views_evaluate(args) -> int:
     rep = evaluate_views(labels, PoseOptions(backend=args.backend, params=_backend_params(args)), ks=ks,
                          progress=_progress(args), data_dir=resolve_data_dir(args.data_dir))
     if args.out:
-        rep.per_image.to_csv(args.out, index=False)
+        from .exports import to_csv
+        to_csv(rep.per_image, args.out)
     if args.json:
         _print_json(rep.to_dict())
         return 0

@@ -52,7 +52,7 @@ class ImagePoses:
 
 
 def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
-                     family: str, landmark_names=()) -> ImagePoses:
+                     family: str, landmark_names) -> ImagePoses:
     """Pose rows, views and embeddings of ``images``. A person is a row the view rules take for
     one (:func:`views.describe_image`): a pose found on a garment laid flat is not."""
     poses = store.poses(backend, version, images["content_hash"])

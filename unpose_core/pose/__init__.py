@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from ..views.measure import MEASURE_VERSION
 from .base import NO_PERSON, PERSON, PoseBackend, PoseOptions, PoseResult
 
 # name -> "module:factory". Factories take (PoseOptions, data_dir) and return a PoseBackend.
@@ -25,6 +26,10 @@ EMBEDDING_FAMILY: dict[str, str] = {
     "rtmpose-onnx": "coco17",
 }
 
+
+# the pose cache holds the measurement pass's signals next to the landmarks: a change to what
+# views.measure.measure_image or the backends' signals record must re-run extraction
+SIGNALS_VERSION = f"signals{MEASURE_VERSION}"
 
 def register(name: str, target: str, family: str) -> None:
     _REGISTRY[name] = target
@@ -61,7 +66,7 @@ def backend_identity(backend: PoseBackend | PoseOptions | str, data_dir=None) ->
             return backend_identity(b)
         finally:
             b.close()
-    return backend.id, backend.version
+    return backend.id, f"{backend.version}+{SIGNALS_VERSION}"
 
 
 def backend_info(backend: PoseBackend) -> dict:
@@ -75,8 +80,8 @@ def backend_info(backend: PoseBackend) -> dict:
 def require_version(backend: PoseBackend, expected_version: str | None, who: str = "the run") -> PoseBackend:
     """``backend`` when it is the version ``who`` was trained with (or nothing is expected);
     otherwise it is closed and a RuntimeError says to retrain: its poses would not match."""
-    if expected_version and backend.version != expected_version:
-        bid, version = backend_identity(backend)
+    bid, version = backend_identity(backend)
+    if expected_version and version != expected_version:
         backend.close()
         raise RuntimeError(f"{who} was trained with {expected_version}, the installed {bid} is {version}: "
                            "retrain to use it")

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
-from ..images import ImageError, load_rgb
+from ..images import ImageError, load_rgb, probe_image
 from ..progress import ProgressFn, ProgressTracker
 from ..records import PoseRow, Status
 from ..store import Store
@@ -98,7 +98,8 @@ def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow
         return PoseRow(content_hash, Status.ERROR, error=f"{backend.id} failed: {type(exc).__name__}: {exc}")
     signals = dict(getattr(res, "signals", None) or {})
     try:
-        signals["image"] = measure_image(image)
+        # the model's copy is capped at MAX_SIDE_FOR_MODEL: the resolution rule needs the original size
+        signals["image"] = measure_image(image, original_size=probe_image(path))
     except Exception as exc:  # measurements help; the pose stands without them
         signals["image_error"] = f"{type(exc).__name__}: {exc}"
     return PoseRow(content_hash, Status(res.status), res.landmarks, res.image_size[0], res.image_size[1],

@@ -6,9 +6,10 @@ trained classifier, because there is no labelled set of real non-human catalogue
 train on (only generated examples and a few skimage photos), and because each rule reads as
 one sentence a seller-support person can check against the image:
 
-* **size chart** - a table (>= 2 long horizontal and >= 2 long vertical dark lines, >= 10
+* **size chart** - a table (>= 2 long thin horizontal and >= 2 vertical lines, >= 10
   glyph-size marks, a mostly flat background) or plain text (>= 25 glyph-size marks making up
-  most of the ink, sparse ink on a mostly flat background of few colours);
+  most of the ink, sparse high-contrast ink on a mostly flat background of few colours). Text
+  smaller than ~1/50 of the image's long side (under 3 px at the 256 px work size) is not seen;
 * **fabric** - texture fills the frame: nearly every cell of an 8x8 grid is textured and the
   cells are alike (low coefficient of variation of their gradient energy), so there is no
   outline and no plain area;
@@ -18,8 +19,11 @@ one sentence a seller-support person can check against the image:
   card, packaging) is not a flat lay;
 * **other** - everything else (landscapes, logos, boxes, busy scenes).
 
-The rules are tried in that order (a table on white would otherwise pass as a flat lay, and a
-woven check has glyph-size squares, so text needs a flat background). Each condition has a
+The rules are tried in that order: a table on white would otherwise pass as a flat lay, and a
+page of large text fills the frame like a fabric; a woven check has glyph-size squares, so text
+needs a flat background, and a dim brick-like fabric has flat areas, so text needs contrast
+(Canny edges). Checked on generated cases (tests/test_views_image.py) and on the demo
+catalogue's fabric crops and size charts (``unpose_core.catalog.demo``). Each condition has a
 margin ``(value - threshold) / scale`` clipped to [-1, 1]; a rule holds when every margin is
 >= 0 and its strength is the smallest margin. The confidence of the chosen kind is
 ``0.5 + 0.5 * strength``; for OTHER it is ``0.5 + 0.5 * min(-strength)`` over all rules (how
@@ -41,6 +45,7 @@ TEXT_MIN_GLYPHS = 25
 TEXT_MIN_GLYPH_FRACTION = 0.40  # glyph-size marks hold most of the ink
 TEXT_MAX_INK = 0.30             # ink is sparse
 TEXT_MAX_COLOURS = 3            # background and ink (and one highlight)
+TEXT_MIN_EDGES = 0.02           # Canny edge pixels: ink on paper is high-contrast (a dim fabric is not)
 # fabric
 FABRIC_MIN_COVERAGE = 0.90      # textured grid cells
 FABRIC_MAX_TEXTURE_CV = 0.35    # the cells are alike
@@ -79,6 +84,7 @@ RULES: dict[str, tuple[ImageKind, tuple[_Condition, ...]]] = {
         ("ink_fraction", "<=", TEXT_MAX_INK, 0.1),
         ("flat_fraction", ">=", TEXT_MIN_FLAT, 0.2),
         ("dominant_colours", "<=", TEXT_MAX_COLOURS, 2.0),
+        ("edge_density", ">=", TEXT_MIN_EDGES, 0.02),
     )),
     "fabric": (ImageKind.FABRIC, (
         ("texture_coverage", ">=", FABRIC_MIN_COVERAGE, 0.1),

@@ -6,10 +6,11 @@ All measurements except ``width``/``height`` are taken on a *work copy*: the ima
 (see :func:`work_copy`) so that its long side is ``WORK_SIDE`` = 256 pixels, keeping the
 aspect ratio; colour, border and foreground on a half-size copy of it (128 px). Measuring at
 a fixed size is what makes ``blur`` and ``edge_sharpness`` independent of the input
-resolution: a 1024-pixel photo and its 512-pixel copy give the same numbers, a 0.75x copy
-within ~15 % (an image smaller than 256 pixels is upscaled, so a tiny image reads as soft,
-which is what it looks like on a listing page). Cost: ~3.5 ms per 512x768 image on one core
-of a 2-core cloud VM (``benchmarks/bench_views_cost.py``).
+resolution: the same picture at 1024 and 512 px gives the same numbers (exact 2x halvings);
+a 0.75x copy, resampled twice, reads softer (edge_sharpness differs by 15 %, blur by 57 %,
+medians over the 151 bench images). An image smaller than 256 px is upscaled, so a tiny image reads as
+soft, which is what it looks like on a listing page. Cost: 3.5..4.5 ms CPU per 512x768 image
+on one core of this 2-core VM, depending on its load (``benchmarks/bench_views_cost.py``).
 
 Background model: the outer ``BORDER_FRACTION`` (4 %) of the work copy is taken as the
 border; a quadratic surface in (x, y) is fitted to its CIELAB colour (so a shaded or
@@ -19,7 +20,7 @@ uniform (``border_uniformity`` near 1).
 
 | key | meaning | range |
 |---|---|---|
-| ``width``, ``height`` | original size in pixels | int >= 1 |
+| ``width``, ``height`` | size in pixels (of the file if ``original_size`` is given) | int >= 1 |
 | ``aspect`` | width / height | float > 0 |
 | ``blur`` | variance of the 3x3 Laplacian of the grey work copy (grey 0..255); low = blurred or flat | float >= 0 |
 | ``phash``, ``dhash`` | imagehash pHash / dHash (64 bit) of a 64x64 grey copy: pHash within 2 bits of | 16 hex chars |
@@ -28,8 +29,8 @@ uniform (``border_uniformity`` near 1).
 | ``contrast`` | standard deviation of grey / 255 | 0..0.5 |
 | ``edge_density`` | fraction of Canny (50/150) edge pixels | 0..1 |
 | ``edge_pixels`` | number of those edge pixels (``edge_sharpness`` is unreliable below ~50) | int >= 0 |
-| ``edge_sharpness`` | median over edge pixels of (3x3 max abs Laplacian) / gradient magnitude: ~1 / edge | float >= 0 |
-| | width, contrast-independent; sharp photos >= 0.6, sigma-1 blur at work size ~0.45, 0 if no edges | |
+| ``edge_sharpness`` | 10th percentile over edge pixels of (3x3 max abs Laplacian) / gradient: ~1 / edge | float >= 0 |
+| | width, contrast-independent; sharp images >= 0.44, sigma-1 blur at work size < 0.4; 0 if no edges | |
 | ``line_h``, ``line_v`` | long (>= 1/6 of the side) thin (<= ~3 px) dark horizontal / vertical lines | int >= 0 |
 | ``line_fraction`` | fraction of dark ("ink") pixels that lie on such lines | 0..1 |
 | ``ink_fraction`` | pixels darker than their 15x15 neighbourhood by > 10 levels (lighter on a dark page) | 0..1 |
@@ -39,7 +40,7 @@ uniform (``border_uniformity`` near 1).
 | ``mean_saturation`` | mean HSV saturation | 0..1 |
 | ``colourfulness`` | Hasler-Suesstrunk colourfulness / 100 | 0..~1.5 |
 | ``near_white_fraction`` | pixels with value >= 220 and saturation <= 30 (of 255) | 0..1 |
-| ``flat_fraction`` | pixels with Sobel gradient magnitude < 8 grey levels (near-uniform) | 0..1 |
+| ``flat_fraction`` | near-uniform pixels: gradient < 10 % of the image's 99th-percentile gradient (>= 1 level) | 0..1 |
 | ``dominant_colours`` | colour bins (4 levels per RGB channel) holding >= 5 % of the pixels | int 0..20 |
 | ``border_uniformity`` | fraction of border pixels within ``FG_DISTANCE`` of the fitted background | 0..1 |
 | ``border_residual`` | RMS Lab distance of border pixels to the fitted background | float >= 0 |
@@ -51,7 +52,7 @@ uniform (``border_uniformity`` near 1).
 | ``fg_fill`` | largest component area / its bounding-box area | 0..1 |
 | ``fg_solidity`` | largest component area / its convex-hull area | 0..1 |
 | ``fg_border_touch`` | fraction of the outermost pixel ring that is foreground | 0..1 |
-| ``texture_coverage`` | fraction of the 8x8 grid cells whose mean gradient magnitude >= 6 grey levels | 0..1 |
+| ``texture_coverage`` | 8x8 grid cells whose mean gradient >= 30 % of the 75th-percentile cell's (>= 1 level) | 0..1 |
 | ``texture_cv`` | coefficient of variation of the cells' mean gradient (low = homogeneous texture) | float >= 0 |
 | ``periodicity`` | repeat strength of the centre 64 px patch of the half copy (``_periodicity``): ~1 stripes | 0..1 |
 """
@@ -65,25 +66,31 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+MEASURE_VERSION = 1          # bump when a key's meaning or computation changes (re-extracts the pose cache)
 WORK_SIDE = 256              # long side of the work copy every measurement is taken on
 BORDER_FRACTION = 0.04       # border strip width, fraction of the short side
 HALF_MIN_SIDE = 16           # colour and foreground are measured at half the work size if that keeps >= 16 px
 FG_DISTANCE = 12.0           # Lab distance (L 0..100 scale) from the background surface that counts as foreground
-DARK_PAGE = 96                # mean grey below this: a dark page, ink is light (grey is inverted)
+DARK_PAGE = 96               # mean grey below this: a dark page whose ink is light (grey is inverted)
 INK_BLOCK = 15               # neighbourhood of the adaptive "ink" threshold
 INK_OFFSET = 10              # grey levels darker than the neighbourhood mean to count as ink
 RIDGE_OFFSET = 2             # a thin line is darker than the pixels this far on both sides ...
 RIDGE_CONTRAST = 20          # ... by this many grey levels
 LINE_MIN_FRACTION = 1 / 6    # a straight line spans at least this fraction of the side
-FLAT_GRADIENT = 8.0          # Sobel magnitude below which a pixel is near-uniform
+FLAT_RELATIVE = 0.10         # a pixel is near-uniform below this fraction of the 99th-percentile gradient ...
+FLAT_MIN_GRADIENT = 1.0      # ... or below 1 grey level per pixel (contrast-relative: a dark, low-contrast
+                             # fabric is no plain paper, a sharp text's paper is)
 TEXTURE_GRID = 8             # cells per side of the texture grid
-TEXTURE_GRADIENT = 6.0       # mean Sobel magnitude of a textured cell
-HASH_INPUT = 64
-EDGE_SAMPLE = 1000           # edge pixels sampled (evenly) for the median of edge_sharpness
+TEXTURE_RELATIVE = 0.30      # a cell is textured at this fraction of the 75th-percentile cell's gradient ...
+TEXTURE_MIN_GRADIENT = 1.0   # ... and at least 1 grey level per pixel
+HASH_INPUT = 64              # side of the grey copy handed to imagehash
+EDGE_SAMPLE = 1000           # edge pixels sampled (evenly) for edge_sharpness
+EDGE_QUANTILE = 10           # percentile of the edges' sharpness: the softest tenth of the edges; a median is
+                             # fooled by stripes and dots, whose Laplacian/gradient ratio a blur does not change
 PERIOD_PATCH = 64            # on the half-size copy: the centre half of the image
-PERIOD_MIN_LAG = 2
-PERIOD_HIGHPASS = 1.5      # sigma of the blur subtracted before the autocorrelation
-DOMINANT_SHARE = 0.05
+PERIOD_MIN_LAG = 2           # lags (px) never counted as a repeat
+PERIOD_HIGHPASS = 1.5        # sigma of the blur subtracted before the autocorrelation
+DOMINANT_SHARE = 0.05        # a dominant colour bin holds at least this share of the pixels
 
 KEYS: tuple[str, ...] = (
     "width", "height", "aspect", "blur", "phash", "dhash", "brightness", "contrast",
@@ -244,11 +251,18 @@ def _thin_dark_lines(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h_map, v_map
 
 
-def measure_image(image: np.ndarray) -> dict:
-    """The raw measurements of one RGB uint8 image (H, W, 3) at full size; see the module docstring
-    for every key. JSON-safe (floats rounded to 4 digits, ints, hex strings)."""
+def measure_image(image: np.ndarray, original_size: tuple[int, int] | None = None) -> dict:
+    """The raw measurements of one RGB uint8 image (H, W, 3); see the module docstring for every key.
+    JSON-safe (floats rounded to 4 digits, ints, hex strings).
+
+    ``original_size`` = (width, height) of the file when ``image`` was decoded smaller (e.g.
+    ``load_rgb``'s 1280 px cap; ``images.probe_image`` reads it from the header): it becomes
+    ``width``/``height``. Every other key is measured at the fixed work size, so the cap changes
+    nothing else."""
     rgb_full = _as_rgb(image)
     height, width = rgb_full.shape[:2]
+    if original_size is not None:
+        width, height = max(1, int(original_size[0])), max(1, int(original_size[1]))
     rgb = work_copy(rgb_full)
     h, w = rgb.shape[:2]
     n = h * w
@@ -269,19 +283,17 @@ def measure_image(image: np.ndarray) -> dict:
     out["brightness"] = _r(g32.mean() / 255)
     out["contrast"] = _r(math.sqrt(var) / 255)
     edges = cv2.Canny(grey, 50, 150)
-    n_edges = int(np.count_nonzero(edges))
+    n_edges = cv2.countNonZero(edges)
     out["edge_density"] = _r(n_edges / n)
     gx = cv2.Sobel(g32, cv2.CV_32F, 1, 0, ksize=3) / 4   # /4: grey levels per pixel
     gy = cv2.Sobel(g32, cv2.CV_32F, 0, 1, ksize=3) / 4
     mag = cv2.magnitude(gx, gy)
     out["edge_pixels"] = n_edges
     if n_edges:
-        ys, xs = np.nonzero(edges)
-        step = max(1, n_edges // EDGE_SAMPLE)
-        ys, xs = ys[::step], xs[::step]
-        padded = np.pad(np.abs(lap), 1)
-        peak = np.max([padded[ys + dy, xs + dx] for dy in range(3) for dx in range(3)], axis=0)   # 3x3 max
-        out["edge_sharpness"] = _r(np.median(peak / np.maximum(mag[ys, xs], 1e-3)))
+        pts = cv2.findNonZero(edges).reshape(-1, 2)[:: max(1, n_edges // EDGE_SAMPLE)]   # (x, y), evenly sampled
+        xs, ys = pts[:, 0], pts[:, 1]
+        peak = cv2.dilate(np.abs(lap), None)[ys, xs]                           # 3x3 max of |Laplacian|
+        out["edge_sharpness"] = _r(np.percentile(peak / np.maximum(mag[ys, xs], 1e-3), EDGE_QUANTILE))
     else:
         out["edge_sharpness"] = 0.0
 
@@ -293,7 +305,7 @@ def measure_image(image: np.ndarray) -> dict:
         ink = cv2.adaptiveThreshold(paper, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
     else:
         ink = np.zeros_like(grey)
-    n_ink = int(np.count_nonzero(ink))
+    n_ink = cv2.countNonZero(ink)
     kh = cv2.getStructuringElement(cv2.MORPH_RECT, (max(2, int(w * LINE_MIN_FRACTION)), 1))
     kv = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(2, int(h * LINE_MIN_FRACTION))))
     ridge_h, ridge_v = _thin_dark_lines(paper)
@@ -312,7 +324,9 @@ def measure_image(image: np.ndarray) -> dict:
     out["glyph_fraction"] = _r(area[glyph].sum() / n_ink if n_ink else 0.0)
     out["otsu_separability"] = _r(_otsu_separability(grey, var))
 
-    out["flat_fraction"] = _r(np.count_nonzero(mag < FLAT_GRADIENT) / n)
+    hist = cv2.calcHist([mag], [0], None, [256], [0, 256]).ravel().cumsum()
+    p99 = float(np.searchsorted(hist, 0.99 * hist[-1]))                # 99th-percentile gradient, 1-level bins
+    out["flat_fraction"] = _r(cv2.countNonZero((mag < max(FLAT_MIN_GRADIENT, FLAT_RELATIVE * p99)).view(np.uint8)) / n)
 
     # colour, border and foreground on a half-size copy (exact 2x area: cheap); fractions need no 256 px
     if min(h, w) >= 2 * HALF_MIN_SIDE:
@@ -366,7 +380,8 @@ def measure_image(image: np.ndarray) -> dict:
     ch, cw = max(1, h // TEXTURE_GRID), max(1, w // TEXTURE_GRID)
     gh, gw = min(TEXTURE_GRID, h), min(TEXTURE_GRID, w)
     cells = cv2.resize(np.ascontiguousarray(mag[: gh * ch, : gw * cw]), (gw, gh), interpolation=cv2.INTER_AREA)
-    out["texture_coverage"] = _r(np.count_nonzero(cells >= TEXTURE_GRADIENT) / cells.size)
+    textured = cells >= max(TEXTURE_MIN_GRADIENT, TEXTURE_RELATIVE * float(np.percentile(cells, 75)))
+    out["texture_coverage"] = _r(np.count_nonzero(textured) / cells.size)
     cm = float(cells.mean())
     out["texture_cv"] = _r(float(cells.std()) / cm if cm > 1e-6 else 0.0)
     out["periodicity"] = _r(_periodicity(cv2.cvtColor(half, cv2.COLOR_RGB2GRAY)))
