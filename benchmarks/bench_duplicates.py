@@ -6,7 +6,9 @@ sides), colour-shifted (brightness x0.9 / x1.1, saturation x0.85 / x1.15, hue +-
 Negatives: every pair of different base images, by category: the same rendered figure and
 outfit in another view (front_upper_1 vs side_upper_1), in another framing (front_upper_1 vs
 front_full_1), the same view and framing in another pose and outfit (front_full_1 vs
-front_full_2), other render pairs, and pairs with a photo (different products / people).
+front_full_2), other render pairs, and pairs with a photo (different products / people); for
+assets/views, by its labels: same product and another yaw, same yaw and another framing, same
+product other shot (flat lay vs fabric...), other product.
 Base images: assets/renders, assets/photos and (if present) up to ``--max-views`` images of
 assets/views. Hashes are those ``measure_image`` stores (pHash, dHash, and both concatenated:
 the distance is then the sum).
@@ -20,6 +22,7 @@ category, and the best threshold per hash (highest F1, ties to the smaller dista
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import io
 import itertools
@@ -94,10 +97,28 @@ def base_images(max_views: int) -> dict[str, np.ndarray]:
     return {f"{p.parent.name}/{p.stem}": load_rgb(p) for p in files}
 
 
-def category(a: str, b: str) -> str:
+def view_labels() -> dict[str, dict]:
+    """assets/views/labels.csv by image stem ("views/<stem>"), if present."""
+    path = ASSETS / "views" / "labels.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {f"views/{Path(r['file']).stem}": r for r in csv.DictReader(fh)}
+
+
+def category(a: str, b: str, labels: dict[str, dict]) -> str:
     """The negative category of a pair of base-image names."""
+    if a.startswith("views/") and b.startswith("views/") and a in labels and b in labels:
+        la, lb = labels[a], labels[b]
+        if la.get("product") != lb.get("product"):
+            return "views, other product"
+        if la.get("kind") == lb.get("kind") == "person" and la.get("yaw_deg") != lb.get("yaw_deg"):
+            return "same figure, other view"
+        if la.get("kind") == lb.get("kind") == "person":
+            return "same figure, other framing"
+        return "views, same product, other shot"
     if not (a.startswith("renders/") and b.startswith("renders/")):
-        return "views pair" if a.startswith("views/") and b.startswith("views/") else "with a photo"
+        return "with a photo" if "photos/" in a + b else "renders vs views"
     (va, fa, ka), (vb, fb, kb) = a[8:].split("_"), b[8:].split("_")
     if ka == kb and fa == fb:
         return "same figure, other view"
@@ -120,7 +141,8 @@ def main() -> None:
     for n, img in bases.items():
         for e, out in edits(img, rng).items():
             pos.append((e, measured[n], measure_image(out)))
-    neg = [(category(a, b), measured[a], measured[b]) for a, b in itertools.combinations(bases, 2)]
+    labels = view_labels()
+    neg = [(category(a, b, labels), measured[a], measured[b]) for a, b in itertools.combinations(bases, 2)]
     edit_names = list(dict.fromkeys(e for e, _, _ in pos))
     cats = list(dict.fromkeys(c for c, _, _ in neg))
     print(f"{dt.date.today()}: {len(bases)} base images, {len(pos)} positive pairs, {len(neg)} negative pairs")

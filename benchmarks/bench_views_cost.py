@@ -9,7 +9,7 @@
    and downscaled to 160 px on the long side; and the drift of the values when the sharp
    image is downscaled by 0.75 and 0.5.
 
-    .venv/bin/python benchmarks/bench_views_cost.py [--repeat 300] [--max-views 60]
+    .venv/bin/python benchmarks/bench_views_cost.py [--repeat 300] [--max-views 100]
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ ASSETS = ROOT / "assets"
 def sharp_images(max_views: int) -> dict[str, np.ndarray]:
     files = sorted((ASSETS / "renders").glob("*.jpg")) + sorted((ASSETS / "photos").glob("*.*g"))
     views = sorted((ASSETS / "views").glob("*.*g")) if (ASSETS / "views").is_dir() else []
-    files += views[:: max(1, len(views) // max_views)] if views else []
+    files += views[:: max(1, len(views) // max_views)][:max_views] if views and max_views else []
     return {f"{p.parent.name}/{p.name}": load_rgb(p) for p in files}
 
 
@@ -98,7 +98,7 @@ def separation(max_views: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=300)
-    ap.add_argument("--max-views", type=int, default=60, help="at most this many images from assets/views")
+    ap.add_argument("--max-views", type=int, default=100, help="at most this many images from assets/views")
     args = ap.parse_args()
     timing(args.repeat)
     separation(args.max_views)

@@ -30,6 +30,7 @@ from ..progress import ProgressFn, ProgressTracker
 from ..records import PoseRow, Status
 from ..store import Store
 from ..views.measure import measure_image
+from ..views.people import person_decision
 from . import PoseBackend, PoseOptions, backend_identity, create_backend
 
 ERROR = Status.ERROR   # the old name, for callers that import it from here
@@ -98,8 +99,10 @@ def estimate_file(backend: PoseBackend, content_hash: str, path: str) -> PoseRow
         return PoseRow(content_hash, Status.ERROR, error=f"{backend.id} failed: {type(exc).__name__}: {exc}")
     signals = dict(getattr(res, "signals", None) or {})
     try:
-        # the model's copy is capped at MAX_SIDE_FOR_MODEL: the resolution rule needs the original size
-        signals["image"] = measure_image(image, original_size=probe_image(path))
+        # the model's copy is capped at MAX_SIDE_FOR_MODEL: the resolution rule needs the original size.
+        # The statistics for the kinds without a person are skipped for a pose the person check accepts
+        kinds = not (res.has_person and person_decision(res.landmarks, backend.landmark_names, signals).is_person)
+        signals["image"] = measure_image(image, original_size=probe_image(path), kinds=kinds)
     except Exception as exc:  # measurements help; the pose stands without them
         signals["image_error"] = f"{type(exc).__name__}: {exc}"
     return PoseRow(content_hash, Status(res.status), res.landmarks, res.image_size[0], res.image_size[1],

@@ -101,6 +101,9 @@ KEYS: tuple[str, ...] = (
     "fg_x0", "fg_y0", "fg_x1", "fg_y1", "fg_fill", "fg_solidity", "fg_border_touch", "texture_coverage",
     "texture_cv", "periodicity",
 )
+# what every image gets (measure_image(kinds=False)); the rest only serves the kinds without a person
+BASIC_KEYS: tuple[str, ...] = ("width", "height", "aspect", "blur", "phash", "dhash", "brightness", "contrast",
+                               "edge_density", "edge_pixels", "edge_sharpness")
 
 
 def _r(x: float) -> float:
@@ -251,14 +254,18 @@ def _thin_dark_lines(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h_map, v_map
 
 
-def measure_image(image: np.ndarray, original_size: tuple[int, int] | None = None) -> dict:
+def measure_image(image: np.ndarray, original_size: tuple[int, int] | None = None, kinds: bool = True) -> dict:
     """The raw measurements of one RGB uint8 image (H, W, 3); see the module docstring for every key.
     JSON-safe (floats rounded to 4 digits, ints, hex strings).
 
     ``original_size`` = (width, height) of the file when ``image`` was decoded smaller (e.g.
     ``load_rgb``'s 1280 px cap; ``images.probe_image`` reads it from the header): it becomes
     ``width``/``height``. Every other key is measured at the fixed work size, so the cap changes
-    nothing else."""
+    nothing else.
+
+    ``kinds=False`` stops after the keys every image needs (:data:`BASIC_KEYS`: size, sharpness,
+    hashes, brightness, contrast, edges): extraction skips the rest for a pose the person check
+    accepts, whose kind without a person is never asked for."""
     rgb_full = _as_rgb(image)
     height, width = rgb_full.shape[:2]
     if original_size is not None:
@@ -296,6 +303,9 @@ def measure_image(image: np.ndarray, original_size: tuple[int, int] | None = Non
         out["edge_sharpness"] = _r(np.percentile(peak / np.maximum(mag[ys, xs], 1e-3), EDGE_QUANTILE))
     else:
         out["edge_sharpness"] = 0.0
+
+    if not kinds:
+        return {key: out[key] for key in BASIC_KEYS}
 
     # text / table structure; "ink" is the minority tone: on a mostly dark image (light text on a
     # dark page) the grey copy is inverted first
