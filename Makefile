@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 DATA_DIR ?= $(CURDIR)/.unposed
 PORT ?= 8501
 
-.PHONY: install chromium run demo test lint bench clean
+.PHONY: install chromium run demo test lint bench clean renders
 
 $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
@@ -48,3 +48,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .unposed .pytest_cache
+
+# Test-data tool, not part of the app: re-render the labelled set assets/views/ (people at 8 yaws and
+# 4 framings, two-person scenes, flat-lays, fabric close-ups) with headless Blender, which is NOT a
+# run-time dependency (apt-get install -y blender; Blender 3.4). Resumes where it stopped; ~30 min on 2 cores.
+renders: install
+	nice -n 10 $(PY) tools/renders/build.py

@@ -217,6 +217,11 @@ def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_s
     hints = texts(at.info)
     assert all(any(m.hint == h for h in hints) for m in expected.missing)
     assert len(at.get("download_button")) == 2
+    # what each image shows: facing and framing of the person images, the kind of the others
+    shown_views = next(d.value for d in at.dataframe if "shows" in d.value.columns)
+    assert list(shown_views["image"]) == [Path(a.image).name for a in expected.images]
+    assert list(shown_views["shows"]) == [a.view["label"] for a in expected.images]
+    assert shown_views["facing"].notna().any() and shown_views["framing"].notna().any()
     # search narrows the choices
     at.text_input(key="product-search").input(pid).run()
     assert [o.split(" — ")[0] for o in at.selectbox(key="product-pick").options] == [pid]

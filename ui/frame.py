@@ -64,6 +64,7 @@ NAV = (
     (PAGES["product"], "Product", ":material/checkroom:"),
     (PAGES["report"], "Report", ":material/table_view:"),
     (PAGES["evaluate"], "Evaluate", ":material/fact_check:"),
+    ("pages/8_Dashboard.py", "Dashboard", ":material/dashboard:"),
 )
 
 

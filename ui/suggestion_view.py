@@ -10,6 +10,7 @@ from ui.common import class_tag
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
 from unpose_core.exports import to_csv
+from unpose_core.outputs.sheet import render_sheet, sheet_filename
 from unpose_core.runs import Run
 from unpose_core.store import Store
 from unpose_core.suggestions import Suggestion
@@ -24,11 +25,19 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     st.markdown(f"Cohort **{cohort}** ({level} level) · {len(sug.images)} images · "
                 f"{len(sug.present_groups)} poses shown, {len(sug.covered_groups)} covered · **{n_missing} missing**")
     st.caption(rule_text(sug.settings))
+    if sug.completeness is not None:   # outputs.completeness: expected poses its usable images show, rank-weighted
+        st.progress(min(max(sug.completeness / 100, 0.0), 1.0),
+                    text=f"Completeness **{sug.completeness:.0f}/100**: the poses its cohort expects that its usable "
+                         "photos show, the first ones counting most (copies and flagged photos add nothing)")
 
     st.markdown("##### This listing's images")
 
     image_grid(store, [Tile(a.image, _hash_of(store, a), image_caption(a, run)) for a in sug.images], backend, run,
                columns=6)
+    with st.expander("What each image shows", expanded=bool(sug.notes)):
+        st.dataframe(views.image_views_table(sug), hide_index=True, key=f"{key}-views",
+                     column_config={"confidence": st.column_config.ProgressColumn(
+                         "confidence", min_value=0, max_value=1, format="%.2f")})
     for note in sug.notes:   # copies of one photo, several people, low quality
         st.warning(note, icon=":material/report:")
     if sug.duplicates:
@@ -62,13 +71,17 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
                                for r in m.references], backend, run, columns=6,
                        empty="No reference image in this cohort.")
 
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     name = sug.product_id or "upload"
     c1.download_button("Download JSON", json.dumps(sug.to_dict(), indent=1, default=str),
                        file_name=f"missing-poses-{name}.json", mime="application/json",
                        key=f"{key}-json", on_click="ignore", icon=":material/download:")
     c2.download_button("Download CSV", to_csv(sug.table()), file_name=f"missing-poses-{name}.csv",
                        mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/download:")
+    c3.download_button("Download seller sheet", lambda: render_sheet(sug), file_name=sheet_filename(name),
+                       mime="text/html", key=f"{key}-sheet", on_click="ignore", icon=":material/description:",
+                       help="One printable HTML page with the listing's photos and each photo to add, its hint and "
+                            "examples (images embedded; print it or save it as PDF from the browser)")
     try:
         from ui.judgements import render_judgements
     except ImportError:

@@ -155,3 +155,22 @@ def centroid_views(run: Run, c: int, top: int = 3) -> str:
         return ""
     shares = ref.loc[ref["pose_class"] == c, "view"].dropna().value_counts(normalize=True)
     return " · ".join(f"{v} {s:.0%}" for v, s in shares.head(top).items())
+
+
+def image_views_table(sug) -> pd.DataFrame:
+    """One row per listing image of a Suggestion: what it shows (kind, facing, framing), how sure,
+    its flags, and the photo it repeats."""
+    from pathlib import Path
+
+    rows = []
+    for i, a in enumerate(sug.images, 1):
+        v = a.view or {}
+        person = v.get("kind") == "person"
+        conf = min(v.get("facing_confidence", 0.0), v.get("framing_confidence", 0.0)) if person \
+            else v.get("kind_confidence")
+        rows.append({"#": i, "image": Path(a.image).name, "shows": v.get("label", a.status),
+                     "kind": v.get("kind"), "facing": v.get("facing"), "framing": v.get("framing"),
+                     "confidence": None if conf is None else round(float(conf), 2),
+                     "flags": ", ".join(a.flags), "same photo as": Path(a.duplicate_of).name if a.duplicate_of else ""})
+    return pd.DataFrame(rows, columns=["#", "image", "shows", "kind", "facing", "framing", "confidence", "flags",
+                                       "same photo as"])

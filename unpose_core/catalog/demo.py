@@ -56,15 +56,15 @@ DEMO_SUBCATEGORIES: tuple[str, ...] = ("Polo shirts", "T-shirts", "Men casual sh
 POSE_LABELS: tuple[str, ...] = (
     "front_full", "back_full", "side_full", "threequarter_full",
     "front_upper", "back_upper", "side_upper",
-    "far", "closeup", "fabric", "size_chart",
+    "far", "closeup", "fabric", "size_chart", "flat_lay",
 )
-PERSON_LABELS: tuple[str, ...] = tuple(x for x in POSE_LABELS if x not in ("fabric", "size_chart"))
+PERSON_LABELS: tuple[str, ...] = tuple(x for x in POSE_LABELS if x not in ("fabric", "size_chart", "flat_lay"))
 
 # The order is also the order of the images in a listing (a front shot leads).
 TYPICAL_FRAMINGS: dict[str, tuple[str, ...]] = {
     "Polo shirts": ("front_upper", "front_full", "back_upper", "side_upper", "closeup", "fabric"),
-    "T-shirts": ("front_full", "front_upper", "back_full", "side_full", "threequarter_full", "size_chart"),
-    "Men casual shirts": ("front_full", "threequarter_full", "side_upper", "far", "closeup", "fabric"),
+    "T-shirts": ("front_full", "front_upper", "back_full", "side_full", "threequarter_full", "size_chart", "flat_lay"),
+    "Men casual shirts": ("front_full", "threequarter_full", "side_upper", "far", "closeup", "fabric", "flat_lay"),
 }
 KEY_FRAMINGS: dict[str, tuple[str, ...]] = {
     "Polo shirts": ("back_upper", "closeup"),
@@ -122,6 +122,7 @@ class Shot:
     kind: str  # "pad" | "crop" | "far" | "fabric" | "chart"
     mirror: bool = False
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    group: str = ""   # the rendered outfit (assets/views "product"): one listing keeps to one where it can
 
 
 def popularity(n_key_framings: int, rating_noise: float = 0.0, count_noise: float = 0.0) -> tuple[float, int]:
@@ -178,10 +179,45 @@ def shot_pools() -> dict[str, tuple[Shot, ...]]:
     both("side_upper", "photos/skimage_camera.png", "side", "upper", "crop")
     for source, box in _CLOSEUP_PHOTOS:
         both("closeup", source, "front", "closeup", "crop", box)
+    _view_shots(pools)
     for texture in ("brick", "grass", "gravel"):
         pools["fabric"].append(Shot("fabric", f"photos/skimage_{texture}.png", "none", "flat", "fabric"))
     pools["size_chart"].append(Shot("size_chart", "photos/skimage_text.png", "none", "chart", "chart"))
     return {label: tuple(shots) for label, shots in pools.items()}
+
+
+# assets/views (the labelled render set, tools/renders): (facing group, framing) -> demo label
+_VIEW_LABEL = {("front", "full_length"): "front_full", ("back", "full_length"): "back_full",
+               ("profile", "full_length"): "side_full", ("three_quarter", "full_length"): "threequarter_full",
+               ("front", "upper_body"): "front_upper", ("back", "upper_body"): "back_upper",
+               ("profile", "upper_body"): "side_upper", ("front", "close_up"): "closeup",
+               ("three_quarter", "close_up"): "closeup"}
+
+
+def _view_shots(pools: dict[str, list[Shot]]) -> None:
+    """Add the labelled render set's single-person views, product-only shots and fabric close-ups,
+    each tagged with its rendered outfit so one listing can show one garment throughout."""
+    labels = ASSETS_DIR / "views" / "labels.csv"
+    if not labels.is_file():
+        return
+    with open(labels, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        src, group = f"views/{r['file']}", r.get("product") or ""
+        if r["kind"] == "flat_lay":
+            pools["flat_lay"].append(Shot("flat_lay", src, "none", "product", "crop", group=group))
+        elif r["kind"] == "fabric":
+            pools["fabric"].append(Shot("fabric", src, "none", "flat", "crop", group=group))
+        elif r["kind"] == "person" and str(r.get("n_people") or "1") == "1" and r.get("facing"):
+            facing = r["facing"].replace("_left", "").replace("_right", "")
+            label = _VIEW_LABEL.get((facing, r["framing"]))
+            if label is None:
+                continue
+            kind = "pad" if r["framing"] == "full_length" else "crop"
+            view = "side" if facing == "profile" else facing.replace("three_quarter", "threequarter")
+            pools[label].append(Shot(label, src, view, label.split("_")[-1], kind, group=group))
+            if r["framing"] == "full_length":
+                pools["far"].append(Shot("far", src, view, "far", "far", group=group))
 
 
 @cache
@@ -374,11 +410,16 @@ def _plan(seed: int) -> list[_Product]:
 
 
 def _pick_shots(labels: list[str], rng: np.random.Generator) -> list[Shot]:
-    """A recipe per image; a repeated label uses a different source while any is left."""
+    """A recipe per image; a repeated label uses a different source while any is left, and every
+    image comes from the listing's one rendered outfit where that outfit has the shot."""
     used: set[Shot] = set()
     shots = []
+    groups = sorted({s.group for pool in shot_pools().values() for s in pool if s.group})
+    group = groups[int(rng.integers(len(groups)))] if groups else ""
     for label in labels:
         pool = shot_pools()[label]
+        own = [s for s in pool if s.group == group]
+        pool = own or pool
         fresh = [s for s in pool if s not in used] or list(pool)
         shot = fresh[int(rng.integers(len(fresh)))]
         used.add(shot)
