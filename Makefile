@@ -54,3 +54,4 @@ clean:
 # run-time dependency (apt-get install -y blender; Blender 3.4). Resumes where it stopped; ~30 min on 2 cores.
 renders: install
 	nice -n 10 $(PY) tools/renders/build.py
+	$(PY) tools/renders/detect.py assets/views/labels.csv

@@ -240,6 +240,9 @@ def cmd_suggest(args) -> int:
                                            if st.get("coverage_percentile") else "only as its nearest centroid")
           + (f"; confidence >= {st.get('min_confidence'):g}" if st.get("min_confidence") else "")
           + ("; also poses the ranker scores above the cohort's baseline" if st.get("by_score") else ""))
+    if sug.completeness is not None:
+        print(f"completeness: {sug.completeness:.0f}/100 (expected poses its usable images show, the first ones "
+              "counting most)")
     if not sug.missing:
         print(f"no request ({sug.status}): {sug.reason}")
         return 0
@@ -274,6 +277,74 @@ def cmd_report(args) -> int:
     if len(df):
         for status, n in df["status"].value_counts().items():
             print(f"  {status}: {n}")
+    return 0
+
+
+def cmd_sheet(args) -> int:
+    """Seller sheets: one product's HTML page, or a zip of them (a cohort, or every subject product)."""
+    from .outputs import sheet
+    from .runs import get_run
+
+    store = _store(args)
+    run = get_run(store, args.run)
+    cfg = _suggest_config(args)
+    if args.product_id and (args.cohort or args.all):
+        raise CliError("give a PRODUCT_ID, or --cohort / --all for a batch, not both")
+    if args.product_id:
+        out = Path(args.out or sheet.sheet_filename(args.product_id))
+        html = sheet.product_sheet(store, run, args.product_id, cfg, n_examples=args.references)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
+        print(f"seller sheet of {args.product_id} -> {out} ({len(html) // 1024} KB, images embedded)")
+        return 0
+    if not (args.cohort or args.all):
+        raise CliError("give a PRODUCT_ID, --cohort COHORT or --all")
+    ids = sheet.subject_ids(store, run, args.cohort if not args.all else None)
+    out = Path(args.out or "seller-sheets.zip")
+    batch = sheet.sheets_zip(store, run, ids, cfg, n_examples=args.references, progress=_progress(args))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(batch.data)
+    print(f"{batch.n_products} seller sheets + index.html -> {out} ({len(batch.data) // 1024} KB)")
+    return 0
+
+
+def cmd_hints(args) -> int:
+    """Seller hints per pose group: list them, set one (kept across retraining), or the history."""
+    from .outputs import hints as hnt
+    from .runs import get_run
+
+    store = _store(args)
+    action = args.hints_command or "list"
+    if action == "set":
+        if not args.clear and not (args.hint or "").strip():
+            raise CliError("hints set TEXT HINT needs the HINT (or --clear to go back to the generated one)")
+        key = hnt.set_group_hint(store, args.text, "" if args.clear else args.hint, "cli")
+        print(f"hint for {key!r} " + ("cleared: the generated hint is used again" if args.clear else "saved"))
+        return 0
+    if action == "history":
+        df = store.hint_history()
+        if args.json:
+            _print_json(df.to_dict("records"))
+            return 0
+        for r in df.itertuples():
+            print(f"  #{r.id} {r.action:<5} {r.text_key!r}: {r.hint or '(generated)'}  [{r.source or ''}]")
+        print(f"{len(df)} change(s)")
+        return 0
+    run = get_run(store, args.run)
+    rows = hnt.group_hints(store, run)
+    orphans = hnt.orphan_hints(store, run)
+    if args.json:
+        _print_json({"run_id": run.run_id, "groups": [h.to_dict() for h in rows], "unmatched": orphans})
+        return 0
+    print(f"run {run.run_id}: {len(rows)} pose groups ({sum(h.edited is not None for h in rows)} with an edited hint)")
+    for h in rows:
+        tag = "edited" if h.edited else "generated"
+        print(f"  group {h.group}: {h.label}{' [excluded]' if h.excluded else ''}\n      {tag}: {h.hint}")
+    if orphans:
+        print(f"edited hints no group of this run has ({len(orphans)}; kept for when the description returns):")
+        for r in orphans:
+            print(f"  {r['text']!r}: {r['hint']}")
+    print('set one: unposed hints set "DESCRIPTION" "HINT"  (--clear: back to the generated hint)')
     return 0
 
 
@@ -764,6 +835,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["csv", "json"])
     sp.add_argument("--run", default=None)
     sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("sheet", parents=[common],
+                        help="seller sheets: one product's HTML page, or a zip for a cohort or all subject products")
+    suggest_opts(sp)
+    sp.add_argument("product_id", nargs="?")
+    sp.add_argument("--cohort", help="every subject product of this cohort, e.g. 'Clothing / T-shirts' (a zip)")
+    sp.add_argument("--all", action="store_true", help="every subject product (a zip)")
+    sp.add_argument("--out", help="file to write (default PRODUCT_ID.html, or seller-sheets.zip)")
+    sp.add_argument("--references", type=int, default=3, help="example photos per missing pose")
+    sp.add_argument("--run", default=None)
+    sp.set_defaults(func=cmd_sheet)
+
+    sp = sub.add_parser("hints", parents=[common], help="seller hints per pose group: list, set, history")
+    sp.add_argument("--run", default=None, help="run id whose groups to list (default: the active run)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_hints, hints_command=None)
+    hsub = sp.add_subparsers(dest="hints_command")
+    hinner = argparse.ArgumentParser(add_help=False)
+    hinner.add_argument("--data-dir", default=argparse.SUPPRESS, help="as for `unposed hints`")
+    hinner.add_argument("--run", default=argparse.SUPPRESS)
+    hinner.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    hsub.add_parser("list", parents=[hinner], help="every pose group with the hint a seller sees")
+    hp = hsub.add_parser("set", parents=[hinner], help="the hint of the pose group with this description")
+    hp.add_argument("text", help="the pose group's description, e.g. 'Back, full length'")
+    hp.add_argument("hint", nargs="?", default="")
+    hp.add_argument("--clear", action="store_true", help="back to the generated hint")
+    hsub.add_parser("history", parents=[hinner], help="every hint set or cleared")
 
     sp = sub.add_parser("runs", parents=[common], help="list trained runs, or pick the active one")
     sp.add_argument("--activate", metavar="RUN_ID",

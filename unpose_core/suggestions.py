@@ -10,6 +10,7 @@ pose's centre and a hint a seller can act on. An empty answer always says why.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,6 @@ import pandas as pd
 from .catalog.selection import popularity_sort
 from .config import SuggestConfig
 from .descriptions import describe_centroid, seller_hint
-from .views import ImageKind
-from .views.duplicates import duplicate_groups, duplicate_hash
 from .groups import PoseGroups, build_groups, pose_groups
 from .images import content_hash
 from .pose import PoseBackend, create_backend, require_version
@@ -30,6 +29,9 @@ from .rank import cohort_keys, rank_groups
 from .records import PoseRow, Reference, Status
 from .runs import Run
 from .store import Store
+from .store.db import hint_key
+from .views import ImageKind
+from .views.duplicates import duplicate_groups, duplicate_hash
 
 # Suggestion.status
 MISSING = "missing"                    # at least one request
@@ -74,6 +76,7 @@ class MissingPose:
     closest_image: str | None = None
     confidence: float = 1.0      # 0..1, see :func:`confidence`
     why: str = ""                # why the cohort expects it
+    hint_edited: bool = False    # the hint is an analyst's (Store.set_hint), not the generated one
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Suggestion:
     settings: dict = field(default_factory=dict)
     duplicates: list[list[str]] = field(default_factory=list)   # near-identical photos, first one kept
     notes: list[str] = field(default_factory=list)              # for the seller: duplicates, flagged images
+    completeness: float | None = None   # 0..100, :func:`completeness_score`; None when nothing is expected
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,6 +174,38 @@ def listing_notes(images: list[ImageAssignment], duplicates: list[list[int]]) ->
         for text in a.flag_text:
             notes.append(f"Image {i}: {text}.")
     return notes
+
+
+# -- completeness ------------------------------------------------------------------------------
+
+def rank_weight(rank: int) -> float:
+    """What the pose at ``rank`` (1 = best) of a cohort's expected poses counts for in the
+    completeness score: 1 / log2(rank + 1), the discount of DCG (1, 0.63, 0.5, 0.43, ...): the
+    first pose matters most, later ones less, none counts for nothing."""
+    if rank < 1:
+        raise ValueError(f"rank starts at 1, got {rank}")
+    return float(1.0 / np.log2(rank + 1))
+
+
+def usable_coverage(images: Iterable[ImageAssignment]) -> set[int]:
+    """The pose groups a listing's *usable* images cover: a copy of an earlier photo
+    (``duplicate_of``) or an image with a flag (several people, low resolution, blurred) adds
+    nothing."""
+    return {int(g) for a in images if a.duplicate_of is None and not a.flags for g in a.covers}
+
+
+def completeness_score(expected: Sequence[int], covered: Iterable[int]) -> float | None:
+    """How complete a listing is, 0..100: the share of its cohort's expected pose groups
+    (``expected``, best first) it covers, each weighted by :func:`rank_weight` of its place.
+    None when the cohort expects nothing. Monotone: the expected groups and their weights
+    depend on the cohort only, so covering one more group never lowers the score."""
+    expected = list(dict.fromkeys(int(g) for g in expected))
+    if not expected:
+        return None
+    have = {int(g) for g in covered}
+    weights = [rank_weight(i) for i in range(1, len(expected) + 1)]
+    got = sum(w for g, w in zip(expected, weights) if g in have)
+    return round(100.0 * got / sum(weights), 1)
 
 
 # -- distances and radii ---------------------------------------------------------------------
@@ -470,27 +506,30 @@ class Suggester:
         person = np.isfinite(distances).all(axis=1)
         m = missing_classes(self.run, product, present, distances[person], groups, cfg)
         person_paths = [p for p, ok in zip(paths, person) if ok]
+        edited = self.store.hints()   # an analyst's hint per group description, kept across runs
         missing = []
         for r in m.ranked:
             label = _group_label(groups, r["group"])
+            own = edited.get(hint_key(label))
             missing.append(MissingPose(
                 r["pose_class"], r["rank"], r["score"], r["support"], label,
-                seller_hint(label, r["support"], m.cohort, m.n_products,
-                            kind=None if self.run.is_pose(r["pose_class"]) else
-                            (self.run.kind_of_class(r["pose_class"]) or ImageKind.OTHER),
-                            described=any(c in self.descriptions for c in r["members"])),
+                own or seller_hint(label, r["support"], m.cohort, m.n_products,
+                                   kind=None if self.run.is_pose(r["pose_class"]) else
+                                   (self.run.kind_of_class(r["pose_class"]) or ImageKind.OTHER),
+                                   described=any(c in self.descriptions for c in r["members"])),
                 self.references(r["members"], m.cohort, exclude=product.get("product_id")),
                 group=r["group"], members=list(r["members"]), support_low=r["support_low"],
                 support_high=r["support_high"], relative=r["relative"], closest=r["closest"],
                 closest_image=person_paths[r["closest_row"]] if r["closest_row"] is not None else None,
-                confidence=r["confidence"], why=r["why"]))
+                confidence=r["confidence"], why=r["why"], hint_edited=bool(own)))
         settings = cfg.to_dict() | {"min_share": cfg.min_share if cfg.min_share is not None
                                     else float(self.run.config.min_cohort_share)}
         return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
                           list(m.present), list(m.covered), list(m.expected), settings,
                           duplicates=[[paths[i] for i in g] for g in dupes],
-                          notes=listing_notes(assignments, dupes))
+                          notes=listing_notes(assignments, dupes),
+                          completeness=completeness_score(m.expected, usable_coverage(assignments)))
 
     def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:
         """A catalogue product's missing poses (``config`` overrides the Suggester's settings)."""
@@ -539,7 +578,7 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
     reason when nothing is asked for."""
     from .catalog.selection import select_sets
 
-    s = Suggester(store, run, n_references=1, config=config)
+    s = Suggester(store, run, n_references=3, config=config)
     if product_ids is None:
         product_ids = select_sets(s.products.reset_index(drop=True), s.images,
                                   run.config.selection).subject_ids
@@ -566,6 +605,10 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                 "missing_groups": " ".join(str(m.group) for m in sug.missing),
                 "confidence": " ".join(f"{m.confidence:.2f}" for m in sug.missing),
                 "top_confidence": round(sug.missing[0].confidence, 3) if sug.missing else None,
+                "completeness": sug.completeness,
+                "n_expected": len(sug.expected_groups),
+                "missing_hints": " | ".join(m.hint for m in sug.missing),
+                "missing_examples": " | ".join(" ".join(r.path for r in m.references) for m in sug.missing),
             })
     finally:
         s.close()

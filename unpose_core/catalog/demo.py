@@ -208,7 +208,8 @@ def _view_shots(pools: dict[str, list[Shot]]) -> None:
             pools["flat_lay"].append(Shot("flat_lay", src, "none", "product", "crop", group=group))
         elif r["kind"] == "fabric":
             pools["fabric"].append(Shot("fabric", src, "none", "flat", "crop", group=group))
-        elif r["kind"] == "person" and str(r.get("n_people") or "1") == "1" and r.get("facing"):
+        elif r["kind"] == "person" and str(r.get("n_people") or "1") == "1" and r.get("facing") \
+                and str(r.get("blazepose_detected", "1")) == "1":   # the demo's truth needs a readable pose
             facing = r["facing"].replace("_left", "").replace("_right", "")
             label = _VIEW_LABEL.get((facing, r["framing"]))
             if label is None:

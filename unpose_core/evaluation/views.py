@@ -159,6 +159,11 @@ def evaluate_views(labels: pd.DataFrame, options: PoseOptions | None = None, ks:
         rep.tables[f"{what}_confusion"] = conf
         rep.tables[f"{what}_per_class"] = _per_class(conf)
         rep.accuracy[what] = round(float((labels.loc[m, what].to_numpy() == pred.loc[m, what].to_numpy()).mean()), 3)
+        found = m & pred[what].notna().to_numpy()   # the pose model found the person
+        rep.accuracy["pose_found"] = round(float(found.sum() / m.sum()), 3)
+        if found.any():
+            rep.accuracy[f"{what}_where_found"] = round(float(
+                (labels.loc[found, what].to_numpy() == pred.loc[found, what].to_numpy()).mean()), 3)
         if what == "facing":   # front / side / back, the three a seller talks about
             coarse = {"front": "front", "back": "back"}
             t = [coarse.get(f, "side") for f in labels.loc[m, what]]

@@ -710,5 +710,50 @@ class Store:
             return self._df(sql + " ORDER BY id")
         return self._df(sql + " WHERE run_id=? ORDER BY id", (run_id,))
 
+    # -- seller hints an analyst edited, per pose-group description (not per run) --------------
+    def hints(self) -> dict[str, str]:
+        """hint_key(description) -> the hint an analyst wrote for that pose group (others absent)."""
+        return dict(self._rows("SELECT text_key, hint FROM hints ORDER BY text_key"))
 
-__all__ = ["SCHEMA_VERSION", "LabelsChanged", "Store", "StoreError"]
+    def hints_table(self) -> pd.DataFrame:
+        """The current edited hints: text_key, text (the description as typed), hint, source, updated_at."""
+        return self._df("SELECT text_key, text, hint, source, updated_at FROM hints ORDER BY text_key")
+
+    def set_hint(self, text_key: str, hint: str, source: str | None = None) -> str:
+        """Set the hint of the pose group described by ``text_key`` (any spelling: it is normalised
+        with :func:`hint_key`); an empty ``hint`` clears it (back to the generated one). Every change
+        goes to ``hint_history``. Returns the normalised key."""
+        key = hint_key(text_key)
+        if not key:
+            raise ValueError("a hint needs the description of its pose group")
+        hint = (hint or "").strip()
+        now = time.time()
+        with self._write() as c:
+            if hint:
+                c.execute("INSERT OR REPLACE INTO hints(text_key, text, hint, source, updated_at) VALUES(?,?,?,?,?)",
+                          (key, str(text_key).strip(), hint, source, now))
+                c.execute("INSERT INTO hint_history(text_key, text, hint, action, source, created_at)"
+                          " VALUES(?,?,?,?,?,?)", (key, str(text_key).strip(), hint, "set", source, now))
+            elif c.execute("DELETE FROM hints WHERE text_key=?", (key,)).rowcount:
+                c.execute("INSERT INTO hint_history(text_key, text, hint, action, source, created_at)"
+                          " VALUES(?,?,?,?,?,?)", (key, str(text_key).strip(), None, "clear", source, now))
+        return key
+
+    def hint_history(self, text_key: str | None = None) -> pd.DataFrame:
+        """Every hint set or cleared, oldest first (of one description, or all)."""
+        if text_key is None:
+            return self._df("SELECT * FROM hint_history ORDER BY id")
+        return self._df("SELECT * FROM hint_history WHERE text_key=? ORDER BY id", (hint_key(text_key),))
+
+    def hints_version(self) -> int:
+        """Grows whenever a hint is set or cleared (cache key)."""
+        return int(self._one("SELECT COALESCE(MAX(id), 0) FROM hint_history")[0])
+
+
+def hint_key(text: str) -> str:
+    """How a pose group's description keys its edited hint: lower case, runs of spaces as one (the
+    rule ``groups`` uses to make centroids with the same description one group)."""
+    return " ".join(str(text or "").lower().split())
+
+
+__all__ = ["SCHEMA_VERSION", "LabelsChanged", "Store", "StoreError", "hint_key"]

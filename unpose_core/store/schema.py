@@ -99,6 +99,14 @@ TABLES: dict[str, str] = {
         id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, product_id TEXT NOT NULL,
         suggested TEXT NOT NULL, confirmed TEXT NOT NULL, added TEXT NOT NULL,
         labels TEXT, reviewer TEXT, note TEXT, created_at REAL NOT NULL)""",
+    # seller hints an analyst wrote per pose group, keyed by the group's description normalised
+    # (``db.hint_key``: not by run, so a hint follows its group through retraining)
+    "hints": """CREATE TABLE IF NOT EXISTS hints(
+        text_key TEXT PRIMARY KEY, text TEXT NOT NULL, hint TEXT NOT NULL, source TEXT, updated_at REAL)""",
+    # append-only: every hint set or cleared (action 'set' / 'clear')
+    "hint_history": """CREATE TABLE IF NOT EXISTS hint_history(
+        id INTEGER PRIMARY KEY, text_key TEXT NOT NULL, text TEXT, hint TEXT, action TEXT NOT NULL, source TEXT,
+        created_at REAL)""",
 }
 INDEXES: dict[str, str] = {
     "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
