@@ -41,14 +41,14 @@ def cost(paths: list[str], rounds: int) -> dict:
 
     legacy = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, smooth_landmarks=False)
     backend = create_backend(PoseOptions())
-    images = [load_rgb(p) for p in paths]
+    images = [load_rgb(p) for p in paths[:4]]
     times = {"bare legacy BlazePose": [], "new pose step (Tasks + face)": [], "new extraction (estimate_file)": []}
     try:
-        for im in images[:4]:   # warm up
+        for im in images:   # warm up
             legacy.process(im)
             backend.estimate(im)
         for _ in range(rounds):
-            for p, im in zip(paths, images):
+            for p in paths:
                 t = time.perf_counter()
                 legacy.process(load_rgb(p))
                 times["bare legacy BlazePose"].append(time.perf_counter() - t)

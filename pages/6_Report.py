@@ -46,20 +46,30 @@ with frame.page("Report") as page:
             q = query.strip().lower()
             view = view[view["product_id"].str.lower().str.contains(q, regex=False)
                         | view["title"].fillna("").str.lower().str.contains(q, regex=False)]
-        s1, s2 = st.columns([1, 1])
-        sort_by = s1.selectbox("Sort by", ["n_missing", "product_id", "title", "category", "subcategory",
-                                           "n_images", "top_missing"], key="rep-sort")
+        s1, s2, s3 = st.columns([1, 1, 1])
+        sort_by = s1.selectbox("Sort by", ["n_missing", "completeness", "product_id", "title", "category",
+                                           "subcategory", "n_images", "top_missing"], key="rep-sort")
         descending = s2.toggle("Descending", value=True, key="rep-desc")
-        view = view.sort_values([sort_by, "product_id"], ascending=[not descending, True], kind="stable")
+        worst = s3.toggle("Worst first: lowest completeness", value=False, key="rep-worst",
+                          help="The queue to work through: the least complete listings first (then most missing)",
+                          disabled="completeness" not in view.columns)
+        if worst and "completeness" in view.columns:
+            view = view.sort_values(["completeness", "n_missing", "product_id"], ascending=[True, False, True],
+                                    na_position="last", kind="stable")
+        else:
+            view = view.sort_values([sort_by, "product_id"], ascending=[not descending, True], kind="stable")
 
-        cols = ["product_id", "title", "category", "subcategory", "product_type", "n_images", "n_failed_images",
-                "n_missing", "top_missing", "top_confidence", "missing_poses", "status", "reason", "cohort"]
+        cols = ["product_id", "title", "category", "subcategory", "product_type", "completeness", "n_images",
+                "n_failed_images", "n_missing", "top_missing", "top_confidence", "missing_poses", "status", "reason",
+                "cohort"]
         cols = [c for c in cols if c in view.columns]
         event = st.dataframe(
             view[cols], hide_index=True, height=460, on_select="rerun", selection_mode="single-row", key="rep-table",
             column_config={
                 "n_missing": st.column_config.ProgressColumn("missing", format="%d", min_value=0,
                                                              max_value=max(1, int(df["n_missing"].max()))),
+                "completeness": st.column_config.ProgressColumn("completeness", format="%.0f", min_value=0,
+                                                                max_value=100),
                 "n_images": st.column_config.NumberColumn("images"),
                 "n_failed_images": st.column_config.NumberColumn("failed"),
                 "top_missing": st.column_config.TextColumn("top missing pose", width="medium"),

@@ -252,6 +252,15 @@ def test_every_page_in_chromium(server):
             check_page(page, "product", base, min_images=3)
             assert page.get_by_text("Missing poses, most important first").count() == 1
             assert page.get_by_role("button", name="Download JSON").count() == 1
+            # what each image shows: facing / framing (or the kind) under every listing image
+            grid = '[data-testid="stMainBlockContainer"] [data-testid="stImage"]'
+            captions = (page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+                        + page.locator(grid).all_inner_texts())
+            words = ("front", "back", "profile", "three-quarter", "close-up", "upper body", "full length",
+                     "size chart", "fabric", "flat lay", "without a person")
+            assert any(any(w in c for w in words) for c in captions), captions[:6]
+            page.get_by_text("What each image shows").first.click()
+            page.wait_for_selector('[data-testid="stExpander"] [data-testid="stDataFrame"]', timeout=30_000)
             shoot(page, 5, "product")
 
             page.goto(f"{base}/Report")

@@ -30,12 +30,15 @@ def test_view_dims_separate_front_back_and_sides():
     assert by[Facing.FRONT][0] == pytest.approx(1.0) and by[Facing.BACK][0] == pytest.approx(-1.0)
     assert by[Facing.PROFILE_RIGHT][1] == pytest.approx(1.0) and by[Facing.PROFILE_LEFT][1] == pytest.approx(-1.0)
     # front and back are the farthest apart; a profile lies between
-    d = lambda a, b: float(np.linalg.norm(by[a] - by[b]))  # noqa: E731
-    assert d(Facing.FRONT, Facing.BACK) > d(Facing.FRONT, Facing.PROFILE_LEFT) > d(Facing.FRONT, Facing.THREE_QUARTER_LEFT)
+    def d(a, b):
+        return float(np.linalg.norm(by[a] - by[b]))
+    assert d(Facing.FRONT, Facing.BACK) > d(Facing.FRONT, Facing.PROFILE_LEFT) \
+        > d(Facing.FRONT, Facing.THREE_QUARTER_LEFT)
 
 
 def test_confidence_scales_and_non_person_is_zero():
-    sure, unsure = view_embedding([person(Facing.BACK, Framing.CLOSE_UP), person(Facing.BACK, Framing.CLOSE_UP, 0.2, 0.2)])
+    sure, unsure = view_embedding([person(Facing.BACK, Framing.CLOSE_UP),
+                                   person(Facing.BACK, Framing.CLOSE_UP, 0.2, 0.2)])
     assert np.allclose(unsure, 0.2 * sure)
     other = view_embedding([ImageView(ImageKind.FABRIC, 0.9), None])
     assert not other.any()

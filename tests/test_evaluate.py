@@ -312,27 +312,28 @@ def test_demo_evaluation_has_no_leakage(demo_eval, demo_store):
 
 
 def test_demo_accuracy_and_precision_above_measured_floor(demo_eval):
-    """Measured on this demo (seeds 0-1, K=10, default settings: expect 0.75 x typical support
-    or a ranker score above the cohort's baseline, p50 soft coverage; every labelled product
-    with 3+ images, keeping 2..min(4, n-1)): BlazePose accuracy 0.78 (per seed 0.76-0.80),
-    precision 0.48 (0.46-0.50), specificity 0.92, purity 0.78; + AE accuracy 0.77
-    (0.73-0.81), precision 0.50 (0.46-0.54), specificity 0.89, purity 0.72. Flagging every
-    expected pose: accuracy 0.86, precision 0.29, specificity 0.15; a random pose per image:
-    0.64 / 0.34 / 0.58. Precision is strict (a flag for a view the full listing never had
-    counts as wrong), which weighs on the 3-4-image listings. Floors sit ~0.07 under the
-    lowest seed; the comparisons catch a pipeline that stops looking at the images."""
+    """Measured on this demo (listings drawn from the labelled render set; seeds 0-1, K=10,
+    default settings: expect 0.75 x typical support or a ranker score above the cohort's
+    baseline, p50 soft coverage; every labelled product with 3+ images, keeping
+    2..min(4, n-1); the embedding with view dimensions): BlazePose accuracy 0.87, precision
+    0.45, specificity 0.67, purity 0.82; + AE accuracy 0.85, precision 0.42, specificity 0.62,
+    purity 0.75. Flagging every expected pose: accuracy 0.91, precision 0.34, specificity
+    0.10; a random pose per image: 0.79 / 0.37 / 0.37. Precision is strict (a flag for a view
+    the full listing never had counts as wrong), which weighs on the 3-4-image listings.
+    Floors sit ~0.07 under what was measured; the comparisons catch a pipeline that stops
+    looking at the images."""
     t, strict = demo_eval.table, demo_eval.strict
-    for c, acc, prec, spec in (("BlazePose", 0.68, 0.40, 0.82), ("BlazePose + AE", 0.66, 0.40, 0.80)):
+    for c, acc, prec, spec in (("BlazePose", 0.80, 0.38, 0.60), ("BlazePose + AE", 0.77, 0.35, 0.55)):
         assert t.loc[ALL, (c, "accuracy")] > acc
         assert t.loc[ALL, (c, "precision")] > prec
-        assert t.loc[ALL, (c, "purity")] > 0.62
+        assert t.loc[ALL, (c, "purity")] > 0.66
         assert strict.loc[c, "specificity"] > spec
         for sub in ("Men casual shirts", "Polo shirts", "T-shirts"):
             assert t.loc[sub, (c, "accuracy")] > 0.35
     # looking at the images must beat not looking, on the same trials
     from unpose_core.evaluation.protocol import BASELINE_ALL, BASELINE_RANDOM
     assert strict.loc["BlazePose", "specificity"] > strict.loc[BASELINE_RANDOM, "specificity"] + 0.15
-    assert strict.loc["BlazePose", "precision"] > strict.loc[BASELINE_ALL, "precision"] + 0.12
+    assert strict.loc["BlazePose", "precision"] > strict.loc[BASELINE_ALL, "precision"] + 0.06
     assert strict.loc[BASELINE_ALL, "specificity"] < 0.3
 
 

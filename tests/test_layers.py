@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"descriptions", "projection"},
     {"groups"},
     {"training", "suggestions"},
-    {"evaluation"},
+    {"evaluation", "outputs"},
     {"jobs", "app_tables"},
     {"api", "cli"},
     {"__init__"},   # the package root re-exports the API

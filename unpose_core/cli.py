@@ -143,6 +143,7 @@ def _train_config(args) -> TrainConfig:
     sel = SelectionConfig(top_k=args.top_k, min_images=args.min_images,
                           subject_max_images=args.subject_max_images)
     return TrainConfig(backend=args.backend, k=args.k, seed=args.seed, autoencoder=args.autoencoder,
+                       views=not getattr(args, "no_views", False),
                        rating_weight=args.rating_weight, count_weight=args.count_weight,
                        min_cohort_share=args.min_share, selection=sel,
                        backend_params=_backend_params(args))
@@ -671,11 +672,10 @@ def cmd_views_show(args) -> int:
 
 
 def cmd_views_evaluate(args) -> int:
-    from .evaluation.views import PURITY_KS, evaluate_views, read_labels
-
     import pandas as pd
 
     from .config import PoseOptions
+    from .evaluation.views import PURITY_KS, evaluate_views, read_labels
 
     labels = read_labels(args.labels, args.images)
     ks = _numbers(args.k, int, "--k") or list(PURITY_KS)
@@ -756,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="backend setting, e.g. flip_test=false or keypoint_threshold=0.2")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--autoencoder", action="store_true", help="compress embeddings to 8 dims first")
+        sp.add_argument("--no-views", action="store_true",
+                        help="the paper's embedding alone, without the view dimensions (facing, framing)")
         sp.add_argument("--top-k", type=int, default=3000, help="reference products kept, most popular first")
         sp.add_argument("--min-images", type=int, default=9, help="reference products have more images than this")
         sp.add_argument("--subject-max-images", type=int, default=5, help="subject products have fewer than this")

@@ -37,9 +37,9 @@ import pandas as pd
 from ._version import __version__
 from .cluster import PoseKMeans
 from .config import TrainConfig
+from .embed.views import kmeans_weights, split_family
 from .images import content_hash
 from .rank import COHORT_LEVELS, CentroidRanker
-from .embed.views import kmeans_weights, split_family
 from .records import CentroidInfo, CentroidKind, PoseRow, RunInfo, Status
 from .views import NON_HUMAN_KINDS, ImageKind
 from .views.describe import ImageView, describe_image

@@ -30,7 +30,6 @@ from ..records import PoseRow
 from ..views import Facing, Framing, ImageKind, facing_from_yaw
 from ..views.describe import SEVERAL_PEOPLE, ImageView, describe_image
 
-
 FRAMING_ALIASES = {"closeup": "close_up", "close-up": "close_up", "upper": "upper_body", "full": "full_length",
                    "threequarter": "three_quarter", "three-quarter": "three_quarter"}
 PURITY_KS: tuple[int, ...] = tuple(range(6, 17))

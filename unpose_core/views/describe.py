@@ -25,9 +25,9 @@ import numpy as np
 from ..records import PoseRow, Status
 from .facing import estimate_facing, estimate_framing
 from .kinds import classify_nonhuman
+from .measure import BASIC_KEYS, KEYS
 from .people import person_decision, several_people
 from .quality import quality_flags
-from .measure import BASIC_KEYS, KEYS
 from .vocab import Facing, Framing, ImageKind
 
 KIND_KEYS = set(KEYS) - set(BASIC_KEYS)   # measured only for images taken for no person
@@ -105,7 +105,7 @@ def describe_image(row: PoseRow | None, names: Sequence[str]) -> ImageView | Non
     if not image_signals:
         return ImageView(ImageKind.OTHER, 0.0, flags=tuple(codes), flag_text=tuple(texts),
                          evidence={**evidence, "kind": "no measured signals (cached before they existed)"})
-    if not KIND_KEYS <= set(image_signals):   # measured as a person; a later rule change says it is none
+    if not set(image_signals) >= KIND_KEYS:   # measured as a person; a later rule change says it is none
         return ImageView(ImageKind.OTHER, 0.0, flags=tuple(codes), flag_text=tuple(texts),
                          evidence={**evidence, "kind": "kind statistics not measured (taken for a person "
                                                        "at extraction); re-extract to classify it"})
