@@ -216,7 +216,7 @@ def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_s
         assert m.description in line
     hints = texts(at.info)
     assert all(any(m.hint == h for h in hints) for m in expected.missing)
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3   # JSON, CSV, the seller sheet
     # what each image shows: facing and framing of the person images, the kind of the others
     shown_views = next(d.value for d in at.dataframe if "shows" in d.value.columns)
     assert list(shown_views["image"]) == [Path(a.image).name for a in expected.images]

@@ -122,15 +122,16 @@ def test_different_seed_differs(builds):
 def test_label_vocabulary(manifest, products):
     assert set(manifest["pose_label"]) <= set(POSE_LABELS)
     assert set(manifest["view"]) <= {"front", "back", "side", "threequarter", "none"}
-    assert set(manifest["framing"]) <= {"full", "upper", "closeup", "far", "flat", "chart"}
+    assert set(manifest["framing"]) <= {"full", "upper", "closeup", "far", "flat", "chart", "product"}
     for label, group in manifest.groupby("pose_label"):
-        if "_" in label and label != "size_chart":
+        if "_" in label and label not in ("size_chart", "flat_lay"):
             view, framing = label.split("_")
             assert set(group["view"]) == {view} and set(group["framing"]) == {framing}, label
     assert set(manifest.loc[manifest["pose_label"] == "far", "framing"]) == {"far"}
     assert set(manifest.loc[manifest["pose_label"] == "closeup", "framing"]) == {"closeup"}
     assert set(manifest.loc[manifest["pose_label"] == "fabric", "view"]) == {"none"}
     assert set(manifest.loc[manifest["pose_label"] == "size_chart", "framing"]) == {"chart"}
+    assert set(manifest.loc[manifest["pose_label"] == "flat_lay", "view"]) == {"none"}
     for pid, row in products.iterrows():
         assert set(row["labels"]) <= set(TYPICAL_FRAMINGS[row["subcategory"]]), pid
         assert set(row["labels"]) & set(PERSON_LABELS), pid

@@ -350,8 +350,12 @@ def test_clusters_page_groups_panel(data_copy, monkeypatch):
     assert grp.merge_separation(store) == 15.0
     accept = [b for b in at.button if b.key and b.key.startswith(f"prop-accept-{rid}-")]
     assert len(accept) >= 2
-    (a1, b1), (a2, b2) = [tuple(map(int, b.key.rsplit("-", 2)[1:])) for b in accept[:2]]
+    a1, b1 = tuple(map(int, accept[0].key.rsplit("-", 2)[1:]))
     click(f"prop-accept-{rid}-{a1}-{b1}")
+    # the accepted merge may settle other proposals: reject one still on offer
+    rejects = [b for b in at.button if b.key and b.key.startswith(f"prop-reject-{rid}-")]
+    assert rejects, "no proposal left to reject"
+    a2, b2 = tuple(map(int, rejects[0].key.rsplit("-", 2)[1:]))
     click(f"prop-reject-{rid}-{a2}-{b2}")
     kinds = {(m.kind, m.centroids) for m in store.group_marks(rid)}
     assert (MarkKind.MERGE, (a1, b1)) in kinds

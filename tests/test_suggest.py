@@ -67,7 +67,8 @@ def test_missing_poses_of_demo_subjects_recover_left_out_framings(demo_store, de
 def test_ranking_follows_the_demo_popularity_rule(demo_run, labelled):
     """The demo makes products with their subcategory's KEY_FRAMINGS more popular, so the
     centroids where those framings land should head each cohort's ranking: the best of
-    them is in the top 3, and on average they rank above the cohort's other poses."""
+    them is in the top 4 (of K=10 poses and 4 kinds without a person), and on average they
+    rank above the cohort's other poses."""
     _, _, dominant = labelled
     for sub, keys in KEY_FRAMINGS.items():
         ranking = demo_run.ranker.rank({"category": "Clothing", "subcategory": sub, "product_type": None})
@@ -75,7 +76,7 @@ def test_ranking_follows_the_demo_popularity_rule(demo_run, labelled):
         key_classes = {dominant[k] for k in keys}
         key_pos = [position[c] for c in key_classes]
         other_pos = [p for c, p in position.items() if c not in key_classes]
-        assert min(key_pos) < 3, (sub, key_pos, ranking)
+        assert min(key_pos) < 4, (sub, key_pos, ranking)
         assert np.mean(key_pos) < np.mean(other_pos), (sub, key_pos, other_pos)
 
 

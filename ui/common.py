@@ -36,6 +36,7 @@ PAGES = {
     "product": "pages/5_Product.py",
     "report": "pages/6_Report.py",
     "evaluate": "pages/7_Evaluate.py",
+    "dashboard": "pages/8_Dashboard.py",
 }
 
 
@@ -158,17 +159,18 @@ def get_suggester(store: Store, run: Run):
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int) -> pd.DataFrame:
+def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int,
+            hints_version: int) -> pd.DataFrame:
     from unpose_core.suggestions import report
 
     return report(_store(data_dir_), _load_run(data_dir_, run_id, run_path_))
 
 
 def report_table(store: Store, run: Run) -> pd.DataFrame:
-    """Every subject product's missing poses (suggestions.report); rebuilt when the catalogue or a
-    description changes."""
+    """Every subject product's missing poses (suggestions.report); rebuilt when the catalogue, a
+    description or a seller hint changes."""
     return _report(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
-                   views.descriptions_version(store, run.run_id))
+                   views.descriptions_version(store, run.run_id), store.hints_version())
 
 
 # -- guards ------------------------------------------------------------------------------

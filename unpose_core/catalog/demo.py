@@ -97,6 +97,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 )
 MAX_SIDE = 512
 JPEG_QUALITY = 90
+OTHER_SHOOT_SHARE = 0.2   # share of a listing's images drawn from any source, as real listings mix shoots
 
 
 @dataclass
@@ -420,7 +421,8 @@ def _pick_shots(labels: list[str], rng: np.random.Generator) -> list[Shot]:
     for label in labels:
         pool = shot_pools()[label]
         own = [s for s in pool if s.group == group]
-        pool = own or pool
+        if own and rng.random() >= OTHER_SHOOT_SHARE:   # now and then a photo from another shoot
+            pool = own
         fresh = [s for s in pool if s not in used] or list(pool)
         shot = fresh[int(rng.integers(len(fresh)))]
         used.add(shot)
