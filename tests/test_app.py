@@ -227,6 +227,32 @@ def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_s
     assert [o.split(" — ")[0] for o in at.selectbox(key="product-pick").options] == [pid]
 
 
+def test_upload_shows_copies_and_flags(fresh_dir, monkeypatch, demo_store):
+    """The same photo twice and a small, blurred copy: the page says which images repeat and
+    which are flagged, with the reason, next to the facing and framing of each image."""
+    from PIL import Image, ImageFilter
+
+    person = next(p for p, label in zip(demo_store.images()["path"], demo_store.images()["pose_label"])
+                  if label == "front_full")
+    small = io.BytesIO()
+    Image.open(person).convert("RGB").resize((150, 220)).filter(ImageFilter.GaussianBlur(3)).save(small, "JPEG")
+    at = open_page(fresh_dir, "product", monkeypatch)
+    at.radio(key="product-mode").set_value("Upload photos").run()
+    data = Path(person).read_bytes()
+    at.file_uploader(key="product-upload").set_value([
+        ("a.jpg", data, "image/jpeg"), ("b.jpg", data, "image/jpeg"), ("small.jpg", small.getvalue(), "image/jpeg")])
+    at.run()
+    at.button[0].click().run()
+    assert_clean(at)
+    warnings = " ".join(texts(at.warning))
+    # a small blurred copy of the same picture is still the same photo (perceptual hashes)
+    assert "3 of your 3 images are the same photo" in warnings, warnings
+    assert "Image 3: the image is small" in warnings and "no sharp detail" in warnings, warnings
+    table = next(d.value for d in at.dataframe if "shows" in d.value.columns)
+    assert table.loc[1, "same photo as"] != "" and "low_resolution" in table.loc[2, "flags"]
+    assert table.loc[0, "facing"] == "front" and table.loc[0, "framing"] == "full_length"
+
+
 def test_upload_validates_images_and_suggests(fresh_dir, monkeypatch, demo_store):
     at = open_page(fresh_dir, "product", monkeypatch)
     at.radio(key="product-mode").set_value("Upload photos").run()
