@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	# torch first, the CPU build that lies on this disk / PyPI: a newer torch would be multi-GB CUDA.
 	$(PIP) install torch==2.13.0
 	# Everything else in one resolver call: mediapipe needs protobuf<5, which picks streamlit.
-	$(PIP) install -e ".[app,test]"
+	$(PIP) install -e ".[app,test,ray]"
 	# MMPose (HRNet / RTMPose backends): needs a staged install, see the script.
 	bash scripts/install_mmpose.sh $(PY)
 	touch $@

@@ -113,7 +113,15 @@ def cmd_extract(args) -> int:
     if store.products().empty:
         raise CliError("the catalogue is empty: run `unposed demo` or `unposed import` first")
     options = PoseOptions(backend=args.backend, params=_backend_params(args))
-    res = extract_poses(store, options, workers=args.workers, progress=_progress(args))
+    if args.engine == "ray":
+        if args.workers is not None:
+            raise CliError("--workers is for the local engine: use --actors with --engine ray")
+        from .pose.ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
+        res = extract_poses_ray(store, options, actors=args.actors, address=args.address, progress=_progress(args))
+    else:
+        if args.address is not None or args.actors is not None:
+            raise CliError("--address and --actors need --engine ray")
+        res = extract_poses(store, options, workers=args.workers, progress=_progress(args))
     if args.json:
         _print_json(res.to_dict())
     else:
@@ -791,6 +799,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--backend-param", action="append", metavar="KEY=VALUE",
                     help="backend setting, e.g. flip_test=false or keypoint_threshold=0.2")
     sp.add_argument("--workers", type=int, default=None)
+    sp.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="local: this machine's processes (default); ray: Ray Data actors, locally or on a "
+                         "cluster (needs the ray extra: pip install \"unpose-core[ray]\")")
+    sp.add_argument("--address", default=None,
+                    help="with --engine ray: a running Ray cluster, e.g. HOST:6379 (default: start a local Ray)")
+    sp.add_argument("--actors", type=int, default=None,
+                    help="with --engine ray: model actors (default: one per core, or the cluster's CPUs)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_extract)
 

@@ -20,6 +20,14 @@ Speed: the k nearest neighbours come from faiss (exact up to 50k points, IVF abo
 which skips pynndescent; and numba's on-disk cache is switched on for umap's
 compiled functions, whose first compilation otherwise costs ~30 s in every new
 process. Above 50k points the layout runs in parallel (not bit-reproducible).
+
+Scale: above ``FIT_MAX`` points UMAP is fitted on a seeded random sample of ``FIT_MAX``
+points and every other point is placed by ``UMAP.transform`` (its neighbours among the
+sample from a faiss IVF index, then umap's own few epochs of layout with the sample held
+fixed), ``TRANSFORM_CHUNK`` points at a time. Every point is on the map; ``umap.json``
+records ``fit_sample`` (points the layout was fitted on), ``n_points`` and ``seconds``, and
+the Clusters page says when the map was fitted on a sample. Measured in
+``benchmarks/bench_map.py`` (README there).
 """
 from __future__ import annotations
 
@@ -45,6 +53,9 @@ META_FILE = "umap.json"
 PROJECTION_VERSION = 1
 EXACT_KNN_MAX = 50_000      # above this faiss IVF (approximate) neighbours, parallel layout
 DEFAULT_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
+FIT_MAX = 50_000            # above this: fit UMAP on a sample of FIT_MAX points, transform the rest
+TRANSFORM_CHUNK = 100_000   # points transformed at a time (bounds the bipartite graph's memory)
+TRANSFORM_NPROBE = 16
 
 _UMAP_LOCK = threading.Lock()      # numba's default threading layer is not re-entrant across threads
 _run_locks: dict[str, threading.Lock] = {}
@@ -159,42 +170,112 @@ def knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return nbr.astype(np.int64), np.sqrt(np.maximum(dist, 0)).astype(np.float32)
 
 
+class _FaissSearch:
+    """What ``UMAP.transform`` asks of its pynndescent search index (``query`` and
+    ``_angular_trees``), answered by faiss over the points the map was fitted on: an IVF index
+    (``TRANSFORM_NPROBE`` lists probed) above 4096 points, exact below."""
+
+    _angular_trees = False
+
+    def __init__(self, X: np.ndarray, seed: int = 0):
+        import faiss
+
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        n, d = X.shape
+        if n <= 4096:
+            self.index = faiss.IndexFlatL2(d)
+        else:
+            nlist = int(min(4096, max(64, 4 * np.sqrt(n))))
+            self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+            rng = np.random.default_rng(seed)
+            self.index.train(X[rng.choice(n, size=min(n, 64 * nlist), replace=False)])
+            self.index.nprobe = TRANSFORM_NPROBE
+        self.index.add(X)
+        self.n = n
+
+    def query(self, Q: np.ndarray, k: int, epsilon: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        dist, nbr = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+        short = nbr < 0    # an IVF list too short: repeat the nearest neighbour found
+        if short.any():
+            nbr = np.where(short, nbr[:, :1], nbr)
+            dist = np.where(short, dist[:, :1], dist)
+        return nbr.astype(np.int32), np.sqrt(np.maximum(dist, 0)).astype(np.float32)
+
+
+def fit_sample_rows(n: int, fit_max: int, seed: int = 0) -> np.ndarray:
+    """The rows UMAP is fitted on: all of them up to ``fit_max``, else a seeded sorted sample."""
+    if n <= fit_max:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=fit_max, replace=False))
+
+
 def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
                n_neighbors: int = DEFAULT_PARAMS["n_neighbors"],
-               min_dist: float = DEFAULT_PARAMS["min_dist"]) -> tuple[np.ndarray, dict]:
-    """UMAP (n, d) -> (n, 2) float32 plus the parameters used."""
+               min_dist: float = DEFAULT_PARAMS["min_dist"], fit_max: int | None = None,
+               chunk: int | None = None) -> tuple[np.ndarray, dict]:
+    """UMAP (n, d) -> (n, 2) float32 plus the parameters used.
+
+    Above ``fit_max`` points (default :data:`FIT_MAX`) the layout is fitted on a seeded sample of
+    ``fit_max`` points and the others are transformed into it, ``chunk`` (default
+    :data:`TRANSFORM_CHUNK`) at a time; the returned dict says so (``fit_sample`` < ``n_points``).
+    """
     global COMPUTE_COUNT
     X = np.ascontiguousarray(X, dtype=np.float32)
     n = len(X)
+    fit_max = FIT_MAX if fit_max is None else int(fit_max)
+    chunk = TRANSFORM_CHUNK if chunk is None else int(chunk)
+    if fit_max < 4 or chunk < 1:
+        raise ValueError(f"fit_max must be >= 4 and chunk >= 1, got {fit_max} and {chunk}")
+    fit_rows = fit_sample_rows(n, fit_max, seed)
+    n_fit = len(fit_rows)
+    steps = 3 if n_fit == n else 4
 
     def report(done: int, msg: str) -> None:
         if progress:
-            progress(Progress("umap", done, 3, msg))
+            progress(Progress("umap", done, steps, msg))
 
-    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "n": n}
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed, "n": n,
+              "fit_sample": n_fit, "n_points": n}
     if n < 4:   # UMAP needs a few neighbours; a handful of points just go on a line
         COMPUTE_COUNT += 1
         xy = np.stack([np.arange(n, dtype=np.float32), np.zeros(n, np.float32)], axis=1)
         return xy, {**params, "method": "line"}
-    k = int(min(n_neighbors, n - 1))
+    Xf = X[fit_rows] if n_fit < n else X
+    k = int(min(n_neighbors, n_fit - 1))
     with _UMAP_LOCK:
-        report(0, f"nearest neighbours of {n} poses")
-        nbr, dist = knn(X, k, seed)
-        report(1, f"UMAP layout of {n} poses")
+        report(0, f"nearest neighbours of {n_fit} poses" + (f" (a sample of {n})" if n_fit < n else ""))
+        nbr, dist = knn(Xf, k, seed)
+        report(1, f"UMAP layout of {n_fit} poses")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import umap
 
             _enable_numba_cache()
-            large = n > EXACT_KNN_MAX
+            large = n_fit > EXACT_KNN_MAX
             kw = {"n_jobs": -1, "low_memory": True} if large else {"random_state": seed}
             model = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, metric="euclidean",
                               init="pca" if large else "spectral", precomputed_knn=(nbr, dist, None),
-                              verbose=False, **kw)
-            xy = model.fit_transform(X).astype(np.float32)
+                              verbose=False, transform_seed=seed, **kw)
+            xy_fit = model.fit_transform(Xf).astype(np.float32)
+            if n_fit < n:
+                xy = np.empty((n, 2), np.float32)
+                xy[fit_rows] = xy_fit
+                rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
+                # transform needs a search index over the fitted points; precomputed neighbours
+                # leave umap without one, and small fits take umap's all-pairs path: use faiss
+                model._knn_search_index = _FaissSearch(Xf, seed)
+                model._small_data = False
+                model.random_state = None    # transform's layout in parallel (not bit-reproducible)
+                for start in range(0, len(rest), chunk):
+                    part = rest[start:start + chunk]
+                    report(2, f"placing poses {start + 1}-{start + len(part)} of the {len(rest)} not in the sample")
+                    xy[part] = model.transform(X[part]).astype(np.float32)
+            else:
+                xy = xy_fit
         COMPUTE_COUNT += 1
-    report(2, "saving the map")
-    return xy, {**params, "n_neighbors": k, "method": "umap", "knn": "exact" if n <= EXACT_KNN_MAX else "ivf",
+    report(steps - 1, "saving the map")
+    return xy, {**params, "n_neighbors": k, "method": "umap" if n_fit == n else "umap-sample+transform",
+                "knn": "exact" if n_fit <= EXACT_KNN_MAX else "ivf",
                 "umap_version": getattr(umap, "__version__", "?")}
 
 
@@ -236,12 +317,15 @@ def load_projection(run: Run) -> Projection | None:
     if xy.shape != (len(frame), 2):
         return None
     slim = {k: v for k, v in meta.items() if k not in ("image_ids", "content_hashes")}
+    slim.setdefault("fit_sample", len(xy))    # maps stored before sampling: fitted on every point
+    slim.setdefault("n_points", len(xy))
     return Projection(run.run_id, xy.astype(np.float32, copy=False), frame, slim)
 
 
 def ensure_projection(store: Store, run: Run, progress: ProgressFn | None = None,
-                      seed: int = 0) -> Projection:
-    """Load the run's stored map, computing and storing it first if needed (once)."""
+                      seed: int = 0, fit_max: int | None = None) -> Projection:
+    """Load the run's stored map, computing and storing it first if needed (once).
+    ``fit_max``: see :func:`compute_xy` (default :data:`FIT_MAX`)."""
     with _lock_for(run):
         proj = load_projection(run)
         if proj is not None:
@@ -249,11 +333,12 @@ def ensure_projection(store: Store, run: Run, progress: ProgressFn | None = None
         t0 = time.perf_counter()
         frame, raw = reference_embeddings(store, run)
         X = cluster_space(run, raw)
-        xy, meta = compute_xy(X, seed=seed, progress=progress)
+        xy, meta = compute_xy(X, seed=seed, progress=progress, fit_max=fit_max)
         meta["seconds"] = round(time.perf_counter() - t0, 2)
         save_projection(run, frame, xy, meta)
         if progress:
-            progress(Progress("umap", 3, 3, f"map of {len(xy)} poses saved"))
+            done = 3 if meta.get("fit_sample", len(xy)) >= len(xy) else 4
+            progress(Progress("umap", done, done, f"map of {len(xy)} poses saved"))
         proj = load_projection(run)
         if proj is None:  # pragma: no cover - we just wrote it
             raise RunError(f"could not read back the map just written for run {run.run_id}")
