@@ -41,7 +41,7 @@ with frame.page("Clusters") as page:
         n_fit, n_map = fit_meta.get("fit_sample"), fit_meta.get("n_points", len(pts))
         if n_fit is not None and n_fit < n_map:   # projection.FIT_MAX: large runs fit UMAP on a sample
             st.caption(f"The map was fitted on a sample of {n_fit:,} of {n_map:,} points; the other "
-                       f"{n_map - n_fit:,} were placed into it (UMAP transform). Every point is drawn.")
+                       f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. Every point is drawn.")
         event = st.plotly_chart(figure(pts, descs, run.k), on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
                                 config={"displaylogo": False, "scrollZoom": True})

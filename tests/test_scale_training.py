@@ -125,7 +125,7 @@ def test_map_is_fitted_on_a_sample_and_every_point_is_placed():
     xy, meta = projection.compute_xy(X, seed=0, fit_max=300, chunk=400)
     assert xy.shape == (1200, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
     assert meta["fit_sample"] == 300 and meta["n_points"] == 1200
-    assert meta["method"] == "umap-sample+transform"
+    assert meta["method"] == "umap-sample+place"
     fit_rows = projection.fit_sample_rows(1200, 300, seed=0)
     rest = np.setdiff1d(np.arange(1200), fit_rows)
     assert len(np.unique(xy[rest].round(4), axis=0)) > 0.9 * len(rest)    # placed, not piled up

@@ -16,6 +16,7 @@ import numpy as np
 from .progress import ProgressFn, ProgressTracker
 
 MAX_TRAIN_POINTS = 2_000_000
+SMALL_SEARCH = 256   # nearest-centroid searches of up to this many rows run in numpy (same squared L2)
 
 
 class PoseKMeans:
@@ -82,6 +83,11 @@ class PoseKMeans:
         return i, d
 
     def _search(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(Z) <= SMALL_SEARCH:   # a listing's few images: numpy, without faiss's thread start-up
+            C = self.cluster_centers_scaled_
+            d = ((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2, dtype=np.float32)
+            i = d.argmin(axis=1)
+            return d[np.arange(len(Z)), i].astype(np.float32), i.astype(np.int64)
         import faiss
 
         index = faiss.IndexFlatL2(Z.shape[1])

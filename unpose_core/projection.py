@@ -22,9 +22,11 @@ compiled functions, whose first compilation otherwise costs ~30 s in every new
 process. Above 50k points the layout runs in parallel (not bit-reproducible).
 
 Scale: above ``FIT_MAX`` points UMAP is fitted on a seeded random sample of ``FIT_MAX``
-points and every other point is placed by ``UMAP.transform`` (its neighbours among the
-sample from a faiss IVF index, then umap's own few epochs of layout with the sample held
-fixed), ``TRANSFORM_CHUNK`` points at a time. Every point is on the map; ``umap.json``
+points and every other point is placed where ``UMAP.transform`` starts it (:func:`place`:
+the membership-weighted mean of the map positions of its nearest sample points, found by a
+faiss IVF index), ``TRANSFORM_CHUNK`` points at a time. umap's own transform then refines
+each point for 30 epochs: measured 10 s per 50k points here (3 minutes for 1M), so we stop
+at its starting point. Every point is on the map; ``umap.json``
 records ``fit_sample`` (points the layout was fitted on), ``n_points`` and ``seconds``, and
 the Clusters page says when the map was fitted on a sample. Measured in
 ``benchmarks/bench_map.py`` (README there).
@@ -171,11 +173,8 @@ def knn(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _FaissSearch:
-    """What ``UMAP.transform`` asks of its pynndescent search index (``query`` and
-    ``_angular_trees``), answered by faiss over the points the map was fitted on: an IVF index
-    (``TRANSFORM_NPROBE`` lists probed) above 4096 points, exact below."""
-
-    _angular_trees = False
+    """Nearest fitted points of new ones, by faiss: an IVF index (``TRANSFORM_NPROBE`` lists
+    probed) over the points the map was fitted on above 4096 of them, exact below."""
 
     def __init__(self, X: np.ndarray, seed: int = 0):
         import faiss
@@ -193,13 +192,31 @@ class _FaissSearch:
         self.index.add(X)
         self.n = n
 
-    def query(self, Q: np.ndarray, k: int, epsilon: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    def query(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices int32, euclidean distances float32) of each row's ``k`` nearest fitted points."""
         dist, nbr = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
         short = nbr < 0    # an IVF list too short: repeat the nearest neighbour found
         if short.any():
             nbr = np.where(short, nbr[:, :1], nbr)
             dist = np.where(short, dist[:, :1], dist)
         return nbr.astype(np.int32), np.sqrt(np.maximum(dist, 0)).astype(np.float32)
+
+
+def place(search: _FaissSearch, xy_fit: np.ndarray, Q: np.ndarray, k: int) -> np.ndarray:
+    """Map positions of new points ``Q``: the membership-weighted mean of the map positions of
+    their ``k`` nearest fitted points -- ``UMAP.transform``'s own starting point (the weights
+    exp(-(d - rho) / sigma) of umap's ``smooth_knn_dist`` / ``compute_membership_strengths``,
+    averaged as ``init_graph_transform`` does), without its 30 refinement epochs, which cost
+    0.19 ms per point here (3 minutes for 1M points)."""
+    from umap.umap_ import smooth_knn_dist
+
+    nbr, dist = search.query(Q, k)
+    sigmas, rhos = smooth_knn_dist(dist, float(k), local_connectivity=0.0)   # as transform does
+    sigmas = np.maximum(sigmas, 1e-12)                # all neighbours at distance 0: equal weights
+    w = np.exp(-np.maximum(dist - rhos[:, None], 0.0) / sigmas[:, None]).astype(np.float64)
+    w[:, 0] = np.maximum(w[:, 0], 1e-12)              # the nearest always counts
+    w /= w.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkc->nc", w, xy_fit[nbr].astype(np.float64)).astype(np.float32)
 
 
 def fit_sample_rows(n: int, fit_max: int, seed: int = 0) -> np.ndarray:
@@ -216,7 +233,7 @@ def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
     """UMAP (n, d) -> (n, 2) float32 plus the parameters used.
 
     Above ``fit_max`` points (default :data:`FIT_MAX`) the layout is fitted on a seeded sample of
-    ``fit_max`` points and the others are transformed into it, ``chunk`` (default
+    ``fit_max`` points and the others are placed into it (:func:`place`), ``chunk`` (default
     :data:`TRANSFORM_CHUNK`) at a time; the returned dict says so (``fit_sample`` < ``n_points``).
     """
     global COMPUTE_COUNT
@@ -261,20 +278,16 @@ def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
                 xy = np.empty((n, 2), np.float32)
                 xy[fit_rows] = xy_fit
                 rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
-                # transform needs a search index over the fitted points; precomputed neighbours
-                # leave umap without one, and small fits take umap's all-pairs path: use faiss
-                model._knn_search_index = _FaissSearch(Xf, seed)
-                model._small_data = False
-                model.random_state = None    # transform's layout in parallel (not bit-reproducible)
+                search = _FaissSearch(Xf, seed)
                 for start in range(0, len(rest), chunk):
                     part = rest[start:start + chunk]
                     report(2, f"placing poses {start + 1}-{start + len(part)} of the {len(rest)} not in the sample")
-                    xy[part] = model.transform(X[part]).astype(np.float32)
+                    xy[part] = place(search, xy_fit, X[part], k)
             else:
                 xy = xy_fit
         COMPUTE_COUNT += 1
     report(steps - 1, "saving the map")
-    return xy, {**params, "n_neighbors": k, "method": "umap" if n_fit == n else "umap-sample+transform",
+    return xy, {**params, "n_neighbors": k, "method": "umap" if n_fit == n else "umap-sample+place",
                 "knn": "exact" if n_fit <= EXACT_KNN_MAX else "ivf",
                 "umap_version": getattr(umap, "__version__", "?")}
 

@@ -433,6 +433,7 @@ class Suggester:
         ref["closeness"] = np.where(cls < run.k, ref["distance"].to_numpy(float) / r2[np.minimum(cls, run.k - 1)],
                                     0.0)
         self.reference = ref.sort_values(["pose_class", "closeness", "pop"], kind="stable")
+        self._by_cohort: dict[str, list[tuple]] = {}
 
     # -- helpers --------------------------------------------------------------
     def describe(self, c: int) -> str:
@@ -451,15 +452,28 @@ class Suggester:
     def references(self, members, cohort_key: str, exclude: str | None = None) -> list[Reference]:
         """Example photos of a pose group: images of the cohort's top products assigned to one of
         its members (never to another group), closest to the pose's centre first, one per product."""
-        members = [members] if isinstance(members, (int, np.integer)) else list(members)
-        rows = self.reference[self.reference["pose_class"].isin(members)
-                              & self.reference["keys"].map(lambda ks: cohort_key in ks)]
-        if exclude is not None:
-            rows = rows[rows["product_id"] != exclude]
-        rows = rows.sort_values(["closeness", "pop"], kind="stable").drop_duplicates("product_id")
-        rows = rows.head(self.n_references)
-        return [Reference(r.product_id, self.products.at[r.product_id, "title"], r.path, r.content_hash)
-                for r in rows.itertuples()]
+        members = {int(members)} if isinstance(members, (int, np.integer)) else {int(c) for c in members}
+        out: list[Reference] = []
+        seen: set[str] = set()
+        for c, pid, path, h in self._cohort_rows(cohort_key):
+            if c in members and pid != exclude and pid not in seen:
+                seen.add(pid)
+                out.append(Reference(pid, self.products.at[pid, "title"], path, h))
+                if len(out) >= self.n_references:
+                    break
+        return out
+
+    def _cohort_rows(self, cohort_key: str) -> list[tuple]:
+        """The cohort's reference images as (class, product, path, hash), closest to their pose's
+        centre first, then most popular: computed once per cohort (a listing asks for several)."""
+        rows = self._by_cohort.get(cohort_key)
+        if rows is None:
+            ref = self.reference[self.reference["keys"].map(lambda ks: cohort_key in ks)]
+            ref = ref.sort_values(["closeness", "pop"], kind="stable")
+            rows = list(zip(ref["pose_class"].astype(int).tolist(), ref["product_id"].tolist(), ref["path"].tolist(),
+                            ref["content_hash"].tolist(), strict=True))
+            self._by_cohort[cohort_key] = rows
+        return rows
 
     def _poses_for(self, hashes: list[str], paths: list[str]) -> dict[str, PoseRow]:
         ident = self.run.info.identity
