@@ -7,7 +7,8 @@ noise), then times the three learned stages of ``training.train`` on them:
 
 * the autoencoder (``PoseAutoencoder.fit`` + ``transform`` of all N rows), with its defaults
   (bounded: ``max_steps`` optimiser steps on a ``fit_sample`` of rows) and, for sizes up to
-  ``--unbounded-max``, unbounded (``max_steps=None, fit_sample=None``: the old behaviour);
+  ``--unbounded-max``, unbounded as before the bound (``max_steps=None, fit_sample=None``,
+  batch 2048: 100 epochs over every row);
 * K-Means (``PoseKMeans`` with TrainConfig's niter / nredo) on the codes;
 * LightGBM (``CentroidRanker`` with its defaults) on one product row per image (10 images per
   product, 6 subcategories x 12 product types).
@@ -128,7 +129,7 @@ def main() -> None:
         jobs.append({"n": n, "k": args.k, "ae": json.loads(args.ae), "label": "bounded", "seed": args.seed,
                      "raw": n <= args.raw_max})
         if n <= args.unbounded_max:
-            jobs.append({"n": n, "k": args.k, "ae": {"max_steps": None, "fit_sample": None},
+            jobs.append({"n": n, "k": args.k, "ae": {"max_steps": None, "fit_sample": None, "batch_size": 2048},
                          "label": "unbounded", "seed": args.seed, "raw": False})
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, extraction "
           f"{args.ms_per_image} ms/image/core x {args.cores} cores", flush=True)
