@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import io
 import itertools
 import sys
 from pathlib import Path
@@ -50,15 +49,10 @@ ASSETS = ROOT / "assets"
 HASHES = {"phash": lambda m: m["phash"], "dhash": lambda m: m["dhash"], "phash+dhash": duplicate_hash}
 
 
-def jpeg(img: np.ndarray, q: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=q)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-
-
-def resize(img: np.ndarray, f: float) -> np.ndarray:
-    h, w = img.shape[:2]
-    return cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+# the same transformations the unit tests check duplicates with (tests/test_views_image.py)
+sys.path.insert(0, str(ROOT / "tests"))
+from test_views_image import jpeg  # noqa: E402
+from test_views_image import resized as resize  # noqa: E402
 
 
 def crop(img: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from apphelpers import APP, HOME, PAGES, copy_data_dir, wait_until
+from apphelpers import APP, HOME, PAGES, copy_data_dir, mapped_copy, wait_until
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -31,15 +31,7 @@ TIMEOUT = 90
 @pytest.fixture(scope="module")
 def app_dir(demo_data_dir, tmp_path_factory) -> Path:
     """A copy of the demo data dir whose active run already has its UMAP map (computed once)."""
-    path = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("app") / "data")
-    store = Store(path)
-    try:
-        from unpose_core.runs import active_run
-        proj = projection.ensure_projection(store, active_run(store))
-        assert len(proj) > 0
-    finally:
-        store.close()
-    return path
+    return mapped_copy(demo_data_dir, tmp_path_factory.mktemp("app") / "data")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from apphelpers import APP, copy_data_dir
+from apphelpers import APP, mapped_copy
 from test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, chromium, server, wait_ready  # noqa: F401 (fixtures)
 
 pytest.importorskip("streamlit")
@@ -24,16 +24,7 @@ TIMEOUT = 90
 @pytest.fixture(scope="module")
 def dash_dir(demo_data_dir, tmp_path_factory) -> Path:
     """A copy of the demo data dir with its map computed (the frame would start computing it)."""
-    from unpose_core import projection
-    from unpose_core.runs import active_run
-
-    path = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("dashboard") / "data")
-    store = Store(path)
-    try:
-        projection.ensure_projection(store, active_run(store))
-    finally:
-        store.close()
-    return path
+    return mapped_copy(demo_data_dir, tmp_path_factory.mktemp("dashboard") / "data")
 
 
 @pytest.fixture(scope="module")
