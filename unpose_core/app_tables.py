@@ -4,6 +4,8 @@ Plain pandas over the store and a run, no Streamlit, so pages only lay them out.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
@@ -44,15 +46,51 @@ def image_status(store: Store, backend: str | None, version: str | None) -> pd.D
     return store.image_status(backend, version)
 
 
+_KEPT: dict[tuple, object] = {}   # the last results of the counts below, by what they depend on
+_KEPT_MAX = 16
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept(store: Store, what: str, args: tuple, compute):
+    """``compute()`` once per (data dir, catalogue version, pose cache version, what, args): the
+    Home and Catalogue pages ask on every run of the script, and at 1M images counting takes
+    seconds while the two versions are cheap reads."""
+    key = (str(store.path), catalogue_version(store), pose_cache_version(store), what, args)
+    with _KEPT_LOCK:
+        if key in _KEPT:
+            return _KEPT[key]
+    value = compute()
+    with _KEPT_LOCK:
+        while len(_KEPT) >= _KEPT_MAX:
+            _KEPT.pop(next(iter(_KEPT)))
+        _KEPT[key] = value
+    return value
+
+
 def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
                       backend: str | None = None, version: str | None = None) -> dict:
-    products, images = store.products(), store.images()
-    status = image_status(store, backend, version)
-    counts = status["status"].value_counts().to_dict()
-    sel = select_sets(products, images, selection or SelectionConfig()) if len(products) else None
+    """Counts of the catalogue (products, images, reference and subject products, images per pose
+    status under one backend). Counted in SQL (no per-image table is read) and kept until the
+    catalogue or the pose cache changes (:func:`_kept`)."""
+    selection = selection or SelectionConfig()
+    out = _kept(store, "summary", (repr(selection), backend, version),
+                lambda: _count_catalogue(store, selection, backend, version))
+    return out | {"reference_ids": list(out["reference_ids"]), "subject_ids": list(out["subject_ids"])}
+
+
+def _count_catalogue(store: Store, selection: SelectionConfig, backend: str | None, version: str | None) -> dict:
+    products = store.products()
+    per_product = store.image_counts()
+    n_images = sum(per_product.values())
+    # select_sets counts images per product: one product_id row per image is all it reads
+    images = pd.DataFrame({"product_id": np.repeat(np.array(list(per_product), dtype=object),
+                                                   np.fromiter(per_product.values(), int, len(per_product)))})
+    counts = store.pose_counts(backend or "", version or "")
+    counts[Status.PENDING] = n_images - sum(counts.values())
+    sel = select_sets(products, images, selection) if len(products) else None
     problems = store.import_problems()
     return {
-        "products": len(products), "images": len(images),
+        "products": len(products), "images": n_images,
         "reference": len(sel.reference_ids) if sel else 0, "subject": len(sel.subject_ids) if sel else 0,
         "person": int(counts.get(Status.PERSON, 0)), "no_person": int(counts.get(Status.NO_PERSON, 0)),
         "failed": int(counts.get(Status.ERROR, 0)), "pending": int(counts.get(Status.PENDING, 0)),
@@ -63,8 +101,13 @@ def catalogue_summary(store: Store, selection: SelectionConfig | None = None,
 
 
 def failed_images(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
-    st = image_status(store, backend, version)
-    return st.loc[st["status"] == Status.ERROR, ["product_id", "rel_path", "error"]].reset_index(drop=True)
+    """The images the pose model could not read (product_id, rel_path, error), selected in SQL and
+    kept until the catalogue or the pose cache changes (:func:`_kept`)."""
+    def compute() -> pd.DataFrame:
+        st = store.image_status(backend, version, status=Status.ERROR)
+        return st[["product_id", "rel_path", "error"]].reset_index(drop=True)
+
+    return _kept(store, "failed", (backend, version), compute).copy()
 
 
 def failure_reasons(failed: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:

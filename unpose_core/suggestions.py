@@ -10,7 +10,7 @@ pose's centre and a hint a seller can act on. An empty answer always says why.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,7 @@ COVERS_EXPECTED = "covers_expected"    # the listing shows every pose its cohort
 NOTHING_EXPECTED = "nothing_expected"  # no cohort up to "all products" expects a pose (e.g. all excluded)
 BELOW_CONFIDENCE = "below_confidence"  # candidates exist, all under the confidence cut-off
 CONFIDENCE_PERCENTILE = 90.0           # the radius confidence is measured in when coverage is nearest-only
+REPORT_BATCH = 2000                    # products whose cached poses report() reads in one go
 
 
 @dataclass
@@ -424,7 +425,11 @@ class Suggester:
         ref["path"] = ref["content_hash"].map(paths)
         ref = ref[ref["path"].notna() & ref["product_id"].isin(self.products.index)]
         ref["pop"] = ref["product_id"].map(self._popularity)
-        ref["keys"] = ref["product_id"].map(lambda p: set(cohort_keys(self.products.loc[p])))
+        # cohort keys once per product (not a .loc lookup per reference image)
+        keys = {p: set(cohort_keys(r)) for p, r in
+                self.products.loc[ref["product_id"].unique()].to_dict("index").items()}
+        ref["keys"] = [keys[p] for p in ref["product_id"]]
+        self._titles = self.products["title"].to_dict()
         # closeness to the pose's centre in units of the cluster's typical radius (comparable
         # across a group's members); the no-person class has no centre: popularity decides
         pct = self.config.coverage_percentile if self.config.coverage_percentile > 0 else CONFIDENCE_PERCENTILE
@@ -458,7 +463,7 @@ class Suggester:
         for c, pid, path, h in self._cohort_rows(cohort_key):
             if c in members and pid != exclude and pid not in seen:
                 seen.add(pid)
-                out.append(Reference(pid, self.products.at[pid, "title"], path, h))
+                out.append(Reference(pid, self._titles[pid], path, h))
                 if len(out) >= self.n_references:
                     break
         return out
@@ -475,29 +480,38 @@ class Suggester:
             self._by_cohort[cohort_key] = rows
         return rows
 
-    def _poses_for(self, hashes: list[str], paths: list[str]) -> dict[str, PoseRow]:
+    def _poses_for(self, hashes: list[str], paths: list[str],
+                   known: dict[str, PoseRow] | None = None) -> dict[str, PoseRow]:
+        """Cached pose rows of the images (``known``: rows already read, e.g. by :func:`report`
+        for all its products at once); images not in the cache yet are run through the backend."""
         ident = self.run.info.identity
-        cached = self.store.poses(*ident, hashes)
+        cached = self.store.poses(*ident, hashes) if known is None else {h: known[h] for h in hashes if h in known}
         todo = [(h, p) for h, p in zip(hashes, paths) if h not in cached]
         if todo:
             rows = [estimate_file(self.backend(), h, p) for h, p in dict(todo).items()]
             self.store.put_poses(*ident, rows)
-            cached.update(self.store.poses(*ident, [h for h, _ in todo]))
+            fresh = self.store.poses(*ident, [h for h, _ in todo])
+            cached.update(fresh)
+            if known is not None:   # another listing of the batch may show the same file
+                known.update(fresh)
         return cached
 
     # -- the algorithm --------------------------------------------------------
     def _suggest(self, product: dict, hashes: list[str], paths: list[str], image_ids: list,
-                 config: SuggestConfig | None = None) -> Suggestion:
+                 config: SuggestConfig | None = None, known: dict[str, PoseRow] | None = None,
+                 groups: PoseGroups | None = None, hints: dict[str, str] | None = None) -> Suggestion:
+        """``known``, ``groups``, ``hints``: read once by :func:`report` for all its products
+        (else read here: the store's pose rows, :meth:`groups`, ``Store.hints``)."""
         cfg = config or self.config
         cfg.validate()
-        poses = self._poses_for(hashes, paths)
+        poses = self._poses_for(hashes, paths, known)
         results = [poses.get(h) for h in hashes]
         views = self.run.describe(results)
         classes, dists = self.run.classify(results, views)
         distances = centroid_distances(self.run, results, views)
         dupes = listing_duplicates(results)
         first_of = {i: g[0] for g in dupes for i in g[1:]}
-        groups = self.groups()
+        groups = self.groups() if groups is None else groups
         r2 = cluster_radii(self.run, cfg.coverage_percentile) if cfg.coverage_percentile > 0 else None
         assignments = []
         for i, p in enumerate(paths):
@@ -520,7 +534,7 @@ class Suggester:
         person = np.isfinite(distances).all(axis=1)
         m = missing_classes(self.run, product, present, distances[person], groups, cfg)
         person_paths = [p for p, ok in zip(paths, person) if ok]
-        edited = self.store.hints()   # an analyst's hint per group description, kept across runs
+        edited = self.store.hints() if hints is None else hints   # an analyst's, per group description
         missing = []
         for r in m.ranked:
             label = _group_label(groups, r["group"])
@@ -552,6 +566,31 @@ class Suggester:
         imgs = self.images[self.images["product_id"] == product_id]
         return self._suggest(self.products.loc[product_id].to_dict(), imgs["content_hash"].tolist(),
                              imgs["path"].tolist(), imgs["image_id"].tolist(), config)
+
+    def for_products(self, product_ids: Sequence[str], config: SuggestConfig | None = None,
+                     batch: int = REPORT_BATCH) -> Iterator[Suggestion]:
+        """:meth:`for_product` of each product in turn, the same suggestions, but what that reads
+        per product is read once: the products' images, the pose groups and the edited hints
+        (a snapshot: a mark set meanwhile counts from the next call), and the cached poses once
+        per ``batch`` products (so memory stays bounded). What :func:`report` runs."""
+        product_ids = list(product_ids)
+        unknown = [p for p in product_ids if p not in self.products.index]
+        if unknown:
+            raise KeyError(f"no product {unknown[0]!r} in the catalogue")
+        wanted = list(dict.fromkeys(product_ids))
+        imgs = self.images[self.images["product_id"].isin(set(wanted))]
+        by_product = imgs.groupby("product_id", sort=False).indices
+        hashes, paths, ids = (imgs[c].tolist() for c in ("content_hash", "path", "image_id"))
+        products = self.products.loc[wanted].to_dict("index")
+        groups, hints = self.groups(), self.store.hints()
+        known: dict[str, PoseRow] = {}
+        for n, pid in enumerate(product_ids):
+            if n % batch == 0:
+                rows = [i for p in product_ids[n:n + batch] for i in by_product.get(p, ())]
+                known = self.store.poses(*self.run.info.identity, [hashes[i] for i in rows])
+            at = by_product.get(pid, ())
+            yield self._suggest(products[pid], [hashes[i] for i in at], [paths[i] for i in at],
+                                [ids[i] for i in at], config, known=known, groups=groups, hints=hints)
 
     def for_images(self, paths: list[str | Path], category: str | None = None,
                    subcategory: str | None = None, product_type: str | None = None,
@@ -599,8 +638,7 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
     tracker = ProgressTracker("report", len(product_ids), progress)
     rows = []
     try:
-        for pid in product_ids:
-            sug = s.for_product(pid)
+        for pid, sug in zip(product_ids, s.for_products(product_ids), strict=True):
             tracker.update()
             rows.append({
                 "product_id": pid, "title": sug.title,

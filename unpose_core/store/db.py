@@ -201,6 +201,15 @@ class Store:
     def images(self) -> pd.DataFrame:
         return self._df("SELECT * FROM images ORDER BY product_id, position, image_id")
 
+    def n_images(self) -> int:
+        """Catalogue images (rows, not distinct contents)."""
+        return int(self._one("SELECT COUNT(*) FROM images")[0])
+
+    def image_counts(self) -> dict[str, int]:
+        """product_id -> its number of catalogue images (products without images absent): what
+        ``images().groupby("product_id").size()`` gives, counted in SQL on the product index."""
+        return dict(self._rows("SELECT product_id, COUNT(*) FROM images GROUP BY product_id"))
+
     def n_unique_images(self) -> int:
         """Distinct image contents in the catalogue (what the pose cache is keyed by)."""
         return int(self._one("SELECT COUNT(DISTINCT content_hash) FROM images")[0])
@@ -275,19 +284,25 @@ class Store:
             " AND p.backend=? AND p.backend_version=? GROUP BY p.status", (backend, version))
         return {Status(s): n for s, n in rows}
 
-    def image_status(self, backend: str | None, version: str | None) -> pd.DataFrame:
+    def image_status(self, backend: str | None, version: str | None,
+                     status: Status | str | None = None) -> pd.DataFrame:
         """One row per catalogue image with its pose status under one backend (``pending``
-        when not run through it yet), error and score."""
+        when not run through it yet), error and score; only the images of one ``status`` when
+        given (filtered in SQL: the failed few of a million are not read as a million rows)."""
+        where, params = "", [str(Status.PENDING), backend or "", version or ""]
+        if status is not None:
+            where = " WHERE COALESCE(p.status, ?)=?"
+            params += [str(Status.PENDING), str(Status(status))]
         return self._df(
             "SELECT i.image_id, i.product_id, i.position, i.path, i.rel_path, i.content_hash, i.width,"
             " i.height, i.pose_label, COALESCE(p.status, ?) AS status, p.error, p.score"
             " FROM images i LEFT JOIN poses p ON p.content_hash=i.content_hash AND p.backend=?"
-            " AND p.backend_version=? ORDER BY i.product_id, i.position, i.image_id",
-            (str(Status.PENDING), backend or "", version or ""))
+            f" AND p.backend_version=?{where} ORDER BY i.product_id, i.position, i.image_id", params)
 
     def pose_cache_version(self) -> str:
         """Changes whenever a pose result is added (cache key for tables)."""
-        n, last = self._one("SELECT COUNT(*), MAX(created_at) FROM poses")
+        # two subqueries: each answered from the created_at index, not by scanning the poses
+        n, last = self._one("SELECT (SELECT COUNT(*) FROM poses), (SELECT MAX(created_at) FROM poses)")
         return f"{n}|{last}"
 
     def most_used_backend(self) -> tuple[str, str] | None:

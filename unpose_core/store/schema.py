@@ -111,6 +111,8 @@ TABLES: dict[str, str] = {
 INDEXES: dict[str, str] = {
     "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
     "images_product": "CREATE INDEX IF NOT EXISTS images_product ON images(product_id)",
+    # Store.pose_cache_version (a cache key the app reads on every page) without scanning the poses
+    "poses_created": "CREATE INDEX IF NOT EXISTS poses_created ON poses(created_at)",
     "judgements_run_product":
         "CREATE INDEX IF NOT EXISTS judgements_run_product ON judgements(run_id, product_id, id)",
     "jobs_status": "CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status)",
