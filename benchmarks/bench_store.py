@@ -146,14 +146,13 @@ def make_run(store, ip, products: pd.DataFrame, k: int, seed: int = 0) -> str:
     extraction (K-Means, radii, ranker, centroids; no mirror pairs), saved and made active."""
     from unpose_core.cluster import PoseKMeans
     from unpose_core.config import TrainConfig
-    from unpose_core.descriptions import describe_landmarks, describe_views, kind_description
     from unpose_core.embed.views import VIEW_SUFFIX, kmeans_weights
     from unpose_core.pose.blazepose import LANDMARK_NAMES, SKELETON
     from unpose_core.rank import CentroidRanker
-    from unpose_core.records import CentroidInfo, CentroidKind, RunInfo
+    from unpose_core.records import RunInfo
     from unpose_core.runs import save_run
-    from unpose_core.training import cluster_radii
-    from unpose_core.views import NON_HUMAN_KINDS, ImageKind
+    from unpose_core.training import centroid_infos, cluster_radii
+    from unpose_core.views import NON_HUMAN_KINDS
 
     cfg = TrainConfig(k=k, seed=seed, nredo=1, niter=20)
     info = RunInfo.from_dict({"backend": BACKEND[0], "backend_version": BACKEND[1],
@@ -176,22 +175,7 @@ def make_run(store, ip, products: pd.DataFrame, k: int, seed: int = 0) -> str:
     prod_cols = products.drop(columns=["attrs"]).set_index("product_id")
     ranker = CentroidRanker(info.n_classes, cfg.rating_weight, cfg.count_weight, seed=seed, n_estimators=60).fit(
         classes[usable], ref[usable].join(prod_cols, on="product_id"))
-    centroids = []
-    for c in range(info.n_classes):
-        members = np.flatnonzero(classes == c)
-        size, n_prod = int(len(members)), int(ref.loc[members, "product_id"].nunique())
-        if c >= k:
-            kind = ImageKind(info.kinds[c - k])
-            centroids.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_prod, kind_description(kind),
-                                          image_kind=str(kind)))
-            continue
-        pos = np.flatnonzero(km.labels_ == c)
-        mean_lm = ip.landmarks[pos].mean(axis=0)
-        auto = describe_views([ip.views[ip.person_rows[i]] for i in pos]) \
-            or describe_landmarks(mean_lm, tuple(info.landmark_names))
-        centroids.append(CentroidInfo(c, CentroidKind.POSE, size, n_prod, auto,
-                                      mean_landmarks=np.round(mean_lm, 5).tolist(),
-                                      profile=np.round(space[pos].mean(axis=0), 6).tolist()))
+    centroids = centroid_infos(classes, ip, km.labels_, info)   # as train() records them
     reference = pd.DataFrame({
         "image_id": ref["image_id"].to_numpy(), "product_id": ref["product_id"].to_numpy(),
         "content_hash": ref["content_hash"].to_numpy(), "status": ref["status"].to_numpy(),

@@ -150,23 +150,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     ranker = CentroidRanker(n_classes, config.rating_weight, config.count_weight, seed=config.seed).fit(
         classes[usable], ref_rows)
 
-    centroids: list[CentroidInfo] = []
-    for c in range(n_classes):
-        members = np.flatnonzero(classes == c)
-        size, n_products = int(len(members)), int(ref.loc[members, "product_id"].nunique())
-        if c >= k:
-            kind = ImageKind(info.kinds[c - k])
-            centroids.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_products, kind_description(kind),
-                                          image_kind=str(kind)))
-            continue
-        pos = np.flatnonzero(km.labels_ == c)
-        mean_lm = ip.landmarks[pos].mean(axis=0)
-        auto = describe_views([ip.views[ip.person_rows[i]] for i in pos]) \
-            or describe_landmarks(mean_lm, tuple(info.landmark_names))
-        centroids.append(CentroidInfo(
-            c, CentroidKind.POSE, size, n_products, auto,
-            mean_landmarks=np.round(mean_lm, 5).tolist(),
-            profile=np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()))
+    centroids = centroid_infos(classes, ip, km.labels_, info)
     person_views = [ip.views[i] for i in ip.person_rows]
     for c, partner in mirror_partners(ip.landmarks, km.labels_, k, info, ae, km, person_views).items():
         centroids[c].mirror = partner
@@ -377,6 +361,31 @@ def activate_run(store: Store, run_id: str, keep_unmatched: bool = False, max_di
                          f"unplaced (`unposed describe`, `unposed groups`, the Clusters page)")
         return Activation(run_id, previous, carried_from, plan.summary, notes)
     raise RuntimeError(f"labels kept changing while run {run_id} was being activated; try again")
+
+
+def centroid_infos(classes: np.ndarray, ip: ImagePoses, labels: np.ndarray, info: RunInfo) -> list[CentroidInfo]:
+    """One record per class of a run: size and products, the automatic description (the view its
+    images agree on, else words from the mean landmarks), mean landmarks and mean raw embedding
+    for a pose; the kind and its description for a class without a person. ``classes`` align with
+    ``ip.images``; ``labels`` are K-Means' labels of ``ip``'s person rows."""
+    k, ref = info.k, ip.images
+    out: list[CentroidInfo] = []
+    for c in range(info.n_classes):
+        members = np.flatnonzero(classes == c)
+        size, n_products = int(len(members)), int(ref.loc[members, "product_id"].nunique())
+        if c >= k:
+            kind = ImageKind(info.kinds[c - k])
+            out.append(CentroidInfo(c, CentroidKind.NO_PERSON, size, n_products, kind_description(kind),
+                                    image_kind=str(kind)))
+            continue
+        pos = np.flatnonzero(labels == c)
+        mean_lm = ip.landmarks[pos].mean(axis=0)
+        auto = describe_views([ip.views[ip.person_rows[i]] for i in pos]) \
+            or describe_landmarks(mean_lm, tuple(info.landmark_names))
+        out.append(CentroidInfo(c, CentroidKind.POSE, size, n_products, auto,
+                                mean_landmarks=np.round(mean_lm, 5).tolist(),
+                                profile=np.round(ip.embeddings[pos].mean(axis=0), 6).tolist()))
+    return out
 
 
 RADIUS_PERCENTILES = tuple(range(0, 101, 5))
