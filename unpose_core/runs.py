@@ -164,27 +164,34 @@ class Run:
             views = self.describe(poses)
         return embed(np.stack([p.landmarks for p in poses]), self.info.family, views)
 
-    def classify(self, poses: list[PoseRow | None],
-                 views: list[ImageView | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def person_space(self, poses: list[PoseRow | None],
+                      views: list[ImageView | None] | None = None) -> tuple[list[int], np.ndarray]:
+        """(indices of the rows showing a person, their points in the space the centroids live in):
+        computed once per batch of rows, shared by ``classify`` and the distances to every centroid."""
+        views = self.describe(poses) if views is None else views
+        rows = [i for i, (p, v) in enumerate(zip(poses, views, strict=True))
+                if p is not None and v is not None and p.is_person and v.is_person]
+        if not rows:
+            return rows, np.zeros((0, self.info.space_dim), np.float32)
+        return rows, self.to_space(self.embed([poses[i] for i in rows], [views[i] for i in rows]))
+
+    def classify(self, poses: list[PoseRow | None], views: list[ImageView | None] | None = None,
+                 space: tuple[list[int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pose class and squared distance per cached pose result (``Store.poses`` values):
         the nearest centroid for a person, the class of its kind for an image without one
         (a pose the view rules find implausible, e.g. a garment laid flat, counts as without),
         and -1 (NaN distance) for a failed image or one with no result. The one way from pose
-        rows to classes: suggestions, the evaluation and the app all call it."""
+        rows to classes: suggestions, the evaluation and the app all call it. ``space``: the
+        rows' :meth:`person_space`, when the caller has computed it already."""
         views = self.describe(poses) if views is None else views
         classes = np.full(len(poses), -1, dtype=np.int64)
         dists = np.full(len(poses), np.nan, dtype=np.float32)
-        rows = []
+        rows, X = self.person_space(poses, views) if space is None else space
         for i, (p, v) in enumerate(zip(poses, views, strict=True)):
-            if p is None or v is None:
-                continue
-            if v.is_person and p.is_person:
-                rows.append(i)
-            else:
+            if p is not None and v is not None and not (v.is_person and p.is_person):
                 classes[i] = self.class_of_kind(v.kind)
         if rows:
-            raw = self.embed([poses[i] for i in rows], [views[i] for i in rows])
-            c, d = self.kmeans.nearest(self.to_space(raw))
+            c, d = self.kmeans.nearest(X)
             classes[rows], dists[rows] = c, d
         return classes, dists
 

@@ -211,17 +211,16 @@ def completeness_score(expected: Sequence[int], covered: Iterable[int]) -> float
 
 # -- distances and radii ---------------------------------------------------------------------
 
-def centroid_distances(run: Run, poses: list[PoseRow | None], views: list | None = None) -> np.ndarray:
+def centroid_distances(run: Run, poses: list[PoseRow | None], views: list | None = None,
+                       space: tuple[list[int], np.ndarray] | None = None) -> np.ndarray:
     """(n images, K) squared distances to every pose centroid, in the standardised space the
     nearest-centroid rule (``Run.classify``) uses; NaN rows for images without a person (by
-    the view rules: a pose found on a garment laid flat has none)."""
-    views = run.describe(poses) if views is None else views
+    the view rules: a pose found on a garment laid flat has none). ``space``: the rows'
+    ``Run.person_space`` when the caller has it already (it also classifies them)."""
     out = np.full((len(poses), run.k), np.nan, dtype=np.float64)
-    rows = [i for i, (p, v) in enumerate(zip(poses, views, strict=True))
-            if p is not None and p.is_person and v is not None and v.is_person]
+    rows, X = run.person_space(poses, views) if space is None else space
     if rows:
         km = run.kmeans
-        X = run.to_space(run.embed([poses[i] for i in rows], [views[i] for i in rows]))
         Z = (np.asarray(X, np.float64) - km.mean_) / km.scale_
         C = np.asarray(km.cluster_centers_scaled_, np.float64)
         out[rows] = ((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
@@ -507,8 +506,9 @@ class Suggester:
         poses = self._poses_for(hashes, paths, known)
         results = [poses.get(h) for h in hashes]
         views = self.run.describe(results)
-        classes, dists = self.run.classify(results, views)
-        distances = centroid_distances(self.run, results, views)
+        space = self.run.person_space(results, views)   # embedded once: classes and distances share it
+        classes, dists = self.run.classify(results, views, space)
+        distances = centroid_distances(self.run, results, views, space)
         dupes = listing_duplicates(results)
         first_of = {i: g[0] for g in dupes for i in g[1:]}
         groups = self.groups() if groups is None else groups

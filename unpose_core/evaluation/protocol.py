@@ -475,8 +475,10 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     # then suggest.missing_classes
     poses = store.poses(*run.info.identity, imgs["content_hash"])
     rows_ = [poses.get(h) for h in imgs["content_hash"]]
-    all_dist = centroid_distances(run, rows_)
-    imgs = imgs.assign(pose_class=run.classify(rows_)[0])
+    views_ = run.describe(rows_)
+    space = run.person_space(rows_, views_)   # described and embedded once for both
+    all_dist = centroid_distances(run, rows_, views_, space)
+    imgs = imgs.assign(pose_class=run.classify(rows_, views_, space)[0])
     imgs["group"] = [groups.group_of(c) if c >= 0 else -1 for c in imgs["pose_class"]]
     # purity of the evaluated (hidden-protocol) images: the share whose group's view (the
     # majority label of the run's reference images, as for the suggestions) is their own view
