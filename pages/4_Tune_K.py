@@ -114,7 +114,10 @@ with frame.page("Tune K") as page:
         fig = go.Figure()
         for col, name, dash in (("accuracy", "Recall (paper accuracy)", None), ("precision", "Precision", None),
                                 ("all_precision", "Precision, flagging every expected pose", "dot"),
-                                ("random_precision", "Precision, a random pose per image", "dash")):
+                                ("random_precision", "Precision, a random pose per image", "dash"),
+                                ("ceiling_precision", "Precision ceiling: no shown view asked again", "dashdot")):
+            if col not in rows.columns:   # evaluations saved before the ceiling was measured
+                continue
             fig.add_trace(go.Scatter(x=rows["k"], y=rows[col], mode="lines+markers", name=name,
                                      line={"width": 2, "dash": dash}))
         fig.add_vline(x=run.k, line_dash="dot", line_color="#999")
@@ -123,11 +126,11 @@ with frame.page("Tune K") as page:
         st.plotly_chart(fig, key="quality-chart")
         st.caption(f"{config_name}, {rows['setting'].iloc[0]}; evaluation {r.get('id')} "
                    f"({(r.get('options') or {}).get('seeds')} seed(s)). All settings: the Evaluate page.")
-        st.dataframe(rows[["k", "accuracy", "precision", "f1", "flags_per_trial", "all_precision",
-                           "random_precision", "precision_gain"]], hide_index=True,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("accuracy", "precision", "f1", "all_precision", "random_precision",
-                                              "precision_gain")})
+        shown = [c for c in ("k", "accuracy", "precision", "f1", "flags_per_trial", "all_precision",
+                             "random_precision", "ceiling_precision", "precision_gain") if c in rows.columns]
+        st.dataframe(rows[shown], hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in shown
+                                    if c not in ("k", "flags_per_trial")})
 
     st.subheader("Retrain")
     default_k = run.k

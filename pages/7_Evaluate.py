@@ -125,7 +125,9 @@ with frame.page("Evaluate") as page:
             st.markdown("**Stricter view**, all subcategories pooled: *specificity* is the share of kept views "
                         "the system does not flag again; *redundant* the flags per trial for a view the seller "
                         "already shows; the baselines keep the same ranking but look at no image, or give each "
-                        "image a random pose.")
+                        "image a random pose; the *ceiling* is flagging every expected view the kept images do not "
+                        "show, read from the labels: what a perfect reader of the photos would reach with this "
+                        "ranking.")
             sdf = pd.DataFrame(strict).T.rename(columns={
                 "accuracy": "Accuracy", "precision": "Precision", "f1": "F1", "specificity": "Specificity",
                 "redundant_per_trial": "Redundant / trial", "flags_per_trial": "Flags / trial", "trials": "Trials"})

@@ -345,9 +345,16 @@ def test_demo_evaluation_sweeps_settings_with_baselines_and_small_listings(demo_
     sw = demo_eval.sweep
     assert len(sw) == 4 and set(sw["configuration"]) == {"BlazePose", "BlazePose + AE"}
     assert list(sw["expect"].unique()) == [SuggestConfig().expect, 1.0] and set(sw["k"]) == {10}
-    for col in ("accuracy", "precision", "f1", "all_precision", "all_accuracy", "random_precision"):
+    for col in ("accuracy", "precision", "f1", "all_precision", "all_accuracy", "random_precision",
+                "ceiling_precision", "ceiling_accuracy"):
         assert sw[col].between(0, 1).all(), col
     assert (sw["precision_gain"] == sw["precision"] - sw["all_precision"]).all()
+    # the ceiling drops from flag-everything exactly the views the kept images show: never a
+    # hidden view (same accuracy), every redundant flag (none left), so its precision is higher
+    assert (sw["ceiling_accuracy"] == sw["all_accuracy"]).all()
+    assert (sw["ceiling_precision"] > sw["all_precision"]).all()
+    from unpose_core.evaluation.protocol import CEILING
+    assert demo_eval.strict.loc[CEILING, "redundant_per_trial"] == 0
     # a stricter expectation flags fewer poses, for the system and for the flag-everything baseline
     bp = sw[sw["configuration"] == "BlazePose"].set_index("expect")
     assert bp.loc[1.0, "flags_per_trial"] <= bp.loc[SuggestConfig().expect, "flags_per_trial"]

@@ -26,7 +26,9 @@ from unpose_core.suggestions import (
     confidence,
     covered_classes,
     missing_classes,
+    view_covered,
 )
+from unpose_core.views import Facing, Framing, ImageKind, ImageView
 
 PCTS = list(range(0, 101, 5))
 PRODUCT = {"category": "C", "subcategory": "S", "product_type": "T"}
@@ -102,6 +104,37 @@ def test_runs_without_stored_radii_fall_back_to_their_reference_distances():
     run.reference = pd.DataFrame({"pose_class": [0] * 11 + [1] * 3 + [2],
                                   "distance": [float(i) for i in range(11)] + [1.0, 2.0, 3.0, 0.0]})
     np.testing.assert_allclose(cluster_radii(run, 90), [9.0, 2.8])
+
+
+def _view(facing, framing, conf=0.9, kind=ImageKind.PERSON):
+    return ImageView(kind, 0.9, facing, conf, None, framing, conf)
+
+
+def test_view_coverage_covers_clusters_that_mostly_show_the_images_view():
+    """Class 1's reference photos are 3 of 4 back full-length, class 2's 2 of 4 (a mixed cluster),
+    class 3 shows the front: a back full-length photo covers class 1 at share 0.6, classes 1 and 2
+    at 0.5, nothing at 0 (off); an unsure reading, or an image without a person, covers nothing."""
+    run = tiny_run({f"p{i}": [0, 1, 2, 3, 4] for i in range(6)}, [0.9, 0.8, 0.7, 0.6, 0.5])
+    back, front = "back, full length", "front, full length"
+    run.reference = pd.DataFrame({"pose_class": [1] * 4 + [2] * 4 + [3] * 2 + [4],
+                                  "distance": [0.0] * 11,
+                                  "view": [back, back, back, front, back, back, front, front, front, front,
+                                           "size chart or text"]})
+    photo = [_view(Facing.BACK, Framing.FULL_LENGTH)]
+    assert photo[0].label == back
+    assert covered_classes(run, {0}, None, SuggestConfig(view_share=0.6), photo) == {0, 1}
+    assert view_covered(run, photo, SuggestConfig(view_share=0.5)) == {1, 2}
+    assert view_covered(run, photo, SuggestConfig(view_share=0.0)) == set()
+    unsure = [_view(Facing.BACK, Framing.FULL_LENGTH, conf=0.3)]
+    assert view_covered(run, unsure, SuggestConfig(view_share=0.5)) == set()
+    assert view_covered(run, [ImageView(ImageKind.FABRIC, 0.9)], SuggestConfig(view_share=0.1)) == set()
+    groups = singletons(run)
+    m = missing_classes(run, PRODUCT, {0}, None, groups, SuggestConfig(view_share=0.6), photo)
+    assert m.groups == [2, 3, 4] and m.covered == (0, 1)
+    assert missing_classes(run, PRODUCT, {0}, None, groups, SuggestConfig(), photo).groups == [1, 2, 3, 4]   # off
+    assert "views >= 0.6" in SuggestConfig(view_share=0.6).label()
+    with pytest.raises(ValueError, match="view_share"):
+        SuggestConfig(view_share=1.5).validate()
 
 
 # -- calibrated expectations -------------------------------------------------------------------
@@ -286,3 +319,23 @@ def test_demo_suggestion_json_and_cli_show_status_and_confidence(demo_data_dir, 
     assert main(["suggest", pid, "--min-confidence", "0.99", "-q", "--data-dir", str(demo_data_dir)]) == 0
     out = capsys.readouterr().out
     assert "rule: expected from" in out and ("no request (below_confidence)" in out or "confidence" in out)
+
+
+def test_demo_view_coverage_only_removes_requests_and_says_so(demo_run, demo_data_dir, demo_suggestions, capsys):
+    """View coverage on: every subject's requests are a subset of those without it, what it covers
+    is a superset, and some listing somewhere loses a request for a view it already shows."""
+    from unpose_core.cli import main
+
+    sugs, s = demo_suggestions
+    rule = SuggestConfig(view_share=0.6)
+    fewer = 0
+    for pid, sug in sugs.items():
+        on = s.for_product(pid, config=rule)
+        assert set(sug.covered_groups) <= set(on.covered_groups), pid
+        assert [m.group for m in on.missing] == [m.group for m in sug.missing if m.group not in on.covered_groups]
+        fewer += len(on.missing) < len(sug.missing)
+    assert fewer >= 1
+    pid = next(iter(sugs))
+    capsys.readouterr()
+    assert main(["suggest", pid, "--view-share", "0.6", "-q", "--data-dir", str(demo_data_dir)]) == 0
+    assert "show its view" in capsys.readouterr().out

@@ -112,6 +112,9 @@ def rule_text(settings: dict) -> str:
              + (", or one the ranker scores above the cohort's baseline" if settings.get("by_score") else ""),
              (f"an image covers every pose whose p{cov:g} radius it lies within" if cov
               else "an image covers only its nearest pose")]
+    if settings.get("view_share"):
+        parts.append(f"and every pose whose reference photos show its facing and framing "
+                     f"(at least {settings['view_share']:.0%} of them)")
     if settings.get("min_confidence"):
         parts.append(f"requests below confidence {settings['min_confidence']:g} left out")
     return "Rule: " + "; ".join(parts) + "."

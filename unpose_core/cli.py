@@ -195,7 +195,7 @@ def cmd_train(args) -> int:
 
 
 def _suggest_config(args):
-    """--expect / --coverage / --min-confidence / --min-share -> SuggestConfig (defaults elsewhere)."""
+    """--expect / --coverage / --min-confidence / --min-share / --view-share -> SuggestConfig (defaults elsewhere)."""
     from .config import SuggestConfig
 
     d = SuggestConfig()
@@ -203,7 +203,8 @@ def _suggest_config(args):
                         min_share=args.min_share,
                         coverage_percentile=d.coverage_percentile if args.coverage is None else args.coverage,
                         min_confidence=d.min_confidence if args.min_confidence is None else args.min_confidence,
-                        by_score=d.by_score and not args.support_only)
+                        by_score=d.by_score and not args.support_only,
+                        view_share=d.view_share if args.view_share is None else args.view_share)
     cfg.validate()
     return cfg
 
@@ -248,6 +249,8 @@ def cmd_suggest(args) -> int:
           + "; an image covers a pose " + (f"within its cluster's p{st.get('coverage_percentile'):g} radius"
                                            if st.get("coverage_percentile") else "only as its nearest centroid")
           + (f"; confidence >= {st.get('min_confidence'):g}" if st.get("min_confidence") else "")
+          + (f"; and every pose whose reference photos (>= {st.get('view_share'):.0%}) show its view"
+             if st.get("view_share") else "")
           + ("; also poses the ranker scores above the cohort's baseline" if st.get("by_score") else ""))
     if sug.completeness is not None:
         print(f"completeness: {sug.completeness:.0f}/100 (expected poses its usable images show, the first ones "
@@ -563,7 +566,8 @@ def cmd_evaluate(args) -> int:
                        draws=args.draws, expect=_numbers(args.expect, float, "--expect"),
                        coverage=_numbers(args.coverage, float, "--coverage"),
                        min_confidence=_numbers(args.min_confidence, float, "--min-confidence"),
-                       by_score=_switches(args.by_score, "--by-score"))
+                       by_score=_switches(args.by_score, "--by-score"),
+                       view_share=_numbers(args.view_share, float, "--view-share"))
     if args.min_images is not None or args.min_share is not None or args.subject_max_images is not None:
         from .evaluation.protocol import base_config
         base = base_config(store, EvalOptions(k=opts.k))
@@ -830,6 +834,10 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {d.coverage_percentile:g})")
         sp.add_argument("--min-confidence", type=float, default=None,
                         help=f"leave out requests below this confidence, 0..1 (default {d.min_confidence:g})")
+        sp.add_argument("--view-share", type=float, default=None, metavar="SHARE",
+                        help="view coverage: an image also covers every pose cluster whose reference photos show "
+                             "its facing and framing at least this often, 0..1; 0 = off "
+                             f"(default {d.view_share:g})")
         sp.add_argument("--support-only", action="store_true",
                         help="expect a pose by its support only, not also when the ranker scores it above the "
                              "cohort's baseline")
@@ -961,6 +969,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-confidence", default=None, help="confidence cut-off(s) to sweep, e.g. 0,0.2")
     sp.add_argument("--by-score", default=None, metavar="on,off",
                     help="also expect poses the ranker scores above the cohort's baseline: on, off, or on,off")
+    sp.add_argument("--view-share", default=None, metavar="SHARES",
+                    help="view-coverage share(s) to sweep, e.g. 0,0.6 (0 = off)")
     sp.add_argument("--seeds", type=int, default=3, help="repeats, each with a new split, training and draws")
     sp.add_argument("--seed", type=int, default=0, help="first seed")
     sp.add_argument("--holdout", type=float, default=0.25,

@@ -125,6 +125,13 @@ class SuggestConfig:
         stability of the group's support) are left out; 0 keeps all.
     min_cohort_products
         A cohort with fewer top products than this is too thin: its parent cohort is used.
+    view_share
+        View coverage: a person image also covers every pose cluster whose reference images
+        mostly show the image's own view (facing and framing, e.g. "back, full length"): at
+        least this share of them, whichever centroid the image is nearest. 0: off.
+    view_confidence
+        The image's facing and framing confidence (the lower of the two) needed for view
+        coverage: an unsure reading covers nothing beyond its pose.
     """
 
     expect: float = 0.75
@@ -133,6 +140,8 @@ class SuggestConfig:
     by_score: bool = True
     min_confidence: float = 0.0
     min_cohort_products: int = 3
+    view_share: float = 0.0
+    view_confidence: float = 0.5
 
     def validate(self) -> None:
         if not 0 <= self.expect <= 10:
@@ -145,6 +154,10 @@ class SuggestConfig:
             raise ValueError("min_confidence must be within [0, 1]")
         if self.min_cohort_products < 1:
             raise ValueError("min_cohort_products must be at least 1")
+        if not 0 <= self.view_share <= 1:
+            raise ValueError("view_share must be within [0, 1] (0 = no view coverage)")
+        if not 0 <= self.view_confidence <= 1:
+            raise ValueError("view_confidence must be within [0, 1]")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,4 +177,6 @@ class SuggestConfig:
             out += f", share >= {self.min_share:g}"
         if not self.by_score:
             out += ", support only"
+        if self.view_share > 0:
+            out += f", views >= {self.view_share:g}"
         return out

@@ -250,10 +250,40 @@ def cluster_radii(run: Run, percentile: float) -> np.ndarray:
     return out
 
 
-def covered_classes(run: Run, present, distances: np.ndarray | None, config: SuggestConfig) -> set[int]:
+def class_views(run: Run) -> dict[int, tuple[str, float]]:
+    """Each pose cluster's most common view among its reference images ("back, full length")
+    and that view's share of them; empty for a run stored without views. Computed once per run."""
+    cache = run.__dict__.get("_class_views")
+    if cache is None:
+        cache = {}
+        ref = run.reference
+        if "view" in ref.columns:
+            ref = ref[(ref["pose_class"] >= 0) & (ref["pose_class"] < run.k) & ref["view"].notna()]
+            for c, views in ref.groupby("pose_class")["view"]:
+                shares = views.value_counts(normalize=True)
+                cache[int(c)] = (str(shares.index[0]), float(shares.iloc[0]))
+        run.__dict__["_class_views"] = cache
+    return cache
+
+
+def view_covered(run: Run, views, config: SuggestConfig) -> set[int]:
+    """View coverage (``SuggestConfig.view_share``): the pose clusters whose reference images
+    mostly (at least ``view_share``) show the view a listing's person image shows, read with at
+    least ``view_confidence`` on both facing and framing."""
+    if config.view_share <= 0 or not views:
+        return set()
+    read = {v.label for v in views if v is not None and v.is_person and v.facing is not None
+            and v.framing is not None and min(v.facing_confidence, v.framing_confidence) >= config.view_confidence}
+    return {c for c, (view, share) in class_views(run).items() if view in read and share >= config.view_share}
+
+
+def covered_classes(run: Run, present, distances: np.ndarray | None, config: SuggestConfig,
+                    views=None) -> set[int]:
     """Classes a listing needs no more photos of: its images' own classes, every cluster an
-    image lies within the typical radius of (``coverage_percentile``; 0 = nearest only), and
-    their mirror partners when the run treats mirrored poses as the same (``Run.covered``)."""
+    image lies within the typical radius of (``coverage_percentile``; 0 = nearest only), the
+    clusters that mostly show a view one of its images shows (``view_share``, :func:`view_covered`;
+    ``views``: the listing's ImageViews), and their mirror partners when the run treats mirrored
+    poses as the same (``Run.covered``)."""
     have = {int(c) for c in present}
     if distances is not None and len(distances) and config.coverage_percentile > 0:
         r2 = cluster_radii(run, config.coverage_percentile)
@@ -261,6 +291,7 @@ def covered_classes(run: Run, present, distances: np.ndarray | None, config: Sug
         d = d[np.isfinite(d).all(axis=1)]
         if len(d):
             have |= {int(c) for c in np.flatnonzero((d <= r2[None, :]).any(axis=0))}
+    have |= view_covered(run, views, config)
     return run.covered(have)
 
 
@@ -297,11 +328,12 @@ def _cohort_name(key: str) -> str:
 
 
 def missing_classes(run: Run, product: dict | pd.Series, present, distances: np.ndarray | None = None,
-                    groups: PoseGroups | None = None, config: SuggestConfig | None = None) -> MissingClasses:
+                    groups: PoseGroups | None = None, config: SuggestConfig | None = None,
+                    views=None) -> MissingClasses:
     """THE missing-pose rule (paper Algorithm 2) for a product whose images have the classes
     ``present`` (and, for soft coverage and confidence, the squared ``distances`` of its person
-    images to every centroid, :func:`centroid_distances`). Suggestions, reports and the
-    evaluation all call it.
+    images to every centroid, :func:`centroid_distances`; for view coverage, ``views``: the
+    ImageViews of its images). Suggestions, reports and the evaluation all call it.
 
     1. Cohort: the product's most specific cohort the ranker knows that has at least
        ``min_cohort_products`` top products and expects some pose; otherwise its parent
@@ -315,7 +347,7 @@ def missing_classes(run: Run, product: dict | pd.Series, present, distances: np.
     config = config or SuggestConfig()
     groups = groups if groups is not None else default_groups(run)
     min_share = config.min_share if config.min_share is not None else float(run.config.min_cohort_share)
-    covered = covered_classes(run, present, distances, config)
+    covered = covered_classes(run, present, distances, config, views)
     covered_g = groups.of_classes(covered)
     present_g = groups.of_classes(present)
     glist = [(g.id, tuple(g.members)) for g in groups.groups]
@@ -532,7 +564,8 @@ class Suggester:
                 duplicate_of=paths[first_of[i]] if i in first_of else None))
         present = sorted({a.pose_class for a in assignments if a.pose_class is not None})
         person = np.isfinite(distances).all(axis=1)
-        m = missing_classes(self.run, product, present, distances[person], groups, cfg)
+        m = missing_classes(self.run, product, present, distances[person], groups, cfg,
+                            [v for i, v in enumerate(views) if i not in first_of])
         person_paths = [p for p, ok in zip(paths, person) if ok]
         edited = self.store.hints() if hints is None else hints   # an analyst's, per group description
         missing = []

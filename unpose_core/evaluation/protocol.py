@@ -138,6 +138,7 @@ class EvalOptions:
     coverage: list[float] | None = None          # SuggestConfig.coverage_percentile values
     min_confidence: list[float] | None = None    # SuggestConfig.min_confidence values
     by_score: list[bool] | None = None           # SuggestConfig.by_score values
+    view_share: list[float] | None = None        # SuggestConfig.view_share values (0 = no view coverage)
     seeds: int = 3
     first_seed: int = 0
     holdout: float = 0.25           # share of labelled reference products held out per seed
@@ -165,13 +166,15 @@ class EvalOptions:
             s.validate()
 
     def settings(self) -> list[SuggestConfig]:
-        """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score),
-        the first one primary."""
+        """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score x
+        view_share), the first one primary."""
         d = SuggestConfig()
-        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b))
-                for e, c, m, b in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
-                                        self.min_confidence or [d.min_confidence],
-                                        self.by_score if self.by_score is not None else [d.by_score])]
+        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b),
+                              view_share=float(v))
+                for e, c, m, b, v in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                           self.min_confidence or [d.min_confidence],
+                                           self.by_score if self.by_score is not None else [d.by_score],
+                                           self.view_share if self.view_share is not None else [d.view_share])]
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
@@ -418,7 +421,7 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     table, counts = _tables(hc, pur, names)
     reviewed_table = _tables(rv, None, names)[0] if len(rv) else None
     bl = primary[primary["protocol"] == "baseline"] if len(primary) else primary
-    strict = _strict_table(pd.concat([hc, bl]), names + [BASELINE_RANDOM, BASELINE_ALL]) if len(hc) else None
+    strict = _strict_table(pd.concat([hc, bl]), names + [BASELINE_RANDOM, BASELINE_ALL, CEILING]) if len(hc) else None
     if strict is not None and not strict.empty and len(bl):
         notes.append(f"baselines use the {names[0]} runs: the same ranking and class -> view map, with "
                      "a random pose per person image, or with no image looked at")
@@ -436,6 +439,10 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
 
 BASELINE_RANDOM = "baseline: random pose per image"
 BASELINE_ALL = "baseline: flag every expected pose"
+# An upper reference, not a system: what a perfect reader of the kept images would reach with
+# this ranking and expectation -- every expected view the kept images do not show, read from
+# the labels. Its precision is what is left once nothing the seller shows is asked for again.
+CEILING = "ceiling: every expected view not shown (labels)"
 
 
 def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], missing, truth: set,
@@ -509,13 +516,16 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
         base_row = {"configuration": cfg.name, "seed": seed, "k": run.k, "product_id": pid, "subcategory": s,
                     "n_images": len(g), "reference_purity": ref_purity}
 
+        vw = [views_[position[i]] for i in g.index]
+
         def answer(kept, setting, present=None, with_distances=True, cls=cls, dist=dist, person=person,
-                   product=product, s=s):
+                   product=product, s=s, vw=vw):
             """The rule's answer for the ``kept`` images (or a baseline's ``present`` classes, no
             distances), and the views its groups stand for."""
             present = {int(c) for c in cls[kept] if c >= 0} if present is None else present
             d = dist[[i for i in kept if person[i]]] if with_distances else None
-            m = missing_classes(run, product, present, d, groups, setting)
+            m = missing_classes(run, product, present, d, groups, setting,
+                                [vw[i] for i in kept] if with_distances else None)
             return m, _ordered_labels(maps, s, m.groups)
 
         if pid in eval_ids:
@@ -535,6 +545,9 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
                             m, pred = answer(kept, setting, present, with_distances=False)
                             rows.append(_trial({**srow, "configuration": name}, draw, kept, lab, pred, m, truth,
                                                "baseline"))
+                        shown = {lab[i] for i in kept}
+                        rows.append(_trial({**srow, "configuration": CEILING}, draw, kept, lab,
+                                           [v for v in pred if v not in shown], m, truth, "baseline"))
         if pid in reviewed:
             every = np.arange(len(g))
             for setting in settings:
@@ -558,8 +571,10 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         b = base[(base["k"] == k) & (base["setting"] == setting)]
         ba = b[b["configuration"] == BASELINE_ALL]
         br = b[b["configuration"] == BASELINE_RANDOM]
+        bc = b[b["configuration"] == CEILING]
         ra = ratios(int(ba["tp"].sum()), int(ba["fp"].sum()), int(ba["fn"].sum())) if len(ba) else {}
         rr = ratios(int(br["tp"].sum()), int(br["fp"].sum()), int(br["fn"].sum())) if len(br) else {}
+        rc = ratios(int(bc["tp"].sum()), int(bc["fp"].sum()), int(bc["fn"].sum())) if len(bc) else {}
         out.append({"configuration": name, "k": int(k), "setting": setting, "expect": g["expect"].iloc[0],
                     "coverage": g["coverage"].iloc[0], "min_confidence": g["min_confidence"].iloc[0], **r,
                     "flags_per_trial": float((g["tp"].sum() + g["fp"].sum()) / len(g)),
@@ -568,6 +583,8 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
                     "all_precision": ra.get("precision", float("nan")),
                     "random_accuracy": rr.get("accuracy", float("nan")),
                     "random_precision": rr.get("precision", float("nan")),
+                    "ceiling_accuracy": rc.get("accuracy", float("nan")),
+                    "ceiling_precision": rc.get("precision", float("nan")),
                     "precision_gain": r["precision"] - ra.get("precision", float("nan")), "trials": len(g)})
     df = pd.DataFrame(out)
     if df.empty:

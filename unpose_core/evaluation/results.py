@@ -72,8 +72,9 @@ class EvalResult:
                       format_strict(self.strict, digits)]
         if self.sweep is not None and len(self.sweep) > 1:
             lines += ["", "Sweep, all subcategories: the system, then flagging every expected pose ('all') and a "
-                          "random pose per image ('random') on the same trials and setting; gain = precision - "
-                          "all precision; empty = share of answers asking for nothing",
+                          "random pose per image ('random') on the same trials and setting, and the ceiling ('ceil': "
+                          "every expected view the kept images do not show, read from the labels); gain = "
+                          "precision - all precision; empty = share of answers asking for nothing",
                       format_sweep(self.sweep, digits=3)]
             op = self.operating_point()
             if op:
@@ -131,7 +132,7 @@ def format_strict(strict: pd.DataFrame, digits: int = 4) -> str:
 SWEEP_PRINTED = (("k", "K"), ("setting", "Setting"), ("accuracy", "Acc"), ("precision", "Prec"), ("f1", "F1"),
                  ("flags_per_trial", "Flags"), ("empty_answers", "Empty"), ("all_accuracy", "All acc"),
                  ("all_precision", "All prec"), ("random_accuracy", "Rnd acc"), ("random_precision", "Rnd prec"),
-                 ("precision_gain", "Gain"))
+                 ("ceiling_precision", "Ceil prec"), ("precision_gain", "Gain"))
 
 
 def format_sweep(sweep: pd.DataFrame, digits: int = 3) -> str:
