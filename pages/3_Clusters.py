@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import frame
-from ui.clusters import colour, figure, points, selected_rows
+from ui.clusters import HOVER_IDS_MAX, colour, map_figure, points, selected_rows, selection_frame, trace_rows
 from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
 from ui.pose_groups import render as pose_groups_panel
@@ -32,28 +32,34 @@ with frame.page("Clusters") as page:
         pts = None
 
     if pts is not None:
+        hover = ("hover a dot for its product and centroid" if len(pts) <= HOVER_IDS_MAX else
+                 "hover a dot for its centroid")
         st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
-                   f"centroid (UMAP of the space K-Means clustered). Lasso or box-select dots to see their images; "
-                   f"click legend entries to hide centroids. "
+                   f"centroid (UMAP of the space K-Means clustered). Click, lasso or box-select dots to see their "
+                   f"images and products; {hover}; click legend entries to hide centroids. "
                    f"{sum(run.centroids[c].size for c in run.non_human_classes)} reference images without a "
                    f"person are not on the map (classes ∅ below, one per image kind).")
-        fit_meta = pts.attrs.get("meta") or {}
-        n_fit, n_map = fit_meta.get("fit_sample"), fit_meta.get("n_points", len(pts))
+        n_fit, n_map = pts.meta.get("fit_sample"), pts.meta.get("n_points", len(pts))
         if n_fit is not None and n_fit < n_map:   # projection.FIT_MAX: large runs fit UMAP on a sample
-            st.caption(f"The map was fitted on a sample of {n_fit:,} of {n_map:,} points; the other "
-                       f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. Every point is drawn.")
-        event = st.plotly_chart(figure(pts, descs, run.k), on_select="rerun",
+            st.info(f"The map was fitted on a sample of {n_fit:,} of {n_map:,} points; the other "
+                    f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. Every point is drawn.",
+                    icon=":material/scatter_plot:")
+        event = st.plotly_chart(map_figure(store, run, descs), on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
                                 config={"displaylogo": False, "scrollZoom": True})
-        rows = selected_rows(event)
+        rows = selected_rows(event, trace_rows(store, run))
         if rows:
-            sel = pts.iloc[rows]
+            sel = selection_frame(run, pts, rows)
             by_class = sel["pose_class"].value_counts()
             st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products · " +
                         ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
-            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · c{r.pose_class}"
+            shown = sel.head(64)   # image_grid's limit: only these are looked up in the catalogue
+            paths = views.paths_for_hashes(store, shown["content_hash"])
+            image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, f"{r.product_id} · c{r.pose_class}"
                                     + (f" · {r.view}" if getattr(r, "view", None) else ""))
-                               for r in sel.itertuples()], backend, run, columns=8, limit=64)
+                               for r in shown.itertuples()], backend, run, columns=8, limit=64)
+            if len(sel) > len(shown):
+                st.caption(f"Showing {len(shown)} of {len(sel)} images.")
         else:
             st.caption("Nothing selected yet.")
 

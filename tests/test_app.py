@@ -169,8 +169,9 @@ def test_umap_is_stored_once_and_not_recomputed(fresh_dir, monkeypatch):
     assert (npy.stat().st_mtime_ns, projection.COMPUTE_COUNT) == before
     meta = json.loads((run.path / projection.META_FILE).read_text())
     assert meta["n"] == len(projection.person_reference(run)) and meta["run_id"] == run.run_id
-    # a tampered map is not trusted
-    (run.path / projection.META_FILE).write_text(json.dumps({**meta, "content_hashes": meta["content_hashes"][::-1]}))
+    assert meta["reference_sha256"] == run.metadata["files"]["reference.parquet"]
+    # a map of other reference rows is not trusted
+    (run.path / projection.META_FILE).write_text(json.dumps({**meta, "reference_sha256": "0" * 64}))
     assert projection.load_projection(run) is None
     store.close()
 
@@ -178,16 +179,16 @@ def test_umap_is_stored_once_and_not_recomputed(fresh_dir, monkeypatch):
 def test_lasso_selection_maps_back_to_images():
     import numpy as np
 
-    from ui.clusters import figure, selected_rows
+    from ui.clusters import MapPoints, figure, selected_rows
 
-    pts = pd.DataFrame({"x": np.arange(6.0), "y": np.arange(6.0), "pose_class": [0, 0, 1, 1, 2, 2],
-                        "product_id": list("abcdef")})
+    pts = MapPoints.build(np.stack([np.arange(6.0), np.arange(6.0)], axis=1), [0, 0, 1, 1, 2, 2])
     fig = figure(pts, {0: "front", 1: "back", 2: "side"}, 3)
     assert [t.name.split(" · ")[0] for t in fig.data] == ["0", "1", "2"]
-    assert list(fig.data[1].customdata) == [2, 3]
-    event = {"selection": {"points": [{"customdata": 3, "curve_number": 1}, {"customdata": 4},
-                                      {"customdata": 3}], "box": [], "lasso": []}}
-    assert selected_rows(event) == [3, 4]
+    traces = [rows for _, rows in pts.traces(3)]
+    assert traces[1].tolist() == [2, 3]
+    event = {"selection": {"points": [{"curve_number": 1, "point_index": 1}, {"curve_number": 2, "point_index": 0},
+                                      {"curve_number": 1, "point_index": 1}], "box": [], "lasso": []}}
+    assert selected_rows(event, traces) == [3, 4]
 
 
 # -- product ------------------------------------------------------------------------------

@@ -63,6 +63,79 @@ def test_fit_restores_torch_global_settings():
     assert torch.are_deterministic_algorithms_enabled() == det
 
 
+def test_adamw_matches_torch_optim_bit_for_bit():
+    """The written-out AdamW + warm-up / cosine schedule gives the very weights torch.optim.AdamW
+    with LambdaLR gives (what fit used before; torch.optim costs a torch._dynamo import)."""
+    import torch
+
+    from unpose_core.embed.autoencoder import _AdamW, _build_network, info_nce
+
+    def run(use_torch: bool):
+        torch.manual_seed(0)
+        enc, dec = _build_network(12, (10, 8, 6), 4)
+        params = [*enc.parameters(), *dec.parameters()]
+        factor = [0.2, 0.6, 1.0, 0.8, 0.3, 0.05]
+        if use_torch:
+            opt = torch.optim.AdamW(params, lr=0.1, weight_decay=0.001)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factor[min(s, len(factor) - 1)])
+        else:
+            opt = _AdamW(params, weight_decay=0.001)
+        gen = torch.Generator().manual_seed(1)
+        for step in range(len(factor)):
+            x = torch.randn(32, 12, generator=gen)
+            za, zb = enc(x + 0.1 * torch.randn(32, 12, generator=gen)), enc(x)
+            loss = info_nce(za, zb, 0.5) + torch.nn.functional.mse_loss(dec(enc(x)), x)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if use_torch:
+                opt.step()
+                sched.step()
+            else:
+                opt.step(0.1 * factor[step])
+        return [p.detach().clone() for p in params]
+
+    for a, b in zip(run(True), run(False)):
+        assert torch.equal(a, b)
+
+
+def test_info_nce_temperature_on_the_codes_is_the_matrix_scaled():
+    """The temperature divides the codes before the product: for 0.5 (a power of two) exactly
+    the old (n, n) division, for any other value the same up to rounding."""
+    import torch
+    import torch.nn.functional as F
+
+    from unpose_core.embed.autoencoder import info_nce
+
+    gen = torch.Generator().manual_seed(0)
+    za, zb = torch.randn(64, 8, generator=gen), torch.randn(64, 8, generator=gen)
+
+    def reference(t):
+        a, b = F.normalize(za, dim=1), F.normalize(zb, dim=1)
+        logits = a @ b.T / t
+        target = torch.arange(len(a))
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+    assert torch.equal(info_nce(za, zb, 0.5), reference(0.5))
+    assert torch.allclose(info_nce(za, zb, 0.3), reference(0.3), rtol=1e-6)
+
+
+def test_fit_does_not_import_torch_dynamo():
+    """torch.optim's first optimiser imports torch._dynamo (2-3.5 s on the 2-core VM); fit must not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, numpy as np, torch\n"
+            "from unpose_core.embed.autoencoder import PoseAutoencoder\n"
+            "X = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)\n"
+            "PoseAutoencoder(max_steps=2, batch_size=16, seed=0).fit(X)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_loss_decreases_and_codes_keep_the_blobs_apart(fitted):
     ae, X, y = fitted
     h = ae.history_

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unpose_core.cluster import PoseKMeans, purity, sweep_k
+from unpose_core.cluster import PoseKMeans, _n_distinct_rows, purity, sweep_k
 
 
 def _blobs(seed=0, n=200, k=4, d=77):
@@ -16,6 +16,27 @@ def test_deterministic_for_a_seed():
     a, b = PoseKMeans(4, seed=3).fit(X), PoseKMeans(4, seed=3).fit(X)
     np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
     np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_thread_count_changes_nothing_and_is_restored():
+    """faiss runs single-threaded by default (cluster.N_THREADS): the same centroids, labels and
+    inertia as with all cores, and the caller's faiss thread setting is left as it was."""
+    import faiss
+
+    X, _ = _blobs(n=3000, k=6, d=20)
+    before = faiss.omp_get_max_threads()
+    one = PoseKMeans(6, seed=1).fit(X)
+    assert faiss.omp_get_max_threads() == before
+    every = PoseKMeans(6, seed=1, n_threads=None).fit(X)
+    two = PoseKMeans(6, seed=1, n_threads=2).fit(X)
+    for other in (every, two):
+        np.testing.assert_array_equal(one.cluster_centers_, other.cluster_centers_)
+        np.testing.assert_array_equal(one.labels_, other.labels_)
+        assert one.inertia_ == other.inertia_
+    np.testing.assert_array_equal(one.nearest(X)[0], two.nearest(X)[0])
+    assert faiss.omp_get_max_threads() == before
+    with pytest.raises(ValueError, match="n_threads"):
+        PoseKMeans(6, n_threads=0).fit(X)
 
 
 def test_recovers_separated_clusters_and_predicts_nearest():
@@ -47,6 +68,23 @@ def test_validation_errors_are_clear():
     km = PoseKMeans(2).fit(X)
     with pytest.raises(ValueError, match="fit on 77"):
         km.nearest(np.zeros((1, 5)))
+
+
+def test_distinct_row_count_matches_numpy_unique():
+    """The K-Means input check counts distinct rows (rounded to 6 decimals) only until it has
+    enough; the full count, when there are fewer, is np.unique's (-0.0 equals 0.0)."""
+    rng = np.random.default_rng(0)
+    cases = [rng.integers(0, 3, (9000, 2)).astype(np.float32),
+             np.array([[0, 0], [-0.0, 0], [1e-7, 0], [1, 2], [1, 2.0000001]], np.float32),
+             rng.normal(size=(10_000, 3)).round(1).astype(np.float32)]
+    for X in cases:
+        exact = len(np.unique(X.round(6), axis=0))
+        assert _n_distinct_rows(X, 10**9, block=1000) == exact
+        assert _n_distinct_rows(X, exact + 1, block=1000) == exact     # too few: the exact count
+        assert _n_distinct_rows(X, 2, block=1000) >= 2
+    assert _n_distinct_rows(cases[1], 10) == 2
+    with pytest.raises(ValueError, match="cannot make 3 clusters from 2 distinct"):
+        PoseKMeans(3).fit(cases[1])
 
 
 def test_state_round_trip():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unpose_core.rank import CentroidRanker, popularity_target
+from unpose_core.rank import COHORT_LEVELS, CentroidRanker, popularity_target
 
 
 def _synthetic(seed=0):
@@ -78,3 +78,58 @@ def test_deterministic_and_validated():
         CentroidRanker(3).fit(classes, products)
     with pytest.raises(ValueError, match="one product row"):
         CentroidRanker(5).fit(classes[:3], products)
+
+
+def _tables_one_key_at_a_time(r: CentroidRanker, df: pd.DataFrame) -> dict:
+    """The ranker's tables as they were first computed: a scan of the products and of the
+    (product, class) pairs per cohort key (quadratic, kept here as the reference)."""
+    cols_all = list(COHORT_LEVELS)
+    cohorts = df.drop_duplicates(cols_all)[cols_all].reset_index(drop=True)
+    grid = cohorts.loc[cohorts.index.repeat(r.n_classes)].reset_index(drop=True)
+    grid["pose_class"] = np.tile(np.arange(r.n_classes), len(cohorts))
+    grid["score"] = r.booster_.predict(r._features(grid))
+    n_products = df.groupby(cols_all)["product_id"].nunique()
+    grid["weight"] = [n_products[tuple(x)] for x in grid[cols_all].itertuples(index=False)]
+    has = df.groupby(["product_id", "pose_class"]).size().reset_index()[["product_id", "pose_class"]]
+    prod = df.drop_duplicates("product_id").set_index("product_id")
+    tables = {}
+    for depth, name in ((3, "product_type"), (2, "subcategory"), (1, "category"), (0, "global")):
+        cols = cols_all[:depth]
+        for key, g in (grid.groupby(cols) if cols else [((), grid)]):
+            key = key if isinstance(key, tuple) else (key,)
+            pids = prod.index if not cols else prod.index[(prod[cols] == pd.Series(key, index=cols)).all(axis=1)]
+            have = has[has["product_id"].isin(pids)].groupby("pose_class")["product_id"].nunique()
+            score = g.groupby("pose_class").apply(
+                lambda s: float(np.average(s["score"], weights=s["weight"])), include_groups=False)
+            tables["|".join(key) if key else "*"] = {
+                "level": name, "n_products": int(len(pids)), "products": sorted(map(str, pids)),
+                "score": [float(score.get(c, np.nan)) for c in range(r.n_classes)],
+                "support": [float(have.get(c, 0) / max(len(pids), 1)) for c in range(r.n_classes)]}
+    return tables
+
+
+def test_tables_are_those_of_the_per_cohort_scan():
+    """The tables, grouped once per level, are exactly (same floats, same key order) the ones the
+    per-cohort scan computed, with missing cohort values, two categories, a product whose rows
+    name two cohorts, integer product ids and a class no image has; products' classes too."""
+    import json
+
+    rng = np.random.default_rng(4)
+    n = 1500
+    pid = rng.integers(0, 300, n)
+    df = pd.DataFrame({"product_id": [f"q{i}" for i in pid],
+                       "category": np.where(pid % 5 == 0, "Shoes", "Clothing"),
+                       "subcategory": [None if i % 11 == 0 else f"S{i % 4}" for i in pid],
+                       "product_type": [np.nan if i % 13 == 0 else f"T{i % 7}" for i in pid],
+                       "avg_rating": rng.uniform(2, 5, 300)[pid], "n_ratings": rng.integers(0, 900, 300)[pid]})
+    df.loc[3, "product_type"] = "Odd"          # one image row in another cohort than its product's first
+    classes = rng.integers(0, 7, n)            # class 7 of 8 never occurs
+    for products in (df, df.assign(product_id=pid)):
+        r = CentroidRanker(8, seed=0).fit(classes, products)
+        prepared = products.reset_index(drop=True).copy()
+        for col in COHORT_LEVELS:
+            prepared[col] = prepared[col].fillna("(unknown)").astype(str)
+        prepared["pose_class"] = classes
+        assert json.dumps(r.tables_) == json.dumps(_tables_one_key_at_a_time(r, prepared))
+        expected = {str(p): sorted({int(c) for c in g}) for p, g in prepared.groupby("product_id")["pose_class"]}
+        assert json.dumps(r.product_classes_) == json.dumps(expected)

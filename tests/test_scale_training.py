@@ -25,16 +25,16 @@ def _blobs(n: int, k: int = 5, d: int = 40, seed: int = 0, spread: float = 0.6):
 # -- the autoencoder ------------------------------------------------------------------------------
 
 def test_autoencoder_stops_after_max_steps(monkeypatch):
-    import torch
+    from unpose_core.embed import autoencoder
 
     calls = []
-    orig = torch.optim.AdamW.step
+    orig = autoencoder._AdamW.step
 
     def counting(self, *a, **kw):
         calls.append(1)
         return orig(self, *a, **kw)
 
-    monkeypatch.setattr(torch.optim.AdamW, "step", counting)
+    monkeypatch.setattr(autoencoder._AdamW, "step", counting)
     X, _ = _blobs(600)
     # 10 steps per epoch x 50 epochs unbounded = 500 steps; the bound stops it mid-epoch at 23
     ae = PoseAutoencoder(batch_size=51, max_epochs=50, patience=50, max_steps=23, seed=0).fit(X)

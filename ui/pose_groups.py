@@ -83,6 +83,9 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
             grp.set_merge_separation(store, sep)
     marks = store.group_marks(rid)
     props = grp.merge_proposals(run, groups, marks, sep, _member_space(str(store.data_dir), rid, run_path(store, rid)))
+    if grp.members_sampled(run):
+        st.caption(f"Separations are measured on up to {grp.MEMBERS_MAX:,} reference images per centroid (a seeded "
+                   "sample of the larger centroids).")
     if not props:
         st.caption("No merge proposals: no two centroids of different groups are that close.")
     for p in props:

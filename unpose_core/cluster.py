@@ -6,10 +6,20 @@ for training. We raise it so *every* reference image is used up to
 them, which keeps rare poses from being sampled away, and stays fast (K-Means on 2M
 x 77 floats is a few seconds per iteration on 2 cores). Beyond that faiss samples,
 deterministically for the seed.
+
+faiss runs single-threaded here by default (``n_threads=1``): the K-Means of a catalogue is small
+next to the OpenMP start-up and barrier cost of every iteration, and on a busy 2-core machine
+(other processes, or a niced run) faiss's spinning threads wait on each other. Measured with
+benchmarks/bench_training.py data (14 clusters, niter 50, nredo 3; load 3-7 on the 2-core VM):
+20k x 8 1.07-1.67 s with 2 threads, 0.21-0.28 s with 1; 200k x 8 9.5-12.2 s vs 4.0-5.1 s; 200k
+x 80 38.8-99.7 s vs 11.6-15.0 s. The same centroids, labels and inertia bit for bit in every one
+of these runs (tests/test_cluster.py checks it). ``n_threads=None`` keeps faiss's own setting (all
+cores), which may pay on an idle many-core machine.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,13 +27,48 @@ from .progress import ProgressFn, ProgressTracker
 
 MAX_TRAIN_POINTS = 2_000_000
 SMALL_SEARCH = 256   # nearest-centroid searches of up to this many rows run in numpy (same squared L2)
+N_THREADS = 1        # faiss OpenMP threads for K-Means and nearest-centroid search (see the module doc)
+
+
+@contextmanager
+def faiss_threads(n_threads: int | None):
+    """Run faiss with ``n_threads`` OpenMP threads (None: leave faiss's setting); restores the
+    caller's setting after."""
+    import faiss
+
+    if n_threads is None:
+        yield
+        return
+    prev = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(prev)
+
+
+def _n_distinct_rows(X: np.ndarray, enough: int, block: int = 4096) -> int:
+    """Distinct rows of ``X`` rounded to 6 decimals, counted block by block until ``enough`` are
+    found (the count so far is returned then; all of them when there are fewer). The check in
+    :meth:`PoseKMeans.fit` only needs to know there are at least K: a full ``np.unique(axis=0)``
+    sorted every row (0.1 s at 20k x 8, 1.6 s at 200k x 80, 2.2 s at 1M x 8), this usually reads
+    one block. Rows equal by value are equal here (+0.0 folds -0.0 into 0.0; NaN is refused
+    before)."""
+    seen: set[bytes] = set()
+    for start in range(0, len(X), block):
+        rounded = np.ascontiguousarray(X[start:start + block].round(6) + 0.0)
+        seen.update(row.tobytes() for row in rounded)
+        if len(seen) >= enough:
+            break
+    return len(seen)
 
 
 class PoseKMeans:
     """scikit-learn style: parameters in __init__, learned state in trailing-underscore attributes."""
 
     def __init__(self, n_clusters: int = 8, seed: int = 0, niter: int = 50, nredo: int = 3,
-                 standardize: bool = True, feature_weights: np.ndarray | None = None):
+                 standardize: bool = True, feature_weights: np.ndarray | None = None,
+                 n_threads: int | None = N_THREADS):
         self.n_clusters = n_clusters
         self.seed = seed
         self.niter = niter
@@ -32,6 +77,8 @@ class PoseKMeans:
         # per-dimension weights applied after standardising (e.g. the view dimensions count more
         # than one pose coordinate each); folded into scale_, so a saved run needs nothing more
         self.feature_weights = feature_weights
+        # faiss OpenMP threads (None: faiss's own setting, all cores); results do not depend on it
+        self.n_threads = n_threads
 
     def fit(self, X: np.ndarray) -> PoseKMeans:
         import faiss
@@ -39,7 +86,10 @@ class PoseKMeans:
         X = self._check(X, fitting=True)
         if self.n_clusters < 1:
             raise ValueError(f"n_clusters must be >= 1, got {self.n_clusters}")
-        n_unique = len(np.unique(X.round(6), axis=0))
+        if self.n_threads is not None and (isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int)
+                                           or self.n_threads < 1):
+            raise ValueError(f"n_threads must be None or a whole number >= 1, got {self.n_threads!r}")
+        n_unique = _n_distinct_rows(X, self.n_clusters)
         if n_unique < self.n_clusters:
             raise ValueError(
                 f"cannot make {self.n_clusters} clusters from {n_unique} distinct pose embeddings; "
@@ -64,7 +114,8 @@ class PoseKMeans:
             verbose=False, spherical=False,
             max_points_per_centroid=max(256, math.ceil(min(len(Z), MAX_TRAIN_POINTS) / self.n_clusters)),
             min_points_per_centroid=1)
-        km.train(Z)
+        with faiss_threads(self.n_threads):
+            km.train(Z)
         self.cluster_centers_scaled_ = km.centroids.astype(np.float32).copy()
         self.cluster_centers_ = (self.cluster_centers_scaled_ * self.scale_ + self.mean_).astype(np.float32)
         dist, labels = self._search(Z)
@@ -92,7 +143,8 @@ class PoseKMeans:
 
         index = faiss.IndexFlatL2(Z.shape[1])
         index.add(self.cluster_centers_scaled_)
-        d, i = index.search(np.ascontiguousarray(Z, dtype=np.float32), 1)
+        with faiss_threads(getattr(self, "n_threads", N_THREADS)):
+            d, i = index.search(np.ascontiguousarray(Z, dtype=np.float32), 1)
         return d[:, 0], i[:, 0].astype(np.int64)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:

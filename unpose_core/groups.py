@@ -32,7 +32,7 @@ mark: not proposed again) each one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -171,9 +171,38 @@ def _check_separation(value) -> float:
     return value
 
 
-def member_space(store: Store, run: Run) -> dict[int, np.ndarray]:
+MEMBERS_MAX = 2_000   # members per centroid whose poses are read for the proposals' separations
+
+
+def member_sample(run: Run, per_class: int = MEMBERS_MAX, seed: int = 0) -> Run:
+    """``run`` with at most ``per_class`` reference images per pose class (a seeded sample of larger
+    classes; the rows without a person are kept): what the merge proposals measure separations on.
+    The run itself when no class is larger. A separation divides by the members' spread (a
+    standard deviation) along the line between two centres: 2,000 members estimate a standard
+    deviation to about 1.6 % (1 / sqrt(2n)), while reading and embedding every member's pose grows
+    with the catalogue (at 1M reference images merely asking the pose cache took 2.9 s)."""
+    if not members_sampled(run, per_class):
+        return run
+    pc = run.reference["pose_class"].to_numpy()
+    person = (pc >= 0) & (pc < run.k)
+    rng = np.random.default_rng(seed)
+    keep = [np.flatnonzero(~person)]
+    for c in range(run.k):
+        idx = np.flatnonzero(pc == c)
+        keep.append(rng.choice(idx, per_class, replace=False) if len(idx) > per_class else idx)
+    return replace(run, reference=run.reference.iloc[np.sort(np.concatenate(keep))])
+
+
+def members_sampled(run: Run, per_class: int = MEMBERS_MAX) -> bool:
+    """Whether a pose class of ``run`` has more than ``per_class`` reference images."""
+    return any(c.size > per_class for c in run.centroids[:run.k])
+
+
+def member_space(store: Store, run: Run, per_class: int = MEMBERS_MAX) -> dict[int, np.ndarray]:
     """Pose centroid -> its reference members' coordinates in the standardised space K-Means
-    clustered (from the pose cache, as at training)."""
+    clustered (from the pose cache, as at training); at most ``per_class`` members of each
+    (:func:`member_sample`), for the CLI and the app alike."""
+    run = member_sample(run, per_class)
     ref = run.reference[(run.reference["pose_class"] >= 0) & (run.reference["pose_class"] < run.k)]
     poses = store.poses(*run.info.identity, ref["content_hash"])
     rows = [(int(c), poses[h]) for h, c in zip(ref["content_hash"], ref["pose_class"])

@@ -9,12 +9,19 @@ folder:
     (n, 2) float32, one row per reference image with a person, in the order of the
     run's ``reference.parquet`` (pose classes 0..K-1).
 ``umap.json``
-    run id, n, the image ids and content hashes of those rows (same order), the
-    sha256 of ``umap.npy``, the UMAP parameters and how long it took.
+    run id, n, the sha256 of ``umap.npy`` and of the run's ``reference.parquet`` (the
+    rows the map is of: the digest the run's metadata.json lists, checked when the run
+    was loaded), the UMAP parameters and how long it took. A few hundred bytes at any
+    size.
 
 :func:`ensure_projection` loads the stored map when it matches the run (checksum,
-run id, the list of images) and only computes it otherwise, under a lock, so two
+run id, the reference rows) and only computes it otherwise, under a lock, so two
 sessions asking at once compute it once. Switching pages never recomputes it.
+
+Maps stored before version 2 listed every row's image id and content hash in
+``umap.json`` (76 MB and 2.6 s to parse and compare at 1M points): they are still
+checked that way once, and their ``umap.json`` is then rewritten in the current form
+(the map itself is kept).
 
 Speed: the k nearest neighbours come from faiss (exact up to 50k points, IVF above),
 which skips pynndescent; and numba's on-disk cache is switched on for umap's
@@ -34,6 +41,7 @@ the Clusters page says when the map was fitted on a sample. Measured in
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -52,7 +60,7 @@ from .store import Store
 
 UMAP_FILE = "umap.npy"
 META_FILE = "umap.json"
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2       # 1: umap.json listed the image ids and content hashes (read, then upgraded)
 EXACT_KNN_MAX = 50_000      # above this faiss IVF (approximate) neighbours, parallel layout
 DEFAULT_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 FIT_MAX = 50_000            # above this: fit UMAP on a sample of FIT_MAX points, transform the rest
@@ -70,13 +78,22 @@ COMPUTE_COUNT = 0
 
 @dataclass
 class Projection:
+    """A run's stored map: one position per reference image with a person."""
+
     run_id: str
     xy: np.ndarray                 # (n, 2) float32
-    frame: pd.DataFrame            # image_id, product_id, content_hash, pose_class, distance (aligned)
+    rows: np.ndarray               # (n,) int64: each point's row in the run's reference table
+    reference: pd.DataFrame = field(repr=False)    # the run's reference table (not copied)
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """image_id, product_id, content_hash, pose_class, distance, ... of each point (aligned
+        with ``xy``; :func:`person_reference`). Built on first use: a copy of every row."""
+        return self.reference.iloc[self.rows].reset_index(drop=True)
 
 
 def _lock_for(run: Run) -> threading.Lock:
@@ -85,11 +102,27 @@ def _lock_for(run: Run) -> threading.Lock:
         return _run_locks.setdefault(key, threading.Lock())
 
 
+def person_rows(run: Run) -> np.ndarray:
+    """Positions in ``run.reference`` of the reference images with a person (pose classes
+    0..K-1), in stored order: the rows of the map."""
+    pc = run.reference["pose_class"].to_numpy()
+    return np.flatnonzero((pc >= 0) & (pc < run.k))
+
+
 def person_reference(run: Run) -> pd.DataFrame:
     """The run's reference images that show a person (pose classes 0..K-1), in stored order."""
-    ref = run.reference
-    person = ref[(ref["pose_class"] >= 0) & (ref["pose_class"] < run.k)]
-    return person.reset_index(drop=True)
+    return run.reference.iloc[person_rows(run)].reset_index(drop=True)
+
+
+def reference_digest(run: Run) -> str | None:
+    """sha256 of the run's reference.parquet: the one its metadata.json lists (the file was
+    checked against it when the run was loaded), else the file's own; None without either."""
+    files = run.metadata.get("files") if isinstance(run.metadata, dict) else None
+    digest = files.get("reference.parquet") if isinstance(files, dict) else None
+    if isinstance(digest, str):
+        return digest.lower()
+    path = Path(run.path) / "reference.parquet"
+    return content_hash(path) if path.is_file() else None
 
 
 def reference_embeddings(store: Store, run: Run) -> tuple[pd.DataFrame, np.ndarray]:
@@ -292,7 +325,14 @@ def compute_xy(X: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
                 "umap_version": getattr(umap, "__version__", "?")}
 
 
+def _write_meta(folder: Path, doc: dict) -> None:
+    tmp = folder / f"{META_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, folder / META_FILE)
+
+
 def save_projection(run: Run, frame: pd.DataFrame, xy: np.ndarray, meta: dict) -> None:
+    """Store ``xy`` (one row per row of ``frame`` = :func:`person_reference`) as the run's map."""
     folder = Path(run.path)
     xy = np.ascontiguousarray(xy, dtype=np.float32)
     if xy.shape != (len(frame), 2):
@@ -301,17 +341,26 @@ def save_projection(run: Run, frame: pd.DataFrame, xy: np.ndarray, meta: dict) -
     with open(tmp, "wb") as fh:
         np.save(fh, xy, allow_pickle=False)
     os.replace(tmp, folder / UMAP_FILE)
-    doc = {"version": PROJECTION_VERSION, "run_id": run.run_id, "n": int(len(xy)),
-           "sha256": content_hash(folder / UMAP_FILE), "created_at": time.time(), **meta,
-           "image_ids": [int(i) for i in frame["image_id"]],
-           "content_hashes": frame["content_hash"].tolist()}
-    tmp = folder / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, folder / META_FILE)
+    meta = {k: v for k, v in meta.items() if k not in ("image_ids", "content_hashes")}
+    _write_meta(folder, {"version": PROJECTION_VERSION, "run_id": run.run_id, "n": int(len(xy)),
+                         "sha256": content_hash(folder / UMAP_FILE), "reference_sha256": reference_digest(run),
+                         "created_at": time.time(), **meta})
+
+
+def _matches_v1(meta: dict, run: Run, rows: np.ndarray) -> bool:
+    """A version-1 ``umap.json``: its lists of image ids and content hashes are the run's."""
+    ref = run.reference
+    hashes, ids = meta.get("content_hashes"), meta.get("image_ids")
+    return (isinstance(hashes, list) and isinstance(ids, list) and len(hashes) == len(ids) == len(rows)
+            and hashes == ref["content_hash"].to_numpy()[rows].tolist()
+            and ids == [int(i) for i in ref["image_id"].to_numpy()[rows]])
 
 
 def load_projection(run: Run) -> Projection | None:
-    """The stored map when it is intact and matches the run; None when absent or stale."""
+    """The stored map when it is intact and matches the run; None when absent or stale.
+
+    A map of version 1 (every row's ids listed in umap.json) is checked row by row and, when it
+    matches, its umap.json is rewritten as version 2 (best effort: a read-only folder still reads)."""
     folder = Path(run.path)
     npy, meta_path = folder / UMAP_FILE, folder / META_FILE
     if not (npy.is_file() and meta_path.is_file()):
@@ -320,19 +369,33 @@ def load_projection(run: Run) -> Projection | None:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    frame = person_reference(run)
-    if (meta.get("version") != PROJECTION_VERSION or meta.get("run_id") != run.run_id
-            or meta.get("n") != len(frame) or content_hash(npy) != meta.get("sha256")
-            or meta.get("content_hashes") != frame["content_hash"].tolist()
-            or meta.get("image_ids") != [int(i) for i in frame["image_id"]]):
+    if not isinstance(meta, dict):
         return None
-    xy = np.load(npy, allow_pickle=False)
-    if xy.shape != (len(frame), 2):
+    rows = person_rows(run)
+    version = meta.get("version")
+    if meta.get("run_id") != run.run_id or meta.get("n") != len(rows) or content_hash(npy) != meta.get("sha256"):
+        return None
+    if version == PROJECTION_VERSION:
+        digest = reference_digest(run)
+        if digest is None or meta.get("reference_sha256") != digest:
+            return None
+    elif version != 1 or not _matches_v1(meta, run, rows):
+        return None
+    try:
+        xy = np.load(npy, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if xy.shape != (len(rows), 2):
         return None
     slim = {k: v for k, v in meta.items() if k not in ("image_ids", "content_hashes")}
+    digest = reference_digest(run) if version == 1 else None
+    if digest is not None:   # upgrade: the same map, described in a few hundred bytes
+        slim.update(version=PROJECTION_VERSION, reference_sha256=digest)
+        with contextlib.suppress(OSError):
+            _write_meta(folder, slim)
     slim.setdefault("fit_sample", len(xy))    # maps stored before sampling: fitted on every point
     slim.setdefault("n_points", len(xy))
-    return Projection(run.run_id, xy.astype(np.float32, copy=False), frame, slim)
+    return Projection(run.run_id, xy.astype(np.float32, copy=False), rows, run.reference, slim)
 
 
 def ensure_projection(store: Store, run: Run, progress: ProgressFn | None = None,
@@ -356,6 +419,19 @@ def ensure_projection(store: Store, run: Run, progress: ProgressFn | None = None
         if proj is None:  # pragma: no cover - we just wrote it
             raise RunError(f"could not read back the map just written for run {run.run_id}")
         return proj
+
+
+def stored_version(run: Run) -> tuple:
+    """(mtime ns, size) of the run's umap.npy and umap.json, None for a missing one: changes
+    whenever the map is stored again (a cache key for what is built from it)."""
+    out = []
+    for name in (UMAP_FILE, META_FILE):
+        try:
+            st = (Path(run.path) / name).stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def has_projection(run: Run) -> bool:

@@ -208,34 +208,63 @@ class CentroidRanker:
                            categorical_feature=["pose_class", *COHORT_LEVELS], free_raw_data=False)
         self.booster_ = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
         self.tables_ = self._tabulate(df)
-        self.product_classes_ = {str(p): sorted({int(c) for c in g})
-                                 for p, g in df.groupby("product_id")["pose_class"]}
+        # each product's classes, from its unique (product, class) pairs sorted by product then class
+        pairs = df.groupby(["product_id", "pose_class"]).size().reset_index()
+        bounds = np.flatnonzero(pairs["product_id"].to_numpy()[1:] != pairs["product_id"].to_numpy()[:-1]) + 1
+        starts = [0, *bounds.tolist()]
+        cls = pairs["pose_class"].astype(int).tolist()
+        ends = [*bounds.tolist(), len(pairs)]
+        pids = pairs["product_id"].tolist()
+        self.product_classes_ = {str(pids[a]): cls[a:b] for a, b in zip(starts, ends)}
         return self
 
     def _tabulate(self, df: pd.DataFrame) -> dict:
-        """Score and support of every class at every cohort level seen in training."""
-        cohorts = df.drop_duplicates(list(COHORT_LEVELS))[list(COHORT_LEVELS)].reset_index(drop=True)
-        grid = cohorts.loc[cohorts.index.repeat(self.n_classes)].reset_index(drop=True)
-        grid["pose_class"] = np.tile(np.arange(self.n_classes), len(cohorts))
-        grid["score"] = self.booster_.predict(self._features(grid))
-        n_products = df.groupby(list(COHORT_LEVELS))["product_id"].nunique()
-        grid["weight"] = [n_products[tuple(r)] for r in grid[list(COHORT_LEVELS)].itertuples(index=False)]
+        """Score and support of every class at every cohort level seen in training.
+
+        One prediction per (known cohort, class); a level's score of a class is the mean of its
+        cohorts' scores weighted by their numbers of products; support is the share of the level's
+        products (each counted in the cohort of its first image row) with an image of the class.
+        Grouped once per level with integer codes (was a scan of every product and every
+        (product, class) pair per cohort key: quadratic in the catalogue); the same tables, the
+        same float operations in the same order (tests/test_rank.py compares them)."""
+        cols_all = list(COHORT_LEVELS)
+        cohorts = df.drop_duplicates(cols_all)[cols_all].reset_index(drop=True)
+        k = self.n_classes
+        grid = cohorts.loc[cohorts.index.repeat(k)].reset_index(drop=True)
+        grid["pose_class"] = np.tile(np.arange(k), len(cohorts))
+        scores = np.asarray(self.booster_.predict(self._features(grid)), dtype=np.float64).reshape(len(cohorts), k)
+        n_products = df.groupby(cols_all)["product_id"].nunique()
+        weights = np.array([n_products[tuple(r)] for r in cohorts.itertuples(index=False)])
         has = df.groupby(["product_id", "pose_class"]).size().reset_index()[["product_id", "pose_class"]]
         prod = df.drop_duplicates("product_id").set_index("product_id")
+        has_pos = prod.index.get_indexer(has["product_id"])
+        has_class = has["pose_class"].to_numpy(dtype=np.int64)
+        cohort_vals = [cohorts[c].tolist() for c in cols_all]
+        prod_vals = [prod[c].tolist() for c in cols_all]
+        pid_str = [str(p) for p in prod.index]
         tables = {}
         for depth, name in ((3, "product_type"), (2, "subcategory"), (1, "category"), (0, "global")):
-            cols = list(COHORT_LEVELS[:depth])
-            groups = grid.groupby(cols) if cols else [((), grid)]
-            for key, g in groups:
-                key = key if isinstance(key, tuple) else (key,)
-                pids = prod.index if not cols else prod.index[(prod[cols] == pd.Series(key, index=cols)).all(axis=1)]
-                have = has[has["product_id"].isin(pids)].groupby("pose_class")["product_id"].nunique()
-                score = g.groupby("pose_class").apply(
-                    lambda s: float(np.average(s["score"], weights=s["weight"])), include_groups=False)
+            cohort_keys_d = list(zip(*cohort_vals[:depth])) if depth else [()] * len(cohorts)
+            prod_keys = list(zip(*prod_vals[:depth])) if depth else [()] * len(prod)
+            members: dict[tuple, list[int]] = {}
+            for i, key in enumerate(cohort_keys_d):   # each key's cohorts, in cohort order
+                members.setdefault(key, []).append(i)
+            code = {key: j for j, key in enumerate(members)}
+            prod_code = np.array([code.get(key, -1) for key in prod_keys], dtype=np.int64)
+            pids_of: dict[int, list[int]] = {}
+            for pos, c in enumerate(prod_code.tolist()):
+                pids_of.setdefault(c, []).append(pos)
+            pair_code = prod_code[has_pos] if len(has_pos) else np.zeros(0, np.int64)
+            ok = pair_code >= 0
+            have = np.bincount(pair_code[ok] * k + has_class[ok], minlength=len(members) * k).reshape(-1, k)
+            for key in sorted(members):   # groupby's order: keys sorted
+                j, idx = code[key], members[key]
+                pos = pids_of.get(j, [])
+                w = weights[idx]
                 tables["|".join(key) if key else "*"] = {
-                    "level": name, "n_products": int(len(pids)), "products": sorted(map(str, pids)),
-                    "score": [float(score.get(c, np.nan)) for c in range(self.n_classes)],
-                    "support": [float(have.get(c, 0) / max(len(pids), 1)) for c in range(self.n_classes)],
+                    "level": name, "n_products": int(len(pos)), "products": sorted(pid_str[p] for p in pos),
+                    "score": [float(np.average(scores[idx, c], weights=w)) for c in range(k)],
+                    "support": [float(have[j, c] / max(len(pos), 1)) for c in range(k)],
                 }
         return tables
 
