@@ -6,15 +6,22 @@ a seller's photos are new to the store) and times
 
 * bare model: decode + ``backend.estimate`` of the four images (what no pipeline can avoid);
 * upload: ``Suggester.for_images`` on the four files (hashing, the measurement pass, store
-  writes and reads, views, classes, the missing-pose rule and example images).
+  writes and reads, views, classes, the missing-pose rule and example images);
+* with ``--sequential`` also the upload with the measurement pass on the calling thread after
+  each model call (``estimate_files(overlap=False)``), to see what running it alongside the
+  model saves under the same load.
+
+Besides the ratio of the medians it prints the median of the per-round ratios (upload over the
+same round's bare model), which a load changing during the run moves less.
 
 Goal (issue 14): upload at most 1.1x the bare model. Needs a trained data dir (``make demo``):
 
-    .venv/bin/python benchmarks/bench_upload.py [--data-dir .unposed] [--rounds 10]
+    .venv/bin/python benchmarks/bench_upload.py [--data-dir .unposed] [--rounds 10] [--sequential]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -30,7 +37,9 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from unpose_core import suggestions  # noqa: E402
 from unpose_core.images import load_rgb  # noqa: E402
+from unpose_core.pose.extract import estimate_files  # noqa: E402
 from unpose_core.runs import get_run  # noqa: E402
 from unpose_core.store import Store  # noqa: E402
 from unpose_core.suggestions import Suggester  # noqa: E402
@@ -58,12 +67,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=os.environ.get("UNPOSED_DATA_DIR", str(ROOT / ".unposed")))
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--sequential", action="store_true",
+                    help="also time the upload with the measurement pass not overlapped with the model")
     args = ap.parse_args()
     store = Store(args.data_dir)
     run = get_run(store)
     sug = Suggester(store, run)
     backend = sug.backend()
-    bare, upload = [], []
+    bare, upload, sequential = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         warm = fresh_files(Path(tmp), 10_000)
         sug.for_images(warm, "Clothing", "T-shirts")   # load everything once
@@ -78,12 +89,30 @@ def main() -> None:
             s = sug.for_images(files, "Clothing", "T-shirts")
             upload.append(time.perf_counter() - t)
             assert len(s.images) == 4
+            if args.sequential:
+                files = fresh_files(Path(tmp), 2000 + r)
+                suggestions.estimate_files = functools.partial(estimate_files, overlap=False)
+                try:
+                    t = time.perf_counter()
+                    s = sug.for_images(files, "Clothing", "T-shirts")
+                    sequential.append(time.perf_counter() - t)
+                finally:
+                    suggestions.estimate_files = estimate_files
+                assert len(s.images) == 4
     sug.close()
     store.close()
     b, u = 1000 * float(np.median(bare)), 1000 * float(np.median(upload))
+    # the paired ratio (each round's upload over the same round's bare model) follows a load that
+    # changes during the run less than the ratio of the two medians does
+    paired = float(np.median(np.array(upload) / np.array(bare)))
     print(f"4-image upload, median of {args.rounds} rounds (load {os.getloadavg()[0]:.1f})")
-    print(f"  bare model (decode + estimate)  {b:7.1f} ms")
-    print(f"  upload -> suggestion            {u:7.1f} ms   {u / b:.2f}x   (goal <= 1.10x)")
+    print(f"  {'':32} {'ms':>7}   x bare   paired x")
+    print(f"  {'bare model (decode + estimate)':32} {b:7.1f}")
+    print(f"  {'upload -> suggestion':32} {u:7.1f}   {u / b:5.2f}x   {paired:5.2f}x   (goal <= 1.10x)")
+    if sequential:
+        q = 1000 * float(np.median(sequential))
+        pq = float(np.median(np.array(sequential) / np.array(bare)))
+        print(f"  {'upload, measurement sequential':32} {q:7.1f}   {q / b:5.2f}x   {pq:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -133,3 +133,25 @@ def test_import_reports_bad_rows(tmp_path):
     assert "1 products, 1 images kept" in p.stdout and "bad_rating" in p.stdout
     rep = json.loads((tmp_path / "d" / "import_report.json").read_text())
     assert rep["n_images"] == 1 and any(r["kind"] == "bad_rating" for r in rep["problems"])
+
+
+def test_report_engine_options_belong_to_their_engine(tmp_path, capsys):
+    """`unposed report --engine/--workers/--address/--actors` (and `up.report`'s keywords) are
+    checked before anything is read: no catalogue, run or Ray needed for the message."""
+    import unpose_core as up
+    from unpose_core.cli import main
+
+    out, data = str(tmp_path / "r.csv"), str(tmp_path / "d")
+    for flags, message in ((["--actors", "2"], "--engine ray"), (["--address", "auto"], "--engine ray"),
+                           (["--engine", "ray", "--workers", "2"], "--actors"), (["--workers", "0"], "at least 1"),
+                           (["--engine", "ray", "--actors", "0"], "at least 1")):
+        assert main(["report", "--out", out, "--data-dir", data, "-q", *flags]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (flags, err)
+    with pytest.raises(SystemExit):   # argparse's choices
+        main(["report", "--engine", "dask", "--out", out, "--data-dir", data])
+    capsys.readouterr()
+    for bad in ({"engine": "dask"}, {"engine": "ray", "workers": 2}, {"actors": 2}, {"address": "auto"}):
+        with pytest.raises(ValueError):
+            up.report(tmp_path / "d", **bad)
+    assert not (tmp_path / "r.csv").exists()

@@ -75,3 +75,49 @@ def test_progress_is_reported(small_store):
     extract_poses(small_store, workers=1, progress=seen.append)
     assert seen[-1].done == seen[-1].total == 6 and seen[-1].fraction == 1.0
     assert seen[-1].rate > 0
+
+
+def _row_tuple(r):
+    lm = None if r.landmarks is None else np.asarray(r.landmarks, np.float32).tobytes()
+    return r.content_hash, r.status, lm, r.width, r.height, r.score, r.error, r.signals
+
+
+def test_estimate_files_gives_estimate_file_rows(tmp_path):
+    """The upload path (measurement on a background thread alongside the model, kind statistics
+    after the person check) gives estimate_file's rows, in order, whatever comes first or last: a
+    person, an image without one or an unreadable file. Store.put_poses hands back the rows its
+    poses() reads."""
+    from unpose_core.pose import PoseOptions, create_backend
+    from unpose_core.pose.extract import estimate_file, estimate_files
+    from unpose_core.records import Status
+    from unpose_core.views.measure import BASIC_KEYS, KEYS
+
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_text("no pixels here")
+    files = [PHOTOS / "skimage_astronaut.png", PHOTOS / "skimage_brick.png", bad, PHOTOS / "coco_000000000785.jpg"]
+    items = [(f"h{i}", str(p)) for i, p in enumerate(files)]
+    backend = create_backend(PoseOptions("blazepose"))
+    try:
+        want = {h: _row_tuple(estimate_file(backend, h, p)) for h, p in items}
+        for order in (items, items[::-1], items[1:2], items[:1] + items[2:3], items[1::-1]):
+            got = estimate_files(backend, order)
+            assert [_row_tuple(r) for r in got] == [want[h] for h, _ in order]
+        rows = estimate_files(backend, items, overlap=False)
+        assert [_row_tuple(r) for r in rows] == list(want.values())
+        assert estimate_files(backend, []) == []
+    finally:
+        backend.close()
+    assert want["h2"][1] is Status.ERROR and "not a readable image" in want["h2"][6]
+    assert tuple(want["h0"][7]["image"]) == BASIC_KEYS   # a person: the basic keys only
+    assert tuple(want["h1"][7]["image"]) == KEYS         # brick: every kind statistic
+
+    store = Store(tmp_path / "data")
+    try:
+        assert store.put_poses("blazepose", "other", rows) == []
+        stored = store.put_poses("blazepose", "v", rows, returning=True)
+        read = store.poses("blazepose", "v", [r.content_hash for r in rows])
+        assert [_row_tuple(r) for r in stored] == [_row_tuple(read[r.content_hash]) for r in rows]
+        assert [type(r.score) for r in stored] == [type(read[r.content_hash].score) for r in rows]
+        assert stored[2].score == 0.0 and stored[0].landmarks.dtype == np.float32
+    finally:
+        store.close()

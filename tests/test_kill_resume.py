@@ -416,3 +416,109 @@ def test_default_worker_count_follows_the_cores():
     big = 100 * CHUNK
     assert 1 <= default_workers(big) <= usable_cores() == len(os.sched_getaffinity(0))
     assert default_workers(POOL_THRESHOLD) <= -(-POOL_THRESHOLD // CHUNK)
+
+
+def test_the_memory_cap_counts_reclaimable_cache(monkeypatch):
+    """Workers are capped by the memory a new process can have (MemAvailable), not by the free
+    pages alone: a machine whose page cache holds the catalogue's images still gets a worker per
+    core."""
+    from unpose_core.pose import extract
+    from unpose_core.pose.extract import CHUNK, WORKER_MEMORY, available_memory, default_workers, usable_cores
+
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    want = int(meminfo["MemAvailable"].split()[0]) * 1024
+    assert abs(available_memory() - want) < 256 << 20   # read twice: the machine moves meanwhile
+    monkeypatch.setattr(extract, "available_memory", lambda: 2 * WORKER_MEMORY + 1)
+    assert default_workers(100 * CHUNK) == min(2, usable_cores())
+    monkeypatch.setattr(extract, "available_memory", lambda: None)   # unknown: the cores decide
+    assert default_workers(100 * CHUNK) == usable_cores()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["starting", "working"])
+def test_workers_end_within_seconds_of_a_killed_parent(tmp_path, moment):
+    """SIGKILL to `unposed extract --workers 2` while both workers are up -- still starting (maybe
+    before their parent-death signal is armed: they exit when they arm it) or at work (a chunk
+    already saved): no handler runs in the parent, yet every process of the command is gone
+    within a few seconds (the kernel's parent-death signal; the watchdog is the fallback tested
+    below)."""
+    imgs, _ = build_catalogue(tmp_path)
+    data_dir = new_data_dir(tmp_path, imgs, "data")
+    marker = uuid.uuid4().hex
+    proc = start(data_dir, marker, "extract", "--workers", "2")
+    try:
+        deadline = time.monotonic() + 120
+        while n_workers(marker) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if moment == "starting":
+            time.sleep(1.0)
+        while moment == "working" and n_saved(data_dir) == 0 and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and n_workers(marker) == 2, "the extraction ended before the kill"
+        proc.kill()
+        t0 = time.monotonic()
+        proc.wait(timeout=10)
+        # at work: the kernel's signal ends them at once; still starting: when they arm it (their
+        # imports, a second or two, longer on a loaded machine)
+        left = wait_gone(marker, proc.pid, timeout=3.0 if moment == "working" else 8.0)
+        gone_after = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+    assert left == [], f"still running {gone_after:.1f} s after the parent's SIGKILL ({moment}): {left}"
+    assert integrity(data_dir) == "ok"
+    print(f"\n{moment}: workers gone {gone_after:.2f} s after the parent's SIGKILL")
+
+
+WATCHED_CHILD = """
+import sys, time
+from unpose_core.pose.extract import _die_with_parent
+sys.platform = "no-pdeathsig"   # skip the kernel's parent-death signal: the watchdog alone must act
+_die_with_parent(int(sys.argv[1]))
+sys.platform = "linux"
+print("armed", flush=True)
+time.sleep(120)
+"""
+
+MIDDLE = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline().strip() == "armed"
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_watchdog_ends_a_worker_without_the_kernel_signal():
+    """Where there is no parent-death signal (not Linux), the worker's watchdog thread notices
+    its parent is gone and exits within about WATCHDOG_INTERVAL."""
+    from unpose_core.pose.extract import WATCHDOG_INTERVAL
+
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE, WATCHED_CHILD], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "GLOG_minloglevel": "2"})
+    try:
+        child = int(middle.stdout.readline())
+        assert Path(f"/proc/{child}").exists()
+        middle.kill()
+        middle.wait(timeout=10)
+        t0 = time.monotonic()
+        while _alive(child) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        gone_after = time.monotonic() - t0
+    finally:
+        if middle.poll() is None:
+            middle.kill()
+        middle.communicate(timeout=10)
+    assert not _alive(child), "the orphaned worker kept running"
+    assert gone_after < 4 * WATCHDOG_INTERVAL + 1.0, gone_after
+
+
+def _alive(pid: int) -> bool:
+    """A live process (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in "ZX"

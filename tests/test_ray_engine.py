@@ -1,4 +1,5 @@
-"""The Ray engine (``unposed extract --engine ray``) against the local engine, on real images.
+"""The Ray engine (``unposed extract --engine ray``, ``unposed report --engine ray``) against the
+local engine, on real images.
 
 Ray is an optional extra, but it is in the test install: the module is skipped without it,
 except under ``CI=true`` where a missing ray fails. Each Ray run here is a local Ray with
@@ -11,11 +12,12 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PHOTOS, RENDERS
+from conftest import ASSETS, PHOTOS, RENDERS, copy_data_dir
 
 try:
     import ray
@@ -26,8 +28,14 @@ except ImportError as exc:
                     pytrace=False)
     pytest.skip(f'ray[data] is not installed (pip install "unpose-core[ray]"): {exc}', allow_module_level=True)
 
+from unpose_core import suggestions
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.cli import main
+from unpose_core.config import PoseOptions, SelectionConfig, TrainConfig
+from unpose_core.exports import to_csv
+from unpose_core.pose import backend_identity
+from unpose_core.pose import extract as extract_module
+from unpose_core.pose.engines import fill_pose_cache
 from unpose_core.pose.extract import extract_poses
 from unpose_core.pose.ray_engine import (
     RayUnavailable,
@@ -37,7 +45,9 @@ from unpose_core.pose.ray_engine import (
     table_to_rows,
 )
 from unpose_core.records import PoseRow, Status
+from unpose_core.runs import active_run
 from unpose_core.store import Store
+from unpose_core.training import train
 
 pytestmark = pytest.mark.slow
 
@@ -166,3 +176,140 @@ def test_cli_options_belong_to_their_engine(stores, capsys):
     assert "--engine ray" in capsys.readouterr().err
     assert main(["extract", "--engine", "ray", "--workers", "2", "--data-dir", str(store.data_dir), "-q"]) != 0
     assert "--actors" in capsys.readouterr().err
+
+
+# -- the report's poses (`unposed report --engine ray`) ----------------------------------------------
+
+def _delete_poses(store: Store, hashes) -> None:
+    with sqlite3.connect(store.path) as c:
+        c.executemany("DELETE FROM poses WHERE content_hash=?", [(h,) for h in hashes])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, set[str], str]:
+    """A trained data dir whose report needs the model: 4 reference products of 10 one-person
+    views and 5 subject products (3 views each, one of them also a reference image; a texture
+    and a file cut short after the import), K=3. After training, the poses of the subject-only
+    images and of one reference image are taken out of the cache again. Returns the data dir,
+    the subject-only hashes (what the report must extract) and the reference image's hash (what
+    it must not)."""
+    root = tmp_path_factory.mktemp("report-engines")
+    imgs = root / "imgs"
+    imgs.mkdir()
+    labels = pd.read_csv(ASSETS / "views" / "labels.csv")
+    singles = labels[(labels["kind"] == "person") & (labels["n_people"] == 1) & (labels["blazepose_detected"] == 1)]
+    files = sorted(singles["file"])
+    rows = []
+
+    def add(product: str, name: str, src: Path, ptype: str, rating: float, n_ratings: int) -> None:
+        shutil.copy(src, imgs / name)
+        rows.append({"product_id": product, "title": product, "category": "Clothing", "subcategory": "Shirts",
+                     "product_type": ptype, "avg_rating": rating, "n_ratings": n_ratings, "image_path": name})
+
+    types = ("Polo", "Oxford shirt")
+    for i in range(4):
+        for f in files[i:40:4]:
+            add(f"ref-{i}", f, ASSETS / "views" / f, types[i % 2], 3.5 + 0.3 * i, 20 + i)
+    for j in range(4):
+        picks = files[41 + j::9][:2] + [files[j * 4]]   # two new views and one reference image
+        for f in picks:
+            add(f"sub-{j}", f"s{j}_{f}" if f in files[:40] else f, ASSETS / "views" / f, types[j % 2], 4.0, 2)
+    add("sub-4", "brick.png", PHOTOS / "skimage_brick.png", "Polo", 4.0, 1)
+    add("sub-4", "truncated.jpg", PHOTOS / "matplotlib_grace_hopper.jpg", "Polo", 4.0, 1)
+    pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
+    products, images, report = import_catalogue(root / "m.csv", imgs)
+    assert report.ok, report.summary()
+    data = (imgs / "truncated.jpg").read_bytes()   # cut short after the import: an error row
+    (imgs / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    store = Store(root / "data")
+    try:
+        store.replace_catalogue(products, images, report.problems, "test")
+        train(store, TrainConfig(k=3, seed=0, selection=SelectionConfig(min_images=9, subject_max_images=5)),
+              workers=1)
+        images = store.images()
+        ref = images[images["product_id"].str.startswith("ref-")]
+        sub_only = set(images.loc[images["product_id"].str.startswith("sub-"), "content_hash"]) - set(
+            ref["content_hash"])
+        assert len(sub_only) == 10
+        outside = ref["content_hash"].iloc[-1]
+        _delete_poses(store, [*sub_only, outside])
+    finally:
+        store.close()
+    return root / "data", sub_only, outside
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("the report ran the pose model itself: the engine left images uncached")
+
+
+def test_report_engines_give_the_serial_report_row_for_row(trained, tmp_path, monkeypatch):
+    """`unposed report` with the default (local) engine, with two worker processes and with
+    --engine ray: the same CSV, row for row, as the serial report that runs the model itself
+    for the uncached images; the same cache rows; only the report's images extracted."""
+    src, sub_only, outside = trained
+    dirs = {name: copy_data_dir(src, tmp_path / name) for name in ("serial", "local", "pool", "ray")}
+    store = Store(dirs["serial"])
+    try:
+        run = active_run(store)
+        ident = run.info.identity
+        n_before = len(store.poses(*ident))
+        want = suggestions.report(store, run)   # the serial path: the model runs inside the report
+        assert len(store.poses(*ident)) == n_before + len(sub_only)
+        serial_poses = store.poses(*ident)
+    finally:
+        store.close()
+    assert len(want) == 5 and want["n_failed_images"].sum() == 1
+    to_csv(want, tmp_path / "serial.csv")
+    expected = (tmp_path / "serial.csv").read_text().splitlines()
+
+    monkeypatch.setattr(suggestions.Suggester, "backend", _no_model)   # the report itself only reads the cache
+    auth_mode = os.environ.get("RAY_AUTH_MODE")
+    for name, flags in (("local", []), ("pool", ["--workers", "2"]), ("ray", ["--engine", "ray", "--actors", "2"])):
+        out = tmp_path / f"{name}.csv"
+        assert main(["report", "--data-dir", str(dirs[name]), "--out", str(out), "-q", *flags]) == 0, name
+        got = out.read_text().splitlines()
+        assert len(got) == len(expected) == 6
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            assert a == b, f"{name}, row {i}"
+        store = Store(dirs[name])
+        try:
+            poses = store.poses(*ident)
+        finally:
+            store.close()
+        assert poses.keys() == serial_poses.keys() and outside not in poses, name   # the report's images only
+        for h in sub_only:
+            a, b = poses[h], serial_poses[h]
+            assert (a.status, a.width, a.height, a.error, a.signals) == (b.status, b.width, b.height, b.error,
+                                                                          b.signals), name
+            if b.landmarks is None:
+                assert a.landmarks is None
+            else:
+                np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-6)
+    assert not ray.is_initialized() and os.environ.get("RAY_AUTH_MODE") == auth_mode
+
+
+def test_fill_pose_cache_takes_a_subset_and_the_run_identity(stores, monkeypatch):
+    """Only the given images, only what is missing; nothing missing: no model is even loaded;
+    another backend version than the reader's: refused before any image runs."""
+    store, _ = stores
+    hashes = store.images()["content_hash"].unique().tolist()
+    ident = backend_identity(PoseOptions(), store.data_dir)
+    first = fill_pose_cache(store, PoseOptions(), hashes[:2], ident)
+    assert (first.n_unique_images, first.n_cached, first.n_processed, first.workers) == (2, 0, 2, 1)
+    res = fill_pose_cache(store, PoseOptions(), [*hashes[:3], "not-in-the-catalogue"], ident)
+    assert (res.n_unique_images, res.n_cached, res.n_processed) == (3, 2, 1)
+    assert set(store.poses(*ident)) == set(hashes[:3])
+    with pytest.raises(RuntimeError, match="trained with blazepose-0"):
+        fill_pose_cache(store, PoseOptions(), hashes, (ident[0], "blazepose-0"), who="run x")
+    assert set(store.poses(*ident)) == set(hashes[:3])   # refused before any image ran
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded with nothing to do")
+
+    monkeypatch.setattr(extract_module, "create_backend", no_model)
+    again = fill_pose_cache(store, PoseOptions(), hashes[:3], ident, engine="ray", actors=2)
+    assert (again.n_processed, again.n_cached, again.workers) == (0, 3, 0) and not ray.is_initialized()
+    for bad in ({"engine": "dask"}, {"engine": "ray", "workers": 2}, {"actors": 2}, {"address": "auto"},
+                {"workers": 0}):
+        with pytest.raises(ValueError):
+            fill_pose_cache(store, PoseOptions(), hashes, ident, **bad)

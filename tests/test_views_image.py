@@ -12,6 +12,7 @@ import math
 import re
 
 import cv2
+import imagehash
 import numpy as np
 import pytest
 from conftest import PHOTOS, RENDERS
@@ -217,6 +218,50 @@ def test_measure_original_size():
     assert (capped["width"], capped["height"]) == (512, 768)
     assert {k: v for k, v in capped.items() if k not in ("width", "height")} == \
         {k: v for k, v in full.items() if k not in ("width", "height")}
+
+
+def test_measure_pass_stages_give_measure_image():
+    """MeasurePass: the basic keys first, the kind statistics on request, the same dict as
+    measure_image either way (and asking twice changes nothing)."""
+    for img in (load_rgb(RENDERS / "front_full_1.jpg"), photo("skimage_brick.png"), size_chart()):
+        staged = measure.MeasurePass(img, original_size=(640, 960))
+        assert staged.basic == measure_image(img, original_size=(640, 960), kinds=False)
+        assert tuple(staged.result(False)) == measure.BASIC_KEYS
+        full = staged.result(True)
+        assert full == measure_image(img, original_size=(640, 960)) and tuple(full) == KEYS
+        assert staged.result(True) == full and staged.result(False) == staged.basic
+
+
+def test_measure_is_repeatable_whatever_the_memory_alignment():
+    """cv2.magnitude's approximate square root differs with its output's alignment: measured into
+    an aligned array, the gradient (and edge_sharpness) is the same bytes however the inputs lie."""
+    img = load_rgb(RENDERS / "front_full_1.jpg")
+    grey = cv2.cvtColor(measure.work_copy(img), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 4, cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 4
+    outs = set()
+    for off in range(8):   # the same values starting 4 bytes apart
+        a = np.empty(gx.size + 8, np.float32)[off:off + gx.size].reshape(gx.shape)
+        b = np.empty(gx.size + 8, np.float32)[7 - off:7 - off + gx.size].reshape(gx.shape)
+        a[:], b[:] = gx, gy
+        m = measure._magnitude(a, b)
+        assert m.ctypes.data % 64 == 0
+        outs.add(m.tobytes())
+    assert len(outs) == 1
+    np.testing.assert_allclose(np.frombuffer(outs.pop(), np.float32).reshape(gx.shape), np.hypot(gx, gy), rtol=1e-6)
+    junk = []
+    values = set()
+    for n in range(1, 200, 13):   # shift numpy's later allocations
+        junk.append(np.empty(n * 4, np.uint8))
+        values.add(measure_image(img, kinds=False)["edge_sharpness"])
+    assert len(values) == 1
+
+
+def test_hash_hex_is_imagehash_str():
+    rng = np.random.default_rng(3)
+    for shape in ((8, 8), (9, 9), (7, 10), (1, 1), (16, 16)):
+        bits = rng.random(shape) > 0.5
+        assert measure._hex(bits) == str(imagehash.ImageHash(bits))
+    assert measure._hex(np.zeros((8, 8), bool)) == "0" * 16 and measure._hex(np.ones((8, 8), bool)) == "f" * 16
 
 
 def test_measure_rejects_non_images():

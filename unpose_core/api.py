@@ -76,14 +76,23 @@ def install_demo(data=None, seed: int = 0, progress: ProgressFn | None = None) -
 
 
 def extract(data=None, backend: str = "blazepose", workers: int | None = None,
-            progress: ProgressFn | None = None, **backend_params) -> ExtractResult:
-    """Run a pose backend over every catalogue image not yet in the pose cache (resumable)."""
+            progress: ProgressFn | None = None, *, engine: str = "local", address: str | None = None,
+            actors: int | None = None, **backend_params) -> ExtractResult:
+    """Run a pose backend over every catalogue image not yet in the pose cache (resumable).
+    ``engine="local"``: ``workers`` processes (default: one per core for big jobs); ``"ray"``:
+    ``actors`` on a local Ray or the cluster at ``address`` (the ``ray`` extra)."""
     from .config import PoseOptions
+    from .pose.engines import check_engine
     from .pose.extract import extract_poses
 
+    check_engine(engine, workers, actors, address)
+    options = PoseOptions(backend=backend, params=backend_params)
     with _opened(data) as store:
-        return extract_poses(store, PoseOptions(backend=backend, params=backend_params), workers=workers,
-                             progress=progress)
+        if engine == "ray":
+            from .pose.ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
+
+            return extract_poses_ray(store, options, actors=actors, address=address, progress=progress)
+        return extract_poses(store, options, workers=workers, progress=progress)
 
 
 def train(data=None, config: TrainConfig | None = None, progress: ProgressFn | None = None,
@@ -133,15 +142,25 @@ def suggest(data=None, product_id: str | None = None, images: Sequence[str | os.
 
 
 def report(data=None, run_id: str | None = None, product_ids: Sequence[str] | None = None,
-           progress: ProgressFn | None = None, config: SuggestConfig | None = None) -> pd.DataFrame:
+           progress: ProgressFn | None = None, config: SuggestConfig | None = None, *, engine: str = "local",
+           workers: int | None = None, address: str | None = None, actors: int | None = None) -> pd.DataFrame:
     """Every subject product's missing poses (or the given products'), one row each, with the
-    status and the reason when nothing is asked for."""
+    status and the reason when nothing is asked for.
+
+    The poses of the products' images not cached yet under the run's backend are extracted
+    first with ``engine`` -- ``"local"``: ``workers`` processes (default: one per core for big
+    jobs, in-process for small ones, as :func:`extract`); ``"ray"``: ``actors`` on a local Ray
+    or the cluster at ``address`` -- so the report itself only reads cached rows. The rows are
+    the same whichever engine ran."""
+    from .pose.engines import check_engine
     from .runs import get_run
     from .suggestions import report as _report
 
+    check_engine(engine, workers, actors, address)   # before anything is read
     with _opened(data) as store:
         return _report(store, get_run(store, run_id), list(product_ids) if product_ids is not None else None,
-                       progress=progress, config=config)
+                       progress=progress, config=config, engine=engine, workers=workers, address=address,
+                       actors=actors)
 
 
 def evaluate(data=None, labels: str | os.PathLike | None = None, configurations: Sequence[str] | None = None,

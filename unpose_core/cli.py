@@ -113,14 +113,11 @@ def cmd_extract(args) -> int:
     if store.products().empty:
         raise CliError("the catalogue is empty: run `unposed demo` or `unposed import` first")
     options = PoseOptions(backend=args.backend, params=_backend_params(args))
+    _check_engine_args(args)
     if args.engine == "ray":
-        if args.workers is not None:
-            raise CliError("--workers is for the local engine: use --actors with --engine ray")
         from .pose.ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
         res = extract_poses_ray(store, options, actors=args.actors, address=args.address, progress=_progress(args))
     else:
-        if args.address is not None or args.actors is not None:
-            raise CliError("--address and --actors need --engine ray")
         res = extract_poses(store, options, workers=args.workers, progress=_progress(args))
     if args.json:
         _print_json(res.to_dict())
@@ -129,6 +126,31 @@ def cmd_extract(args) -> int:
               f"{res.workers} worker(s)), {res.n_cached} already cached; "
               f"{res.n_person} person, {res.n_no_person} no person, {res.n_errors} failed")
     return 0
+
+
+def _check_engine_args(args) -> None:
+    """--workers belongs to the local engine, --address and --actors to the Ray one; counts >= 1."""
+    if args.engine == "ray" and args.workers is not None:
+        raise CliError("--workers is for the local engine: use --actors with --engine ray")
+    if args.engine != "ray" and (args.address is not None or args.actors is not None):
+        raise CliError("--address and --actors need --engine ray")
+    for flag in ("workers", "actors"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise CliError(f"--{flag} must be at least 1")
+
+
+def _engine_opts(sp, what: str) -> None:
+    """--engine, --workers, --address, --actors: which engine runs the pose model over ``what``."""
+    sp.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help=f"what runs the pose model over {what}: local: this machine's processes (default); "
+                         "ray: Ray Data actors, locally or on a cluster (needs the ray extra: "
+                         "pip install \"unpose-core[ray]\")")
+    sp.add_argument("--workers", type=int, default=None,
+                    help="with the local engine: pose processes (default: one per core for big jobs)")
+    sp.add_argument("--address", default=None,
+                    help="with --engine ray: a running Ray cluster, e.g. HOST:6379 (default: start a local Ray)")
+    sp.add_argument("--actors", type=int, default=None,
+                    help="with --engine ray: model actors (default: one per core, or the cluster's CPUs)")
 
 
 def _backend_params(args) -> dict:
@@ -275,8 +297,11 @@ def cmd_report(args) -> int:
     from .runs import get_run
     from .suggestions import report
 
+    _check_engine_args(args)
     store = _store(args)
-    df = report(store, get_run(store, args.run), progress=_progress(args), config=_suggest_config(args))
+    # the poses of the products' images not cached yet are extracted first with the chosen engine
+    df = report(store, get_run(store, args.run), progress=_progress(args), config=_suggest_config(args),
+                engine=args.engine, workers=args.workers, address=args.address, actors=args.actors)
     out = Path(args.out)
     fmt = args.format or ("json" if out.suffix.lower() == ".json" else "csv")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -802,14 +827,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default=None, help="imported weights to use (`unposed models list`)")
     sp.add_argument("--backend-param", action="append", metavar="KEY=VALUE",
                     help="backend setting, e.g. flip_test=false or keypoint_threshold=0.2")
-    sp.add_argument("--workers", type=int, default=None)
-    sp.add_argument("--engine", choices=("local", "ray"), default="local",
-                    help="local: this machine's processes (default); ray: Ray Data actors, locally or on a "
-                         "cluster (needs the ray extra: pip install \"unpose-core[ray]\")")
-    sp.add_argument("--address", default=None,
-                    help="with --engine ray: a running Ray cluster, e.g. HOST:6379 (default: start a local Ray)")
-    sp.add_argument("--actors", type=int, default=None,
-                    help="with --engine ray: model actors (default: one per core, or the cluster's CPUs)")
+    _engine_opts(sp, "the catalogue")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_extract)
 
@@ -859,6 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--format", choices=["csv", "json"])
     sp.add_argument("--run", default=None)
+    _engine_opts(sp, "the products' images not in the pose cache yet")
     sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("sheet", parents=[common],

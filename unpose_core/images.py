@@ -187,14 +187,21 @@ def _png_complete(fh, size: int) -> bool:
 
 def load_rgb(path: str | Path, max_side: int | None = MAX_SIDE_FOR_MODEL) -> np.ndarray:
     """Decode to an upright RGB uint8 array (H, W, 3), optionally capped at ``max_side``."""
-    probe_image(path)
+    return decode_image(path, max_side)[0]
+
+
+def decode_image(path: str | Path, max_side: int | None = MAX_SIDE_FOR_MODEL) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`load_rgb`'s array and the file's upright (width, height) (:func:`probe_image`, read
+    on the way): one header read for a caller that needs both (the measurement pass records the
+    file's size, the model sees the capped copy)."""
+    size = probe_image(path)
     try:
         with Image.open(path) as im:
             if max_side and max(im.size) > 2 * max_side and im.format == "JPEG":
                 im.draft("RGB", (max_side, max_side))  # cheap DCT-domain downscale
             with contextlib.suppress(Exception):   # malformed EXIF: keep the photo as stored, as probe_image does
                 im = ImageOps.exif_transpose(im)
-            return to_rgb_array(im, max_side)
+            return to_rgb_array(im, max_side), size
     except Exception as exc:  # truncated or corrupt data: Pillow raises OSError, ValueError, struct.error...
         raise ImageError(f"cannot decode {Path(path).name}: {exc}", "truncated_image"
                          if "truncated" in str(exc).lower() else "not_an_image") from None

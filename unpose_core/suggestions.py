@@ -23,7 +23,7 @@ from .descriptions import describe_centroid, seller_hint
 from .groups import PoseGroups, build_groups, pose_groups
 from .images import content_hash
 from .pose import PoseBackend, create_backend, require_version
-from .pose.extract import estimate_file
+from .pose.extract import estimate_files
 from .progress import ProgressFn, ProgressTracker
 from .rank import cohort_keys, rank_groups
 from .records import PoseRow, Reference, Status
@@ -519,9 +519,10 @@ class Suggester:
         cached = self.store.poses(*ident, hashes) if known is None else {h: known[h] for h in hashes if h in known}
         todo = [(h, p) for h, p in zip(hashes, paths) if h not in cached]
         if todo:
-            rows = [estimate_file(self.backend(), h, p) for h, p in dict(todo).items()]
-            self.store.put_poses(*ident, rows)
-            fresh = self.store.poses(*ident, [h for h, _ in todo])
+            # decoded once, measured alongside the model (estimate_files); the rows as stored come
+            # back from the write, no second query
+            rows = estimate_files(self.backend(), list(dict(todo).items()))
+            fresh = {r.content_hash: r for r in self.store.put_poses(*ident, rows, returning=True)}
             cached.update(fresh)
             if known is not None:   # another listing of the batch may show the same file
                 known.update(fresh)
@@ -659,15 +660,31 @@ def suggest_for_product(store: Store, run: Run, product_id: str, n_references: i
 
 
 def report(store: Store, run: Run, product_ids: list[str] | None = None,
-           progress: ProgressFn | None = None, config: SuggestConfig | None = None) -> pd.DataFrame:
+           progress: ProgressFn | None = None, config: SuggestConfig | None = None, *, engine: str = "local",
+           workers: int | None = None, address: str | None = None, actors: int | None = None) -> pd.DataFrame:
     """Every subject product (or the given ones) with its ranked missing poses, its status and the
-    reason when nothing is asked for."""
-    from .catalog.selection import select_sets
+    reason when nothing is asked for.
 
+    The poses of the products' images not cached yet under the run's backend are extracted
+    first with ``engine`` (:func:`.pose.engines.fill_pose_cache`: ``"local"``, ``workers``
+    processes, by default one per core for big jobs and in-process for small ones; ``"ray"``,
+    ``actors`` on a local Ray or the cluster at ``address``), so the report itself only reads
+    cached rows. The rows are the same whichever engine ran."""
+    from .catalog.selection import select_sets
+    from .pose.engines import check_engine, fill_pose_cache
+
+    check_engine(engine, workers, actors, address)
     s = Suggester(store, run, n_references=3, config=config)
     if product_ids is None:
         product_ids = select_sets(s.products.reset_index(drop=True), s.images,
                                   run.config.selection).subject_ids
+    hashes = s.images.loc[s.images["product_id"].isin(set(product_ids)), "content_hash"].unique().tolist()
+    try:
+        fill_pose_cache(store, run.config.pose_options(), hashes, run.info.identity, engine=engine, workers=workers,
+                        actors=actors, address=address, progress=progress, who=f"run {run.run_id}")
+    except BaseException:
+        s.close()
+        raise
     tracker = ProgressTracker("report", len(product_ids), progress)
     rows = []
     try:

@@ -2,12 +2,14 @@
 
 The same per-image function as the local engine (:func:`.extract.estimate_file`) runs inside
 ``ray.data`` ``map_batches`` on a pool of actors (:class:`ray.data.ActorPoolStrategy`), each
-actor holding one model. Only the pending images are sent (``Store.missing_poses``), read by
-path on whichever node runs them, so every node must see the images at the same path. The
-results come back to the driver as plain Arrow columns (landmarks as float32 bytes, signals
-as a JSON string: nothing pickled a user might load later) and the driver, which owns the
-SQLite store, commits each batch as it arrives. An interrupted run therefore loses at most
-the batches in flight; a re-run only sees what is still missing.
+actor holding one model. Only the pending images are sent (``Store.missing_poses``, or those
+of a given subset), read by path on whichever node runs them, so every node must see the
+images at the same path. The results come back to the driver as plain Arrow columns
+(landmarks as float32 bytes, signals as a JSON string: nothing pickled a user might load
+later) and the driver, which owns the SQLite store, commits each batch as it arrives. An
+interrupted run therefore loses at most the batches in flight; a re-run only sees what is
+still missing. ``unposed report --engine ray`` runs it (through
+:func:`.engines.fill_pose_cache`) on the images of the report's products only.
 
 Without an address (and no Ray already running in this process) a local Ray is started with
 one CPU per actor and shut down afterwards. Ray is an optional extra (``pip install
@@ -22,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -32,7 +35,7 @@ from ..progress import ProgressFn, ProgressTracker
 from ..records import PoseRow, Status
 from ..store import Store
 from . import backend_identity, create_backend
-from .extract import CHUNK, ExtractResult, estimate_file, usable_cores
+from .extract import CHUNK, ExtractResult, estimate_file, pending_images, usable_cores
 
 EXTRA = "ray"
 AUTH_MODE = "RAY_AUTH_MODE"
@@ -109,8 +112,10 @@ class PoseActor:
 
 def extract_poses_ray(store: Store, options: PoseOptions | None = None, actors: int | None = None,
                       address: str | None = None, progress: ProgressFn | None = None,
-                      stop: threading.Event | None = None, batch_size: int = CHUNK) -> ExtractResult:
-    """Fill the pose cache for the current catalogue on Ray; same rows as :func:`.extract.extract_poses`.
+                      stop: threading.Event | None = None, batch_size: int = CHUNK,
+                      hashes: Iterable[str] | None = None) -> ExtractResult:
+    """Fill the pose cache for the current catalogue (or for the images of ``hashes``, content
+    hashes, only) on Ray; same rows as :func:`.extract.extract_poses`.
 
     ``actors``: model actors (default: one per usable core for a local Ray, else the cluster's
     CPUs), never more than there are images. ``address``: a running cluster (``HOST:6379`` or
@@ -124,9 +129,7 @@ def extract_poses_ray(store: Store, options: PoseOptions | None = None, actors: 
     ray = import_ray()
     t0 = time.perf_counter()
     bid, version = backend_identity(options, store.data_dir)
-    pending = store.missing_poses(bid, version)
-    n_unique = store.n_unique_images()
-    items = list(zip(pending["content_hash"], pending["path"]))
+    items, n_unique = pending_images(store, bid, version, hashes)
     tracker = ProgressTracker(f"pose ({bid}, ray)", len(items), progress)
     counts = dict.fromkeys(Status, 0)
     cancelled = bool(items) and stop is not None and stop.is_set()

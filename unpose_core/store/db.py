@@ -69,6 +69,18 @@ def _signals(text: str | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _pose_row(h: str, status: str, n: int | None, blob: bytes | None, w: int | None, hgt: int | None,
+              score: float | None, err: str | None, sig: str | None) -> PoseRow:
+    """A pose cache row from its stored columns."""
+    lm = None if blob is None else np.frombuffer(blob, np.float32).reshape(n, 4)
+    return PoseRow(h, Status(status), lm, w, hgt, score, err, _signals(sig))
+
+
+def _integer(v):
+    """What an INTEGER column gives back for a bound value: a whole float as an int."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
 def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -246,8 +258,11 @@ class Store:
             " SELECT 1 FROM poses p WHERE p.content_hash=i.content_hash AND p.backend=? AND"
             " p.backend_version=?) GROUP BY content_hash ORDER BY MIN(image_id)", (backend, version))
 
-    def put_poses(self, backend: str, version: str, rows: Iterable[PoseRow]) -> None:
-        """Cache pose results (replacing earlier ones of the same content and backend)."""
+    def put_poses(self, backend: str, version: str, rows: Iterable[PoseRow], returning: bool = False) -> list[PoseRow]:
+        """Cache pose results (replacing earlier ones of the same content and backend), in one
+        transaction. ``returning``: return the rows as :meth:`poses` reads them back (float32
+        landmarks from the stored bytes, signals from the stored JSON, a missing score as 0.0),
+        for a caller that needs them next without querying them again; else []."""
         now = time.time()
         values = []
         for r in rows:
@@ -260,6 +275,10 @@ class Store:
             c.executemany("INSERT OR REPLACE INTO poses(content_hash, backend, backend_version, status,"
                           " n_landmarks, landmarks, width, height, score, error, created_at, signals)"
                           " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", values)
+        if not returning:
+            return []
+        return [_pose_row(h, status, n, blob, _integer(w), _integer(hgt), score, err, sig)
+                for h, _, _, status, n, blob, w, hgt, score, err, _, sig in values]
 
     def poses(self, backend: str, version: str, hashes: Iterable[str] | None = None) -> dict[str, PoseRow]:
         """content_hash -> its cached result (landmarks (n, 4) float32 or None)."""
@@ -271,11 +290,7 @@ class Store:
             rows = []
             for chunk in _chunks(list(dict.fromkeys(hashes))):
                 rows += self._rows(sql + f" AND content_hash IN ({_marks(len(chunk))})", (backend, version, *chunk))
-        out = {}
-        for h, status, n, blob, w, hgt, score, err, sig in rows:
-            lm = None if blob is None else np.frombuffer(blob, np.float32).reshape(n, 4)
-            out[h] = PoseRow(h, Status(status), lm, w, hgt, score, err, _signals(sig))
-        return out
+        return {row[0]: _pose_row(*row) for row in rows}
 
     def pose_counts(self, backend: str, version: str) -> dict[Status, int]:
         """Catalogue images per pose status under one backend (pending ones not counted)."""

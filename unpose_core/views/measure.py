@@ -265,134 +265,195 @@ def measure_image(image: np.ndarray, original_size: tuple[int, int] | None = Non
 
     ``kinds=False`` stops after the keys every image needs (:data:`BASIC_KEYS`: size, sharpness,
     hashes, brightness, contrast, edges): extraction skips the rest for a pose the person check
-    accepts, whose kind without a person is never asked for."""
-    rgb_full = _as_rgb(image)
-    height, width = rgb_full.shape[:2]
-    if original_size is not None:
-        width, height = max(1, int(original_size[0])), max(1, int(original_size[1]))
-    rgb = work_copy(rgb_full)
-    h, w = rgb.shape[:2]
-    n = h * w
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    g32 = grey.astype(np.float32)
-    out: dict = {"width": int(width), "height": int(height), "aspect": _r(width / height)}
+    accepts, whose kind without a person is never asked for. Same as
+    ``MeasurePass(image, original_size).result(kinds)``."""
+    return MeasurePass(image, original_size).result(kinds)
 
-    # sharpness
-    lap = cv2.Laplacian(g32, cv2.CV_32F, ksize=1)
-    blur = float(lap.var())
-    var = float(g32.var())
-    out["blur"] = _r(blur)
 
-    # imagehash hashes a grey 32x32 (phash) / 9x8 (dhash) resize; starting it from 64x64 is cheaper
-    pil = Image.fromarray(cv2.resize(grey, (HASH_INPUT, HASH_INPUT), interpolation=cv2.INTER_AREA))
-    out["phash"] = str(imagehash.phash(pil))
-    out["dhash"] = str(imagehash.dhash(pil))
-    out["brightness"] = _r(g32.mean() / 255)
-    out["contrast"] = _r(math.sqrt(var) / 255)
-    edges = cv2.Canny(grey, 50, 150)
-    n_edges = cv2.countNonZero(edges)
-    out["edge_density"] = _r(n_edges / n)
-    gx = cv2.Sobel(g32, cv2.CV_32F, 1, 0, ksize=3) / 4   # /4: grey levels per pixel
-    gy = cv2.Sobel(g32, cv2.CV_32F, 0, 1, ksize=3) / 4
-    mag = cv2.magnitude(gx, gy)
-    out["edge_pixels"] = n_edges
-    if n_edges:
-        pts = cv2.findNonZero(edges).reshape(-1, 2)[:: max(1, n_edges // EDGE_SAMPLE)]   # (x, y), evenly sampled
-        xs, ys = pts[:, 0], pts[:, 1]
-        peak = cv2.dilate(np.abs(lap), None)[ys, xs]                           # 3x3 max of |Laplacian|
-        out["edge_sharpness"] = _r(np.percentile(peak / np.maximum(mag[ys, xs], 1e-3), EDGE_QUANTILE))
-    else:
-        out["edge_sharpness"] = 0.0
+class MeasurePass:
+    """:func:`measure_image` in two stages, for a caller that learns only after the pose model
+    whether the kind statistics are needed: constructing it takes the :data:`BASIC_KEYS` (and
+    keeps the work copy, its grey and gradient images); :meth:`result` adds the kind statistics
+    when asked (once, on the kept images) and returns the dict :func:`measure_image` returns.
+    Extraction runs the first stage while the model looks at the same image."""
 
-    if not kinds:
-        return {key: out[key] for key in BASIC_KEYS}
+    def __init__(self, image: np.ndarray, original_size: tuple[int, int] | None = None):
+        rgb_full = _as_rgb(image)
+        height, width = rgb_full.shape[:2]
+        if original_size is not None:
+            width, height = max(1, int(original_size[0])), max(1, int(original_size[1]))
+        self._rgb = rgb = work_copy(rgb_full)
+        h, w = rgb.shape[:2]
+        n = h * w
+        self._grey = grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        self._g32 = g32 = grey.astype(np.float32)
+        out: dict = {"width": int(width), "height": int(height), "aspect": _r(width / height)}
 
-    # text / table structure; "ink" is the minority tone: on a mostly dark image (light text on a
-    # dark page) the grey copy is inverted first
-    paper = 255 - grey if float(g32.mean()) < DARK_PAGE else grey
-    block = min(INK_BLOCK, (min(h, w) // 2) * 2 + 1) if min(h, w) >= 3 else 3
-    if min(h, w) >= 3:
-        ink = cv2.adaptiveThreshold(paper, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
-    else:
-        ink = np.zeros_like(grey)
-    n_ink = cv2.countNonZero(ink)
-    kh = cv2.getStructuringElement(cv2.MORPH_RECT, (max(2, int(w * LINE_MIN_FRACTION)), 1))
-    kv = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(2, int(h * LINE_MIN_FRACTION))))
-    ridge_h, ridge_v = _thin_dark_lines(paper)
-    hl = cv2.morphologyEx(ridge_h, cv2.MORPH_OPEN, kh)
-    vl = cv2.morphologyEx(ridge_v, cv2.MORPH_OPEN, kv)
-    out["line_h"] = int(cv2.connectedComponents(hl)[0] - 1)
-    out["line_v"] = int(cv2.connectedComponents(vl)[0] - 1)
-    lines = cv2.bitwise_or(hl, vl)
-    out["line_fraction"] = _r(np.count_nonzero(lines) / n_ink if n_ink else 0.0)
-    out["ink_fraction"] = _r(n_ink / n)
-    rest = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(lines, np.ones((3, 3), np.uint8))))
-    k, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
-    area, bh = stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_HEIGHT]
-    glyph = (area >= 4) & (area <= max(4, 0.01 * n)) & (bh >= 3) & (bh <= max(3, h / 4))
-    out["glyph_count"] = int(glyph.sum())
-    out["glyph_fraction"] = _r(area[glyph].sum() / n_ink if n_ink else 0.0)
-    out["otsu_separability"] = _r(_otsu_separability(grey, var))
+        # sharpness
+        lap = cv2.Laplacian(g32, cv2.CV_32F, ksize=1)
+        blur = float(lap.var())
+        self._var = var = float(g32.var())
+        out["blur"] = _r(blur)
 
-    hist = cv2.calcHist([mag], [0], None, [256], [0, 256]).ravel().cumsum()
-    p99 = float(np.searchsorted(hist, 0.99 * hist[-1]))                # 99th-percentile gradient, 1-level bins
-    out["flat_fraction"] = _r(cv2.countNonZero((mag < max(FLAT_MIN_GRADIENT, FLAT_RELATIVE * p99)).view(np.uint8)) / n)
+        # imagehash hashes a grey 32x32 (phash) / 9x8 (dhash) resize; starting it from 64x64 is cheaper
+        pil = Image.fromarray(cv2.resize(grey, (HASH_INPUT, HASH_INPUT), interpolation=cv2.INTER_AREA))
+        out["phash"] = _hex(imagehash.phash(pil).hash)
+        out["dhash"] = _hex(imagehash.dhash(pil).hash)
+        out["brightness"] = _r(g32.mean() / 255)
+        out["contrast"] = _r(math.sqrt(var) / 255)
+        edges = cv2.Canny(grey, 50, 150)
+        n_edges = cv2.countNonZero(edges)
+        out["edge_density"] = _r(n_edges / n)
+        gx = cv2.Sobel(g32, cv2.CV_32F, 1, 0, ksize=3) / 4   # /4: grey levels per pixel
+        gy = cv2.Sobel(g32, cv2.CV_32F, 0, 1, ksize=3) / 4
+        self._mag = mag = _magnitude(gx, gy)
+        out["edge_pixels"] = n_edges
+        if n_edges:
+            pts = cv2.findNonZero(edges).reshape(-1, 2)[:: max(1, n_edges // EDGE_SAMPLE)]   # (x, y), evenly sampled
+            xs, ys = pts[:, 0], pts[:, 1]
+            peak = cv2.dilate(np.abs(lap), None)[ys, xs]                         # 3x3 max of |Laplacian|
+            out["edge_sharpness"] = _r(np.percentile(peak / np.maximum(mag[ys, xs], 1e-3), EDGE_QUANTILE))
+        else:
+            out["edge_sharpness"] = 0.0
+        self._out = out
+        self._kinds_done = False
 
-    # colour, border and foreground on a half-size copy (exact 2x area: cheap); fractions need no 256 px
-    if min(h, w) >= 2 * HALF_MIN_SIDE:
-        half = cv2.resize(rgb[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    else:
-        half = rgb
-    h, w = half.shape[:2]
-    n = h * w
-    hsv = cv2.cvtColor(half, cv2.COLOR_RGB2HSV)
-    s, v = hsv[:, :, 1], hsv[:, :, 2]
-    out["mean_saturation"] = _r(s.mean() / 255)
-    f = half.astype(np.float32)
-    rg, yb = f[:, :, 0] - f[:, :, 1], 0.5 * (f[:, :, 0] + f[:, :, 1]) - f[:, :, 2]
-    col = math.hypot(float(rg.std()), float(yb.std())) + 0.3 * math.hypot(float(rg.mean()), float(yb.mean()))
-    out["colourfulness"] = _r(col / 100)
-    out["near_white_fraction"] = _r(np.count_nonzero((v >= 220) & (s <= 30)) / n)
-    bins = cv2.calcHist([half], [0, 1, 2], None, [4, 4, 4], [0, 256, 0, 256, 0, 256])
-    out["dominant_colours"] = int(np.count_nonzero(bins >= DOMINANT_SHARE * n))
+    @property
+    def basic(self) -> dict:
+        """The :data:`BASIC_KEYS` (a new dict)."""
+        return {key: self._out[key] for key in BASIC_KEYS}
 
-    # border and foreground
-    lab = cv2.cvtColor(half, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[:, :, 0] *= 100 / 255          # L to 0..100; a, b stay in 0..255 offset 128 (1 unit ~ 1 Lab unit)
-    dist, border, bdist = _background(lab)
-    out["border_uniformity"] = _r(np.count_nonzero(bdist < FG_DISTANCE) / bdist.size)
-    out["border_residual"] = _r(math.sqrt(float((bdist ** 2).mean())))
-    out["border_lightness"] = _r(lab[:, :, 0][border].mean() / 100)
-    fg = (dist >= FG_DISTANCE).astype(np.uint8)
-    if min(h, w) >= 5:
-        fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    k, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    out["fg_total"] = _r(areas.sum() / n)
-    out["fg_components"] = int(np.count_nonzero(areas >= 0.005 * n))
-    ring = np.concatenate([fg[0], fg[-1], fg[1:-1, 0], fg[1:-1, -1]]) if min(h, w) >= 2 else fg.ravel()
-    out["fg_border_touch"] = _r(ring.mean())
-    if areas.size:
-        i = int(np.argmax(areas)) + 1
-        x, y, bw, bh1, a = (int(v) for v in stats[i])
-        out["fg_area"] = _r(a / n)
-        out.update(fg_x0=_r(x / w), fg_y0=_r(y / h), fg_x1=_r((x + bw) / w), fg_y1=_r((y + bh1) / h))
-        out["fg_fill"] = _r(a / (bw * bh1))
-        contours, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours))) if contours else 0.0
-        out["fg_solidity"] = _r(min(1.0, a / hull) if hull > 0 else 1.0)
-    else:
-        out.update(fg_area=0.0, fg_x0=0.0, fg_y0=0.0, fg_x1=0.0, fg_y1=0.0, fg_fill=0.0, fg_solidity=0.0)
+    def result(self, kinds: bool = True) -> dict:
+        """Every key of :data:`KEYS` (``kinds=True``) or only the :data:`BASIC_KEYS` (a new dict)."""
+        if not kinds:
+            return self.basic
+        if not self._kinds_done:
+            self._kinds_grey()
+            self._kinds_colour()
+            self._kinds_done = True
+        return {key: self._out[key] for key in KEYS}
 
-    # texture
-    h, w = grey.shape
-    ch, cw = max(1, h // TEXTURE_GRID), max(1, w // TEXTURE_GRID)
-    gh, gw = min(TEXTURE_GRID, h), min(TEXTURE_GRID, w)
-    cells = cv2.resize(np.ascontiguousarray(mag[: gh * ch, : gw * cw]), (gw, gh), interpolation=cv2.INTER_AREA)
-    textured = cells >= max(TEXTURE_MIN_GRADIENT, TEXTURE_RELATIVE * float(np.percentile(cells, 75)))
-    out["texture_coverage"] = _r(np.count_nonzero(textured) / cells.size)
-    cm = float(cells.mean())
-    out["texture_cv"] = _r(float(cells.std()) / cm if cm > 1e-6 else 0.0)
-    out["periodicity"] = _r(_periodicity(cv2.cvtColor(half, cv2.COLOR_RGB2GRAY)))
-    return {key: out[key] for key in KEYS}
+    def _kinds_grey(self) -> None:
+        """Part 0 of the kind statistics: text, table, flatness and texture, on the grey work copy."""
+        out, grey, g32, mag, var = self._out, self._grey, self._g32, self._mag, self._var
+        h, w = grey.shape
+        n = h * w
+
+        # text / table structure; "ink" is the minority tone: on a mostly dark image (light text on a
+        # dark page) the grey copy is inverted first
+        paper = 255 - grey if float(g32.mean()) < DARK_PAGE else grey
+        block = min(INK_BLOCK, (min(h, w) // 2) * 2 + 1) if min(h, w) >= 3 else 3
+        if min(h, w) >= 3:
+            ink = cv2.adaptiveThreshold(paper, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block,
+                                        INK_OFFSET)
+        else:
+            ink = np.zeros_like(grey)
+        n_ink = cv2.countNonZero(ink)
+        kh = cv2.getStructuringElement(cv2.MORPH_RECT, (max(2, int(w * LINE_MIN_FRACTION)), 1))
+        kv = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(2, int(h * LINE_MIN_FRACTION))))
+        ridge_h, ridge_v = _thin_dark_lines(paper)
+        hl = cv2.morphologyEx(ridge_h, cv2.MORPH_OPEN, kh)
+        vl = cv2.morphologyEx(ridge_v, cv2.MORPH_OPEN, kv)
+        out["line_h"] = int(cv2.connectedComponents(hl)[0] - 1)
+        out["line_v"] = int(cv2.connectedComponents(vl)[0] - 1)
+        lines = cv2.bitwise_or(hl, vl)
+        out["line_fraction"] = _r(np.count_nonzero(lines) / n_ink if n_ink else 0.0)
+        out["ink_fraction"] = _r(n_ink / n)
+        rest = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(lines, np.ones((3, 3), np.uint8))))
+        k, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+        area, bh = stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_HEIGHT]
+        glyph = (area >= 4) & (area <= max(4, 0.01 * n)) & (bh >= 3) & (bh <= max(3, h / 4))
+        out["glyph_count"] = int(glyph.sum())
+        out["glyph_fraction"] = _r(area[glyph].sum() / n_ink if n_ink else 0.0)
+        out["otsu_separability"] = _r(_otsu_separability(grey, var))
+
+        hist = cv2.calcHist([mag], [0], None, [256], [0, 256]).ravel().cumsum()
+        p99 = float(np.searchsorted(hist, 0.99 * hist[-1]))                # 99th-percentile gradient, 1-level bins
+        flat = mag < max(FLAT_MIN_GRADIENT, FLAT_RELATIVE * p99)
+        out["flat_fraction"] = _r(cv2.countNonZero(flat.view(np.uint8)) / n)
+
+        # texture
+        h, w = grey.shape
+        ch, cw = max(1, h // TEXTURE_GRID), max(1, w // TEXTURE_GRID)
+        gh, gw = min(TEXTURE_GRID, h), min(TEXTURE_GRID, w)
+        cells = cv2.resize(np.ascontiguousarray(mag[: gh * ch, : gw * cw]), (gw, gh), interpolation=cv2.INTER_AREA)
+        textured = cells >= max(TEXTURE_MIN_GRADIENT, TEXTURE_RELATIVE * float(np.percentile(cells, 75)))
+        out["texture_coverage"] = _r(np.count_nonzero(textured) / cells.size)
+        cm = float(cells.mean())
+        out["texture_cv"] = _r(float(cells.std()) / cm if cm > 1e-6 else 0.0)
+
+    def _kinds_colour(self) -> None:
+        """Part 1 of the kind statistics: colour, border, foreground and periodicity, on a half-size
+        copy of the work copy."""
+        out, rgb = self._out, self._rgb
+        h, w = rgb.shape[:2]
+        # colour, border and foreground on a half-size copy (exact 2x area: cheap); fractions need no 256 px
+        if min(h, w) >= 2 * HALF_MIN_SIDE:
+            half = cv2.resize(rgb[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        else:
+            half = rgb
+        h, w = half.shape[:2]
+        n = h * w
+        hsv = cv2.cvtColor(half, cv2.COLOR_RGB2HSV)
+        s, v = hsv[:, :, 1], hsv[:, :, 2]
+        out["mean_saturation"] = _r(s.mean() / 255)
+        f = half.astype(np.float32)
+        rg, yb = f[:, :, 0] - f[:, :, 1], 0.5 * (f[:, :, 0] + f[:, :, 1]) - f[:, :, 2]
+        col = math.hypot(float(rg.std()), float(yb.std())) + 0.3 * math.hypot(float(rg.mean()), float(yb.mean()))
+        out["colourfulness"] = _r(col / 100)
+        out["near_white_fraction"] = _r(np.count_nonzero((v >= 220) & (s <= 30)) / n)
+        bins = cv2.calcHist([half], [0, 1, 2], None, [4, 4, 4], [0, 256, 0, 256, 0, 256])
+        out["dominant_colours"] = int(np.count_nonzero(bins >= DOMINANT_SHARE * n))
+
+        # border and foreground
+        lab = cv2.cvtColor(half, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab[:, :, 0] *= 100 / 255          # L to 0..100; a, b stay in 0..255 offset 128 (1 unit ~ 1 Lab unit)
+        dist, border, bdist = _background(lab)
+        out["border_uniformity"] = _r(np.count_nonzero(bdist < FG_DISTANCE) / bdist.size)
+        out["border_residual"] = _r(math.sqrt(float((bdist ** 2).mean())))
+        out["border_lightness"] = _r(lab[:, :, 0][border].mean() / 100)
+        fg = (dist >= FG_DISTANCE).astype(np.uint8)
+        if min(h, w) >= 5:
+            fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        k, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        out["fg_total"] = _r(areas.sum() / n)
+        out["fg_components"] = int(np.count_nonzero(areas >= 0.005 * n))
+        ring = np.concatenate([fg[0], fg[-1], fg[1:-1, 0], fg[1:-1, -1]]) if min(h, w) >= 2 else fg.ravel()
+        out["fg_border_touch"] = _r(ring.mean())
+        if areas.size:
+            i = int(np.argmax(areas)) + 1
+            x, y, bw, bh1, a = (int(v) for v in stats[i])
+            out["fg_area"] = _r(a / n)
+            out.update(fg_x0=_r(x / w), fg_y0=_r(y / h), fg_x1=_r((x + bw) / w), fg_y1=_r((y + bh1) / h))
+            out["fg_fill"] = _r(a / (bw * bh1))
+            contours, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours))) if contours else 0.0
+            out["fg_solidity"] = _r(min(1.0, a / hull) if hull > 0 else 1.0)
+        else:
+            out.update(fg_area=0.0, fg_x0=0.0, fg_y0=0.0, fg_x1=0.0, fg_y1=0.0, fg_fill=0.0, fg_solidity=0.0)
+
+        out["periodicity"] = _r(_periodicity(cv2.cvtColor(half, cv2.COLOR_RGB2GRAY)))
+
+
+def _magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """``cv2.magnitude(gx, gy)`` into a 64-byte aligned float32 array. OpenCV's square root is
+    approximate (1 ulp off on a few % of the pixels) and which pixels depends on where the output
+    starts (its SIMD loop against its scalar ends): numpy's 16-byte aligned allocations made it
+    vary from call to call, and ``edge_sharpness`` with it in its 4th digit. Aligned, it is the
+    result those calls gave whenever the output happened to start on a 32-byte boundary."""
+    n = gx.size * 4
+    buf = np.empty(n + 64, np.uint8)
+    start = (-buf.ctypes.data) % 64
+    return cv2.magnitude(gx, gy, buf[start:start + n].view(np.float32).reshape(gx.shape))
+
+
+def _hex(bits: np.ndarray) -> str:
+    """imagehash's hex string of a boolean hash (``str(ImageHash)``: the bits row by row, most
+    significant first, zero-padded), without its per-bit Python loop."""
+    flat = np.asarray(bits, dtype=bool).ravel()
+    pad = (-flat.size) % 8
+    raw = np.packbits(np.concatenate([np.zeros(pad, bool), flat]) if pad else flat).tobytes().hex()
+    return raw[len(raw) - (flat.size + 3) // 4:] if flat.size % 8 else raw
+
