@@ -208,6 +208,7 @@ class CentroidRanker:
                            categorical_feature=["pose_class", *COHORT_LEVELS], free_raw_data=False)
         self.booster_ = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
         self.tables_ = self._tabulate(df)
+        self._support_cache: dict = {}
         # each product's classes, from its unique (product, class) pairs sorted by product then class
         pairs = df.groupby(["product_id", "pose_class"]).size().reset_index()
         bounds = np.flatnonzero(pairs["product_id"].to_numpy()[1:] != pairs["product_id"].to_numpy()[:-1]) + 1
@@ -297,9 +298,15 @@ class CentroidRanker:
         pcs = getattr(self, "product_classes_", None)
         if not pcs or "products" not in t:
             return None
-        shown = [set(pcs.get(p, ())) for p in t["products"]]
-        n = max(len(shown), 1)
-        return [sum(1 for s in shown if s & set(ms)) / n for ms in groups]
+        # asked for every listing of the cohort (an upload, each row of a report): kept per
+        # (cohort, groups) until the tables are learnt again (fit empties it)
+        cache = self.__dict__.setdefault("_support_cache", {})
+        ck = (key, tuple(tuple(int(c) for c in ms) for ms in groups))
+        if ck not in cache:
+            shown = [set(pcs.get(p, ())) for p in t["products"]]
+            n = max(len(shown), 1)
+            cache[ck] = tuple(sum(1 for s in shown if s & set(ms)) / n for ms in groups)
+        return list(cache[ck])
 
     # plain files: LightGBM text model + JSON tables
     def save(self, folder: Path) -> list[str]:
