@@ -491,11 +491,13 @@ def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, de
     labels = tmp_path / "reviewed.csv"
     labels.write_text("product_id,missing\n" + "".join(f"{p},back_full|closeup\n" for p in subjects))
     out = run("evaluate", "--seeds", "1", "--draws", "2", "--config", "blazepose", "--labels", str(labels),
-              "--k", "8,10", "--expect", "0.75,1", "--out", str(tmp_path / "trials.csv"), "-q", data_dir=d).stdout
+              "--k", "8,10", "--expect", "0.75,1", "--view-share", "0,0.6", "--out", str(tmp_path / "trials.csv"),
+              "-q", data_dir=d).stdout
     assert "Subcategory" in out and "Accuracy" in out and "Purity" in out and "BlazePose" in out
     assert "K=8, expect 0.75x" in out and "Sweep, all subcategories" in out and "operating point" in out
     sweep = [line for line in out.splitlines() if line.strip().startswith(("8 |", "10 |"))]
-    assert len(sweep) == 4
+    assert len(sweep) == 8 and sum("views >= 0.6" in line for line in sweep) == 4
+    assert "Ceil prec" in out and "ceiling: every expected view not shown" in out
     assert "Reviewed products (3" in out and "best F1: BlazePose" in out
     assert "baseline: flag every expected pose" in out
     trials = pd.read_csv(tmp_path / "trials.csv")
