@@ -34,6 +34,13 @@ Protocol "hide and complete" (view labels per image)
     be good advice -- the key framings of the demo are exactly that -- so read it as a
     lower bound; ``redundant`` counts only flags of views the seller already shows).
 
+Baselines and ceiling, on the same trials and setting: a random pose per person image;
+    flagging every expected pose (no image looked at); and the ceiling, every expected view the
+    kept images do not show, read from their labels -- what a perfect reader of the photos would
+    reach with the same ranking and expectation. Its precision is lost only to views the full
+    listing never had, so the gap between the system and the ceiling is what reading the photos
+    better can still win.
+
 Protocol "reviewed" (labels file ``missing`` column, or reviewer judgements from the app)
     The product keeps all its images; truth is the reviewer's set of missing views.
 
