@@ -82,17 +82,12 @@ def extract(data=None, backend: str = "blazepose", workers: int | None = None,
     ``engine="local"``: ``workers`` processes (default: one per core for big jobs); ``"ray"``:
     ``actors`` on a local Ray or the cluster at ``address`` (the ``ray`` extra)."""
     from .config import PoseOptions
-    from .pose.engines import check_engine
-    from .pose.extract import extract_poses
+    from .pose.engines import check_engine, run_engine
 
-    check_engine(engine, workers, actors, address)
-    options = PoseOptions(backend=backend, params=backend_params)
+    check_engine(engine, workers, actors, address)   # before anything is read
     with _opened(data) as store:
-        if engine == "ray":
-            from .pose.ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
-
-            return extract_poses_ray(store, options, actors=actors, address=address, progress=progress)
-        return extract_poses(store, options, workers=workers, progress=progress)
+        return run_engine(store, PoseOptions(backend=backend, params=backend_params), engine, workers=workers,
+                          actors=actors, address=address, progress=progress)
 
 
 def train(data=None, config: TrainConfig | None = None, progress: ProgressFn | None = None,

@@ -107,18 +107,15 @@ def cmd_import(args) -> int:
 
 def cmd_extract(args) -> int:
     from .pose import PoseOptions
-    from .pose.extract import extract_poses
+    from .pose.engines import run_engine
 
     store = _store(args)
     if store.products().empty:
         raise CliError("the catalogue is empty: run `unposed demo` or `unposed import` first")
     options = PoseOptions(backend=args.backend, params=_backend_params(args))
     _check_engine_args(args)
-    if args.engine == "ray":
-        from .pose.ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
-        res = extract_poses_ray(store, options, actors=args.actors, address=args.address, progress=_progress(args))
-    else:
-        res = extract_poses(store, options, workers=args.workers, progress=_progress(args))
+    res = run_engine(store, options, args.engine, workers=args.workers, actors=args.actors, address=args.address,
+                     progress=_progress(args))
     if args.json:
         _print_json(res.to_dict())
     else:

@@ -679,15 +679,11 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
         product_ids = select_sets(s.products.reset_index(drop=True), s.images,
                                   run.config.selection).subject_ids
     hashes = s.images.loc[s.images["product_id"].isin(set(product_ids)), "content_hash"].unique().tolist()
+    rows = []
     try:
         fill_pose_cache(store, run.config.pose_options(), hashes, run.info.identity, engine=engine, workers=workers,
                         actors=actors, address=address, progress=progress, who=f"run {run.run_id}")
-    except BaseException:
-        s.close()
-        raise
-    tracker = ProgressTracker("report", len(product_ids), progress)
-    rows = []
-    try:
+        tracker = ProgressTracker("report", len(product_ids), progress)
         for pid, sug in zip(product_ids, s.for_products(product_ids), strict=True):
             tracker.update()
             rows.append({

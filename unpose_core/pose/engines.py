@@ -59,9 +59,21 @@ def fill_pose_cache(store: Store, options: PoseOptions, hashes: Iterable[str] | 
                                  hashes=hashes)
     finally:
         backend.close()   # a pool's workers and Ray's actors load their own
+    return run_engine(store, options, engine, workers=n_local if engine == "local" else None, actors=actors,
+                      address=address, progress=progress, stop=stop, hashes=hashes)
+
+
+def run_engine(store: Store, options: PoseOptions, engine: str = "local", workers: int | None = None,
+               actors: int | None = None, address: str | None = None, progress: ProgressFn | None = None,
+               stop: threading.Event | None = None, hashes: Iterable[str] | None = None) -> ExtractResult:
+    """Fill the pose cache under ``options``' backend for the catalogue (or the images of
+    ``hashes``) with ``engine``: :func:`.extract.extract_poses` with ``workers`` processes, or
+    :func:`.ray_engine.extract_poses_ray` with ``actors`` (at ``address``). No version check:
+    the rows go under the identity the options give (:func:`fill_pose_cache` checks a reader's)."""
+    check_engine(engine, workers, actors, address)
     if engine == "ray":
         from .ray_engine import extract_poses_ray  # RayUnavailable names the extra to install
 
         return extract_poses_ray(store, options, actors=actors, address=address, progress=progress, stop=stop,
                                  hashes=hashes)
-    return extract_poses(store, options, workers=n_local, progress=progress, stop=stop, hashes=hashes)
+    return extract_poses(store, options, workers=workers, progress=progress, stop=stop, hashes=hashes)
