@@ -193,11 +193,9 @@ def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
 def centroid_views(run: Run, c: int, top: int = 3) -> str:
     """What a pose class's reference images show, most common first: "back, full length 80% ·
     profile right, full length 15%" (from the views stored with the run; "" for older runs)."""
-    ref = run.reference
-    if "view" not in ref.columns:
-        return ""
-    shares = ref.loc[ref["pose_class"] == c, "view"].dropna().value_counts(normalize=True)
-    return " · ".join(f"{v} {s:.0%}" for v, s in shares.head(top).items())
+    from .suggestions import class_view_shares
+
+    return " · ".join(f"{v} {s:.0%}" for v, s in class_view_shares(run).get(int(c), [])[:top])
 
 
 def image_views_table(sug) -> pd.DataFrame:

@@ -250,20 +250,25 @@ def cluster_radii(run: Run, percentile: float) -> np.ndarray:
     return out
 
 
-def class_views(run: Run) -> dict[int, tuple[str, float]]:
-    """Each pose cluster's most common view among its reference images ("back, full length")
-    and that view's share of them; empty for a run stored without views. Computed once per run."""
-    cache = run.__dict__.get("_class_views")
+def class_view_shares(run: Run) -> dict[int, list[tuple[str, float]]]:
+    """Each class's views among its reference images ("back, full length"), most common first,
+    with their shares; empty for a run stored without views. Computed once per run (the view
+    coverage rule and the Clusters page read it)."""
+    cache = run.__dict__.get("_class_view_shares")
     if cache is None:
         cache = {}
         ref = run.reference
         if "view" in ref.columns:
-            ref = ref[(ref["pose_class"] >= 0) & (ref["pose_class"] < run.k) & ref["view"].notna()]
+            ref = ref[(ref["pose_class"] >= 0) & ref["view"].notna()]
             for c, views in ref.groupby("pose_class")["view"]:
-                shares = views.value_counts(normalize=True)
-                cache[int(c)] = (str(shares.index[0]), float(shares.iloc[0]))
-        run.__dict__["_class_views"] = cache
+                cache[int(c)] = [(str(v), float(x)) for v, x in views.value_counts(normalize=True).items()]
+        run.__dict__["_class_view_shares"] = cache
     return cache
+
+
+def class_views(run: Run) -> dict[int, tuple[str, float]]:
+    """Each pose cluster's most common view among its reference images and that view's share."""
+    return {c: shares[0] for c, shares in class_view_shares(run).items() if c < run.k and shares}
 
 
 def view_covered(run: Run, views, config: SuggestConfig) -> set[int]:
