@@ -28,10 +28,12 @@ with frame.page("Product") as page:
                              key="rule-confidence")
         by_score = r4.toggle("Also poses the ranker scores above the cohort's baseline", value=d.by_score,
                              key="rule-by-score")
+        score_ranks = r4.number_input("… among the ranker's first (0 = any rank)", 0, 50, int(d.score_ranks),
+                                      key="rule-score-ranks", disabled=not by_score)
         view_share = r4.slider("View coverage: an image covers poses whose photos show its view this often "
                                "(0 = off)", 0.0, 1.0, float(d.view_share), 0.05, key="rule-view-share")
     rule = SuggestConfig(expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
-                         by_score=bool(by_score), view_share=float(view_share))
+                         by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))
 
     if mode == "Catalogue product":
         counts = images.groupby("product_id").size()

@@ -86,12 +86,17 @@ with frame.page("Evaluate") as page:
         keep_max = c4.number_input("Keep at most (the paper's p - 1)", min_value=1, max_value=20, value=4)
         keep_min = c5.number_input("Keep at least", min_value=1, max_value=20, value=2)
         draws = c6.number_input("Kept subsets per product and seed", min_value=1, max_value=50, value=5)
+        answer_min = st.number_input(
+            "Answer keys: products with at least this many images (0 = the subject threshold p)", min_value=0,
+            max_value=50, value=0, help="A sparse listing's own photos are not a full answer: hiding one of 3 "
+            "images makes every other view the system asks for count as wrong. Set it to 'Keep at least' + 1 to "
+            "score sparse listings too.")
         go = st.form_submit_button("Evaluate", type="primary", icon=":material/fact_check:",
                                    disabled=running or labels is None or labels.empty)
     if go:
         with engine_errors("Cannot start the evaluation"):
             opts = EvalOptions(k=int(k), seeds=int(seeds), holdout=float(holdout), keep_min=int(keep_min),
-                               keep_max=int(keep_max), draws=int(draws))
+                               keep_max=int(keep_max), draws=int(draws), answer_min=int(answer_min) or None)
             jobs.start_evaluate(store, picked, opts)
             st.rerun()
 
@@ -107,7 +112,9 @@ with frame.page("Evaluate") as page:
                                                       for r in results if r["id"] == i))
         r = next(r for r in results if r["id"] == rid)
         o = r.get("options", {})
-        st.caption(f"{o.get('n_products', 0)} labelled products × {o.get('seeds')} seeds × {o.get('draws')} draws, "
+        answer = f" of {o['answer_min']}+ images" if o.get("answer_min") else ""
+        st.caption(f"{o.get('n_products', 0)} labelled products{answer} × {o.get('seeds')} seeds × "
+                   f"{o.get('draws')} draws, "
                    f"keeping {o.get('keep_min')}-{o.get('keep_max')} images; K={o.get('k')}; "
                    f"{o.get('holdout', 0):.0%} of labelled reference products held out per seed; labels: "
                    f"{o.get('labels', '')}; {r.get('seconds', 0):.0f} s")

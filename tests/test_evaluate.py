@@ -339,9 +339,9 @@ def test_demo_accuracy_and_precision_above_measured_floor(demo_eval):
     assert strict.loc[BASELINE_ALL, "specificity"] < 0.3
 
 
-def test_demo_evaluation_sweeps_settings_with_baselines_and_small_listings(demo_eval):
+def test_demo_evaluation_sweeps_settings_with_baselines_on_answer_keys(demo_eval):
     """One row per (configuration, K, setting), each with the baselines under the same setting;
-    small listings (3-4 images) are evaluated too, keeping fewer images than they have."""
+    listings of p (5) images or more are the answer keys, keeping fewer images than they have."""
     sw = demo_eval.sweep
     assert len(sw) == 4 and set(sw["configuration"]) == {"BlazePose", "BlazePose + AE"}
     assert list(sw["expect"].unique()) == [SuggestConfig().expect, 1.0] and set(sw["k"]) == {10}
@@ -365,8 +365,35 @@ def test_demo_evaluation_sweeps_settings_with_baselines_and_small_listings(demo_
     assert "Sweep, all subcategories" in text and "operating point" in text
     assert demo_eval.to_dict()["sweep"][0]["k"] == 10
     hide = demo_eval.trials[demo_eval.trials["protocol"] == "hide"]
-    assert hide["n_images"].min() <= 4
+    # answer keys: the demo's 3-4-image listings are left out (their full listing is itself sparse),
+    # its 5-9-image listings are in and keep fewer images than they have
+    assert hide["n_images"].min() >= 5 and demo_eval.options["answer_min"] == 5
+    assert any("are not answer keys" in n for n in demo_eval.notes)
     assert (hide["n_kept"] < hide["n_images"]).all() and (hide["n_kept"] >= 2).all()
+
+
+def test_answer_keys_leave_out_sparse_listings_unless_there_is_nothing_else():
+    from unpose_core.config import TrainConfig
+    from unpose_core.evaluation.protocol import answer_keys
+
+    ids = ["a", "b", "c", "d", "e"]
+    n_img = pd.Series({"a": 3, "b": 4, "c": 5, "d": 12, "e": 9})
+    fully = pd.Series({"a": True, "b": True, "c": True, "d": True, "e": False})   # e: not every image labelled
+    notes: list[str] = []
+    keys, need = answer_keys(ids, fully, n_img, EvalOptions(), TrainConfig(), notes)
+    assert (keys, need) == (["c", "d"], 5) and "2 labelled products with 3-4 images" in notes[0]
+    notes = []
+    assert answer_keys(ids, fully, n_img, EvalOptions(answer_min=3), TrainConfig(), notes) == (["a", "b", "c", "d"], 3)
+    assert notes == []
+    # a catalogue of small listings: the sparse ones are the answer keys after all, with a note
+    notes = []
+    small = pd.Series({"a": 3, "b": 4, "c": 4, "d": 2, "e": 3})
+    keys, need = answer_keys(ids, fully, small, EvalOptions(), TrainConfig(), notes)
+    assert (keys, need) == (["a", "b", "c"], 3) and "lower bound" in notes[0]
+    # ... unless the user asked for answer keys of a size: then nothing is evaluated
+    assert answer_keys(ids, fully, small, EvalOptions(answer_min=5), TrainConfig(), [])[0] == []
+    with pytest.raises(ValueError, match="answer_min"):
+        EvalOptions(answer_min=1).validate()
 
 
 def test_evaluate_refuses_bad_input(demo_store, tmp_path):

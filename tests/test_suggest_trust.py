@@ -170,9 +170,31 @@ def test_the_pose_the_ranker_puts_first_is_not_dropped_for_its_low_support():
     rows = rank_groups(table, groups, expect=0.75, by_score=True)
     assert rows[0]["pose_class"] == 0 and rows[0]["expected"] and "above the cohort's baseline" in rows[0]["why"]
     assert not rank_groups(table, groups, expect=0.75, by_score=False)[0]["expected"]
+    assert "the ranker puts it first" in rows[0]["why"]
     # a pose only one top product shows is not enough evidence, whatever its score
     one = _cohort([1 / 11, 1.0, 1.0, 0.9, 0.5], scores, n=11)
     assert not rank_groups(one, groups, expect=0.75, by_score=True)[0]["expected"]
+
+
+def test_score_ranks_keeps_the_score_rule_to_the_rankers_first_poses():
+    """Two low-support poses score above the baseline (ranks 1 and 2): score_ranks=1 asks for the
+    first only, 2 or 0 (any rank) for both; the default SuggestConfig is 1 and says so in words."""
+    scores = [0.9, 0.8, 0.5, 0.45, 0.4]
+    table = _cohort([3 / 11, 3 / 11, 1.0, 1.0, 0.9], scores, n=11)
+    groups = [(c, (c,)) for c in range(5)]
+
+    def expected(ranks):
+        return [r["pose_class"] for r in rank_groups(table, groups, expect=0.75, by_score=True, score_ranks=ranks)
+                if r["expected"]]
+
+    assert expected(1) == [0, 2, 3, 4]
+    assert expected(2) == expected(0) == [0, 1, 2, 3, 4]
+    assert SuggestConfig().score_ranks == 1 and "puts first" in SuggestConfig().score_text()
+    assert SuggestConfig(by_score=False).score_text() == ""
+    assert "any pose" in SuggestConfig(score_ranks=0).score_text()
+    assert SuggestConfig(score_ranks=0).label().endswith("score: any rank")
+    with pytest.raises(ValueError, match="score_ranks"):
+        SuggestConfig(score_ranks=-1).validate()
 
 
 def test_group_support_counts_a_product_once_and_marks_decide():

@@ -9,6 +9,7 @@ import streamlit as st
 from ui.common import class_tag
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
+from unpose_core.config import SuggestConfig
 from unpose_core.exports import to_csv
 from unpose_core.outputs.sheet import render_sheet, sheet_filename
 from unpose_core.runs import Run
@@ -109,7 +110,7 @@ def rule_text(settings: dict) -> str:
     cov = settings.get("coverage_percentile") or 0
     parts = [f"Expected: a pose group shown by at least {settings.get('expect', 0):g} × the cohort's typical "
              "support" + (f" and {settings['min_share']:.0%}" if settings.get("min_share") else "")
-             + (", or one the ranker scores above the cohort's baseline" if settings.get("by_score") else ""),
+             + (f", or {score}" if (score := SuggestConfig.from_dict(settings).score_text()) else ""),
              (f"an image covers every pose whose p{cov:g} radius it lies within" if cov
               else "an image covers only its nearest pose")]
     if settings.get("view_share"):

@@ -223,6 +223,7 @@ def _suggest_config(args):
                         coverage_percentile=d.coverage_percentile if args.coverage is None else args.coverage,
                         min_confidence=d.min_confidence if args.min_confidence is None else args.min_confidence,
                         by_score=d.by_score and not args.support_only,
+                        score_ranks=d.score_ranks if args.score_ranks is None else args.score_ranks,
                         view_share=d.view_share if args.view_share is None else args.view_share)
     cfg.validate()
     return cfg
@@ -263,6 +264,8 @@ def cmd_suggest(args) -> int:
     for note in sug.notes:
         print(f"  note: {note}")
     st = sug.settings
+    from .config import SuggestConfig
+
     print(f"rule: expected from {st.get('expect')} x the cohort's typical support"
           + (f" and >= {st.get('min_share'):.0%}" if st.get("min_share") else "")
           + "; an image covers a pose " + (f"within its cluster's p{st.get('coverage_percentile'):g} radius"
@@ -270,7 +273,7 @@ def cmd_suggest(args) -> int:
           + (f"; confidence >= {st.get('min_confidence'):g}" if st.get("min_confidence") else "")
           + (f"; and every pose whose reference photos (>= {st.get('view_share'):.0%}) show its view"
              if st.get("view_share") else "")
-          + ("; also poses the ranker scores above the cohort's baseline" if st.get("by_score") else ""))
+          + (f"; also {score}" if (score := SuggestConfig.from_dict(st).score_text()) else ""))
     if sug.completeness is not None:
         print(f"completeness: {sug.completeness:.0f}/100 (expected poses its usable images show, the first ones "
               "counting most)")
@@ -585,11 +588,12 @@ def cmd_evaluate(args) -> int:
     ks = _numbers(args.k, int, "--k")
     opts = EvalOptions(k=ks[0] if ks else None, ks=ks if ks and len(ks) > 1 else None, seeds=args.seeds,
                        first_seed=args.seed, holdout=args.holdout, keep_min=args.keep_min, keep_max=args.keep,
-                       draws=args.draws, expect=_numbers(args.expect, float, "--expect"),
+                       draws=args.draws, answer_min=args.answer_min, expect=_numbers(args.expect, float, "--expect"),
                        coverage=_numbers(args.coverage, float, "--coverage"),
                        min_confidence=_numbers(args.min_confidence, float, "--min-confidence"),
                        by_score=_switches(args.by_score, "--by-score"),
-                       view_share=_numbers(args.view_share, float, "--view-share"))
+                       view_share=_numbers(args.view_share, float, "--view-share"),
+                       score_ranks=_numbers(args.score_ranks, int, "--score-ranks"))
     if args.min_images is not None or args.min_share is not None or args.subject_max_images is not None:
         from .evaluation.protocol import base_config
         base = base_config(store, EvalOptions(k=opts.k))
@@ -856,6 +860,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--support-only", action="store_true",
                         help="expect a pose by its support only, not also when the ranker scores it above the "
                              "cohort's baseline")
+        sp.add_argument("--score-ranks", type=int, default=None, metavar="N",
+                        help="the ranker's first N poses can be expected by their score when their support is low "
+                             f"(default {d.score_ranks}: the pose it puts first; 0 = any pose above the baseline)")
 
     sp = sub.add_parser("suggest", parents=[common], help="missing poses of a product or of image files")
     suggest_opts(sp)
@@ -987,6 +994,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also expect poses the ranker scores above the cohort's baseline: on, off, or on,off")
     sp.add_argument("--view-share", default=None, metavar="SHARES",
                     help="view-coverage share(s) to sweep, e.g. 0,0.6 (0 = off)")
+    sp.add_argument("--score-ranks", default=None, metavar="N,...",
+                    help="by-score rule reach(es) to sweep, e.g. 0,1 (1 = the ranker's first pose, 0 = any rank)")
     sp.add_argument("--seeds", type=int, default=3, help="repeats, each with a new split, training and draws")
     sp.add_argument("--seed", type=int, default=0, help="first seed")
     sp.add_argument("--holdout", type=float, default=0.25,
@@ -994,6 +1003,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep", type=int, default=4, help="keep at most this many images (the paper's p - 1)")
     sp.add_argument("--keep-min", type=int, default=2, help="keep at least this many images")
     sp.add_argument("--draws", type=int, default=5, help="kept subsets per product and seed")
+    sp.add_argument("--answer-min", type=int, default=None, metavar="N",
+                    help="score only products with at least N images, whose full listing is the answer "
+                         "(default: the subject threshold p, 5; keep-min + 1 scores sparse listings too)")
     sp.add_argument("--min-images", type=int, default=None, help="override: reference products have more images")
     sp.add_argument("--subject-max-images", type=int, default=None, help="override the subject threshold")
     sp.add_argument("--min-share", type=float, default=None,

@@ -120,6 +120,10 @@ class SuggestConfig:
         Also expect a group the ranker scores above the cohort's baseline (the support-weighted
         mean score of the groups its top products show), when at least two top products show
         it: the poses that go with popularity, even when fewer listings have them.
+    score_ranks
+        With ``by_score``, only the ranker's first ``score_ranks`` groups of the cohort can be
+        expected by their score (1: the pose the ranker puts first is never dropped for its low
+        support); 0: every group scored above the baseline.
     min_confidence
         Suggestions below this confidence (0..1: closeness of the listing's nearest image x
         stability of the group's support) are left out; 0 keeps all.
@@ -138,6 +142,7 @@ class SuggestConfig:
     min_share: float | None = None
     coverage_percentile: float = 50.0
     by_score: bool = True
+    score_ranks: int = 1
     min_confidence: float = 0.0
     min_cohort_products: int = 3
     view_share: float = 0.0
@@ -150,6 +155,8 @@ class SuggestConfig:
             raise ValueError("min_share must be within [0, 1]")
         if not 0 <= self.coverage_percentile <= 100:
             raise ValueError("coverage_percentile must be within [0, 100] (0 = nearest centroid only)")
+        if self.score_ranks < 0:
+            raise ValueError("score_ranks must be >= 0 (0 = every group scored above the baseline)")
         if not 0 <= self.min_confidence <= 1:
             raise ValueError("min_confidence must be within [0, 1]")
         if self.min_cohort_products < 1:
@@ -167,6 +174,15 @@ class SuggestConfig:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
 
+    def score_text(self) -> str:
+        """The by-score part of the rule in words ('' when off): the CLI and the app both print it."""
+        if not self.by_score:
+            return ""
+        if self.score_ranks == 1:
+            return "the pose the ranker puts first when it scores it above the cohort's baseline"
+        which = "any pose" if self.score_ranks == 0 else f"any of the ranker's first {self.score_ranks} poses"
+        return f"{which} the ranker scores above the cohort's baseline"
+
     def label(self) -> str:
         """Short text for tables: 'expect 0.75x, radius p90, conf >= 0'."""
         cov = f"radius p{self.coverage_percentile:g}" if self.coverage_percentile > 0 else "nearest only"
@@ -177,6 +193,8 @@ class SuggestConfig:
             out += f", share >= {self.min_share:g}"
         if not self.by_score:
             out += ", support only"
+        elif self.score_ranks != 1:
+            out += f", score: {'any rank' if self.score_ranks == 0 else f'first {self.score_ranks}'}"
         if self.view_share > 0:
             out += f", views >= {self.view_share:g}"
         return out

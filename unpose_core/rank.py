@@ -59,7 +59,7 @@ def _class_order(score: list[float], support: list[float]) -> list[int]:
 
 def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support: list[float] | None = None,
                 expect: float = DEFAULT_EXPECT, min_share: float = 0.0, desirable=(), excluded=(),
-                by_score: bool = False, min_products: int = 2) -> list[dict]:
+                by_score: bool = False, min_products: int = 2, score_ranks: int = 0) -> list[dict]:
     """THE ranking and "expected" rule, for pose groups (sets of classes that count as one pose).
 
     ``table``: one cohort's ranker table (score, support per class, n_products); ``groups``:
@@ -79,7 +79,9 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     cohort's baseline (the support-weighted mean score of the groups shown: what a top
     product's photo scores on average) is expected too, when at least ``min_products`` top
     products show it: the poses that go with popularity are asked for even when fewer
-    listings have them. An analyst's *desirable* mark makes a group expected, an
+    listings have them; ``score_ranks`` > 0 keeps that to the ranker's first ``score_ranks``
+    groups (1: the pose the ranker puts first), 0 lets every group above the baseline in.
+    An analyst's *desirable* mark makes a group expected, an
     *excluded* mark never. Rows (best first): group, members, pose_class, rank, score, support,
     support_low / support_high (Wilson 95 % over the cohort's top products), typical, relative
     (support / typical), threshold, expected, why.
@@ -119,8 +121,10 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
         elif sup >= threshold:
             expected, why = True, (f"shown by {sup:.0%} of the {n} top products; expected from {threshold:.0%} "
                                    f"({expect:g} x the typical {typical:.0%})")
-        elif by_score and score_of(gid) > baseline and sup * n >= min_products - 1e-9 and sup >= min_share:
-            expected, why = True, (f"the ranker scores it above the cohort's baseline ({score_of(gid):.3f} > "
+        elif by_score and (score_ranks <= 0 or i < score_ranks) and score_of(gid) > baseline \
+                and sup * n >= min_products - 1e-9 and sup >= min_share:
+            first = "the ranker puts it first and " if i == 0 else ""
+            expected, why = True, (f"{first}the ranker scores it above the cohort's baseline ({score_of(gid):.3f} > "
                                    f"{baseline:.3f}): it goes with popular listings; shown by {sup:.0%} of the "
                                    f"{n} top products")
         else:

@@ -371,7 +371,8 @@ def missing_classes(run: Run, product: dict | pd.Series, present, distances: np.
                          f"(fewer than {config.min_cohort_products})")
             continue
         support = run.ranker.group_support(key, [ms for _, ms in glist])
-        rows = rank_groups(t, glist, support, config.expect, min_share, desirable, excluded, config.by_score)
+        rows = rank_groups(t, glist, support, config.expect, min_share, desirable, excluded, config.by_score,
+                           score_ranks=config.score_ranks)
         if any(r["expected"] for r in rows) or last:
             break
         notes.append(f"cohort {_cohort_name(key)} expects no pose ({_nothing_expected_why(rows)})")

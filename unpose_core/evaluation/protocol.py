@@ -9,6 +9,15 @@ Protocol "hide and complete" (view labels per image)
     views of the dropped images that no kept image shows. Each configuration sees exactly the
     same kept subsets (paired comparison), ``draws`` different subsets per product and seed.
 
+    Answer keys. The dropped images are the right answer only when the full listing is not
+    itself a sparse listing: hiding one image of a 3-image listing makes every other view the
+    system asks for count as wrong, although that listing lacks them too. So only products
+    with at least ``answer_min`` images are evaluated, by default the selection's p
+    (``SelectionConfig.subject_max_images``): the products the system does not advise. When no
+    labelled product has that many images (a catalogue of small listings), the sparse ones are
+    the answer keys after all and a note says that precision is then a lower bound; set
+    ``answer_min`` to ``keep_min + 1`` to always include them.
+
     Sweep. One run is trained per seed, configuration and K (``ks``); each run's suggestions
     are scored under every suggestion setting (``SuggestConfig``: expectation ``expect``,
     soft-coverage percentile, confidence cut-off), with the baselines under the same setting.
@@ -146,12 +155,14 @@ class EvalOptions:
     min_confidence: list[float] | None = None    # SuggestConfig.min_confidence values
     by_score: list[bool] | None = None           # SuggestConfig.by_score values
     view_share: list[float] | None = None        # SuggestConfig.view_share values (0 = no view coverage)
+    score_ranks: list[int] | None = None         # SuggestConfig.score_ranks values (0 = any rank)
     seeds: int = 3
     first_seed: int = 0
     holdout: float = 0.25           # share of labelled reference products held out per seed
     keep_min: int = 2
     keep_max: int = 4               # the paper's p - 1
     draws: int = 5                  # kept subsets per product and seed
+    answer_min: int | None = None   # answer keys: products with at least this many images (None: the selection's p)
     base: TrainConfig | None = None  # None: the active run's config (selection, min share ...)
 
     def validate(self) -> None:
@@ -165,6 +176,8 @@ class EvalOptions:
             raise ValueError("need 1 <= keep_min <= keep_max")
         if self.draws < 1:
             raise ValueError("draws must be at least 1")
+        if self.answer_min is not None and self.answer_min < 2:
+            raise ValueError("answer_min must be at least 2 (a listing needs an image to keep and one to hide)")
         if self.k is not None and self.k < 1:
             raise ValueError("k must be at least 1")
         if self.ks is not None and (not self.ks or min(self.ks) < 1):
@@ -174,14 +187,19 @@ class EvalOptions:
 
     def settings(self) -> list[SuggestConfig]:
         """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score x
-        view_share), the first one primary."""
+        view_share x score_ranks), the first one primary; score_ranks only varies with by_score on."""
         d = SuggestConfig()
-        return [SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b),
-                              view_share=float(v))
-                for e, c, m, b, v in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
-                                           self.min_confidence or [d.min_confidence],
-                                           self.by_score if self.by_score is not None else [d.by_score],
-                                           self.view_share if self.view_share is not None else [d.view_share])]
+        out = []
+        for e, c, m, b, v, r in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                      self.min_confidence or [d.min_confidence],
+                                      self.by_score if self.by_score is not None else [d.by_score],
+                                      self.view_share if self.view_share is not None else [d.view_share],
+                                      self.score_ranks if self.score_ranks is not None else [d.score_ranks]):
+            s = SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b),
+                              view_share=float(v), score_ranks=int(r) if b else d.score_ranks)
+            if s not in out:
+                out.append(s)
+        return out
 
 
 def class_labels(reference: pd.DataFrame) -> tuple[dict, dict]:
@@ -255,6 +273,26 @@ def kept_subset(n_images: int, seed: int, draw: int, product_id: str, keep_min: 
     lo = min(keep_min, hi)
     n_keep = int(rng.integers(lo, hi + 1))
     return np.sort(rng.choice(n_images, size=n_keep, replace=False))
+
+
+def answer_keys(product_ids, fully: pd.Series, n_img: pd.Series, options: EvalOptions, base: TrainConfig,
+                notes: list[str]) -> tuple[list[str], int]:
+    """The products whose full listing is the hide-and-complete truth, and the image count they
+    need (see "Answer keys" above); appends a note on the labelled products left out."""
+    floor = options.keep_min + 1
+    labelled = [p for p in product_ids if fully.get(p, False) and n_img.get(p, 0) >= floor]
+    need = max(floor, options.answer_min if options.answer_min is not None
+               else base.selection.subject_max_images)
+    keys = [p for p in labelled if n_img.get(p, 0) >= need]
+    if labelled and not keys and options.answer_min is None:
+        notes.append(f"no labelled product has {need} images or more: the sparse listings are the answer keys, "
+                     "so a flag for a view the small listing never had counts as wrong (precision is a lower bound)")
+        return labelled, floor
+    if len(keys) < len(labelled):
+        notes.append(f"{len(labelled) - len(keys)} labelled products with {floor}-{need - 1} images are not answer "
+                     f"keys: their full listing is itself sparse (answer_min {need}; --answer-min {floor} "
+                     "scores them too)")
+    return keys, need
 
 
 def split_holdout(reference_ids: list[str], products: pd.DataFrame, share: float, seed: int) -> list[str]:
@@ -356,15 +394,14 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     fully = images.groupby("product_id")["label"].apply(lambda s: s.notna().all())
     sel = select_sets(products, images, base.selection)
     reference = set(sel.reference_ids)
-    eligible = [p for p in products["product_id"]
-                if fully.get(p, False) and n_img.get(p, 0) >= options.keep_min + 1]
+    eligible, answer_min = answer_keys(products["product_id"], fully, n_img, options, base, notes)
     ref_eligible = [p for p in sel.reference_ids if p in set(eligible)]
     outside = [p for p in eligible if p not in reference]
     reviewed = sorted(p for p in labels.product_missing if p in sub_of.index and n_img.get(p, 0) > 0)
     if not ref_eligible and not outside and not reviewed:
         raise ValueError(
             f"nothing to evaluate: no product has all its images labelled and at least "
-            f"{options.keep_min + 1} of them, and no product has reviewed missing views "
+            f"{answer_min} of them, and no product has reviewed missing views "
             f"({labels.summary()})")
     if options.holdout == 0 and not outside and not reviewed:
         raise ValueError("holdout is 0 and no labelled product lies outside the reference set: "
@@ -436,6 +473,7 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
     opts = {"k": ks[0], "ks": ks, "settings": [s.to_dict() | {"label": s.label()} for s in settings],
             "seeds": options.seeds, "first_seed": options.first_seed, "holdout": options.holdout,
             "keep_min": options.keep_min, "keep_max": options.keep_max, "draws": options.draws,
+            "answer_min": answer_min,
             "min_cohort_share": base.min_cohort_share, "n_products": int(n_hidden),
             "n_reference_heldout_candidates": len(ref_eligible), "n_outside_reference": len(outside),
             "n_reviewed": len(reviewed), "labels": labels.summary(),

@@ -61,7 +61,8 @@ class EvalResult:
     def format(self, digits: int = 4) -> str:
         o = self.options
         first = (o.get("settings") or [{}])[0].get("label", "")
-        lines = [f"Hide and complete: {o.get('n_products', 0)} labelled products x {o.get('seeds')} seed(s) "
+        answer = f" of {o['answer_min']}+ images" if o.get("answer_min") else ""
+        lines = [f"Hide and complete: {o.get('n_products', 0)} labelled products{answer} x {o.get('seeds')} seed(s) "
                  f"x {o.get('draws')} draw(s), keeping {o.get('keep_min')}-{o.get('keep_max')} images (never all); "
                  f"K={o.get('k')}, {first}; {o.get('holdout', 0):.0%} of labelled reference products held out "
                  "per seed"]
