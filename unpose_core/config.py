@@ -138,14 +138,15 @@ class SuggestConfig:
         coverage: an unsure reading covers nothing beyond its pose.
     """
 
-    expect: float = 0.75
+    # expect 0.55, view_share 0.5, score_ranks 1: chosen from the demo sweep (README, "Choices")
+    expect: float = 0.55
     min_share: float | None = None
     coverage_percentile: float = 50.0
     by_score: bool = True
     score_ranks: int = 1
     min_confidence: float = 0.0
     min_cohort_products: int = 3
-    view_share: float = 0.0
+    view_share: float = 0.5
     view_confidence: float = 0.5
 
     def validate(self) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import SuggestConfig
+
 COHORT_LEVELS = ("category", "subcategory", "product_type")
 UNKNOWN = "(unknown)"
 RATING_SCALE = 5.0
@@ -37,8 +39,12 @@ def popularity_target(products: pd.DataFrame, rating_weight: float = 0.5,
     return ((rating_weight * r_norm + count_weight * c_norm) / total).rename("target")
 
 
-DEFAULT_EXPECT = 0.75   # SuggestConfig.expect: a group is expected from 0.75 x the cohort's typical support
-DEFAULT_BY_SCORE = True  # SuggestConfig.by_score: ... or when the ranker scores it above the cohort's baseline
+# the suggestion rule's defaults have one home, SuggestConfig: expected from ``expect`` x the
+# cohort's typical support, or (``by_score``) scored above the cohort's baseline among the
+# ranker's first ``score_ranks`` poses
+DEFAULT_EXPECT = SuggestConfig.expect
+DEFAULT_BY_SCORE = SuggestConfig.by_score
+DEFAULT_SCORE_RANKS = SuggestConfig.score_ranks
 
 
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -139,18 +145,19 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
 
 
 def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_EXPECT,
-                   by_score: bool = DEFAULT_BY_SCORE) -> list[dict]:
+                   by_score: bool = DEFAULT_BY_SCORE, score_ranks: int = DEFAULT_SCORE_RANKS) -> list[dict]:
     """THE ranking and "expected" rule for single classes: :func:`rank_groups` with every class
     its own group. Order: a pose no top product of the cohort shows (support 0) has no evidence
     for it and goes last, whatever the model extrapolates for that (cohort, class) pair; then
     higher score first (a missing score counts as lowest), then higher support, then lower class
     id. Expected: support >= ``expect`` x the cohort's typical support and >= ``min_share``, and
     at least one top product shows it (or, ``by_score``, a ranker score above the cohort's
-    baseline and at least two top products). Each row: pose_class, rank (1 = best), score, support,
+    baseline and at least two top products, among the first ``score_ranks``). Each row: pose_class,
+    rank (1 = best), score, support,
     expected (+ the group fields of :func:`rank_groups`). The ranker, the app's cohort tables,
     the suggestions and the evaluation all rank through this rule."""
     return rank_groups(table, [(c, (c,)) for c in range(len(table["score"]))], None, expect, min_share,
-                       by_score=by_score)
+                       by_score=by_score, score_ranks=score_ranks)
 
 
 def cohort_keys(row) -> list[str]:
