@@ -21,9 +21,10 @@ from unpose_core.pose import available_backends
 with frame.page("Evaluate") as page:
     store = page.store
     st.caption(
-        "**Hide and complete.** A labelled product with many images plays a sparse listing: 2-4 of its images "
-        "are kept and the system names the missing poses; the truth is the views of the dropped images that no "
-        "kept image shows. A share of the labelled reference products is held out of training for every seed, "
+        "**Hide and complete.** A labelled product with at least p (5) images plays a sparse listing: 2-4 of "
+        "its images are kept and the system names the missing poses; the truth is the views of the dropped images "
+        "that no kept image shows (smaller listings are no answer key: their own photos already lack most views). "
+        "A share of the labelled reference products is held out of training for every seed, "
         "so no product is scored by a run that learnt from it. Accuracy is the paper's (true missing views "
         "found / true missing views); precision counts every flag of a view the listing did not lose as wrong; "
         "purity is the share of held-out images whose pose class stands for their own view.")
