@@ -201,6 +201,28 @@ def test_framing_ignores_landmarks_outside_the_image():
     assert estimate_framing(lm, COCO17_NAMES, {}).label == Framing.THREE_QUARTER
 
 
+
+def test_framing_reads_a_waist_length_shot_whose_hips_fall_just_outside_as_upper_body():
+    """Shoulders at 0.3, no hip visible: hips extrapolated at 1.05 (the frame reaches 93 % of the
+    torso) is a waist-length upper-body shot; at 1.6 (54 %) a close-up; a hip on the edge with low
+    visibility counts the same way."""
+    lm = np.zeros((17, 3), dtype=np.float32)
+    ys = {"nose": 0.1, "left_shoulder": 0.3, "right_shoulder": 0.3, "left_hip": 1.05, "right_hip": 1.05,
+          "left_knee": 1.6, "right_knee": 1.6, "left_ankle": 2.1, "right_ankle": 2.1}
+    for i, n in enumerate(COCO17_NAMES):
+        lm[i, :2] = (0.5, ys.get(n, 0.4))
+        lm[i, 2] = 0.1 if "hip" in n or "knee" in n or "ankle" in n else 0.9
+    waist = estimate_framing(lm, COCO17_NAMES, {})
+    assert waist.label == Framing.UPPER_BODY and waist.evidence["decided_by"].startswith("frame reaches the waist")
+    assert waist.evidence["waist_reach"] == pytest.approx(0.7 / 0.75, abs=1e-3)
+    assert 0.5 <= waist.confidence < 0.9
+    hips = [COCO17_NAMES.index("left_hip"), COCO17_NAMES.index("right_hip")]
+    lm[hips, 1] = 1.6
+    assert estimate_framing(lm, COCO17_NAMES, {}).label == Framing.CLOSE_UP
+    lm[hips, 1] = 0.98                      # on the edge, visibility 0.1: not a visible part, still the waist
+    assert estimate_framing(lm, COCO17_NAMES, {}).label == Framing.UPPER_BODY
+
+
 # ----------------------------------------------------------------------------- several people
 def test_two_person_composites_are_flagged(backend, renders, results):
     """Renders side by side. Measured on 23 pairs: 20 flagged (the pose detector finds one

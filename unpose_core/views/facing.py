@@ -24,7 +24,12 @@ Framing (:func:`estimate_framing`)
     plausible distance below the part above it. BlazePose extrapolates landmarks outside
     the image with middling visibility, hence the three checks. When the segmentation mask
     (``signals["mask"]``) ends inside the image and the feet are at its bottom, the person
-    is full length even if the feet's visibility is low (profiles hide one foot).
+    is full length even if the feet's visibility is low (profiles hide one foot). When no
+    hip is visible but the shoulders are, the frame may still end at the waist: BlazePose's
+    extrapolated hips give the torso's length, and a frame reaching at least ``WAIST_REACH``
+    (80 %) of the way from the shoulders down to the hips shows the upper body, not a
+    close-up (a waist-length shot whose hips fall just outside the image, or sit on its edge
+    with low visibility).
 
 :func:`view_features` turns both into a fixed-length vector for clustering by view.
 """
@@ -56,6 +61,8 @@ NO_DEPTH_FACTOR = 0.8       # confidence factor when landmarks have no depth (2-
 MIN_SEGMENT = 0.35          # a lower part counts only this many torso heights below the part above
 MASK_EDGE = 0.97            # mask box bottom beyond this: the person is cut by the image's bottom
 FEET_AT_MASK_BOTTOM = 0.06  # feet within this of the mask bottom (image heights) = the feet are shown
+WAIST_REACH = 0.8           # no hip visible: a frame reaching this share of shoulders -> hips is upper body
+WAIST_CONFIDENCE = 0.8      # ... read with the shoulders' visibility x this (an extrapolated hip)
 
 _FRAMING_ORDINAL = {Framing.CLOSE_UP: 0.0, Framing.UPPER_BODY: 1 / 3, Framing.THREE_QUARTER: 2 / 3,
                     Framing.FULL_LENGTH: 1.0}
@@ -259,12 +266,19 @@ def estimate_framing(landmarks: np.ndarray, names: Sequence[str], signals: dict 
             break
         chain.append((framing, y, max(pose.vis(n) for n in ok)))
         above_y = y
+    decided = "lowest visible part in frame"
     if chain:
         label, _, vis = chain[-1]
         conf = vis
     elif above_y is not None:
         conf = max(pose.vis("left_shoulder"), pose.vis("right_shoulder"))
-    decided = "lowest visible part in frame"
+        hip = pose.mid("left_hip", "right_hip")   # extrapolated, whatever its visibility
+        if hip is not None and float(hip[1]) - above_y >= MIN_SEGMENT * torso:
+            reach = (1.0 - above_y) / (float(hip[1]) - above_y)
+            ev["waist_reach"] = round(reach, 4)
+            if reach >= WAIST_REACH:
+                label, conf = Framing.UPPER_BODY, conf * WAIST_CONFIDENCE
+                decided = "frame reaches the waist (hips just below it)"
     # the mask ends inside the image with the feet at its bottom: full length despite a hidden foot
     if mask_bottom is not None and mask_bottom < MASK_EDGE and label != Framing.FULL_LENGTH:
         feet = [pose.get(n) for n in _FRAMING_PARTS[0][1] if pose.get(n) is not None]
