@@ -169,3 +169,20 @@ def test_mirrored_poses_count_as_present(demo_store, demo_run, suggester):
         assert demo_run.covered({mutual[0][0]}) == {mutual[0][0]}
     finally:
         demo_run.config.mirror_equivalent = True
+
+
+def test_a_run_trained_with_other_view_rules_says_so(demo_store, demo_run, suggester):
+    """The run records the view-reading rules it was trained with; a suggestion from a run trained
+    with other rules (or before they were recorded: v1) carries a note asking for a retrain."""
+    from unpose_core.views import RULES_VERSION
+
+    assert demo_run.metadata["versions"]["view_rules"] == RULES_VERSION and demo_run.view_rules_note is None
+    pid = _subjects(demo_store, demo_run)[0]
+    assert not any("view rules" in n for n in suggester.for_product(pid).notes)
+    versions = demo_run.metadata["versions"]
+    old = versions.pop("view_rules")
+    try:
+        note = suggester.for_product(pid).notes[-1]
+        assert note.startswith(f"run {demo_run.run_id} was trained with view rules v1") and "retrain" in note
+    finally:
+        versions["view_rules"] = old

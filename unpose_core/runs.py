@@ -41,7 +41,7 @@ from .embed.views import kmeans_weights, split_family
 from .images import content_hash
 from .rank import COHORT_LEVELS, CentroidRanker
 from .records import CentroidInfo, CentroidKind, PoseRow, RunInfo, Status
-from .views import NON_HUMAN_KINDS, ImageKind
+from .views import NON_HUMAN_KINDS, RULES_VERSION, ImageKind
 from .views.describe import ImageView, describe_image
 
 FORMAT_VERSION = 1
@@ -68,7 +68,7 @@ _VERSIONED = {"numpy": "numpy", "faiss": "faiss-cpu", "lightgbm": "lightgbm", "m
 def _versions() -> dict:
     from importlib import metadata
 
-    out = {"unpose_core": __version__, "python": platform.python_version()}
+    out = {"unpose_core": __version__, "view_rules": RULES_VERSION, "python": platform.python_version()}
     for mod, dist in _VERSIONED.items():
         version = getattr(sys.modules.get(mod), "__version__", None)
         if version is None:
@@ -95,6 +95,16 @@ class Run:
     @property
     def k(self) -> int:
         return self.info.k
+
+    @property
+    def view_rules_note(self) -> str | None:
+        """A note when the run was trained with other view-reading rules than this code's (runs
+        saved before the version was recorded count as 1), else None."""
+        trained = int((self.metadata.get("versions") or {}).get("view_rules", 1))
+        if trained == RULES_VERSION:
+            return None
+        return (f"run {self.run_id} was trained with view rules v{trained} and this listing is read with "
+                f"v{RULES_VERSION}: retrain so its reference photos and your images are read alike")
 
     @property
     def no_person_class(self) -> int:

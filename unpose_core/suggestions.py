@@ -596,7 +596,7 @@ class Suggester:
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
                           list(m.present), list(m.covered), list(m.expected), settings,
                           duplicates=[[paths[i] for i in g] for g in dupes],
-                          notes=listing_notes(assignments, dupes),
+                          notes=listing_notes(assignments, dupes) + [n for n in [self.run.view_rules_note] if n],
                           completeness=completeness_score(m.expected, usable_coverage(assignments)))
 
     def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:

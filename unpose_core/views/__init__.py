@@ -11,10 +11,10 @@ from .kinds import KindDecision, classify_nonhuman
 from .measure import measure_image
 from .people import PeopleDecision, PersonDecision, person_decision, several_people
 from .quality import QualityFlag, quality_flags
-from .vocab import NON_HUMAN_KINDS, Facing, Framing, ImageKind, facing_from_yaw
+from .vocab import NON_HUMAN_KINDS, RULES_VERSION, Facing, Framing, ImageKind, facing_from_yaw
 
-__all__ = ["DUPLICATE_MAX_DISTANCE", "NON_HUMAN_KINDS", "SEVERAL_PEOPLE", "Facing", "FacingEstimate", "Framing",
-           "FramingEstimate", "ImageKind", "ImageView", "KindDecision", "PeopleDecision", "PersonDecision",
+__all__ = ["DUPLICATE_MAX_DISTANCE", "NON_HUMAN_KINDS", "RULES_VERSION", "SEVERAL_PEOPLE", "Facing", "FacingEstimate",
+           "Framing", "FramingEstimate", "ImageKind", "ImageView", "KindDecision", "PeopleDecision", "PersonDecision",
            "QualityFlag", "classify_nonhuman", "describe_image", "duplicate_groups", "duplicate_hash",
            "estimate_facing", "estimate_framing", "facing_from_yaw", "hash_distance", "measure_image",
            "person_decision", "quality_flags", "several_people"]

@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# The reading rules' version (kinds, facing, framing): bump when a rule changes what an image
+# reads as. A run records the version it was trained with (metadata.json "versions"), and a
+# suggestion from a run trained with other rules says so: its reference photos were read
+# differently from the listing. 2: flat lays cut by an edge, coarse fabrics, waist-length
+# framing (stop 18).
+RULES_VERSION = 2
+
 
 class Facing(StrEnum):
     FRONT = "front"
