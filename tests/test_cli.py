@@ -155,3 +155,41 @@ def test_report_engine_options_belong_to_their_engine(tmp_path, capsys):
         with pytest.raises(ValueError):
             up.report(tmp_path / "d", **bad)
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_an_interrupt_wrapped_in_another_error_still_stops_cleanly(capsys, monkeypatch):
+    """SIGTERM landing while a library creates a class (Python wraps the interrupt raised in
+    ``__set_name__`` in a RuntimeError), or an error raised while cleaning up after it: the command
+    still stops as interrupted (128 + 15), never as bad input (2)."""
+    import signal
+    from types import SimpleNamespace
+
+    from unpose_core import cli
+
+    class Field:
+        def __set_name__(self, owner, name):
+            raise cli.Terminated(signal.SIGTERM)
+
+    def while_importing(args):
+        type("Capability", (), {"warnings": Field()})   # what a library does at import time
+
+    def while_cleaning_up(args):
+        try:
+            raise cli.Terminated(signal.SIGTERM)
+        finally:
+            raise OSError("temp folder gone")
+
+    def bad_input(args):
+        raise ValueError("no such product")
+
+    parser = SimpleNamespace(parse_args=lambda argv: SimpleNamespace(command="x", func=argv[0], debug=False))
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    capsys.readouterr()
+    assert cli.main([while_importing]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert cli.INTERRUPTED in err and "__set_name__" not in err
+    assert cli.main([while_cleaning_up]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "error: temp folder gone" in err and cli.INTERRUPTED in err
+    assert cli.main([bad_input]) == cli.EXIT_USAGE
+    assert "error: no such product" in capsys.readouterr().err

@@ -1079,10 +1079,28 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C / SIGTERM behind an error, if any: Python wraps an exception raised while a class
+    is created (``__set_name__``) in a RuntimeError, and an error raised while cleaning up after an
+    interrupt has it as its context. Either way the user asked to stop."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _run(args) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # bad input of any kind: one clear line, no traceback
+        stop = _interrupt_behind(exc)
+        if stop is not None:   # a stop, not bad input: the same clean stop as a bare interrupt
+            if exc.__cause__ is not stop:   # an error while stopping: say it, then stop
+                print(f"error: {exc}", file=sys.stderr)
+            raise stop from None
         if args.debug:
             raise
         from .catalog.manifest import ManifestError
