@@ -214,7 +214,8 @@ def cmd_train(args) -> int:
 
 
 def _suggest_config(args):
-    """--expect / --coverage / --min-confidence / --min-share / --view-share -> SuggestConfig (defaults elsewhere)."""
+    """--expect / --coverage / --min-confidence / --min-share / --view-share / --support-only / --score-ranks ->
+    SuggestConfig (defaults elsewhere)."""
     from .config import SuggestConfig
 
     d = SuggestConfig()
