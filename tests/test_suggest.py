@@ -173,16 +173,19 @@ def test_mirrored_poses_count_as_present(demo_store, demo_run, suggester):
 
 def test_a_run_trained_with_other_view_rules_says_so(demo_store, demo_run, suggester):
     """The run records the view-reading rules it was trained with; a suggestion from a run trained
-    with other rules (or before they were recorded: v1) carries a note asking for a retrain."""
+    with other rules (or before they were recorded: v1) carries a run note asking for a retrain,
+    for the analyst (CLI, JSON, app), not among the seller's notes."""
     from unpose_core.views import RULES_VERSION
 
     assert demo_run.metadata["versions"]["view_rules"] == RULES_VERSION and demo_run.view_rules_note is None
     pid = _subjects(demo_store, demo_run)[0]
-    assert not any("view rules" in n for n in suggester.for_product(pid).notes)
+    assert suggester.for_product(pid).run_notes == []
     versions = demo_run.metadata["versions"]
     old = versions.pop("view_rules")
     try:
-        note = suggester.for_product(pid).notes[-1]
+        sug = suggester.for_product(pid)
+        (note,) = sug.run_notes
         assert note.startswith(f"run {demo_run.run_id} was trained with view rules v1") and "retrain" in note
+        assert not any("view rules" in n for n in sug.notes)   # the seller's notes (and sheet) stay about the listing
     finally:
         versions["view_rules"] = old

@@ -41,6 +41,8 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
                          "confidence", min_value=0, max_value=1, format="%.2f")})
     for note in sug.notes:   # copies of one photo, several people, low quality
         st.warning(note, icon=":material/report:")
+    for note in sug.run_notes:   # about the run (e.g. trained with older view rules)
+        st.info(note, icon=":material/update:")
     if sug.duplicates:
         st.markdown("###### The same photo more than once")
         by_path = {a.image: a for a in sug.images}

@@ -264,6 +264,8 @@ def cmd_suggest(args) -> int:
         print(f"  {Path(a.image).name:<28} {what}{seen}{flags}{copy}")
     for note in sug.notes:
         print(f"  note: {note}")
+    for note in sug.run_notes:
+        print(f"run note: {note}")
     st = sug.settings
     from .config import SuggestConfig
 

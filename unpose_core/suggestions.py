@@ -99,6 +99,7 @@ class Suggestion:
     duplicates: list[list[str]] = field(default_factory=list)   # near-identical photos, first one kept
     notes: list[str] = field(default_factory=list)              # for the seller: duplicates, flagged images
     completeness: float | None = None   # 0..100, :func:`completeness_score`; None when nothing is expected
+    run_notes: list[str] = field(default_factory=list)          # for the analyst, about the run (not on seller sheets)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -596,8 +597,9 @@ class Suggester:
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
                           list(m.present), list(m.covered), list(m.expected), settings,
                           duplicates=[[paths[i] for i in g] for g in dupes],
-                          notes=listing_notes(assignments, dupes) + [n for n in [self.run.view_rules_note] if n],
-                          completeness=completeness_score(m.expected, usable_coverage(assignments)))
+                          notes=listing_notes(assignments, dupes),
+                          completeness=completeness_score(m.expected, usable_coverage(assignments)),
+                          run_notes=[n for n in [self.run.view_rules_note] if n])
 
     def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:
         """A catalogue product's missing poses (``config`` overrides the Suggester's settings)."""
