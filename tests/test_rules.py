@@ -268,7 +268,7 @@ def test_suggestion_json_keeps_its_keys(demo_store, subjects, suggester):
     d = json.loads(json.dumps(sug.to_dict(), default=str))
     assert set(d) == {"run_id", "product_id", "title", "cohort", "cohort_level", "images", "present", "missing",
                       "status", "reason", "present_groups", "covered_groups", "expected_groups", "settings",
-                      "duplicates", "notes", "completeness"}
+                      "duplicates", "notes", "completeness", "run_notes"}
     assert set(d["missing"][0]) == {"pose_class", "rank", "score", "support", "description", "hint", "references",
                                     "group", "members", "support_low", "support_high", "relative", "closest",
                                     "closest_image", "confidence", "why", "hint_edited"}
