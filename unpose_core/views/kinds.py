@@ -216,24 +216,30 @@ def _margin(f: Mapping[str, float], condition: _Condition) -> float:
     return max(-1.0, min(1.0, m if op == ">=" else -m))
 
 
-def variant_strengths(signals: Mapping) -> dict[str, float]:
-    """Every variant's strength in [-1, 1] (>= 0: it holds), keyed ``rule/variant``."""
-    f = _derived(signals)
+def _variants(f: Mapping[str, float]) -> dict[str, float]:
     return {f"{name}/{vname}": round(min(_margin(f, c) for c in cond), 4)
             for name, (_, variants) in RULES.items() for vname, cond in variants}
 
 
+def _rules(variants: Mapping[str, float]) -> dict[str, float]:
+    return {name: max(variants[f"{name}/{vname}"] for vname, _ in vs) for name, (_, vs) in RULES.items()}
+
+
+def variant_strengths(signals: Mapping) -> dict[str, float]:
+    """Every variant's strength in [-1, 1] (>= 0: it holds), keyed ``rule/variant``."""
+    return _variants(_derived(signals))
+
+
 def rule_strengths(signals: Mapping) -> dict[str, float]:
     """Every rule's strength in [-1, 1] (>= 0: the rule holds): the best of its variants."""
-    v = variant_strengths(signals)
-    return {name: max(v[f"{name}/{vname}"] for vname, _ in variants) for name, (_, variants) in RULES.items()}
+    return _rules(variant_strengths(signals))
 
 
 def classify_nonhuman(signals: Mapping) -> KindDecision:
     """The kind of an image in which no person was found, from ``measure_image``'s dict (never PERSON)."""
-    variants = variant_strengths(signals)
-    strengths = rule_strengths(signals)
-    f = _derived(signals)
+    f = _derived(signals)          # the features once; every variant and rule reads them
+    variants = _variants(f)
+    strengths = _rules(variants)
     evidence = {"rules": strengths, "variants": variants,
                 "features": {k: round(v, 4) for k, v in sorted(f.items())}}
     for name, (kind, rule_variants) in RULES.items():
