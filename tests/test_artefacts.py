@@ -25,11 +25,11 @@ from unpose_core.cluster import PoseKMeans
 from unpose_core.config import TrainConfig
 from unpose_core.images import content_hash
 from unpose_core.rank import CentroidRanker
+from unpose_core.ranker_file import check_lightgbm_model
 from unpose_core.records import CentroidInfo, CentroidKind, RunInfo
 from unpose_core.runs import (
     OWNER_FILE,
     RunError,
-    check_lightgbm_model,
     get_run,
     load_run,
     remove_stale_partials,

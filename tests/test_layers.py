@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"catalog", "pose"},
     {"embed", "cluster"},
-    {"rank"},
+    {"rank", "ranker_file"},   # the ranker; its file format (the LightGBM text check)
     {"runs"},
     {"descriptions", "projection"},
     {"groups"},
