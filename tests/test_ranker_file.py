@@ -100,3 +100,20 @@ def test_a_hanging_ranker_file_is_refused_in_under_a_second(saved_model, case):
 def test_the_check_gives_up_after_its_time_limit(saved_model):
     with pytest.raises(ValueError, match="took more than"):
         check_lightgbm_model(saved_model, n_features=4, time_limit=-1.0)
+
+
+# -- the other parser of untrusted text with number patterns: the manifest's rating and count cells --
+
+@pytest.mark.parametrize("cell", ["1" * 20_000 + "x", "1" * 20_000 + "." + "1" * 20_000 + "x"])
+def test_a_long_manifest_number_cell_is_refused_at_once(cell):
+    """The scientific-notation pattern split a run of digits two ways: quadratic, 8 s for a
+    20,000-digit cell (a 100,000-digit one minutes)."""
+    import time
+
+    from unpose_core.catalog.manifest import parse_count, parse_rating
+
+    for parse in (parse_count, parse_rating):
+        t = time.perf_counter()
+        with pytest.raises(ValueError, match="is not a number"):
+            parse(cell)
+        assert time.perf_counter() - t < 0.5

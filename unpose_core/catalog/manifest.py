@@ -373,7 +373,8 @@ def _explode_wide(df: pd.DataFrame) -> pd.DataFrame:
 
 # -- ratings -------------------------------------------------------------------------------------
 _PLAIN = re.compile(r"\d+")
-_SCI = re.compile(r"(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+_SCI = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+")   # one way to match: linear, not quadratic
+MAX_NUMBER_CHARS = 64   # a rating or count cell longer than this is no number (and is not scanned)
 _POINT = re.compile(r"\d*\.\d+|\d+\.")
 _COMMA = re.compile(r"\d*,\d+")
 _GROUPED_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+")               # 1,234 / 1,234,567
@@ -392,6 +393,8 @@ def _number_text(value) -> str | None:
 def _parse_number(s: str, count: bool) -> float:
     """The number a person meant, or ValueError with why not. ``count`` decides what a lone
     comma means: in a count it can only group thousands, in a rating only mark decimals."""
+    if len(s) > MAX_NUMBER_CHARS:
+        raise ValueError(f"{s[:24]!r}... ({len(s)} characters) is not a number")
     body = s[1:] if s[:1] in "+-" else s
     if s.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         raise ValueError(f"{s!r} is not a finite number")
