@@ -694,6 +694,39 @@ def test_old_uploads_are_cleaned_but_never_the_one_in_use(tmp_path):
     assert "old uploads removed" in rep.summary()
 
 
+class _Stream:
+    """A file object that only reads (a pipe, a socket): no size, no len, no seek."""
+
+    def __init__(self, data: bytes):
+        self._buf, self.n_read = io.BytesIO(data), 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self._buf.read(n)
+        self.n_read += len(block)
+        return block
+
+    def seekable(self) -> bool:
+        return False
+
+
+def test_a_zip_as_a_file_object_without_a_size_is_an_upload_like_any_other(tmp_path, monkeypatch):
+    """A zip given as a file object that has no size and no len (a BytesIO, a stream) is measured
+    (by seeking, else by reading up to the cap) and checked like bytes; a stream over the cap is
+    refused once the cap is read, not after reading all of it."""
+    manifest = pd.DataFrame({"product_id": ["A"], "image_path": ["e.jpg"]}).to_csv(index=False).encode()
+    zip_bytes = _zip([("e.jpg", (RENDERS / "back_full_1.jpg").read_bytes())])
+    for i, source in enumerate((io.BytesIO(zip_bytes), _Stream(zip_bytes))):
+        path, root, rep = uploads.save_catalogue_upload(tmp_path / f"d{i}", "m.csv", manifest, "shop.zip", source)
+        assert rep.n_files == 1 and (root / "e.jpg").read_bytes() == (RENDERS / "back_full_1.jpg").read_bytes()
+    with pytest.raises(uploads.UploadError, match="is empty"):
+        uploads.save_catalogue_upload(tmp_path / "d2", "m.csv", manifest, "shop.zip", _Stream(b""))
+    monkeypatch.setattr(uploads, "MAX_ZIP_BYTES", 1000)
+    big = _Stream(zip_bytes + b"\0" * 100_000)
+    with pytest.raises(uploads.UploadError, match="more than"):
+        uploads.save_catalogue_upload(tmp_path / "d3", "m.csv", manifest, "shop.zip", big)
+    assert big.n_read == 1001 and not (tmp_path / "d3" / "uploads").exists()
+
+
 def test_streamlit_upload_limit_matches_the_zip_cap():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * uploads.MB == uploads.MAX_ZIP_BYTES

@@ -69,6 +69,28 @@ def test_each_bad_row_kind_has_its_reason_and_good_rows_survive(tmp_path, root):
     assert "3 products" not in report.summary() and "1 products" in report.summary()
 
 
+def test_a_row_cut_short_has_its_own_reason(tmp_path, root):
+    """A row with fewer fields than the header lost its image path (or id) to the cut: short_row,
+    not empty_path; a short row that only lost optional trailing columns is kept; an empty path in a
+    full row stays empty_path."""
+    p = tmp_path / "m.csv"
+    p.write_text("product_id,title,avg_rating,image_path\n"
+                 "A,t,4.5,skimage_astronaut.png\n"
+                 "B,t\n"                          # cut short: no image path
+                 "C\n"                            # only the id
+                 "D,t,4.5,\n"                     # all fields, the path left empty
+                 "E,t,4.5\n")                     # one short, exactly the path
+    q = tmp_path / "q.csv"
+    q.write_text("product_id,image_path,title,avg_rating\nF,skimage_brick.png\n")   # optional columns cut
+    _, _, report = import_catalogue(p, root)
+    rows = report.problems.dropna(subset=["row"])
+    kinds = dict(zip(rows["row"], rows["kind"]))
+    assert kinds == {3: catalog.SHORT_ROW, 4: catalog.SHORT_ROW, 5: catalog.EMPTY_PATH, 6: catalog.SHORT_ROW}
+    assert dict(zip(rows["row"], rows["detail"]))[3] == "row has 2 field(s) but the header has 4: no image path"
+    products, images, report = import_catalogue(q, root)
+    assert report.problems["row"].dropna().empty and images["rel_path"].tolist() == ["skimage_brick.png"]
+
+
 def test_missing_required_column_is_fatal_with_a_reason(tmp_path, root):
     _, _, report = import_catalogue(_write(tmp_path, [{"sku_code": "A", "image_path": "x.png"}]), root)
     assert not report.ok and "product_id" in report.fatal

@@ -68,6 +68,7 @@ MISSING_ID = "missing_product_id"
 BAD_PRODUCT_ID = "bad_product_id"          # control characters, or longer than MAX_ID_CHARS
 BAD_ROW = "bad_row"                        # a CSV line that cannot be parsed into fields
 EMPTY_PATH = "empty_path"
+SHORT_ROW = "short_row"                    # fewer fields than the header, the image path (or id) among the lost
 BAD_PATH = "bad_path"                      # NUL byte, URL, name/path too long, symlink loop, bad encoding
 PATH_ESCAPE = "path_escapes_root"
 MISSING_FILE = "missing_file"
@@ -163,6 +164,7 @@ class ManifestText:
     delimiter: str | None = None
     bad_lines: list[tuple[int, str]] = field(default_factory=list)   # (row, reason) not parsed
     notes: list[str] = field(default_factory=list)
+    short_rows: dict[int, tuple[int, int]] = field(default_factory=dict)   # row -> (its fields, the header's)
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -274,7 +276,7 @@ def _parse_text(data: bytes, delimiter: str | None) -> ManifestText:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line + "\n" for line in text.split("\n")]
     header: list[str] | None = None
-    records, rows, bad = [], [], []
+    records, rows, bad, short = [], [], [], {}
     pos = 0                                   # index of the first line the current reader sees
     while pos < len(lines):
         reader = csv.reader(lines[pos:], delimiter=delimiter)
@@ -312,6 +314,8 @@ def _parse_text(data: bytes, delimiter: str | None) -> ManifestText:
                                        "(an unquoted delimiter in a value?)"))
                     continue
                 fields = fields[:len(header)]
+            elif len(fields) < len(header):
+                short[start] = (len(fields), len(header))
             records.append([f if f != "" else None for f in fields] + [None] * (len(header) - len(fields)))
             rows.append(start)
         pos = restart if restart is not None else len(lines)
@@ -321,7 +325,7 @@ def _parse_text(data: bytes, delimiter: str | None) -> ManifestText:
         pd.DataFrame({h: pd.Series([], dtype=object) for h in header})
     # a trailing delimiter in the header makes a nameless, empty column: not worth a note
     frame = frame[[c for c in frame.columns if not (c.startswith("unnamed_") and frame[c].isna().all())]]
-    return ManifestText(frame, rows, encoding, delimiter, bad, notes)
+    return ManifestText(frame, rows, encoding, delimiter, bad, notes, short)
 
 
 def _broken_quote(record_lines: list[str], delimiter: str, fields: list[str], header: list[str]) -> bool:
@@ -630,6 +634,10 @@ def _import(manifest: Path, image_root, progress, report: ImportReport
         except RowProblem as p:
             if pid is None and p.kind == BAD_PRODUCT_ID:   # name the offending id, shortened
                 pid = _short(str(rec.get("product_id")).strip(), 80)
+            if p.kind in (EMPTY_PATH, MISSING_ID) and row in text.short_rows:   # cut short, not left empty
+                n, n_header = text.short_rows[row]
+                p = RowProblem(SHORT_ROW, f"row has {n} field(s) but the header has {n_header}: "
+                                          f"{p.detail.removeprefix('row has ')}")
             problems.append((row, pid, p.kind, p.detail))
             continue
         except InterruptedError:

@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 import uuid
 import zipfile
@@ -314,6 +315,45 @@ def _is_file(folder: Path, rel: str) -> bool:
         return False
 
 
+def _measured(source, size: int | None, limit: int, name: str):
+    """(source, its size in bytes) for a zip given as a path, bytes or a file object. A file object
+    that tells its size neither through ``size`` nor by seeking (a pipe, a stream) is read into a
+    spooled temporary file, at most ``limit`` + 1 bytes: a bigger one is refused at the bound."""
+    if size is not None:
+        return source, size
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return source, len(source)
+    if isinstance(getattr(source, "size", None), int):   # e.g. Streamlit's UploadedFile
+        return source, source.size
+    seekable = getattr(source, "seekable", None)
+    try:
+        known = _archive_size(source) if isinstance(source, (str, os.PathLike)) or (seekable and seekable()) \
+            else None
+    except (OSError, ValueError):
+        known = None
+    if known is not None:
+        return source, known
+    if not hasattr(source, "read"):
+        raise UploadError(f"{name}: expected a path, bytes or a file object, got {type(source).__name__}")
+    copy = tempfile.SpooledTemporaryFile(max_size=16 * MB)   # noqa: SIM115 (returned open, closed by the caller)
+    n = 0
+    try:
+        while n <= limit:
+            block = source.read(min(MB, limit + 1 - n))
+            if not block:
+                break
+            copy.write(block)
+            n += len(block)
+    except BaseException:
+        copy.close()
+        raise
+    if n > limit:
+        copy.close()
+        raise UploadError(f"{name} is more than {limit / MB:.0f} MB, the limit for a zip")
+    copy.seek(0)
+    return copy, n
+
+
 def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_data: bytes,
                           zip_name: str | None = None, zip_data=None, zip_size: int | None = None
                           ) -> tuple[Path, Path, ZipReport | None]:
@@ -323,8 +363,13 @@ def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_dat
     name = Path(zip_name or manifest_name).stem
     report = None
     if zip_data is not None:
-        check_size(zip_name or "zip", zip_size if zip_size is not None else len(zip_data), MAX_ZIP_BYTES, "zip")
-        report = extract_zip(zip_data, uploads, name)
+        source, size = _measured(zip_data, zip_size, MAX_ZIP_BYTES, zip_name or "zip")
+        try:
+            check_size(zip_name or "zip", size, MAX_ZIP_BYTES, "zip")
+            report = extract_zip(source, uploads, name)
+        finally:
+            if source is not zip_data:   # the copy of a stream made here
+                source.close()
         folder = report.folder
     else:
         folder, tmp = _reserve_dir(uploads, name)
