@@ -14,7 +14,7 @@ PKG = ROOT / "unpose_core"
 # Lowest first. A module may import from its own stage and from stages in lower layers only.
 # The README's "How it is built" lists the same stages in the same order.
 LAYERS: list[set[str]] = [
-    {"_version", "progress", "records", "config", "images", "exports"},
+    {"_version", "progress", "records", "config", "images", "exports", "diskspace"},
     {"views"},   # what an image shows: pure rules over measured signals (no models, no store)
     {"store"},
     {"catalog", "pose"},

@@ -1104,6 +1104,13 @@ def _run(args) -> int:
             if exc.__cause__ is not stop:   # an error while stopping: say it, then stop
                 print(f"error: {exc}", file=sys.stderr)
             raise stop from None
+        from .diskspace import disk_full
+        full = disk_full(exc, resolve_data_dir(getattr(args, "data_dir", None)))
+        if full is not None:   # the disk, not the input: say where and what to do (finished work is kept)
+            if args.debug:
+                raise
+            print(f"error: {full}", file=sys.stderr)
+            return EXIT_USAGE
         if args.debug:
             raise
         from .catalog.manifest import ManifestError

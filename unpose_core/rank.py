@@ -322,7 +322,9 @@ class CentroidRanker:
     # plain files: LightGBM text model + JSON tables
     def save(self, folder: Path) -> list[str]:
         folder = Path(folder)
-        self.booster_.save_model(str(folder / "ranker.txt"))
+        # written by Python, not LightGBM's save_model: a full disk is then an OSError (ENOSPC), not a
+        # LightGBMError without a cause (the same text: save_model writes model_to_string's)
+        (folder / "ranker.txt").write_text(self.booster_.model_to_string(), encoding="ascii")
         (folder / "ranker_tables.json").write_text(json.dumps(
             {"n_classes": self.n_classes, "vocab": self.vocab_, "tables": self.tables_,
              "product_classes": getattr(self, "product_classes_", None),

@@ -30,6 +30,7 @@ Ratings
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import errno
 import json
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..diskspace import disk_full
 from ..images import ImageError, check_complete, content_hash, probe_image
 from ..progress import ProgressFn, ProgressTracker
 
@@ -735,6 +737,11 @@ def import_into_store(store, manifest: str | Path, image_root: str | Path | None
         except Exception as exc:   # e.g. the database is locked or the disk is full
             report.applied = False
             report.fatal = f"the catalogue could not be saved: {type(exc).__name__}: {exc}"
+            full = disk_full(exc, store.data_dir)
+            if full is not None:   # the disk, not the manifest: the caller says so (the old catalogue stays)
+                with contextlib.suppress(OSError):
+                    write_report(report, report_path)
+                raise full from exc
     write_report(report, report_path)
     return report
 

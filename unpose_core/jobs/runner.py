@@ -26,9 +26,11 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from ..diskspace import disk_full
 from ..progress import Progress, ProgressFn
 from ..records import Job, JobStatus, format_seconds
 from ..store import Store
@@ -185,7 +187,7 @@ def _run(store: Store, live: _Live, target: Target) -> None:
     except InterruptedError as exc:
         status, error = CANCELLED, str(exc) or f"{job.kind} cancelled"
     except Exception as exc:  # the job's failure is reported in the row, never raised in a thread
-        status, error = FAILED, friendly_error(exc)
+        status, error = FAILED, friendly_error(exc, store.data_dir)
         log.error("job %s (%s) failed:\n%s", job.job_id, job.kind, traceback.format_exc())
     job.status, job.result, job.error = status, result, error
     job.finished_at = job.updated_at = time.time()
@@ -221,7 +223,9 @@ def wait(store: Store, job_id: str, timeout: float = 600.0, poll: float = 0.1) -
         time.sleep(poll)
 
 
-def friendly_error(exc: BaseException) -> str:
+def friendly_error(exc: BaseException, data_dir: str | Path | None = None) -> str:
+    if data_dir is not None and (full := disk_full(exc, data_dir)) is not None:
+        return str(full)
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
     known = (ValueError, LookupError, RuntimeError, OSError)

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +136,16 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:   # SQLite may have rolled back itself (e.g. disk full)
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:   # a COMMIT that failed (disk full) leaves it open: end it
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
