@@ -12,30 +12,19 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame
-from ui.common import PAGES, active_run_or_none, catalogue_metrics, demo_button, engine_errors, has_catalogue
+from ui.common import ENTRIES, PAGES, active_run_or_none, catalogue_metrics, demo_button, engine_errors, has_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import app_tables as views
 from unpose_core.config import SelectionConfig
-
-# the pages with what each is for, in menu order (titles as Streamlit shows them)
-GUIDE = {
-    "catalogue": ("Catalogue", ":material/inventory_2:", "browse products and images with their poses, or import "
-                  "a catalogue"),
-    "train": ("Train", ":material/model_training:", "extract poses and train a run: pose clusters ranked per cohort"),
-    "clusters": ("Clusters", ":material/bubble_chart:", "the map of reference poses; describe each pose cluster"),
-    "tune": ("Tune K", ":material/tune:", "compare numbers of clusters, then retrain with the best"),
-    "product": ("Product", ":material/checkroom:", "one product's (or uploaded photos') missing poses; review them"),
-    "report": ("Report", ":material/table_view:", "every subject product with its missing poses, as CSV or JSON"),
-    "evaluate": ("Evaluate", ":material/fact_check:", "how good the suggestions are, per subcategory"),
-}
+from unpose_core.records import DescriptionStatus
 
 
 def link(page: str, note: str | None = None) -> None:
-    title, icon, what = GUIDE[page]
+    entry = ENTRIES[page]
     c1, c2 = st.columns([1, 4], vertical_alignment="center")
     with c1:
-        st.page_link(PAGES[page], label=title, icon=icon)
-    c2.caption(note or what)
+        st.page_link(entry.script, label=entry.title, icon=entry.icon)
+    c2.caption(note or entry.what)
 
 
 with frame.page(frame.APP_NAME) as page:
@@ -78,7 +67,7 @@ with frame.page(frame.APP_NAME) as page:
         poses = table[table["kind"] != "no_person"] if "kind" in table else table
         described = int((poses["description"] != "").sum())
         # carried onto a centroid that only roughly matches, plus texts no centroid here took
-        review = int((table["status"] == "needs_review").sum()) + len(store.unplaced(run.run_id))
+        review = int((table["status"] == DescriptionStatus.NEEDS_REVIEW).sum()) + len(store.unplaced(run.run_id))
         st.caption(f"Run `{run.run_id}` · poses from `{run.info.backend}`"
                    f"{' through the autoencoder' if run.config.autoencoder else ''}")
         r = st.columns(3)
@@ -100,5 +89,5 @@ with frame.page(frame.APP_NAME) as page:
         link("product")
         link("report")
     with st.expander("All pages", icon=":material/menu:", expanded=run is None):
-        for key in GUIDE:
+        for key in PAGES:   # the one page list (ui.common.REGISTRY) without Home itself
             link(key)

@@ -21,6 +21,7 @@ from unpose_core import app_tables as views
 from unpose_core import jobs
 from unpose_core.catalog import uploads
 from unpose_core.config import SelectionConfig
+from unpose_core.records import Status
 
 with frame.page("Catalogue") as page:
     store = page.store
@@ -163,14 +164,14 @@ with frame.page("Catalogue") as page:
                         f"{len(imgs)} images · {role.get(pid, 'neither reference nor subject')}")
 
             def caption(r) -> str:
-                what = {"person": "person", "no_person": "no person", "error": "failed",
-                        views.PENDING: "not extracted"}.get(r.status, r.status)
+                what = {Status.PERSON: "person", Status.NO_PERSON: "no person", Status.ERROR: "failed",
+                        Status.PENDING: "not extracted"}.get(r.status, r.status)
                 label = f" · {r.pose_label}" if isinstance(r.pose_label, str) and r.pose_label else ""
                 return f"#{r.position} · {what}{label}"
 
             image_grid(store, [Tile(r.path, r.content_hash, caption(r)) for r in imgs.itertuples()], backend, run,
                        columns=6)
-            errs = imgs[imgs["status"] == "error"]
+            errs = imgs[imgs["status"] == Status.ERROR]
             for r in errs.itertuples():
                 st.caption(f":red[#{r.position} failed: {r.error}]")
 

@@ -1,6 +1,7 @@
 """Train: settings, a background training job with a live progress bar, past runs."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 
@@ -11,7 +12,7 @@ from ui import frame
 from ui.common import engine_errors, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
-from unpose_core.config import SelectionConfig, TrainConfig
+from unpose_core.config import TrainConfig
 from unpose_core.pose import available_backends
 from unpose_core.training import activate_run
 
@@ -68,11 +69,13 @@ with frame.page("Train") as page:
         submitted = st.form_submit_button("Extract poses and train", type="primary", disabled=running,
                                           icon=":material/play_arrow:")
     if submitted:
-        cfg = TrainConfig(backend=backend, k=int(k), seed=int(seed), autoencoder=bool(autoencoder),
-                          rating_weight=float(rating_w), count_weight=float(count_w), min_cohort_share=float(share),
-                          selection=SelectionConfig(top_k=int(top_k), min_images=int(min_images),
-                                                    subject_max_images=int(subject_max)),
-                          autoencoder_params=dict(base.autoencoder_params))
+        # the active run's settings with what this form shows changed: every field it does not show
+        # (views, mirror_equivalent, backend_params, niter, nredo, popularity_order, ...) is kept
+        cfg = dataclasses.replace(
+            base, backend=backend, k=int(k), seed=int(seed), autoencoder=bool(autoencoder),
+            rating_weight=float(rating_w), count_weight=float(count_w), min_cohort_share=float(share),
+            selection=dataclasses.replace(base.selection, top_k=int(top_k), min_images=int(min_images),
+                                          subject_max_images=int(subject_max)))
         with engine_errors("Cannot start training"):
             jobs.start_train(store, cfg)
             st.rerun()

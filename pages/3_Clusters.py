@@ -1,7 +1,6 @@
 """Clusters: the UMAP map of reference poses, lasso-to-images, centroid descriptions and ranks."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from ui import frame
@@ -12,6 +11,7 @@ from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
 from unpose_core import projection
 from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced
+from unpose_core.records import DescriptionStatus, UnplacedState
 
 with frame.page("Clusters") as page:
     store = page.store
@@ -77,9 +77,9 @@ with frame.page("Clusters") as page:
     st.caption("Descriptions in brackets are automatic; write your own below (like the paper's Table 2). "
                "Rank = the pose's place in that cohort's ranking (1 = goes with the most popular listings).")
 
-    review = table[table["status"] == "needs_review"]
+    review = table[table["status"] == DescriptionStatus.NEEDS_REVIEW]
     unplaced = views.unplaced_descriptions(store, run.run_id)
-    open_unplaced = unplaced[unplaced["state"] == "open"]
+    open_unplaced = unplaced[unplaced["state"] == UnplacedState.OPEN]
     if len(review) or len(open_unplaced):
         with st.container(border=True):
             st.markdown(f":orange[**Needs review**] — descriptions carried over from an earlier run that did not "
@@ -112,9 +112,9 @@ with frame.page("Clusters") as page:
     def save_description(cls: int, key: str) -> None:
         text = st.session_state.get(key, "").strip()
         current = store.descriptions(run.run_id).get(cls)
-        if not text or (current and current.text == text and current.status == "ok"):
+        if not text or (current and current.text == text and current.status == DescriptionStatus.OK):
             return
-        store.set_description(run.run_id, cls, text, "ok", "app")
+        store.set_description(run.run_id, cls, text, DescriptionStatus.OK, "app")
         st.session_state["_saved_desc"] = (cls, text)
 
     with st.container(border=True):
@@ -136,7 +136,7 @@ with frame.page("Clusters") as page:
             shows = views.centroid_views(run, c)
             if shows:
                 st.caption(f"Shows: {shows}")
-            if d and d.status == "needs_review":
+            if d and d.status == DescriptionStatus.NEEDS_REVIEW:
                 st.warning(f"Carried over from `{d.source}` but it did not match closely: check it.",
                            icon=":material/rate_review:")
                 if st.button("Looks right: mark reviewed", key=f"ok-{run.run_id}-{c}"):
@@ -154,11 +154,7 @@ with frame.page("Clusters") as page:
                              "support": st.column_config.ProgressColumn("share of top products", format="percent",
                                                                         min_value=0, max_value=1),
                              "n_products": st.column_config.NumberColumn("products")})
-        ref = run.reference
-        members = ref[ref["pose_class"] == c].sort_values("distance", na_position="last", kind="stable")
-        sample = members.drop_duplicates("product_id").head(12)
-        if len(sample) < 12:
-            sample = pd.concat([sample, members[~members.index.isin(sample.index)].head(12 - len(sample))])
+        sample = views.most_typical(run, c, 12)
         paths = views.paths_for_hashes(store, sample["content_hash"])
         st.markdown("**Most typical images** (closest to the centroid, one per product first)")
         image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, r.product_id)

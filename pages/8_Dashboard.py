@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from ui import frame
-from ui.common import PAGES, _load_run, _store, catalogue_version, engine_errors, require_run, run_path
+from ui.common import PAGES, cached_run, catalogue_version, engine_errors, require_run, run_path, store_at
 from unpose_core.exports import to_csv
 from unpose_core.outputs import Catalogue, catalogue
 from unpose_core.outputs.sheet import sheets_zip
@@ -23,7 +23,7 @@ def _catalogue(data_dir: str, run_id: str, run_path_: str, cat_version: str, lab
                hints_version: int) -> Catalogue:
     """Every subject product's completeness and requests; rebuilt when the catalogue, a label
     (description, mark) or a hint changes."""
-    return catalogue(_store(data_dir), _load_run(data_dir, run_id, run_path_))
+    return catalogue(store_at(data_dir), cached_run(data_dir, run_id, run_path_))
 
 
 def open_product(pid: str) -> None:

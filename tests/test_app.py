@@ -600,3 +600,71 @@ def test_product_image_upload_validation(tmp_path, demo_store):
         uploads.save_product_images(tmp_path, [("a.jpg", real)] * (uploads.MAX_PRODUCT_IMAGES + 1))
     with pytest.raises(uploads.UploadError, match="csv"):
         uploads.save_manifest("shop.xlsx", b"x", tmp_path)
+
+
+# -- the app's structure (issue 20, item 5) -------------------------------------------------------
+def test_sidebar_home_and_guide_read_one_page_registry(app_dir, monkeypatch):
+    """One page list: the sidebar shows REGISTRY in order, Home's guide links every other page
+    (the Dashboard too), and PAGES/HOME are derived from it."""
+    from ui.common import REGISTRY
+
+    assert [e.script for e in REGISTRY] == [HOME, *PAGES.values()]
+    at = open_page(app_dir, "home", monkeypatch)
+    sidebar = [(link.proto.label, link.proto.page) for link in at.sidebar.get("page_link")]
+    assert [label for label, _ in sidebar] == [e.title for e in REGISTRY]
+    body = list(at.main.get("page_link"))
+    guide = {link.proto.label for link in body}
+    assert guide >= {e.title for e in REGISTRY if e.key != "home"}
+    assert "Dashboard" in guide
+    # each script of the registry is a page file Streamlit finds
+    for e in REGISTRY:
+        assert (APP.parent / e.script).is_file(), e.script
+
+
+def test_train_page_retrain_keeps_the_fields_it_does_not_show(fresh_dir, monkeypatch):
+    """A non-default active config: the Train page changes K only, the job's config keeps views,
+    mirror_equivalent, backend_params, niter, nredo and popularity_order as they were."""
+    from unpose_core.config import TrainConfig
+
+    store = Store(fresh_dir)
+    rec = store.run(store.active_run_id())
+    odd = TrainConfig.from_dict(rec.config)
+    odd.views, odd.mirror_equivalent, odd.niter, odd.nredo = False, False, 7, 2
+    odd.backend_params = {"model": "heavy"}
+    odd.autoencoder_params = {"epochs": 3}
+    odd.selection.popularity_order = ("n_ratings", "avg_rating")
+    assert odd != TrainConfig.from_dict(rec.config)
+    store.add_run(rec.run_id, rec.path, rec.backend, rec.k, odd.to_dict(), rec.summary)
+    at = open_page(fresh_dir, "train", monkeypatch)
+    [n for n in at.number_input if n.label.startswith("K")][0].set_value(odd.k + 1)
+    [b for b in at.button if b.label == "Extract poses and train"][0].click().run()
+    assert_clean(at)
+    job = jobs.latest(store, kind="train")
+    assert job is not None
+    try:
+        sent = TrainConfig.from_dict(job.params["config"])
+        assert sent.k == odd.k + 1
+        for field in ("views", "mirror_equivalent", "backend_params", "niter", "nredo", "autoencoder_params",
+                      "seed", "rating_weight", "count_weight", "min_cohort_share", "backend"):
+            assert getattr(sent, field) == getattr(odd, field), field
+        assert sent.selection == odd.selection
+    finally:
+        jobs.cancel(store, job.job_id)
+        jobs.wait(store, job.job_id, timeout=120)
+        store.close()
+
+
+def test_most_typical_images_come_from_the_engine(demo_run):
+    """app_tables.most_typical: the class's own rows, one per product first, nearest first."""
+    from unpose_core.app_tables import most_typical
+
+    ref = demo_run.reference
+    for c in range(demo_run.k):
+        members = ref[ref["pose_class"] == c]
+        got = most_typical(demo_run, c, 12)
+        assert len(got) == min(12, len(members)) and (got["pose_class"] == c).all()
+        first = got.head(min(12, members["product_id"].nunique()))
+        assert first["product_id"].is_unique
+        assert first["distance"].is_monotonic_increasing
+        nearest = members.sort_values("distance", kind="stable").drop_duplicates("product_id").head(len(first))
+        assert list(first["content_hash"]) == list(nearest["content_hash"])

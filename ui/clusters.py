@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-from ui.common import _load_run, _store, run_path
+from ui.common import cached_run, run_path, store_at
 from unpose_core import projection
 from unpose_core.runs import Run
 from unpose_core.store import Store
@@ -84,8 +84,8 @@ class MapPoints:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _points(data_dir: str, run_id: str, run_path_: str,
             version: tuple) -> tuple[MapPoints, list[tuple[int, np.ndarray]]]:
-    store = _store(data_dir)
-    run = _load_run(data_dir, run_id, run_path_)
+    store = store_at(data_dir)
+    run = cached_run(data_dir, run_id, run_path_)
     proj = projection.ensure_projection(store, run)
     pc = run.reference["pose_class"].to_numpy()[proj.rows]
     pts = MapPoints.build(proj.xy, pc, proj.rows, proj.meta)
@@ -115,7 +115,7 @@ def _figure(data_dir: str, run_id: str, run_path_: str, version: tuple, k: int, 
     pts, traces = _points(data_dir, run_id, run_path_, version)
     names = None
     if products:
-        names = _load_run(data_dir, run_id, run_path_).reference["product_id"].to_numpy(object)[pts.rows]
+        names = cached_run(data_dir, run_id, run_path_).reference["product_id"].to_numpy(object)[pts.rows]
     return figure(pts, dict(descriptions), k, height, traces=traces, products=names)
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -25,19 +26,43 @@ log = logging.getLogger("unposed.app")
 # JobBusy are ValueErrors; KeyError is a LookupError)
 ENGINE_ERRORS = (ValueError, LookupError, RunError, RuntimeError, OSError, InterruptedError)
 
-# Streamlit finds the pages in pages/ (its multipage layout: app.py is the home page, the
-# number orders the sidebar, the rest of the file name is the title and the URL)
-HOME = "app.py"
-PAGES = {
-    "catalogue": "pages/1_Catalogue.py",
-    "train": "pages/2_Train.py",
-    "clusters": "pages/3_Clusters.py",
-    "tune": "pages/4_Tune_K.py",
-    "product": "pages/5_Product.py",
-    "report": "pages/6_Report.py",
-    "evaluate": "pages/7_Evaluate.py",
-    "dashboard": "pages/8_Dashboard.py",
-}
+@dataclass(frozen=True)
+class PageEntry:
+    """One page of the app: its key, script (what st.page_link / st.switch_page take), title,
+    icon and what it is for (Home's guide)."""
+
+    key: str
+    script: str
+    title: str
+    icon: str
+    what: str
+
+
+# THE page list: the sidebar (ui.frame), Home's guide (app.py) and the tests all read it. Streamlit
+# finds the pages in pages/ (its multipage layout: app.py is the home page, the number orders the
+# files, the rest of the file name is the URL); this tuple is the menu order shown.
+REGISTRY: tuple[PageEntry, ...] = (
+    PageEntry("home", "app.py", "Home", ":material/home:", "what is in the data dir and what to do next"),
+    PageEntry("catalogue", "pages/1_Catalogue.py", "Catalogue", ":material/inventory_2:",
+              "browse products and images with their poses, or import a catalogue"),
+    PageEntry("train", "pages/2_Train.py", "Train", ":material/model_training:",
+              "extract poses and train a run: pose clusters ranked per cohort"),
+    PageEntry("clusters", "pages/3_Clusters.py", "Clusters", ":material/bubble_chart:",
+              "the map of reference poses; describe each pose cluster"),
+    PageEntry("tune", "pages/4_Tune_K.py", "Tune K", ":material/tune:",
+              "compare numbers of clusters, then retrain with the best"),
+    PageEntry("product", "pages/5_Product.py", "Product", ":material/checkroom:",
+              "one product's (or uploaded photos') missing poses; review them"),
+    PageEntry("report", "pages/6_Report.py", "Report", ":material/table_view:",
+              "every subject product with its missing poses, as CSV or JSON"),
+    PageEntry("evaluate", "pages/7_Evaluate.py", "Evaluate", ":material/fact_check:",
+              "how good the suggestions are, per subcategory"),
+    PageEntry("dashboard", "pages/8_Dashboard.py", "Dashboard", ":material/dashboard:",
+              "the catalogue at a glance: completeness by cohort, the poses missing most often"),
+)
+ENTRIES = {p.key: p for p in REGISTRY}
+HOME = ENTRIES["home"].script
+PAGES = {p.key: p.script for p in REGISTRY if p.key != "home"}   # key -> script, the pages besides Home
 
 
 def error_message(exc: BaseException) -> str:
@@ -61,19 +86,21 @@ def data_dir() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(path: str) -> Store:
+def store_at(path: str) -> Store:
+    """The one Store of a data dir for the whole server (st.cache_resource)."""
     return Store(path)
 
 
 def get_store() -> Store:
-    return _store(data_dir())
+    return store_at(data_dir())
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_run(data_dir_: str, run_id: str, run_path: str) -> Run:
-    """The registered run, checked against the digest the store recorded (``run_path`` keys
-    the cache: a moved data dir loads afresh)."""
-    return load_registered(_store(data_dir_), run_id)
+def cached_run(data_dir_: str, run_id: str, run_path: str) -> Run:
+    """The registered run, checked against the digest the store recorded, loaded once per server
+    (st.cache_resource; ``run_path`` keys the cache: a moved data dir loads afresh). Cached loaders
+    elsewhere take these plain keys; pages call :func:`get_run`."""
+    return load_registered(store_at(data_dir_), run_id)
 
 
 def run_path(store: Store, run_id: str) -> str:
@@ -85,7 +112,7 @@ def get_run(store: Store, run_id: str | None = None) -> Run:
     run_id = run_id or store.active_run_id()
     if run_id is None:
         raise LookupError("no trained run yet")
-    return _load_run(str(store.data_dir), run_id, run_path(store, run_id))
+    return cached_run(str(store.data_dir), run_id, run_path(store, run_id))
 
 
 def active_run_or_none(store: Store) -> Run | None:
@@ -101,12 +128,12 @@ def catalogue_version(store: Store) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _products(data_dir_: str, version: str) -> pd.DataFrame:
-    return _store(data_dir_).products()
+    return store_at(data_dir_).products()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _images(data_dir_: str, version: str) -> pd.DataFrame:
-    return _store(data_dir_).images()
+    return store_at(data_dir_).images()
 
 
 def products_table(store: Store) -> pd.DataFrame:
@@ -120,7 +147,7 @@ def images_table(store: Store) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _image_status(data_dir_: str, version: str, pose_version: str, backend: str | None,
                   backend_version: str | None) -> pd.DataFrame:
-    return views.image_status(_store(data_dir_), backend, backend_version)
+    return views.image_status(store_at(data_dir_), backend, backend_version)
 
 
 def image_status_table(store: Store, backend: str | None, version: str | None) -> pd.DataFrame:
@@ -146,8 +173,8 @@ def shared_backend(data_dir_: str, run: Run) -> SharedBackend:
 def _suggester(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int):
     from unpose_core.suggestions import Suggester
 
-    store = _store(data_dir_)
-    run = _load_run(data_dir_, run_id, run_path_)
+    store = store_at(data_dir_)
+    run = cached_run(data_dir_, run_id, run_path_)
     backend = shared_backend(data_dir_, run)
     return Suggester(store, run, n_references=4, backend=backend), threading.Lock()
 
@@ -163,7 +190,7 @@ def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_
             hints_version: int) -> pd.DataFrame:
     from unpose_core.suggestions import report
 
-    return report(_store(data_dir_), _load_run(data_dir_, run_id, run_path_))
+    return report(store_at(data_dir_), cached_run(data_dir_, run_id, run_path_))
 
 
 def report_table(store: Store, run: Run) -> pd.DataFrame:

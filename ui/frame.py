@@ -22,7 +22,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from ui.branding import favicon
-from ui.common import ENGINE_ERRORS, PAGES, active_run_or_none, error_message, get_store, has_catalogue
+from ui.common import ENGINE_ERRORS, REGISTRY, active_run_or_none, error_message, get_store, has_catalogue
 from ui.jobs_view import job_panel
 from unpose_core.store import Store
 
@@ -52,29 +52,16 @@ def _warm_umap(data_dir: str, run_id: str) -> bool:
     return True
 
 
-# The page list in the sidebar, in menu order: (script, title, icon). Streamlit's own list is
-# switched off in .streamlit/config.toml (client.showSidebarNavigation) because it names the
-# home page after its file, "app"; st.page_link is Streamlit's supported way to draw our own.
-NAV = (
-    ("app.py", "Home", ":material/home:"),
-    (PAGES["catalogue"], "Catalogue", ":material/inventory_2:"),
-    (PAGES["train"], "Train", ":material/model_training:"),
-    (PAGES["clusters"], "Clusters", ":material/bubble_chart:"),
-    (PAGES["tune"], "Tune K", ":material/tune:"),
-    (PAGES["product"], "Product", ":material/checkroom:"),
-    (PAGES["report"], "Report", ":material/table_view:"),
-    (PAGES["evaluate"], "Evaluate", ":material/fact_check:"),
-    ("pages/8_Dashboard.py", "Dashboard", ":material/dashboard:"),
-)
-
-
 def sidebar(store: Store) -> str | None:
-    """The page list, what the app is, the data dir, the active run, the running job."""
+    """The page list, what the app is, the data dir, the active run, the running job.
+
+    Streamlit's own page list is switched off in .streamlit/config.toml (client.showSidebarNavigation)
+    because it names the home page after its file, "app"; st.page_link is its supported way to draw ours."""
     with st.sidebar:
         try:
             with st.container(key="unposed_nav"):
-                for script, label, icon in NAV:
-                    st.page_link(script, label=label, icon=icon)
+                for entry in REGISTRY:   # the one page list (ui.common.REGISTRY), in menu order
+                    st.page_link(entry.script, label=entry.title, icon=entry.icon)
             st.divider()
         except (StreamlitPageNotFoundError, KeyError):   # a page run outside the app (a bare script): no list
             pass

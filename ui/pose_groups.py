@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.common import _load_run, _store, class_tag, engine_errors, run_path
+from ui.common import cached_run, class_tag, engine_errors, run_path, store_at
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
 from unpose_core.outputs import hints as hnt
@@ -18,7 +18,7 @@ from unpose_core.store import Store
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _member_space(data_dir: str, run_id: str, run_path_: str) -> dict[int, np.ndarray]:
-    return grp.member_space(_store(data_dir), _load_run(data_dir, run_id, run_path_))
+    return grp.member_space(store_at(data_dir), cached_run(data_dir, run_id, run_path_))
 
 
 def _label(run: Run, descs: dict[int, str], c: int) -> str:

@@ -12,9 +12,10 @@ from unpose_core import app_tables as views
 from unpose_core.config import SuggestConfig
 from unpose_core.exports import to_csv
 from unpose_core.outputs.sheet import render_sheet, sheet_filename
+from unpose_core.records import Status
 from unpose_core.runs import Run
 from unpose_core.store import Store
-from unpose_core.suggestions import Suggestion
+from unpose_core.suggestions import COVERS_EXPECTED, Suggestion
 
 
 def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
@@ -53,7 +54,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     st.markdown("##### Missing poses, most important first")
     if not sug.missing:
         # never a bare "complete": the reason says what was checked (or why nothing could be)
-        icon = ":material/check_circle:" if sug.status == "covers_expected" else ":material/help:"
+        icon = ":material/check_circle:" if sug.status == COVERS_EXPECTED else ":material/help:"
         st.info(f"No request ({sug.status.replace('_', ' ')}): {sug.reason}", icon=icon)
     else:
         st.caption(sug.reason)
@@ -94,7 +95,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
 def image_caption(a, run: Run) -> str:
     """A listing image's caption: its class, what it shows (facing, framing or kind) and its flags."""
-    if a.status == "error":
+    if a.status == Status.ERROR:
         return f"failed: {a.error or 'unreadable'}"
     if a.pose_class is None:
         return a.status

@@ -198,6 +198,18 @@ def centroid_views(run: Run, c: int, top: int = 3) -> str:
     return " · ".join(f"{v} {s:.0%}" for v, s in class_view_shares(run).get(int(c), [])[:top])
 
 
+def most_typical(run: Run, c: int, n: int = 12) -> pd.DataFrame:
+    """The ``n`` reference rows of class ``c`` most typical of it: nearest the centroid first, one
+    image per product first (then the next nearest of products already shown, when the class has
+    fewer than ``n`` products). Rows of ``run.reference`` (product_id, content_hash, distance, ...)."""
+    ref = run.reference
+    members = ref[ref["pose_class"] == c].sort_values("distance", na_position="last", kind="stable")
+    sample = members.drop_duplicates("product_id").head(n)
+    if len(sample) < n:
+        sample = pd.concat([sample, members[~members.index.isin(sample.index)].head(n - len(sample))])
+    return sample
+
+
 def image_views_table(sug) -> pd.DataFrame:
     """One row per listing image of a Suggestion: what it shows (kind, facing, framing), how sure,
     its flags, and the photo it repeats."""

@@ -156,6 +156,14 @@ class Anchor:
 UNPLACED_DESCRIPTION = "description"
 
 
+class UnplacedState(StrEnum):
+    """Where an unplaced description or mark stands."""
+
+    OPEN = "open"              # waiting for a person; carried to every later run
+    PLACED = "placed"          # a person put it on centroids (``placed_on``)
+    DISMISSED = "dismissed"    # a person dismissed it
+
+
 @dataclass(frozen=True)
 class UnplacedLabel:
     """A description or mark that found no centroid in a run: kept for a person to place or
@@ -170,7 +178,7 @@ class UnplacedLabel:
     run_id: str | None = None
     id: int | None = None
     created_at: float | None = None
-    state: str = "open"                      # open / placed / dismissed
+    state: UnplacedState = UnplacedState.OPEN
     placed_on: tuple[int, ...] | None = None
 
     @property
@@ -179,7 +187,7 @@ class UnplacedLabel:
 
     @property
     def open(self) -> bool:
-        return self.state == "open"
+        return self.state == UnplacedState.OPEN
 
     def what(self) -> str:
         """One line for people: the text, or the mark and what its centroids were called."""
