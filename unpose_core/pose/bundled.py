@@ -177,7 +177,8 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 900) -> str:
         lines = [ln.strip() for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
         key = [ln for ln in lines if ln.startswith(("npm error code", "npm error network", "npm error request",
                                                       "npm error 404", "Error", "TypeError"))]
-        raise RuntimeError(f"`{' '.join(cmd[:2])}` failed ({res.returncode}): {' | '.join(key[:3] or lines[-3:])[:400]}")
+        why = " | ".join(key[:3] or lines[-3:])[:400]
+        raise RuntimeError(f"`{' '.join(cmd[:2])}` failed ({res.returncode}): {why}")
     return res.stdout
 
 
