@@ -23,7 +23,7 @@ tables      what the Home / Catalogue pages read: the cache keys (catalogue, pos
             (first call, and "rerun": both again with nothing changed);
             ``Store.products``, ``Store.images`` and ``app_tables.image_status`` (cached by the app
             until the catalogue or the pose cache changes).
-report      ``suggestions.report`` over every subject product; with ``--report-sample M`` (or when the
+report      ``outputs.report.report`` over every subject product; with ``--report-sample M`` (or when the
             subject products exceed ``--report-max``) over M of them, spread evenly, and the full time
             EXTRAPOLATED (labelled so in the table): timed on M/3 and on M products, the difference
             gives the per-product cost, the rest the set-up; full = set-up + per-product x subject.
@@ -207,9 +207,10 @@ def run_stage(stage: str, folder: Path, n: int, k: int, report_sample: int | Non
     from unpose_core import app_tables
     from unpose_core.catalog.selection import select_sets
     from unpose_core.config import SelectionConfig
+    from unpose_core.outputs.report import report
     from unpose_core.runs import active_run
     from unpose_core.store import Store
-    from unpose_core.suggestions import Suggester, report
+    from unpose_core.suggestions import Suggester
     from unpose_core.training import load_image_poses
 
     store = Store(folder)

@@ -37,12 +37,11 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from unpose_core import suggestions  # noqa: E402
 from unpose_core.images import load_rgb  # noqa: E402
 from unpose_core.pose.extract import estimate_files  # noqa: E402
 from unpose_core.runs import get_run  # noqa: E402
 from unpose_core.store import Store  # noqa: E402
-from unpose_core.suggestions import Suggester  # noqa: E402
+from unpose_core.suggestions import Suggester, suggester  # noqa: E402
 
 RUN_SEED = int.from_bytes(os.urandom(4), "little")
 LISTING = ("v03_y000_full_length.jpg", "v03_y180_upper_body.jpg", "v03_y090_full_length.jpg", "v03_flatlay_flat.jpg")
@@ -91,13 +90,13 @@ def main() -> None:
             assert len(s.images) == 4
             if args.sequential:
                 files = fresh_files(Path(tmp), 2000 + r)
-                suggestions.estimate_files = functools.partial(estimate_files, overlap=False)
+                suggester.estimate_files = functools.partial(estimate_files, overlap=False)
                 try:
                     t = time.perf_counter()
                     s = sug.for_images(files, "Clothing", "T-shirts")
                     sequential.append(time.perf_counter() - t)
                 finally:
-                    suggestions.estimate_files = estimate_files
+                    suggester.estimate_files = estimate_files
                 assert len(s.images) == 4
     sug.close()
     store.close()

@@ -66,7 +66,7 @@ with frame.page("Clusters") as page:
     # -- centroids -----------------------------------------------------------------------------
     st.subheader("Centroids")
     table = views.centroid_table(store, run)
-    ranks = views.rank_matrix(run, "subcategory")
+    ranks = views.rank_matrix(run, "subcategory", store)
     overview = table.assign(
         label=lambda d: [class_tag(c, run) for c in d["centroid"]],
     ).set_index("centroid").join(ranks.add_prefix("rank · "))
@@ -146,7 +146,7 @@ with frame.page("Clusters") as page:
             elif d:
                 st.caption(f"Written by {d.source or 'someone'}.")
         with right:
-            cr = views.cohort_ranks(run)
+            cr = views.cohort_ranks(run, store)
             cr = cr[(cr["pose_class"] == c) & (cr["level"] != "category")]
             st.markdown("**Rank per cohort**")
             st.dataframe(cr[["cohort", "level", "n_products", "rank", "support", "expected"]], hide_index=True,

@@ -21,8 +21,8 @@ LAYERS: list[set[str]] = [
     {"embed", "cluster"},
     {"rank", "ranker_file"},   # the ranker; its file format (the LightGBM text check)
     {"runs"},
-    {"descriptions", "projection"},
-    {"groups"},
+    {"descriptions", "projection", "coverage"},
+    {"groups", "listing"},
     {"training", "suggestions"},
     {"evaluation", "outputs"},
     {"jobs", "app_tables"},

@@ -33,6 +33,7 @@ from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.cli import main
 from unpose_core.config import PoseOptions, SelectionConfig, TrainConfig
 from unpose_core.exports import to_csv
+from unpose_core.outputs import report as report_module
 from unpose_core.pose import backend_identity
 from unpose_core.pose import extract as extract_module
 from unpose_core.pose.engines import fill_pose_cache
@@ -253,7 +254,7 @@ def test_report_engines_give_the_serial_report_row_for_row(trained, tmp_path, mo
         run = active_run(store)
         ident = run.info.identity
         n_before = len(store.poses(*ident))
-        want = suggestions.report(store, run)   # the serial path: the model runs inside the report
+        want = report_module.report(store, run)   # the serial path: the model runs inside the report
         assert len(store.poses(*ident)) == n_before + len(sub_only)
         serial_poses = store.poses(*ident)
     finally:

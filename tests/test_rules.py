@@ -18,11 +18,14 @@ import pytest
 from unpose_core import app_tables
 from unpose_core.catalog.selection import select_sets
 from unpose_core.cli import main as cli_main
+from unpose_core.config import SuggestConfig
 from unpose_core.descriptions import describe_centroid, effective_descriptions
+from unpose_core.groups import pose_groups
 from unpose_core.images import content_hash
+from unpose_core.outputs.report import report
 from unpose_core.rank import DEFAULT_EXPECT, DEFAULT_SCORE_RANKS, ranked_classes
 from unpose_core.records import CentroidInfo, Reference, RunInfo
-from unpose_core.suggestions import Suggester, missing_classes, report
+from unpose_core.suggestions import Suggester, missing_groups, rank_cohort
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +52,27 @@ def _cli_json(capsys, data_dir, *args) -> dict | list:
 
 # -- ranking: rank.ranked_classes -------------------------------------------------------------
 
-def test_clusters_page_ranks_are_the_rankers_order_in_every_cohort(demo_store, demo_run):
+def test_clusters_page_ranks_are_the_suggestions_ranking_in_every_cohort(demo_store, demo_run):
     share = demo_run.config.min_cohort_share
-    shown = app_tables.cohort_ranks(demo_run)
+    shown = app_tables.cohort_ranks(demo_run, demo_store)
     tables = demo_run.ranker.tables_
+    groups = pose_groups(demo_store, demo_run)
     assert set(shown["cohort_key"]) == set(tables)
     for key in tables:
-        page = shown[shown["cohort_key"] == key].sort_values("rank")
-        ranker = demo_run.ranker.rank_cohort(key, share)
-        assert page["pose_class"].tolist() == [r["pose_class"] for r in ranker], key
-        assert page["rank"].tolist() == list(range(1, demo_run.n_classes + 1))
-        assert page["expected"].tolist() == [r["expected"] for r in ranker], key
-        # the rule itself: a pose no top product shows ranks last; then by score; expected
-        # means shown by at least DEFAULT_EXPECT x the cohort's typical support (the mean
+        # the page's rows are the suggestions' ranking of pose groups, one row per member class
+        page = shown[shown["cohort_key"] == key].sort_values(["rank", "pose_class"])
+        ranked = rank_cohort(demo_run, key, groups, SuggestConfig())
+        assert page["pose_class"].tolist() == [c for r in ranked for c in sorted(r["members"])], key
+        assert page.drop_duplicates("group")["expected"].tolist() == [r["expected"] for r in ranked], key
+        assert sorted(set(page["rank"])) == list(range(1, len(ranked) + 1))
+        # the ranker's class rule itself: a pose no top product shows ranks last; then by score;
+        # expected means shown by at least DEFAULT_EXPECT x the cohort's typical support (the mean
         # support of the poses its top products show) and by the run's floor share, or scored
         # above the cohort's baseline (support-weighted mean score) and shown by 2+ top products,
         # among the ranker's first DEFAULT_SCORE_RANKS poses
-        sup, score = page["support"].to_numpy(), page["score"].to_numpy()
+        classes = pd.DataFrame(ranked_classes(tables[key], share))
+        sup, score = classes["support"].to_numpy(), classes["score"].to_numpy()
+        assert classes["rank"].tolist() == list(range(1, demo_run.n_classes + 1))
         assert not (np.diff((sup == 0).astype(int)) < 0).any(), key
         assert (np.diff(score[sup > 0]) <= 1e-12).all() and (np.diff(score[sup == 0]) <= 1e-12).all(), key
         threshold = max(DEFAULT_EXPECT * sup[sup > 0].mean(), share)
@@ -73,17 +80,12 @@ def test_clusters_page_ranks_are_the_rankers_order_in_every_cohort(demo_store, d
         baseline = (sup * score)[ok].sum() / sup[ok].sum()
         n = tables[key]["n_products"]
         first = DEFAULT_SCORE_RANKS or len(sup)   # the score rule reaches the ranker's first poses only
-        assert page["expected"].tolist() == [
+        assert classes["expected"].tolist() == [
             bool(s > 0 and (s >= threshold - 1e-12 or (i < first and v > baseline and s * n >= 2 - 1e-9
                                                          and s >= share)))
             for i, (s, v) in enumerate(zip(sup, score))], key
-    # every catalogue product's ranking (what its suggestions use) is its cohort's row on the page
-    for pid in demo_store.products()["product_id"]:
-        ranking = demo_run.ranker.rank(_product(demo_store, pid), share)
-        page = shown[shown["cohort_key"] == ranking[0]["cohort"]].sort_values("rank")
-        assert page["pose_class"].tolist() == [r["pose_class"] for r in ranking], pid
     # the centroid x cohort matrix of the Clusters page shows the same ranks
-    matrix = app_tables.rank_matrix(demo_run, "subcategory")
+    matrix = app_tables.rank_matrix(demo_run, "subcategory", demo_store)
     sub = shown[shown["level"] == "subcategory"]
     for r in sub.itertuples():
         assert matrix.at[r.pose_class, r.cohort] == r.rank
@@ -106,14 +108,14 @@ def test_ranked_classes_puts_unshown_poses_last_whatever_their_score():
         [False, True, True, False, False]
 
 
-# -- missing poses: suggest.missing_classes --------------------------------------------------
+# -- missing poses: suggestions.missing_groups ------------------------------------------------
 
 def test_report_cli_and_evaluation_agree_on_missing_poses(demo_store, demo_run, demo_data_dir, subjects,
                                                           suggester, capsys):
+    from unpose_core.coverage import centroid_distances
     from unpose_core.evaluation.labels import LabelSet
     from unpose_core.evaluation.protocol import Configuration, EvalOptions, _score_run
     from unpose_core.groups import pose_groups
-    from unpose_core.suggestions import centroid_distances
 
     rep = report(demo_store, demo_run).set_index("product_id")
     assert list(rep.index) == subjects
@@ -135,7 +137,7 @@ def test_report_cli_and_evaluation_agree_on_missing_poses(demo_store, demo_run, 
         rows = [poses.get(h) for h in hashes]
         d = centroid_distances(demo_run, rows)
         d = d[np.isfinite(d).all(axis=1)]
-        direct = missing_classes(demo_run, _product(demo_store, pid), sug.present, d, groups,
+        direct = missing_groups(demo_run, _product(demo_store, pid), sug.present, d, groups,
                                  views=demo_run.describe(rows)).classes
         assert [m.pose_class for m in sug.missing] == direct == from_report[pid] == from_eval[pid], pid
     for pid in subjects[::6]:   # the CLI, in process (each call loads the run again)

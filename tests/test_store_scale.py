@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from unpose_core.catalog.selection import select_sets
-from unpose_core.suggestions import Suggester, report
+from unpose_core.outputs.report import report
+from unpose_core.suggestions import Suggester
 
 
 def _same(a, b) -> bool:

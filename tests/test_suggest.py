@@ -5,7 +5,8 @@ from conftest import PHOTOS
 
 from unpose_core.catalog.demo import KEY_FRAMINGS, TYPICAL_FRAMINGS, UNSEEN_PRODUCT_TYPE
 from unpose_core.catalog.selection import select_sets
-from unpose_core.suggestions import Suggester, report
+from unpose_core.outputs.report import report
+from unpose_core.suggestions import Suggester
 
 
 @pytest.fixture(scope="module")

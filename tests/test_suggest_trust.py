@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from unpose_core.config import SuggestConfig, TrainConfig
+from unpose_core.coverage import covered_classes, typical_radii, view_covered
 from unpose_core.groups import PoseGroup, PoseGroups
 from unpose_core.rank import CentroidRanker, rank_groups, wilson
 from unpose_core.records import CentroidInfo, CentroidKind, RunInfo
@@ -22,11 +23,8 @@ from unpose_core.suggestions import (
     COVERS_EXPECTED,
     MISSING,
     NOTHING_EXPECTED,
-    cluster_radii,
     confidence,
-    covered_classes,
-    missing_classes,
-    view_covered,
+    missing_groups,
 )
 from unpose_core.views import Facing, Framing, ImageKind, ImageView
 
@@ -81,7 +79,7 @@ def test_an_image_covers_a_cluster_it_lies_within_even_if_another_centroid_is_ne
     assert covered_classes(run, {0}, d, SuggestConfig(coverage_percentile=0)) == {0}     # nearest only
     # a tighter radius (p45 = 2.0 here) no longer reaches it
     assert covered_classes(run, {0}, d, SuggestConfig(coverage_percentile=45)) == {0}
-    np.testing.assert_allclose(cluster_radii(run, 45), [0.5, 2.0, 0.5, 0.5])
+    np.testing.assert_allclose(typical_radii(run, 45), [0.5, 2.0, 0.5, 0.5])
     # a soft-covered cluster's mirror partner is covered too
     mirrored = tiny_run({"p": [0]}, [0.5] * 5, radii=[1.0, 4.0, 1.0, 1.0], mirrors={1: 2, 2: 1})
     assert covered_classes(mirrored, {0}, d, SuggestConfig(coverage_percentile=90)) == {0, 1, 2}
@@ -92,8 +90,8 @@ def test_soft_coverage_removes_the_request_and_the_setting_is_visible():
     run = tiny_run({f"p{i}": [0, 1, 2, 3, 4] for i in range(6)}, scores, radii=[1.0, 4.0, 1.0, 1.0])
     groups = singletons(run)
     d = np.array([[0.5, 3.0, 9.0, 9.0]])
-    soft = missing_classes(run, PRODUCT, {0}, d, groups, SuggestConfig(coverage_percentile=90))
-    hard = missing_classes(run, PRODUCT, {0}, d, groups, SuggestConfig(coverage_percentile=0))
+    soft = missing_groups(run, PRODUCT, {0}, d, groups, SuggestConfig(coverage_percentile=90))
+    hard = missing_groups(run, PRODUCT, {0}, d, groups, SuggestConfig(coverage_percentile=0))
     assert hard.groups == [1, 2, 3, 4] and soft.groups == [2, 3, 4]
     assert soft.covered == (0, 1)
 
@@ -103,7 +101,7 @@ def test_runs_without_stored_radii_fall_back_to_their_reference_distances():
     run.info.extra = {}
     run.reference = pd.DataFrame({"pose_class": [0] * 11 + [1] * 3 + [2],
                                   "distance": [float(i) for i in range(11)] + [1.0, 2.0, 3.0, 0.0]})
-    np.testing.assert_allclose(cluster_radii(run, 90), [9.0, 2.8])
+    np.testing.assert_allclose(typical_radii(run, 90), [9.0, 2.8])
 
 
 def _view(facing, framing, conf=0.9, kind=ImageKind.PERSON):
@@ -129,12 +127,12 @@ def test_view_coverage_covers_clusters_that_mostly_show_the_images_view():
     assert view_covered(run, unsure, SuggestConfig(view_share=0.5)) == set()
     assert view_covered(run, [ImageView(ImageKind.FABRIC, 0.9)], SuggestConfig(view_share=0.1)) == set()
     groups = singletons(run)
-    m = missing_classes(run, PRODUCT, {0}, None, groups, SuggestConfig(view_share=0.6), photo)
+    m = missing_groups(run, PRODUCT, {0}, None, groups, SuggestConfig(view_share=0.6), photo)
     assert m.groups == [2, 3, 4] and m.covered == (0, 1)
-    assert missing_classes(run, PRODUCT, {0}, None, groups, SuggestConfig(view_share=0), photo).groups == \
+    assert missing_groups(run, PRODUCT, {0}, None, groups, SuggestConfig(view_share=0), photo).groups == \
         [1, 2, 3, 4]   # off
     # the default (0.5) covers the mixed cluster too
-    assert missing_classes(run, PRODUCT, {0}, None, groups, SuggestConfig(), photo).groups == [3, 4]
+    assert missing_groups(run, PRODUCT, {0}, None, groups, SuggestConfig(), photo).groups == [3, 4]
     assert "views >= 0.6" in SuggestConfig(view_share=0.6).label()
     with pytest.raises(ValueError, match="view_share"):
         SuggestConfig(view_share=1.5).validate()
@@ -216,34 +214,34 @@ def test_group_support_counts_a_product_once_and_marks_decide():
 def test_a_thin_or_empty_cohort_falls_back_to_its_parent_with_the_reason():
     pcs = {f"p{i}": [0, 1, 2] for i in range(8)}
     run = tiny_run(pcs, [0.5, 0.4, 0.3, 0.2, 0.1], type_products=["p0", "p1"])
-    m = missing_classes(run, PRODUCT, {0}, None, singletons(run), SuggestConfig(min_cohort_products=3))
+    m = missing_groups(run, PRODUCT, {0}, None, singletons(run), SuggestConfig(min_cohort_products=3))
     assert m.cohort == "C|S" and m.status == MISSING and m.groups == [1, 2]
     assert "C / S / T has only 2 top product(s)" in m.reason
     # the product type cohort expects nothing (its only shown poses are excluded): the parent decides
     run = tiny_run({"p0": [3], "p1": [3], "p2": [3], **{f"q{i}": [0, 1] for i in range(5)}},
                    [0.5, 0.4, 0.3, 0.2, 0.1], type_products=["p0", "p1", "p2"])
-    m = missing_classes(run, PRODUCT, set(), None, singletons(run, excluded={3}), SuggestConfig())
+    m = missing_groups(run, PRODUCT, set(), None, singletons(run, excluded={3}), SuggestConfig())
     assert m.cohort == "C|S" and "C / S / T expects no pose" in m.reason and 3 not in m.groups
 
 
 def test_an_empty_answer_always_says_why():
     run = tiny_run({f"p{i}": [0, 1] for i in range(5)}, [0.5, 0.4, 0.3, 0.2, 0.1])
-    done = missing_classes(run, PRODUCT, {0, 1}, None, singletons(run), SuggestConfig())
+    done = missing_groups(run, PRODUCT, {0, 1}, None, singletons(run), SuggestConfig())
     assert done.ranked == [] and done.status == COVERS_EXPECTED
     assert "shows all 2 pose(s) expected" in done.reason and "pose 0" in done.reason
-    nothing = missing_classes(run, PRODUCT, set(), None, singletons(run, excluded={0, 1}), SuggestConfig())
+    nothing = missing_groups(run, PRODUCT, set(), None, singletons(run, excluded={0, 1}), SuggestConfig())
     assert nothing.ranked == [] and nothing.status == NOTHING_EXPECTED and "excluded" in nothing.reason
     d = np.array([[9.0, 1.5, 9.0, 9.0]])    # class 1 present; class 0 missing, its image just outside
-    cut = missing_classes(run, PRODUCT, {1}, d, singletons(run),
+    cut = missing_groups(run, PRODUCT, {1}, d, singletons(run),
                           SuggestConfig(coverage_percentile=90, min_confidence=0.9))
     assert cut.ranked == [] and cut.status == BELOW_CONFIDENCE and "confidence" in cut.reason
 
 
 def test_only_one_side_of_a_mirror_pair_is_asked_for():
     run = tiny_run({f"p{i}": [0, 1, 2] for i in range(5)}, [0.5, 0.4, 0.3, 0.2, 0.1], mirrors={1: 2, 2: 1})
-    m = missing_classes(run, PRODUCT, {0}, None, singletons(run), SuggestConfig())
+    m = missing_groups(run, PRODUCT, {0}, None, singletons(run), SuggestConfig())
     assert m.groups == [1]                    # 2 is 1's mirror image: one request for the pair
-    assert missing_classes(run, PRODUCT, {0, 2}, None, singletons(run), SuggestConfig()).groups == []
+    assert missing_groups(run, PRODUCT, {0, 2}, None, singletons(run), SuggestConfig()).groups == []
 
 
 # -- confidence --------------------------------------------------------------------------------
@@ -262,7 +260,7 @@ def test_confidence_is_monotone_through_the_rule():
     out = []
     for far in (1.5, 2.0, 4.0, 16.0, 100.0):         # squared distance of the only image to class 1
         d = np.array([[0.1, far, 50.0, 50.0]])
-        m = missing_classes(run, PRODUCT, {0}, d, singletons(run), SuggestConfig(coverage_percentile=90))
+        m = missing_groups(run, PRODUCT, {0}, d, singletons(run), SuggestConfig(coverage_percentile=90))
         (row,) = m.ranked
         assert row["group"] == 1 and row["closest"] == pytest.approx(np.sqrt(far))
         out.append(row["confidence"])

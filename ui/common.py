@@ -188,13 +188,13 @@ def get_suggester(store: Store, run: Run):
 @st.cache_data(show_spinner=False, max_entries=8)
 def _report(data_dir_: str, run_id: str, run_path_: str, cat_version: str, desc_version: int,
             hints_version: int) -> pd.DataFrame:
-    from unpose_core.suggestions import report
+    from unpose_core.outputs.report import report
 
     return report(store_at(data_dir_), cached_run(data_dir_, run_id, run_path_))
 
 
 def report_table(store: Store, run: Run) -> pd.DataFrame:
-    """Every subject product's missing poses (suggestions.report); rebuilt when the catalogue, a
+    """Every subject product's missing poses (outputs.report.report); rebuilt when the catalogue, a
     description or a seller hint changes."""
     return _report(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
                    views.descriptions_version(store, run.run_id), store.hints_version())

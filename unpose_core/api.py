@@ -147,9 +147,9 @@ def report(data=None, run_id: str | None = None, product_ids: Sequence[str] | No
     jobs, in-process for small ones, as :func:`extract`); ``"ray"``: ``actors`` on a local Ray
     or the cluster at ``address`` -- so the report itself only reads cached rows. The rows are
     the same whichever engine ran."""
+    from .outputs.report import report as _report
     from .pose.engines import check_engine
     from .runs import get_run
-    from .suggestions import report as _report
 
     check_engine(engine, workers, actors, address)   # before anything is read
     with _opened(data) as store:

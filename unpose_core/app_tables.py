@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog.selection import select_sets
-from .config import SelectionConfig
+from .config import SelectionConfig, SuggestConfig
 from .descriptions import describe_centroid
 from .records import Status
 from .runs import Run
@@ -135,17 +135,26 @@ def paths_for_hashes(store: Store, hashes) -> dict[str, str]:
     return store.image_paths(hashes)
 
 
-def cohort_ranks(run: Run) -> pd.DataFrame:
-    """Every (cohort, pose class): its rank in that cohort, score, support and whether expected,
-    exactly as the ranker orders them for suggestions (``CentroidRanker.rank_cohort``)."""
+def cohort_ranks(run: Run, store: Store | None = None, config: SuggestConfig | None = None) -> pd.DataFrame:
+    """Every (cohort, pose class): the rank of its pose group in that cohort, the group's score and
+    support, whether the group is expected and why, exactly as suggestions rank and expect them
+    (``suggestions.rank_cohort``: pose groups, the analyst's marks read from ``store``, the
+    ``config``'s expectation and score rule; without a store, the automatic groups and no marks).
+    The members of one group share its row values; an excluded group is never expected."""
+    from .groups import pose_groups
+    from .suggestions import default_groups, rank_cohort
+
+    config = config or SuggestConfig()
+    groups = pose_groups(store, run) if store is not None else default_groups(run)
     rows = []
-    share = run.config.min_cohort_share
     for key, t in run.ranker.tables_.items():
-        for r in run.ranker.rank_cohort(key, share):
-            rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products", "cohort_key": key,
-                         "level": t["level"], "n_products": t["n_products"], "pose_class": r["pose_class"],
-                         "rank": r["rank"], "score": r["score"], "support": r["support"],
-                         "expected": r["expected"]})
+        for r in rank_cohort(run, key, groups, config):
+            for c in r["members"]:
+                rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products", "cohort_key": key,
+                             "level": t["level"], "n_products": t["n_products"], "pose_class": c,
+                             "group": r["group"], "rank": r["rank"], "score": r["score"], "support": r["support"],
+                             "expected": r["expected"], "excluded": r["excluded"], "desirable": r["desirable"],
+                             "why": r["why"]})
     df = pd.DataFrame(rows)
     level_order = {"global": 0, "category": 1, "subcategory": 2, "product_type": 3}
     return df.sort_values(["level", "cohort", "rank"], key=lambda s: s.map(level_order) if s.name == "level"
@@ -169,9 +178,10 @@ def centroid_table(store: Store, run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def rank_matrix(run: Run, level: str = "subcategory") -> pd.DataFrame:
-    """Centroid x cohort table of ranks at one cohort level (falls back to coarser levels)."""
-    ranks = cohort_ranks(run)
+def rank_matrix(run: Run, level: str = "subcategory", store: Store | None = None) -> pd.DataFrame:
+    """Centroid x cohort table of its pose group's ranks at one cohort level (falls back to coarser
+    levels), as :func:`cohort_ranks` ranks them."""
+    ranks = cohort_ranks(run, store)
     for lvl in (level, "category", "global"):
         sub = ranks[ranks["level"] == lvl]
         if len(sub):
@@ -193,7 +203,7 @@ def unplaced_descriptions(store: Store, run_id: str) -> pd.DataFrame:
 def centroid_views(run: Run, c: int, top: int = 3) -> str:
     """What a pose class's reference images show, most common first: "back, full length 80% ·
     profile right, full length 15%" (from the views stored with the run; "" for older runs)."""
-    from .suggestions import class_view_shares
+    from .coverage import class_view_shares
 
     return " · ".join(f"{v} {s:.0%}" for v, s in class_view_shares(run).get(int(c), [])[:top])
 

@@ -297,8 +297,8 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .outputs.report import report
     from .runs import get_run
-    from .suggestions import report
 
     _check_engine_args(args)
     store = _store(args)
@@ -681,7 +681,7 @@ def cmd_import_deepfashion(args) -> int:
 def cmd_views_show(args) -> int:
     """What each image shows: kind, facing, framing, flags, with confidence and evidence."""
     from .evaluation.views import measure_views
-    from .suggestions import listing_duplicates
+    from .listing import listing_duplicates
 
     paths = [str(Path(p)) for p in args.images]
     for p in paths:

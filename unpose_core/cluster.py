@@ -108,7 +108,7 @@ class PoseKMeans:
             if w.shape != (X.shape[1],) or not np.isfinite(w).all() or (w <= 0).any():
                 raise ValueError(f"feature_weights must be {X.shape[1]} finite values > 0, got shape {w.shape}")
             self.scale_ = (self.scale_ / w).astype(np.float32)
-        Z = self._scaled(X)
+        Z = self.scaled(X)
         km = faiss.Kmeans(
             Z.shape[1], self.n_clusters, niter=self.niter, nredo=self.nredo, seed=self.seed,
             verbose=False, spherical=False,
@@ -130,7 +130,7 @@ class PoseKMeans:
         X = self._check(X)
         if len(X) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        d, i = self._search(self._scaled(X))
+        d, i = self._search(self.scaled(X))
         return i, d
 
     def _search(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,8 +147,27 @@ class PoseKMeans:
             d, i = index.search(np.ascontiguousarray(Z, dtype=np.float32), 1)
         return d[:, 0], i[:, 0].astype(np.int64)
 
-    def _scaled(self, X: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((X - self.mean_) / self.scale_, dtype=np.float32)
+    def scaled(self, X: np.ndarray) -> np.ndarray:
+        """Rows of ``X`` in the standardised space K-Means clusters in: ``(X - mean_) / scale_``
+        (the feature weights are folded into ``scale_``), float32. The one home of that formula:
+        the nearest-centroid rule, :meth:`transform`, the pose groups' member spread and the map
+        all read it."""
+        return np.ascontiguousarray((np.asarray(X, np.float32) - self.mean_) / self.scale_, dtype=np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """(n rows, K) squared distances of every row of ``X`` to every centroid in the
+        standardised space (scikit-learn's ``KMeans.transform``, squared as everywhere here):
+        what soft coverage and confidence compare with the clusters' typical radii. float64,
+        from float64 standardised rows."""
+        X = np.asarray(X, np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"embeddings must be 2-D (n, d), got shape {X.shape}")
+        if len(X) and X.shape[1] != self.cluster_centers_scaled_.shape[1]:
+            raise ValueError(f"embeddings have {X.shape[1]} dims, the clustering was fit on "
+                             f"{self.cluster_centers_scaled_.shape[1]}")
+        Z = (X - self.mean_) / self.scale_
+        C = np.asarray(self.cluster_centers_scaled_, np.float64)
+        return ((Z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
 
     def _check(self, X, fitting: bool = False) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
@@ -192,7 +211,7 @@ def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000,
         km = PoseKMeans(k, seed=seed, feature_weights=feature_weights).fit(X)
         sizes = np.bincount(km.labels_, minlength=k)
         row = {"k": k, "inertia": km.inertia_,
-               "silhouette": float(silhouette_score(km._scaled(X[idx]), km.labels_[idx]))
+               "silhouette": float(silhouette_score(km.scaled(X[idx]), km.labels_[idx]))
                if 1 < k < len(idx) else float("nan"),
                # normalised entropy of cluster sizes: 1 = perfectly balanced
                "balance": float(_entropy(sizes) / math.log(k)) if k > 1 else 1.0,

@@ -101,7 +101,7 @@ class TrainConfig:
 
 @dataclass
 class SuggestConfig:
-    """How a listing's missing poses are decided (suggestions.missing_classes); no retraining needed.
+    """How a listing's missing poses are decided (suggestions.missing_groups); no retraining needed.
 
     expect
         Calibrated expectation: a pose group is *expected* in a cohort when its support (the

@@ -210,7 +210,7 @@ def member_space(store: Store, run: Run, per_class: int = MEMBERS_MAX) -> dict[i
     if not rows:
         return {}
     X = run.to_space(run.embed([p for _, p in rows]))
-    Z = (X - run.kmeans.mean_) / run.kmeans.scale_
+    Z = run.kmeans.scaled(X)
     cls = np.array([c for c, _ in rows])
     return {c: Z[cls == c] for c in np.unique(cls).tolist()}
 

@@ -146,9 +146,7 @@ def reference_embeddings(store: Store, run: Run) -> tuple[pd.DataFrame, np.ndarr
 
 def cluster_space(run: Run, raw: np.ndarray) -> np.ndarray:
     """Raw embeddings -> the standardised space the run's K-Means measured distances in."""
-    X = run.to_space(raw)
-    km = run.kmeans
-    return np.ascontiguousarray((X - km.mean_) / km.scale_, dtype=np.float32)
+    return run.kmeans.scaled(run.to_space(raw))
 
 
 def _enable_numba_cache() -> None:

@@ -144,6 +144,20 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     return rows
 
 
+def cohort_ranking(ranker: CentroidRanker, key: str, groups: list[tuple[int, tuple[int, ...]]],
+                   config: SuggestConfig, min_share: float, desirable=(), excluded=()) -> list[dict]:
+    """THE ranking entry point: one cohort's pose groups (``groups``: (group id, member classes))
+    in the ranker's order with "expected" decided (:func:`rank_groups`), their support counted over
+    the cohort's top products (``CentroidRanker.group_support``), the analyst's marks
+    (``desirable``, ``excluded`` group ids) applied, under ``config`` (expect, by_score,
+    score_ranks) and the support floor ``min_share``. The missing-pose rule and the app's
+    Clusters page both rank through it (``suggestions.rule.rank_cohort``)."""
+    table = ranker.tables_[key]
+    support = ranker.group_support(key, [ms for _, ms in groups])
+    return rank_groups(table, groups, support, config.expect, min_share, desirable, excluded, config.by_score,
+                       score_ranks=config.score_ranks)
+
+
 def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_EXPECT,
                    by_score: bool = DEFAULT_BY_SCORE, score_ranks: int = DEFAULT_SCORE_RANKS) -> list[dict]:
     """THE ranking and "expected" rule for single classes: :func:`rank_groups` with every class
@@ -154,8 +168,8 @@ def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_
     at least one top product shows it (or, ``by_score``, a ranker score above the cohort's
     baseline and at least two top products, among the first ``score_ranks``). Each row: pose_class,
     rank (1 = best), score, support,
-    expected (+ the group fields of :func:`rank_groups`). The ranker, the app's cohort tables,
-    the suggestions and the evaluation all rank through this rule."""
+    expected (+ the group fields of :func:`rank_groups`): the ranker's view of its classes alone;
+    what a seller is asked for, and the app's cohort tables, rank groups (:func:`cohort_ranking`)."""
     return rank_groups(table, [(c, (c,)) for c in range(len(table["score"]))], None, expect, min_share,
                        by_score=by_score, score_ranks=score_ranks)
 

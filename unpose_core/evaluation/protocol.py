@@ -79,9 +79,10 @@ from ..catalog.selection import select_sets
 from ..cluster import purity
 from ..config import SuggestConfig, TrainConfig
 from ..groups import pose_groups
+from ..listing import read_listing
 from ..progress import Progress, ProgressFn
 from ..store import Store
-from ..suggestions import centroid_distances, missing_classes
+from ..suggestions import missing_groups
 from .judgements import load_labels
 from .labels import LabelSet
 from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
@@ -522,15 +523,13 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
     maps = group_view_maps(ref, groups)
     wanted = sorted(set(eval_ids) | set(reviewed))
     imgs = images[images["product_id"].isin(wanted)]
-    # the system's answer comes from the Suggester's own rules: Run.classify over the pose cache
-    # (no person -> K, no usable pose -> -1), the distances to every centroid (soft coverage),
-    # then suggest.missing_classes
+    # the system's answer comes from the Suggester's own reading and rule: listing.read_listing
+    # over the pose cache (views, Run.classify: no person -> K, no usable pose -> -1, the distances
+    # to every centroid), each trial's kept images as a listing of their own (copies found among
+    # them), then suggestions.missing_groups
     poses = store.poses(*run.info.identity, imgs["content_hash"])
-    rows_ = [poses.get(h) for h in imgs["content_hash"]]
-    views_ = run.describe(rows_)
-    space = run.person_space(rows_, views_)   # described and embedded once for both
-    all_dist = centroid_distances(run, rows_, views_, space)
-    imgs = imgs.assign(pose_class=run.classify(rows_, views_, space)[0])
+    read = read_listing(run, [poses.get(h) for h in imgs["content_hash"]], find_copies=False)
+    imgs = imgs.assign(pose_class=read.classes)
     imgs["group"] = [groups.group_of(c) if c >= 0 else -1 for c in imgs["pose_class"]]
     # purity of the evaluated (hidden-protocol) images: the share whose group's view (the
     # majority label of the run's reference images, as for the suggestions) is their own view
@@ -555,22 +554,19 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
         product = prod.loc[pid].to_dict()
         s = sub_of.loc[pid]
         cls = g["pose_class"].to_numpy()
-        dist = all_dist[[position[i] for i in g.index]]
-        person = np.isfinite(dist).all(axis=1)
+        listing = read.subset([position[i] for i in g.index])
         lab = g["label"].tolist()
         base_row = {"configuration": cfg.name, "seed": seed, "k": run.k, "product_id": pid, "subcategory": s,
                     "n_images": len(g), "reference_purity": ref_purity}
 
-        vw = [views_[position[i]] for i in g.index]
-
-        def answer(kept, setting, present=None, with_distances=True, cls=cls, dist=dist, person=person,
-                   product=product, s=s, vw=vw):
-            """The rule's answer for the ``kept`` images (or a baseline's ``present`` classes, no
-            distances), and the views its groups stand for."""
-            present = {int(c) for c in cls[kept] if c >= 0} if present is None else present
-            d = dist[[i for i in kept if person[i]]] if with_distances else None
-            m = missing_classes(run, product, present, d, groups, setting,
-                                [vw[i] for i in kept] if with_distances else None)
+        def answer(kept, setting, present=None, listing=listing, product=product, s=s):
+            """The rule's answer for the ``kept`` images read as the listing (or a baseline's
+            ``present`` classes, no distances, no views), and the views its groups stand for."""
+            if present is None:
+                present, d, vw, _ = listing.subset(kept).rule_input()
+            else:
+                d = vw = None
+            m = missing_groups(run, product, present, d, groups, setting, vw)
             return m, _ordered_labels(maps, s, m.groups)
 
         if pid in eval_ids:
@@ -587,7 +583,7 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
                     if baselines:
                         for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
                                               (BASELINE_ALL, set())):
-                            m, pred = answer(kept, setting, present, with_distances=False)
+                            m, pred = answer(kept, setting, present)
                             rows.append(_trial({**srow, "configuration": name}, draw, kept, lab, pred, m, truth,
                                                "baseline"))
                         shown = {lab[i] for i in kept}

@@ -1,10 +1,13 @@
 """Completeness of listings, one product and the whole catalogue: how much of what a product's
 cohort expects its usable photos show, and where photos would help most.
 
-The score itself is THE rule in ``suggestions`` (:func:`~unpose_core.suggestions.completeness_score`,
+The score itself is THE rule in ``coverage`` (:func:`~unpose_core.coverage.completeness_score`,
 filled in on every :class:`~unpose_core.suggestions.Suggestion`): over the pose groups expected in
 the product's cohort, best first, each weighted by ``rank_weight`` (1 / log2(rank + 1)), the share
-its usable images cover (copies and flagged images add nothing), 0..100. This module explains a
+its images cover, 0..100. Covered means what the missing-pose rule treats as covered, the union of
+the images' ``covers`` (``Suggestion.covered_groups``): a copy covers nothing; a flagged image
+(several people, low resolution, blurred) covers its pose as in the rule -- the seller's notes say
+to replace it -- so a pose is never both counted missing by the score and not asked for. This module explains a
 score (:func:`explain`: which expected pose counts for how much, what each photo asked for would
 add) and builds the catalogue view (:func:`catalogue`: per product, per cohort, per missing pose).
 """
@@ -16,11 +19,12 @@ import pandas as pd
 
 from ..catalog.selection import select_sets
 from ..config import SuggestConfig
+from ..coverage import completeness_score, rank_weight
 from ..groups import PoseGroups
 from ..progress import ProgressFn, ProgressTracker
 from ..runs import Run
 from ..store import Store
-from ..suggestions import Suggester, Suggestion, completeness_score, rank_weight, usable_coverage
+from ..suggestions import Suggester, Suggestion
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class ExpectedPose:
     label: str
     weight: float             # rank_weight(rank) / the sum of all weights: its share of 100
     covered: bool             # by a usable image of the listing
-    requested: bool           # the suggestion asks for it (a covered-by-a-flagged-image pose is not)
+    requested: bool           # the suggestion asks for it (expected, not covered, above the confidence cut-off)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Completeness:
     score: float | None                       # 0..100, None when the cohort expects nothing
     expected: list[ExpectedPose] = field(default_factory=list)
     n_images: int = 0
-    n_usable: int = 0                         # neither a copy nor flagged
+    n_usable: int = 0                         # neither a copy nor flagged (flagged ones still cover)
     gain_next: float = 0.0                    # score points the first requested photo adds
     gain_requested: float = 0.0               # ... all requested photos together
 
@@ -60,7 +64,7 @@ def explain(sug: Suggestion, groups: PoseGroups | None = None) -> Completeness:
     suggestion asks for would add (``groups`` names the covered poses; without it they are
     called by their group id)."""
     expected = list(dict.fromkeys(sug.expected_groups))
-    have = usable_coverage(sug.images)
+    have = set(sug.covered_groups)   # what the rule treats as covered: the union of the images' covers
     requested = [m.group for m in sug.missing if m.group is not None]
     labels = {m.group: m.description for m in sug.missing}
     if groups is not None:

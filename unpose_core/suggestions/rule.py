@@ -1,0 +1,144 @@
+"""THE missing-pose rule (paper Algorithm 2): a product's cohort, the pose groups it expects in the
+ranker's order, those the listing does not cover, each with a confidence. Suggestions, reports,
+the app's Clusters page (its "expected" column) and the evaluation all call it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..config import SuggestConfig
+from ..coverage import closest, covered_classes
+from ..groups import PoseGroups, build_groups
+from ..rank import cohort_keys, cohort_ranking
+from ..runs import Run
+from .records import BELOW_CONFIDENCE, COVERS_EXPECTED, MISSING, NOTHING_EXPECTED, MissingGroups
+
+
+def confidence(closest: float | None, support_low: float, threshold: float, desirable: bool = False) -> float:
+    """How sure a request is, 0..1: gap x stability.
+
+    gap: how far the listing's nearest image is from the pose, ``closest`` in units of the
+    pose's typical radius: 0 within it, rising to 1 far away (1 - 1/closest); 1 when the listing
+    has no image to compare (no person photo, or the no-person pose). Farther -> higher.
+    stability: the Wilson lower bound of the group's support over the cohort's top products
+    against the share the cohort needs for "expected" (1 when even the lower bound clears it,
+    or the group is marked desirable)."""
+    gap = 1.0 if closest is None else (0.0 if closest <= 1 else 1.0 - 1.0 / closest)
+    stability = 1.0 if desirable or threshold <= 0 else min(1.0, max(0.0, support_low / threshold))
+    return float(gap * stability)
+
+
+def default_groups(run: Run) -> PoseGroups:
+    """Groups from the automatic descriptions and mirror pairs (no analyst input)."""
+    return build_groups(run, {})
+
+
+def group_label(groups: PoseGroups, gid: int) -> str:
+    try:
+        return groups.get(gid).label
+    except StopIteration:
+        return f"pose {gid}"
+
+
+def cohort_name(key: str) -> str:
+    return "all products" if key == "*" else key.replace("|", " / ")
+
+
+def min_share_of(run: Run, config: SuggestConfig) -> float:
+    """The absolute support floor: the setting's, else the run's ``min_cohort_share``."""
+    return config.min_share if config.min_share is not None else float(run.config.min_cohort_share)
+
+
+def rank_cohort(run: Run, key: str, groups: PoseGroups, config: SuggestConfig) -> list[dict]:
+    """One cohort's pose groups ranked, expected or not, with the analyst's marks
+    (``rank.cohort_ranking``): what :func:`missing_groups` asks from, and what the Clusters page
+    shows (``app_tables.cohort_ranks``)."""
+    return cohort_ranking(run.ranker, key, [(g.id, tuple(g.members)) for g in groups.groups], config,
+                          min_share_of(run, config), {g.id for g in groups.groups if g.desirable},
+                          {g.id for g in groups.groups if g.excluded})
+
+
+def missing_groups(run: Run, product: dict | pd.Series, present, distances: np.ndarray | None = None,
+                   groups: PoseGroups | None = None, config: SuggestConfig | None = None,
+                   views=None) -> MissingGroups:
+    """THE missing-pose rule (paper Algorithm 2) for a product whose usable images
+    (``listing.Listing.rule_input``) have the classes ``present`` (and, for soft coverage and
+    confidence, the squared ``distances`` of its person images to every centroid,
+    :func:`coverage.centroid_distances`; for view coverage, ``views``: their ImageViews).
+
+    1. Cohort: the product's most specific cohort the ranker knows that has at least
+       ``min_cohort_products`` top products and expects some pose; otherwise its parent
+       (type -> subcategory -> category -> all products), each skip stated in the reason.
+    2. Expected groups: :func:`rank_cohort` (the ranker's order, calibrated expectation,
+       analyst marks).
+    3. Covered: :func:`coverage.covered_classes` -> their groups (the union of the images'
+       ``coverage.image_covers``). Missing: expected groups not covered, at most one per mirror
+       pair, each with its :func:`confidence`; those below ``min_confidence`` are left out.
+    The result always has a status and a reason, also when nothing is missing."""
+    config = config or SuggestConfig()
+    groups = groups if groups is not None else default_groups(run)
+    covered = covered_classes(run, present, distances, config, views)
+    covered_g = groups.of_classes(covered)
+    present_g = groups.of_classes(present)
+    tables = run.ranker.tables_
+    keys = [k for k in cohort_keys(dict(product)) if k in tables]
+    notes: list[str] = []
+    rows: list[dict] = []
+    key = keys[-1]
+    for i, key in enumerate(keys):
+        t = tables[key]
+        last = i == len(keys) - 1
+        if t["n_products"] < config.min_cohort_products and not last:
+            notes.append(f"cohort {cohort_name(key)} has only {t['n_products']} top product(s) "
+                         f"(fewer than {config.min_cohort_products})")
+            continue
+        rows = rank_cohort(run, key, groups, config)
+        if any(r["expected"] for r in rows) or last:
+            break
+        notes.append(f"cohort {cohort_name(key)} expects no pose ({_nothing_expected_why(rows)})")
+    t = tables[key]
+    expected = [r for r in rows if r["expected"]]
+    missing, asked = [], set()
+    for r in expected:
+        if r["group"] in covered_g:
+            continue
+        members = set(r["members"])
+        if run.covered(members) & asked:     # the other side of a mirror pair already asked for
+            continue
+        asked |= members
+        near, row = closest(run, r["members"], distances, config)
+        conf = confidence(near, r["support_low"], r["threshold"], r["desirable"])
+        missing.append({**r, "closest": near, "closest_row": row, "confidence": conf})
+    kept = [r for r in missing if r["confidence"] >= config.min_confidence]
+    for i, r in enumerate(kept, 1):
+        r["rank"] = i
+    where = cohort_name(key) + (f" ({t['level'].replace('_', ' ')} level)" if key != "*" else "")
+    prefix = ("; ".join(notes) + ": using " + where + ". ") if notes else ""
+    if kept:
+        status = MISSING
+        reason = f"{len(kept)} of the {len(expected)} poses expected in {where} are missing"
+        if len(kept) < len(missing):
+            reason += f" ({len(missing) - len(kept)} more below the confidence cut-off {config.min_confidence:g})"
+    elif missing:
+        status = BELOW_CONFIDENCE
+        best = max(r["confidence"] for r in missing)
+        reason = (f"{len(missing)} expected pose(s) missing, none with confidence >= {config.min_confidence:g} "
+                  f"(best {best:.2f})")
+    elif expected:
+        status = COVERS_EXPECTED
+        names = ", ".join(group_label(groups, r["group"]) for r in expected)
+        reason = f"shows all {len(expected)} pose(s) expected in {where}: {names}"
+    else:
+        status = NOTHING_EXPECTED
+        reason = f"no cohort expects a pose: {_nothing_expected_why(rows)}"
+    return MissingGroups(key, t["level"], int(t["n_products"]), kept, status, prefix + reason,
+                         tuple(r["group"] for r in expected), tuple(sorted(covered_g)), tuple(sorted(present_g)))
+
+
+def _nothing_expected_why(rows: list[dict]) -> str:
+    if not rows:
+        return "it has no pose groups"
+    if all(r["excluded"] or r["support"] <= 0 for r in rows):
+        return "every pose its top products show is excluded by an analyst" \
+            if any(r["excluded"] for r in rows) else "its top products show no pose"
+    return f"no pose reaches the threshold {rows[0]['threshold']:.0%}"
