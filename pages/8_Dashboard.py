@@ -71,7 +71,7 @@ with frame.page("Dashboard") as page:
         m[0].metric("Subject products", len(products))
         m[1].metric("Mean completeness", f"{scored['completeness'].mean():.0f}" if len(scored) else "—",
                     help="0-100: the poses a product's cohort expects that its usable photos show, the first ones "
-                         "counting most (1 / log2(rank + 1)); copies and flagged photos add nothing")
+                         "counting most (1 / log2(rank + 1)); a copy of another photo adds nothing")
         m[2].metric("Below 50", int((scored["completeness"] < 50).sum()))
         m[3].metric("Photos asked for", int(products["n_missing"].sum()))
         st.caption("Click a point or a bar to open that product on the Product page.")

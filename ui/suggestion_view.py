@@ -30,7 +30,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     if sug.completeness is not None:   # outputs.completeness: expected poses its usable images show, rank-weighted
         st.progress(min(max(sug.completeness / 100, 0.0), 1.0),
                     text=f"Completeness **{sug.completeness:.0f}/100**: the poses its cohort expects that its usable "
-                         "photos show, the first ones counting most (copies and flagged photos add nothing)")
+                         "photos show, the first ones counting most (a copy of another photo adds nothing)")
 
     st.markdown("##### This listing's images")
 
