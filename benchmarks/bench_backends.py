@@ -1,6 +1,8 @@
-"""Per-image time of every COCO-17 pose backend on the same fixture photos, side by side.
+"""Per-image time of every pose backend on the same fixture photos, side by side.
 
-No pretrained COCO-17 weights can be downloaded here, so, as in tests/test_mmpose.py, the
+The backends with trained weights from ``make models`` (BlazePose full and heavy, MoveNet
+Thunder and Lightning, each MoveNet with BlazePose's person box and on the whole image) run
+their real weights. No MMPose weights can be downloaded here, so, as in tests/test_mmpose.py, the
 MMPose backends run RANDOM-INITIALISED weights built from the bundled configs (the compute
 is the same as with trained weights): an HRNet-w32 checkpoint is saved and imported with
 ``import_mmpose_checkpoint(trust=True)``, a random RTMPose-m is exported to ONNX and
@@ -8,7 +10,7 @@ imported with ``import_rtmpose_onnx``, both into a throw-away data dir. Each bac
 one warm-up call, then the mean wall time of ``estimate()`` over the photos in
 assets/photos is printed (ms per image), with the machine's core count and load.
 
-    .venv/bin/python benchmarks/bench_backends.py [--repeat 1]
+    .venv/bin/python benchmarks/bench_backends.py [--repeat 1] [--only real|mmpose]
 
 Needs mmpose, onnx, onnxruntime and rtmlib (scripts/install_mmpose.sh, part of
 ``make install``); the backends whose packages are missing are skipped with a note.
@@ -97,12 +99,20 @@ def backend(name: str, data_dir: Path, **params):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1, help="passes over the photos per backend (RTMPose: 3x this)")
+    ap.add_argument("--only", choices=("real", "mmpose"), default=None,
+                    help="real: only the backends with trained weights; mmpose: only the random-weight ones")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     imgs = photos()
     rows: list[tuple[str, float]] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="unposed-bench-backends-") as tmp:
         data_dir = Path(tmp)
+        if args.only != "mmpose":
+            rows += real_weights_rows(data_dir, imgs, args.repeat, notes)
+        if args.only == "real":
+            report(imgs, rows, notes)
+            return
         b = backend("blazepose-coco17", data_dir)
         rows.append(("blazepose-coco17", ms_per_image(b, imgs, args.repeat)))
         b.close()
@@ -122,15 +132,41 @@ def main() -> None:
                 b = backend("rtmpose-onnx", data_dir, person_box=box)
                 rows.append((f"rtmpose-onnx             box={box}", ms_per_image(b, imgs, 3 * args.repeat)))
                 b.close()
+    if not has_mmpose:
+        notes.append("mmpose-hrnet / rtmpose-onnx skipped: mmpose is not installed (scripts/install_mmpose.sh)")
+    elif not has_rtm:
+        notes.append("rtmpose-onnx skipped: needs onnx, onnxruntime and rtmlib (scripts/install_mmpose.sh)")
+    report(imgs, rows, notes)
+
+
+def real_weights_rows(data_dir: Path, imgs: dict, repeat: int, notes: list[str]) -> list[tuple[str, float]]:
+    """The backends with trained weights: BlazePose full (bundled) and those of ``make models``."""
+    from unpose_core.pose.bundled import BundledModelMissing
+
+    rows = []
+    for name, params in (("blazepose", {}), ("blazepose-heavy", {}),
+                         ("movenet-thunder", {"person_box": "auto"}), ("movenet-thunder", {"person_box": "image"}),
+                         ("movenet-lightning", {"person_box": "auto"}),
+                         ("movenet-lightning", {"person_box": "image"})):
+        label = name + "".join(f" box={v}" for v in params.values()) + " (trained)"
+        try:
+            b = backend(name, data_dir, **params)
+        except BundledModelMissing as exc:
+            notes.append(f"{name} skipped: {exc}")
+            continue
+        rows.append((label, ms_per_image(b, imgs, repeat)))
+        b.close()
+    return rows
+
+
+def report(imgs: dict, rows: list[tuple[str, float]], notes: list[str]) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"ms per image over {len(imgs)} fixture photos ({os.cpu_count()} cores, load {load:.1f}; "
-          "random weights, same compute):")
+          "MMPose rows: random weights, same compute):")
     for name, ms in rows:
-        print(f"  {name:<40} {ms:8.1f} ms")
-    if not has_mmpose:
-        print("  mmpose-hrnet / rtmpose-onnx skipped: mmpose is not installed (scripts/install_mmpose.sh)")
-    elif not has_rtm:
-        print("  rtmpose-onnx skipped: needs onnx, onnxruntime and rtmlib (scripts/install_mmpose.sh)")
+        print(f"  {name:<48} {ms:8.1f} ms")
+    for note in notes:
+        print(f"  {note}")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def test_converted_movenet_matches_the_tfjs_original(name):
     assert faith["max_abs_yx"] <= FAITHFUL_ATOL and faith["max_abs_score"] <= FAITHFUL_ATOL
     sess = ort.InferenceSession(rec["path"], providers=["CPUExecutionProvider"])
     root = PHOTOS.parent.parent
-    assert len(faith["outputs"]) >= 4
+    assert len(faith["outputs"]) >= 2
     for out in faith["outputs"]:
         x = bundled.movenet_input(root / out["image"], rec["input_size"])
         assert hashlib.sha256(x.tobytes()).hexdigest() == out["input_sha256"], "the input tensor changed"
@@ -244,29 +244,38 @@ def test_heavy_agrees_with_full_and_differs_from_it():
     assert np.median(d) < 0.03 and d.max() > 1e-4
 
 
-def test_extract_caches_under_the_backend_and_embeds_61_dims(tmp_path):
-    """The local engine over a small catalogue: rows keyed by (backend, version), a re-run has nothing
-    to do, and the COCO-17 embedding of every person is 61 finite numbers."""
+def _small_store(tmp_path, name):
+    """A store of 3 fixture photos: two people and a texture."""
     import shutil
 
     import pandas as pd
 
     from unpose_core.catalog.manifest import import_catalogue
-    from unpose_core.embed.coco17 import embed_coco17
-    from unpose_core.pose.extract import extract_poses
     from unpose_core.store import Store
 
-    need("movenet-lightning")
     root = tmp_path / "imgs"
-    root.mkdir()
-    for p in [PHOTOS / n for n in (SKIER, "skimage_astronaut.png", "skimage_brick.png")]:
-        shutil.copy(p, root / p.name)
-    names = sorted(f.name for f in root.iterdir())
-    pd.DataFrame({"product_id": ["p0"] * len(names), "image_path": names}).to_csv(tmp_path / "m.csv", index=False)
+    if not root.is_dir():
+        root.mkdir()
+        for p in [PHOTOS / n for n in (SKIER, "skimage_astronaut.png", "skimage_brick.png")]:
+            shutil.copy(p, root / p.name)
+        names = sorted(f.name for f in root.iterdir())
+        pd.DataFrame({"product_id": ["p0"] * len(names), "image_path": names}).to_csv(tmp_path / "m.csv",
+                                                                                       index=False)
     products, images, report = import_catalogue(tmp_path / "m.csv", root)
-    store = Store(tmp_path / "d")
+    store = Store(tmp_path / name)
+    store.replace_catalogue(products, images, report.problems, "test")
+    return store
+
+
+def test_extract_caches_under_the_backend_and_embeds_61_dims(tmp_path):
+    """The local engine over a small catalogue: rows keyed by (backend, version), a re-run has nothing
+    to do, and the COCO-17 embedding of every person is 61 finite numbers."""
+    from unpose_core.embed.coco17 import embed_coco17
+    from unpose_core.pose.extract import extract_poses
+
+    need("movenet-lightning")
+    store = _small_store(tmp_path, "d")
     try:
-        store.replace_catalogue(products, images, report.problems, "test")
         opts = PoseOptions(backend="movenet-lightning")
         res = extract_poses(store, opts, workers=1)
         assert (res.backend, res.n_processed, res.n_person, res.n_no_person) == ("movenet-lightning", 3, 2, 1)
@@ -281,3 +290,43 @@ def test_extract_caches_under_the_backend_and_embeds_61_dims(tmp_path):
         assert (again.n_processed, again.n_cached) == (0, 3)
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_local_rows(tmp_path):
+    """Each Ray actor loads the bundled weights itself (checked by sha256) and returns the rows the
+    local engine writes."""
+    pytest.importorskip("ray")
+    from unpose_core.pose.extract import extract_poses
+    from unpose_core.pose.ray_engine import extract_poses_ray
+
+    need("movenet-thunder")
+    opts = PoseOptions(backend="movenet-thunder")
+    local, remote = _small_store(tmp_path, "local"), _small_store(tmp_path, "ray")
+    try:
+        a = extract_poses(local, opts, workers=1)
+        b = extract_poses_ray(remote, opts, actors=1)
+        assert (b.backend, b.backend_version, b.n_person, b.n_no_person) == (a.backend, a.backend_version,
+                                                                             a.n_person, a.n_no_person)
+        ra, rb = local.poses(a.backend, a.backend_version), remote.poses(b.backend, b.backend_version)
+        assert ra.keys() == rb.keys() and len(ra) == 3
+        for h in ra:
+            assert ra[h].status == rb[h].status and ra[h].signals == rb[h].signals
+            if ra[h].landmarks is not None:
+                np.testing.assert_allclose(ra[h].landmarks, rb[h].landmarks, atol=1e-6)
+    finally:
+        local.close()
+        remote.close()
+
+
+def test_models_list_shows_the_pretrained_weights(tmp_path):
+    from test_cli import run
+
+    listed = json.loads(run("models", "list", "--json", data_dir=tmp_path / "d").stdout)
+    rows = {m["name"]: m for m in listed if m["kind"] == "bundled"}
+    assert set(rows) == set(NEW_BACKENDS)
+    for name, row in rows.items():
+        assert "Apache-2.0" in row["licence"] and row["source"].startswith(("@vladmandic/", "@mediapipe/"))
+        assert row["installed"] == (row["error"] is None and bundled.read_manifest()["models"].get(name) is not None)
+    text = run("models", "list", data_dir=tmp_path / "d").stdout
+    assert "pretrained, fetched at set-up" in text and "movenet-thunder" in text

@@ -763,20 +763,27 @@ def cmd_models_add_rtmpose(args) -> int:
 
 
 def cmd_models_list(args) -> int:
+    from .pose.bundled import list_bundled
     from .pose.weights import list_models
 
     models = list_models(resolve_data_dir(args.data_dir))
+    bundled = [{**b, "kind": "bundled"} for b in list_bundled()]
     if args.json:
-        _print_json(models)
+        _print_json(models + bundled)
         return 0
     if not models:
         print("no models imported: `unposed models add-mmpose CKPT --trust` or `add-rtmpose MODEL.onnx`")
     for m in models:
         print(f"{m['name']}  kind={m.get('kind')}  sha256={m.get('sha256', '')[:12]}  {m.get('path')}")
+    print("pretrained, fetched at set-up (`make models`):")
+    for b in bundled:
+        state = f"sha256={b['sha256'][:12]}  {b['file']}" if b["installed"] else "NOT INSTALLED: run `make models`"
+        print(f"  {b['name']:<18} {state}\n  {'':<18} {b['source']}; {b['licence']}")
     return 0
 
 
-BACKEND_HELP = ("blazepose (77 dims), blazepose-coco17 (61 dims, BlazePose-derived), "
+BACKEND_HELP = ("blazepose (77 dims), blazepose-heavy (77 dims), movenet-thunder / movenet-lightning "
+                "(61 dims; these three need `make models` once), blazepose-coco17 (61 dims, BlazePose-derived), "
                 "mmpose-hrnet / rtmpose-onnx (61 dims, need `unposed models add-...`)")
 
 

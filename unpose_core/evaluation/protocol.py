@@ -89,7 +89,8 @@ from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_count
 from .results import EvalResult
 
 BACKEND_TITLES = {"blazepose": "BlazePose", "blazepose-coco17": "BlazePose-COCO17",
-                  "mmpose-hrnet": "MMPose", "rtmpose-onnx": "RTMPose"}
+                  "mmpose-hrnet": "MMPose", "rtmpose-onnx": "RTMPose", "blazepose-heavy": "BlazePose heavy",
+                  "movenet-thunder": "MoveNet Thunder", "movenet-lightning": "MoveNet Lightning"}
 
 
 # -- configurations --------------------------------------------------------------------------

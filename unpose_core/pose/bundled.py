@@ -208,13 +208,12 @@ def _sources_sha(files: list[Path]) -> str:
     return h.hexdigest()
 
 
-CHECK_IMAGES = ("assets/photos/coco_000000000785.jpg", "assets/photos/skimage_astronaut.png",
-                "assets/views/v03_y045_upper_body.jpg", "assets/views/v05_y180_full_length.jpg")
+CHECK_IMAGES = ("assets/photos/coco_000000000785.jpg", "assets/views/v05_y180_full_length.jpg")
 
 
 def faithfulness_images(sample: str = "set-up") -> list[Path]:
-    """The images the conversion is checked on. ``"set-up"``: :data:`CHECK_IMAGES` (two licensed
-    photos with people, two renders; TF.js's pure-JS backend takes seconds per image);
+    """The images the conversion is checked on. ``"set-up"``: :data:`CHECK_IMAGES` (a licensed
+    photo and a render of a person: TF.js's pure-JS backend takes 10-50 s per Thunder image here);
     ``"all"``: every fixture photo (people and textures) and every 12th labelled render."""
     root = Path(__file__).resolve().parents[2]
     if sample == "set-up":
