@@ -85,3 +85,33 @@ def demo_run(demo_store):
 
     return active_run(demo_store)
 
+
+
+def views_catalogue(root: Path, extra: int = 0) -> tuple[Path, Path]:
+    """A manifest of 48 one-person views from assets/views: 4 reference products of 10 (more than
+    9: reference products under the default selection) and 4 subject products of 2, in two
+    product types; ``extra`` products of 4 more views each after them. Returns (manifest, image
+    folder)."""
+    import shutil
+
+    import pandas as pd
+
+    imgs = root / "imgs"
+    imgs.mkdir(parents=True)
+    labels = pd.read_csv(ASSETS / "views" / "labels.csv")
+    singles = labels[(labels["kind"] == "person") & (labels["n_people"] == 1) & (labels["blazepose_detected"] == 1)]
+    files = sorted(singles["file"])
+    products = [(f"ref-{i}", files[i:40:4], 3.5 + 0.3 * i, 20 + i) for i in range(4)] + \
+        [(f"sub-{j}", files[41 + j::9][:2], 4.0, 2) for j in range(4)]
+    used = {f for _, names, _, _ in products for f in names}
+    unused = [f for f in files if f not in used]
+    products += [(f"more-{k}", unused[4 * k:4 * k + 4], 4.0, 1) for k in range(extra)]
+    rows = []
+    for i, (pid, names, rating, n) in enumerate(products):
+        for f in names:
+            shutil.copy(ASSETS / "views" / f, imgs / f)
+            rows.append({"product_id": pid, "category": "Clothing", "subcategory": "Shirts",
+                         "product_type": ("Polo", "Oxford shirt")[i % 2], "avg_rating": rating, "n_ratings": n,
+                         "image_path": f})
+    pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
+    return root / "m.csv", imgs

@@ -193,3 +193,19 @@ def test_an_interrupt_wrapped_in_another_error_still_stops_cleanly(capsys, monke
     assert "error: temp folder gone" in err and cli.INTERRUPTED in err
     assert cli.main([bad_input]) == cli.EXIT_USAGE
     assert "error: no such product" in capsys.readouterr().err
+
+
+def test_suggest_for_a_listing_with_no_readable_image_says_so(tmp_path, demo_data_dir):
+    """Every image unreadable: the listing has nothing to score, so no completeness figure, but a
+    line saying no image could be read, with each image's reason."""
+    d = copy_data_dir(demo_data_dir, tmp_path / "d")
+    (tmp_path / "page.jpg").write_text("<html>not a photo</html>")
+    (tmp_path / "cut.jpg").write_bytes((PHOTOS / "matplotlib_grace_hopper.jpg").read_bytes()[:2000])
+    p = run("suggest", "--images", str(tmp_path / "page.jpg"), str(tmp_path / "cut.jpg"), "--subcategory",
+            "T-shirts", "-q", data_dir=d)
+    lines = [line for line in p.stdout.splitlines() if line.startswith("no image of the listing could be read")]
+    assert len(lines) == 1 and "page.jpg: " in lines[0] and "cut.jpg: " in lines[0], p.stdout
+    assert "completeness" not in p.stdout.replace(lines[0], ""), p.stdout
+    one = run("suggest", "--images", str(tmp_path / "page.jpg"), str(PHOTOS / "skimage_astronaut.png"),
+              "--subcategory", "T-shirts", "-q", data_dir=d)   # one readable image: scored as before
+    assert "completeness: " in one.stdout and "no image of the listing could be read" not in one.stdout

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ASSETS, copy_data_dir
+from conftest import copy_data_dir, views_catalogue
 
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.cli import main
@@ -85,24 +85,9 @@ def _one_error_line(capsys, where: Path) -> str:
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory) -> tuple[Path, Path]:
     """A manifest of 48 one-person views (4 reference products of 10, 4 subject products of 2)."""
-    root = tmp_path_factory.mktemp("diskfull-catalogue")
-    imgs = root / "imgs"
-    imgs.mkdir()
-    labels = pd.read_csv(ASSETS / "views" / "labels.csv")
-    singles = labels[(labels["kind"] == "person") & (labels["n_people"] == 1) & (labels["blazepose_detected"] == 1)]
-    files = sorted(singles["file"])
-    rows = []
-    products = [(f"ref-{i}", files[i:40:4], 3.5 + 0.3 * i, 20 + i) for i in range(4)] + \
-        [(f"sub-{j}", files[41 + j::9][:2], 4.0, 2) for j in range(4)]
-    for i, (pid, names, rating, n) in enumerate(products):
-        for f in names:
-            shutil.copy(ASSETS / "views" / f, imgs / f)
-            rows.append({"product_id": pid, "category": "Clothing", "subcategory": "Shirts",
-                         "product_type": ("Polo", "Oxford shirt")[i % 2], "avg_rating": rating, "n_ratings": n,
-                         "image_path": f})
-    assert len(rows) == N_IMAGES
-    pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
-    return root / "m.csv", imgs
+    manifest, imgs = views_catalogue(tmp_path_factory.mktemp("diskfull-catalogue"))
+    assert len(pd.read_csv(manifest)) == N_IMAGES
+    return manifest, imgs
 
 
 @pytest.fixture(scope="module")

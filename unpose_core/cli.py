@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import DATA_DIR_ENV, SelectionConfig, TrainConfig, resolve_data_dir
 from .progress import tqdm_progress
+from .records import Status
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130      # Ctrl-C; a signal N stops with 128 + N (SIGTERM: 143, SIGHUP: 129)
@@ -277,7 +278,11 @@ def cmd_suggest(args) -> int:
           + (f"; and every pose whose reference photos (>= {st.get('view_share'):.0%}) show its view"
              if st.get("view_share") else "")
           + (f"; also {score}" if (score := SuggestConfig.from_dict(st).score_text()) else ""))
-    if sug.completeness is not None:
+    unread = [a for a in sug.images if a.status == Status.ERROR]
+    if sug.images and len(unread) == len(sug.images):   # nothing to score: say so, with each image's reason
+        print(f"no image of the listing could be read ({len(unread)} image(s)), so there is no completeness "
+              "figure: " + "; ".join(f"{Path(a.image).name}: {a.error}" for a in unread))
+    elif sug.completeness is not None:
         print(f"completeness: {sug.completeness:.0f}/100 (expected poses its usable images show, the first ones "
               "counting most)")
     if not sug.missing:
@@ -1083,10 +1088,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("describe CENTROID needs the TEXT to set")
     try:
         with _signals_as_interrupts():
-            return _run(args)
+            code = _run(args)
     except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: the same clean stop
         print(INTERRUPTED, file=sys.stderr)
-        return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        code = 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    ray_engine = sys.modules.get("unpose_core.pose.ray_engine")
+    if ray_engine is not None and ray_engine.abandoned():   # a Ray cluster lost its head under us:
+        ray_engine.end_process(code)                       # Ray's teardown would crash the exit
+    return code
 
 
 def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:

@@ -97,6 +97,7 @@ class ExtractResult:
     seconds: float
     workers: int
     cancelled: bool = False
+    n_repeated: int = 0   # rows an engine got back more than once (a retried batch) and saved once
 
     @property
     def images_per_second(self) -> float:

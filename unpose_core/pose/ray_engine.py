@@ -17,10 +17,14 @@ one CPU per actor and shut down afterwards. Ray is an optional extra (``pip inst
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import queue
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -45,8 +49,20 @@ INSTALL_HINT = f'the Ray engine needs the "{EXTRA}" extra: pip install "unpose-c
 COLUMNS = ("content_hash", "status", "n_landmarks", "landmarks", "width", "height", "score", "error", "signals")
 
 
+# a cluster run stops, rather than waits, when the head stops answering or no node with a CPU is
+# left for this long (Ray's own driver would wait 60 s for the head, then end the process unannounced)
+CLUSTER_GRACE = 10.0
+WATCH_INTERVAL = 0.5
+CONNECT_TIMEOUT = 5.0   # seconds to reach the head's port before ray.init (which would retry forever)
+
+
 class RayUnavailable(RuntimeError):
     """Ray is not installed: the message names the extra to install."""
+
+
+class RayClusterLost(RuntimeError):
+    """The Ray cluster went away under a run (its head, or every node with a CPU): the message says
+    what happened, how much was saved, and that a re-run continues."""
 
 
 def import_ray():
@@ -133,37 +149,101 @@ def extract_poses_ray(store: Store, options: PoseOptions | None = None, actors: 
     tracker = ProgressTracker(f"pose ({bid}, ray)", len(items), progress)
     counts = dict.fromkeys(Status, 0)
     cancelled = bool(items) and stop is not None and stop.is_set()
-    n_actors = 0
+    n_actors, seen, n_repeated = 0, set(), 0
     if items and not cancelled:
-        with _ray_session(ray, address, actors or usable_cores()) as cluster_cpus:
+        with _ray_session(ray, address, actors or usable_cores()) as (cluster_cpus, watch):
             n_actors = max(1, min(actors or cluster_cpus, len(items)))
             size = min(batch_size, -(-len(items) // n_actors))   # small jobs: smaller batches, every actor busy
             ds = ray.data.from_items([{"content_hash": h, "path": p} for h, p in items],
                                      override_num_blocks=-(-len(items) // size))   # one block per batch
+            # an actor lost with its node is restarted where a CPU is free and its batch sent again
+            # (Ray Data's defaults for actor pools: max_restarts=-1, max_task_retries=-1); the driver
+            # commits each image once, whichever try brought it
             ds = ds.map_batches(PoseActor, batch_size=size, batch_format="pyarrow", num_cpus=1,
                                 compute=ray.data.ActorPoolStrategy(size=n_actors),
                                 fn_constructor_kwargs={"options": asdict(options),
                                                       "data_dir": str(store.data_dir.resolve())})
-            batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1))
+            feed = _Feed(ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1))
+            wait_for_feed = True
             try:
-                for table in batches:
+                for table in feed.tables(watch):
                     rows = table_to_rows(table)
-                    store.put_poses(bid, version, rows)   # committed now: a re-run will not redo them
-                    for r in rows:
+                    fresh = [r for r in rows if r.content_hash not in seen]   # a batch sent twice counts once
+                    n_repeated += len(rows) - len(fresh)
+                    store.put_poses(bid, version, fresh)   # committed now: a re-run will not redo them
+                    seen.update(r.content_hash for r in fresh)
+                    for r in fresh:
                         counts[r.status] += 1
-                    tracker.update(tracker.done + len(rows))
+                    tracker.update(tracker.done + len(fresh))
                     if stop is not None and stop.is_set() and tracker.done < len(items):
                         cancelled = True
                         break
+            except _Lost as lost:
+                wait_for_feed = False   # the cluster is gone: nothing there to stop or wait for
+                raise RayClusterLost(f"{lost}; {tracker.done} of {len(items)} images were saved before, "
+                                     "a re-run continues with the rest") from None
+            except KeyboardInterrupt:
+                wait_for_feed = False   # the process is stopping: Ray's shutdown ends the actors
+                raise
             finally:
-                close = getattr(batches, "close", None)   # stops the streaming executor and its actors
-                if close is not None:
-                    with contextlib.suppress(Exception):
-                        close()
+                feed.halt(wait=wait_for_feed)
     tracker.finish("cancelled" if cancelled else "done")
     return ExtractResult(bid, version, n_unique, n_unique - len(items), sum(counts.values()),
                          counts[Status.PERSON], counts[Status.NO_PERSON], counts[Status.ERROR],
-                         time.perf_counter() - t0, n_actors, cancelled)
+                         time.perf_counter() - t0, n_actors, cancelled, n_repeated)
+
+
+class _Lost(Exception):
+    """Raised by :meth:`_Feed.tables` when the watch says the cluster is gone."""
+
+
+class _Feed:
+    """Ray Data's batch iterator, read on a thread of its own: the driver's main thread then never
+    waits inside Ray (with the head gone, Ray's calls block for a minute before Ray ends the
+    process), and can give up on a lost cluster at once."""
+
+    def __init__(self, batches: Iterable):
+        self._batches, self._queue = batches, queue.Queue()
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="unposed-ray-feed", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        it = iter(self._batches)
+        try:
+            for table in it:
+                if self._halt.is_set():
+                    break
+                self._queue.put(("table", table))
+            self._queue.put(("end", None))
+        except BaseException as exc:   # handed to the main thread
+            self._queue.put(("error", exc))
+        finally:
+            close = getattr(it, "close", None)   # stops the streaming executor and its actors
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    def tables(self, watch: ClusterWatch | None):
+        """The batches as they come; :class:`_Lost` when ``watch`` reports the cluster gone."""
+        while True:
+            try:
+                kind, value = self._queue.get(timeout=WATCH_INTERVAL)
+            except queue.Empty:
+                if watch is not None and watch.lost is not None:
+                    raise _Lost(watch.lost) from None
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def halt(self, wait: bool = True, timeout: float = 120.0) -> None:
+        """Stop reading; with ``wait``, until the executor has stopped (what is in flight is dropped)."""
+        self._halt.set()
+        if wait:
+            self._thread.join(timeout)
 
 
 @contextlib.contextmanager
@@ -175,10 +255,11 @@ def _ray_session(ray, address: str | None, local_cpus: int):
     ctx.enable_progress_bars = False      # the engine reports progress through ProgressTracker
     ctx.print_on_execution_start = False
     if ray.is_initialized():
-        yield int(ray.cluster_resources().get("CPU", 1))
+        yield int(ray.cluster_resources().get("CPU", 1)), None
         return
     temp_dir, auth_mode = None, os.environ.get(AUTH_MODE)
     if address:   # the cluster's own authentication settings (RAY_AUTH_MODE, token) apply as they are
+        check_reachable(address)
         ray.init(address=address, log_to_driver=False)
     else:
         # a Ray private to this run: no token (Ray would otherwise write one to the home folder),
@@ -191,12 +272,114 @@ def _ray_session(ray, address: str | None, local_cpus: int):
         except BaseException:
             _restore_local(temp_dir, auth_mode)
             raise
+    watch = ClusterWatch(ray, ray.get_runtime_context().gcs_address).start() if address else None
     try:
-        yield int(ray.cluster_resources().get("CPU", 1))
+        yield int(ray.cluster_resources().get("CPU", 1)), watch
     finally:
-        ray.shutdown()
+        if watch is not None:
+            watch.stop()
+        if watch is not None and (watch.lost is not None or not watch.head_answers()):
+            _abandon(ray)
+        else:
+            ray.shutdown()
         if temp_dir is not None:
             _restore_local(temp_dir, auth_mode)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT`` (``ray://`` stripped), None for ``auto`` or anything else."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """RuntimeError unless the head's port at ``address`` accepts a connection within ``timeout``
+    (``ray.init`` itself would retry for ever)."""
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except OSError as exc:
+        raise RuntimeError(f"cannot reach the Ray cluster at {address} ({exc}); start it with "
+                           "`ray start --head` or check the address") from None
+
+
+class ClusterWatch:
+    """Watches a cluster during a run: when its head (the GCS at ``gcs_address``) stops accepting
+    connections, or no alive node has a CPU, for :data:`CLUSTER_GRACE` seconds, it records why in
+    ``lost``, which the engine turns into :class:`RayClusterLost`."""
+
+    def __init__(self, ray, gcs_address: str, grace: float = CLUSTER_GRACE, interval: float = WATCH_INTERVAL):
+        self.ray, self.gcs_address, self.grace, self.interval = ray, gcs_address, grace, interval
+        self.lost: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="unposed-ray-watch", daemon=True)
+
+    def start(self) -> ClusterWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def head_answers(self) -> bool:
+        hp = _host_port(self.gcs_address)
+        try:
+            if hp is not None:
+                socket.create_connection(hp, timeout=max(1.0, self.interval * 2)).close()
+        except OSError:
+            return False
+        return True
+
+    def _problem(self) -> str | None:
+        if not self.head_answers():
+            return f"the Ray cluster's head at {self.gcs_address} stopped answering"
+        try:
+            cpus = self.ray.cluster_resources().get("CPU", 0)
+        except Exception:   # the head went while asking: the next round says so
+            return None
+        return None if cpus > 0 else "no node of the Ray cluster with a CPU is left"
+
+    def _watch(self) -> None:
+        since = None
+        while not self._done.wait(self.interval):
+            problem = self._problem()
+            if problem is None:
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.grace:
+                self.lost = f"{problem} for {self.grace:g} s"
+                return
+
+
+_abandoned = threading.Event()
+
+
+def _abandon(ray) -> None:
+    """Leave a Ray whose head is gone without ``ray.shutdown``, which would wait on the head (Ray's
+    driver gives up after 60 s and ends the process without a word); also at interpreter exit.
+    The process should then end through :func:`end_process` (see :func:`abandoned`)."""
+    _abandoned.set()
+    atexit.unregister(ray.shutdown)
+    with contextlib.suppress(AttributeError):
+        atexit.unregister(ray._private.worker.shutdown)
+
+
+def abandoned() -> bool:
+    """Whether this process left a Ray cluster whose head was gone: Ray's driver state then cannot
+    be torn down (the interpreter's own exit crashes in it), so a command ends with
+    :func:`end_process` once it has said what happened."""
+    return _abandoned.is_set()
+
+
+def end_process(code: int) -> None:
+    """Flush the standard streams and end the process now with ``code``, past Ray's teardown."""
+    for f in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            f.flush()
+    os._exit(code)
 
 
 def _restore_local(temp_dir: str, auth_mode: str | None) -> None:
