@@ -115,3 +115,17 @@ def views_catalogue(root: Path, extra: int = 0) -> tuple[Path, Path]:
                          "image_path": f})
     pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
     return root / "m.csv", imgs
+
+
+def require_ray():
+    """The ``ray`` module with ``ray.data`` (what the Ray engine needs), else skip the calling test
+    module; under CI=true, whose install has the "ray" extra, a missing ray fails instead."""
+    try:
+        import ray
+        import ray.data  # the engine needs ray[data], not only ray
+    except ImportError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f'ray[data] is not importable under CI=true, but the test install has the "ray" extra: '
+                        f'{exc}', pytrace=False)
+        pytest.skip(f'ray[data] is not installed (pip install "unpose-core[ray]"): {exc}', allow_module_level=True)
+    return ray

@@ -28,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, copy_data_dir, views_catalogue
+from conftest import ROOT, copy_data_dir, require_ray, views_catalogue
 
-try:
-    import ray
-    import ray.data  # the engine needs ray[data], not only ray
-    from ray.cluster_utils import Cluster
-except ImportError as exc:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f'ray[data] is not importable under CI=true, but the test install has the "ray" extra: {exc}',
-                    pytrace=False)
-    pytest.skip(f'ray[data] is not installed (pip install "unpose-core[ray]"): {exc}', allow_module_level=True)
+ray = require_ray()
+from ray.cluster_utils import Cluster
 
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.pose import ray_engine
@@ -88,33 +81,29 @@ def cluster(ray_env):
         c.shutdown()
 
 
-@pytest.fixture(scope="module")
-def imported(tmp_path_factory) -> Path:
-    """A data dir holding the 48-image catalogue, nothing extracted."""
-    root = tmp_path_factory.mktemp("ray-cluster")
-    products, images, report = import_catalogue(*views_catalogue(root / "catalogue"))
-    assert report.ok and len(images) == N_IMAGES
+def _imported(root: Path, extra: int = 0) -> Path:
+    """A data dir holding the catalogue (with ``extra`` products of 4 views), nothing extracted."""
+    products, images, report = import_catalogue(*views_catalogue(root / "catalogue", extra=extra))
+    assert report.ok and len(images) == N_IMAGES + 4 * extra
     store = Store(root / "data")
     try:
         store.replace_catalogue(products, images, report.problems, "test")
     finally:
         store.close()
     return root / "data"
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> Path:
+    """The 48-image catalogue."""
+    return _imported(tmp_path_factory.mktemp("ray-cluster"))
 
 
 @pytest.fixture(scope="module")
 def imported_more(tmp_path_factory) -> Path:
-    """A data dir holding the catalogue with 12 more products of 4 views (96 images): enough
-    batches still to do when the head goes that the run cannot finish without it."""
-    root = tmp_path_factory.mktemp("ray-cluster-more")
-    products, images, report = import_catalogue(*views_catalogue(root / "catalogue", extra=12))
-    assert report.ok and len(images) == 2 * N_IMAGES
-    store = Store(root / "data")
-    try:
-        store.replace_catalogue(products, images, report.problems, "test")
-    finally:
-        store.close()
-    return root / "data"
+    """The catalogue with 12 more products of 4 views (96 images): enough batches still to do
+    when the head goes that the run cannot finish without it."""
+    return _imported(tmp_path_factory.mktemp("ray-cluster-more"), extra=12)
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +185,12 @@ def test_a_worker_node_lost_mid_run_loses_and_repeats_nothing(cluster, imported,
     assert code == 0, err[-3000:]
     res = _json(out)
     after = _committed(data)
+    table = cluster.global_state.actor_table(None)
+    actors = [a for a in (table.values() if isinstance(table, dict) else table) if "PoseActor" in a["ActorClassName"]]
     print(f"\nworker node lost: cluster up in {cluster.start_seconds:.1f} s; node removed {at:.1f} s into the run "
           f"with {len(before)} of {N_IMAGES} images committed; run finished in {seconds:.1f} s; "
-          f"{res['n_processed']} rows saved, {res['n_repeated']} rows came back twice (saved once)")
+          f"{res['n_processed']} rows saved, {res['n_repeated']} rows came back twice (saved once); "
+          f"{len(actors)} pose actors, {sum(a['NumRestarts'] for a in actors)} restart(s)")
     assert res["n_processed"] == N_IMAGES and res["n_cached"] == 0   # each image saved once by this run
     assert len(after) == N_IMAGES and {h: after[h] for h in before} == before   # nothing redone, nothing lost
     store = Store(data)

@@ -17,16 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ASSETS, PHOTOS, RENDERS, copy_data_dir
+from conftest import ASSETS, PHOTOS, RENDERS, copy_data_dir, require_ray
 
-try:
-    import ray
-    import ray.data  # the engine needs ray[data], not only ray
-except ImportError as exc:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f'ray[data] is not importable under CI=true, but the test install has the "ray" extra: {exc}',
-                    pytrace=False)
-    pytest.skip(f'ray[data] is not installed (pip install "unpose-core[ray]"): {exc}', allow_module_level=True)
+ray = require_ray()
 
 from unpose_core import suggestions
 from unpose_core.catalog.manifest import import_catalogue
