@@ -26,6 +26,7 @@ from conftest import copy_data_dir, views_catalogue
 from unpose_core.catalog.manifest import import_catalogue
 from unpose_core.cli import main
 from unpose_core.diskspace import DiskFullError, disk_full
+from unpose_core.jobs.runner import friendly_error
 from unpose_core.pose.extract import CHUNK, extract_poses
 from unpose_core.store import Store
 
@@ -115,6 +116,9 @@ def test_disk_full_is_told_apart_from_other_errors(tmp_path):
     assert disk_full(sqlite3.OperationalError("disk I/O error"), tmp_path) is None
     assert disk_full(ValueError("bad rating"), tmp_path) is None
     assert disk_full(OSError(13, "Permission denied"), tmp_path) is None
+    # the app's jobs say it the same way
+    assert friendly_error(OSError(28, "No space left on device"), tmp_path).startswith("disk full: ")
+    assert friendly_error(ValueError("bad rating"), tmp_path) == "bad rating"
 
 
 def test_import_on_a_full_disk_keeps_the_old_catalogue(catalogue, extracted, small_fs, tmp_path, capsys):
