@@ -142,17 +142,22 @@ def test_report_engine_options_belong_to_their_engine(tmp_path, capsys):
     from unpose_core.cli import main
 
     out, data = str(tmp_path / "r.csv"), str(tmp_path / "d")
-    for flags, message in ((["--actors", "2"], "--engine ray"), (["--address", "auto"], "--engine ray"),
-                           (["--engine", "ray", "--workers", "2"], "--actors"), (["--workers", "0"], "at least 1"),
-                           (["--engine", "ray", "--actors", "0"], "at least 1")):
+    # one check (pose.engines.check_engine), one message set: the keywords are the options' names
+    for flags, message in ((["--actors", "2"], "actors and address need engine ray"),
+                           (["--address", "auto"], "actors and address need engine ray"),
+                           (["--engine", "ray", "--workers", "2"], "workers are for the local engine: give actors"),
+                           (["--workers", "0"], "workers must be at least 1"),
+                           (["--engine", "ray", "--actors", "0"], "actors must be at least 1")):
         assert main(["report", "--out", out, "--data-dir", data, "-q", *flags]) == 2, flags
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (flags, err)
     with pytest.raises(SystemExit):   # argparse's choices
         main(["report", "--engine", "dask", "--out", out, "--data-dir", data])
     capsys.readouterr()
-    for bad in ({"engine": "dask"}, {"engine": "ray", "workers": 2}, {"actors": 2}, {"address": "auto"}):
-        with pytest.raises(ValueError):
+    for bad, message in (({"engine": "dask"}, "engine must be one of local, ray"),
+                         ({"engine": "ray", "workers": 2}, "workers are for the local engine"),
+                         ({"actors": 2}, "need engine ray"), ({"address": "auto"}, "need engine ray")):
+        with pytest.raises(ValueError, match=message):
             up.report(tmp_path / "d", **bad)
     assert not (tmp_path / "r.csv").exists()
 

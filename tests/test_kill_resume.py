@@ -219,9 +219,10 @@ def check_runs_load(data_dir: Path) -> int:
 
 
 def _train_config():
-    from unpose_core.cli import _train_config, build_parser
+    from unpose_core.cli import build_parser
+    from unpose_core.cli.train import train_config
 
-    return _train_config(build_parser().parse_args(list(TRAIN_ARGS)))
+    return train_config(build_parser().parse_args(list(TRAIN_ARGS)))
 
 
 def _dead_pid() -> int:

@@ -25,8 +25,8 @@ LAYERS: list[set[str]] = [
     {"groups", "listing"},
     {"training", "suggestions"},
     {"evaluation", "outputs"},
-    {"jobs", "app_tables"},
-    {"api", "cli"},
+    {"api", "app_tables"},   # the public API, and the read-only tables the app shows
+    {"jobs", "cli"},         # the app's background jobs and the command line: clients of the API
     {"__init__"},   # the package root re-exports the API
 ]
 LAYER_OF = {stage: i for i, layer in enumerate(LAYERS) for stage in layer}

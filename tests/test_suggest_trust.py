@@ -341,7 +341,9 @@ def test_demo_suggestion_json_and_cli_show_status_and_confidence(demo_data_dir, 
     assert {"confidence", "closest", "group", "members", "support_low", "why"} <= set(d["missing"][0])
     assert main(["suggest", pid, "--min-confidence", "0.99", "-q", "--data-dir", str(demo_data_dir)]) == 0
     out = capsys.readouterr().out
-    assert "rule: expected from" in out and ("no request (below_confidence)" in out or "confidence" in out)
+    assert "rule: expected: a pose group shown by at least" in out   # SuggestConfig.rule_text, as the app shows it
+    assert "requests below confidence 0.99 left out" in out
+    assert "no request (below_confidence)" in out or "confidence" in out
 
 
 def test_demo_view_coverage_only_removes_requests_and_says_so(demo_run, demo_data_dir, demo_suggestions, capsys):

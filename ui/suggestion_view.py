@@ -108,20 +108,7 @@ def image_caption(a, run: Run) -> str:
 
 def rule_text(settings: dict) -> str:
     """The suggestion rule and its thresholds, in words (SuggestConfig, as the Suggestion used it)."""
-    if not settings:
-        return ""
-    cov = settings.get("coverage_percentile") or 0
-    parts = [f"Expected: a pose group shown by at least {settings.get('expect', 0):g} × the cohort's typical "
-             "support" + (f" and {settings['min_share']:.0%}" if settings.get("min_share") else "")
-             + (f", or {score}" if (score := SuggestConfig.from_dict(settings).score_text()) else ""),
-             (f"an image covers every pose whose p{cov:g} radius it lies within" if cov
-              else "an image covers only its nearest pose")]
-    if settings.get("view_share"):
-        parts.append(f"and every pose whose reference photos show its facing and framing "
-                     f"(at least {settings['view_share']:.0%} of them)")
-    if settings.get("min_confidence"):
-        parts.append(f"requests below confidence {settings['min_confidence']:g} left out")
-    return "Rule: " + "; ".join(parts) + "."
+    return f"Rule: {SuggestConfig.from_dict(settings).rule_text()}." if settings else ""
 
 
 def _hash_of(store: Store, a) -> str | None:

@@ -194,6 +194,14 @@ class PoseKMeans:
         return km
 
 
+def sweep_ks(ks) -> list[int]:
+    """The K values of a sweep, distinct and sorted; ValueError unless there is one and each is >= 2."""
+    out = sorted({int(k) for k in ks})
+    if not out or out[0] < 2:
+        raise ValueError("the K range must hold values of at least 2")
+    return out
+
+
 def sweep_k(X: np.ndarray, ks, seed: int = 0, labels=None, sample: int = 5000,
             progress: ProgressFn | None = None, feature_weights: np.ndarray | None = None) -> list[dict]:
     """Fit K-Means for each K: inertia (elbow), silhouette on a sample, size balance, and

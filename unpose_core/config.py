@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DATA_DIR_ENV = "UNPOSED_DATA_DIR"
+RATING_SCALE = 5.0      # a catalogue's avg_rating lies within 0..RATING_SCALE unless its import says otherwise
+N_REFERENCES = 3        # example images per missing pose: suggestions, seller sheets, the CLI
+ENGINES = ("local", "ray")   # what fills the pose cache (pose.engines), the first the default
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -176,13 +179,28 @@ class SuggestConfig:
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
 
     def score_text(self) -> str:
-        """The by-score part of the rule in words ('' when off): the CLI and the app both print it."""
+        """The by-score part of the rule in words ('' when off), within :meth:`rule_text`."""
         if not self.by_score:
             return ""
         if self.score_ranks == 1:
             return "the pose the ranker puts first when it scores it above the cohort's baseline"
         which = "any pose" if self.score_ranks == 0 else f"any of the ranker's first {self.score_ranks} poses"
         return f"{which} the ranker scores above the cohort's baseline"
+
+    def rule_text(self) -> str:
+        """The whole rule and its thresholds in words (a Suggestion's ``settings`` give the ones it
+        used): the one text the CLI prints and the app shows under a suggestion."""
+        parts = [f"expected: a pose group shown by at least {self.expect:g} × the cohort's typical support"
+                 + (f" and {self.min_share:.0%}" if self.min_share else "")
+                 + (f", or {score}" if (score := self.score_text()) else ""),
+                 (f"an image covers every pose whose p{self.coverage_percentile:g} radius it lies within"
+                  if self.coverage_percentile else "an image covers only its nearest pose")]
+        if self.view_share:
+            parts.append(f"and every pose whose reference photos show its facing and framing "
+                         f"(at least {self.view_share:.0%} of them)")
+        if self.min_confidence:
+            parts.append(f"requests below confidence {self.min_confidence:g} left out")
+        return "; ".join(parts)
 
     def label(self) -> str:
         """Short text for tables: 'expect 0.75x, radius p90, conf >= 0'."""

@@ -79,6 +79,12 @@ class TrainResult:
     summary: dict
     activation: Activation | None = None   # how it became active, what was carried (None: not activated)
 
+    def to_dict(self) -> dict:
+        """Plain JSON: `unposed train --json` prints it, the app's train job returns it."""
+        return {"run_id": self.run_id, "path": str(self.path), "selection": self.selection,
+                "extract": self.extract, "summary": self.summary,
+                "activation": self.activation.to_dict() if self.activation else None}
+
 
 def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg: str = "") -> None:
     if progress:

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import RATING_SCALE  # avg_rating is within 0..RATING_SCALE unless the caller says otherwise
 from ..diskspace import disk_full
 from ..images import ImageError, check_complete, content_hash, probe_image
 from ..progress import ProgressFn, ProgressTracker
@@ -84,7 +85,6 @@ ROW_ERROR = "row_error"                    # anything unforeseen while handling 
 NO_IMAGES = "product_without_images"
 NOTE_KINDS = (MISSING_COLUMN, UNKNOWN_COLUMN)
 
-RATING_SCALE = 5.0             # avg_rating is within 0..RATING_SCALE unless the caller says otherwise
 MAX_COUNT = 10 ** 12           # n_ratings beyond this is a typo or an overflow, not a count
 MAX_ID_CHARS = 256
 _ABSENT = {"", "n/a", "na", "null", "none", "-", "\u2014", "\u2013"}

@@ -1,8 +1,11 @@
-"""The app's background jobs: train, demo build, import, K sweep, evaluation."""
+"""The app's background jobs: train, demo build, import, K sweep, evaluation. Each job runs a
+function of the public API (:mod:`unpose_core.api`), as the CLI does, in a thread."""
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+
+import unpose_core.api as api
 
 from ..progress import Progress, ProgressFn
 from ..store import Store
@@ -21,17 +24,12 @@ def start_train(store: Store, config, workers: int | None = None, umap: bool = T
 
 
 def _train_target(store: Store, progress: ProgressFn, stop: threading.Event, cfg, workers, umap) -> dict:
-    from ..runs import get_run
-    from ..training import train
-
-    res = train(store, cfg, progress=progress, workers=workers, stop=stop)
-    out = {"run_id": res.run_id, "path": str(res.path), "selection": res.selection,
-           "extract": res.extract, "summary": res.summary,
-           "activation": res.activation.to_dict() if res.activation else None}   # labels carried, notes
+    res = api.train(store, cfg, progress=progress, workers=workers, stop=stop)
+    out = res.to_dict()   # as `unposed train --json`: the run, its selection, the labels carried
     if umap:
         from ..projection import ensure_projection
 
-        proj = ensure_projection(store, get_run(store, res.run_id), progress=progress)
+        proj = ensure_projection(store, api.load_run(store, res.run_id), progress=progress)
         out["umap_seconds"] = proj.meta.get("seconds")
     return out
 
@@ -48,11 +46,10 @@ def start_demo(store: Store, seed: int = 0, k: int | None = None, train: bool = 
 
 def _demo_target(store: Store, progress: ProgressFn, stop: threading.Event, seed: int, k: int,
                  do_train: bool) -> dict:
-    from ..catalog.demo import install_demo
     from ..config import TrainConfig
 
     progress(Progress("demo", 0, 1, "generating demo images"))
-    report = install_demo(store, seed, progress)
+    report = api.install_demo(store, seed, progress)
     out = {"import": report.summary()}
     if do_train:
         out.update(_train_target(store, progress, stop, TrainConfig(k=k, seed=seed), None, True))
@@ -70,9 +67,7 @@ MAX_PROBLEMS_IN_RESULT = 500
 
 
 def _import_target(store: Store, progress: ProgressFn, manifest: str, image_root) -> dict:
-    from ..catalog.manifest import import_into_store
-
-    report = import_into_store(store, manifest, image_root, progress)
+    report = api.import_catalogue(store, manifest, image_root, progress)
     d = report.to_dict()
     d["n_problems"] = len(d["problems"])
     d["problems"] = d["problems"][:MAX_PROBLEMS_IN_RESULT]
@@ -83,38 +78,12 @@ def _import_target(store: Store, progress: ProgressFn, manifest: str, image_root
 
 
 def start_sweep(store: Store, run_id: str, ks: list[int], sample: int = 5000, seed: int = 0) -> Job:
-    """Tune K: K-Means for each K over the run's reference poses (cluster.sweep_k)."""
-    ks = sorted({int(k) for k in ks})
-    if not ks or ks[0] < 2:
-        raise ValueError("the K range must hold values of at least 2")
-    return start(store, "sweep", lambda s, p, stop: _sweep_target(s, p, stop, run_id, ks, sample, seed),
+    """Tune K: K-Means for each K over the run's reference poses (api.tune_k)."""
+    from ..cluster import sweep_ks
+
+    ks = sweep_ks(ks)   # bad values fail here, in the page, not in the thread
+    return start(store, "sweep", lambda s, p, stop: api.tune_k(s, run_id, ks, sample, seed, p),
                  {"run_id": run_id, "ks": ks, "sample": sample, "seed": seed})
-
-
-def _sweep_target(store: Store, progress: ProgressFn, stop: threading.Event, run_id: str, ks, sample,
-                  seed) -> dict:
-    import numpy as np
-
-    from ..cluster import sweep_k
-    from ..projection import reference_embeddings
-    from ..runs import get_run
-
-    run = get_run(store, run_id)
-    progress(Progress("sweep", 0, len(ks), "loading reference poses"))
-    frame, raw = reference_embeddings(store, run)
-    X = run.to_space(raw)
-    if len(X) < max(ks):
-        raise ValueError(f"only {len(X)} reference images show a person; the largest K must be at most that")
-    labels = frame.get("pose_label")
-    has_labels = labels is not None and labels.notna().any()
-    rows = sweep_k(X, ks, seed=seed, labels=labels.to_numpy(object) if has_labels else None,
-                   sample=sample, progress=progress, feature_weights=run.space_weights())
-    for r in rows:
-        for key, v in list(r.items()):
-            if isinstance(v, float) and not np.isfinite(v):
-                r[key] = None
-    return {"run_id": run_id, "ks": list(ks), "rows": rows, "n_points": int(len(X)),
-            "has_labels": bool(has_labels), "sample": sample}
 
 
 def start_evaluate(store: Store, configurations: list[str], options=None) -> Job:
@@ -125,18 +94,15 @@ def start_evaluate(store: Store, configurations: list[str], options=None) -> Job
     opts = options if options is not None else EvalOptions()
     if not configurations:
         raise ValueError("pick at least one configuration")
-    configs = [Configuration.parse(c) for c in configurations]   # bad keys and options fail here, not in the thread
+    for c in configurations:   # bad keys and options fail here, not in the thread
+        Configuration.parse(c)
     opts.validate()
     params = {"configurations": list(configurations), **opts.__dict__,
               "base": opts.base.to_dict() if opts.base is not None else None}
-    return start(store, "evaluate", lambda s, p, stop: _evaluate_target(s, p, configs, opts), params)
+    return start(store, "evaluate", lambda s, p, stop: _evaluate_target(s, p, list(configurations), opts), params)
 
 
 def _evaluate_target(store: Store, progress: ProgressFn, configs, opts) -> dict:
-    from ..evaluation.judgements import load_labels
-    from ..evaluation.protocol import evaluate
-    from ..evaluation.results import save_result
-
-    res = evaluate(store, load_labels(store), configs, opts, progress=progress)
-    folder = save_result(store, res)
+    res = api.evaluate(store, None, configs, progress, options=opts)
+    folder = api.save_evaluation(store, res)
     return {"path": str(folder), "seconds": round(res.seconds, 1), "winner_f1": res.winner("f1")}

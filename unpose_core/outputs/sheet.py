@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..catalog.selection import select_sets
-from ..config import SuggestConfig
+from ..config import N_REFERENCES, SuggestConfig
 from ..images import load_rgb
 from ..progress import ProgressFn, ProgressTracker
 from ..rank import cohort_keys
@@ -30,7 +30,7 @@ from ..suggestions import Suggester, Suggestion
 from .completeness import explain
 
 THUMB_PX = 320          # longest side of an embedded photo
-N_EXAMPLES = 3          # example photos per missing pose
+N_EXAMPLES = N_REFERENCES   # example photos per missing pose
 JPEG_QUALITY = 80
 
 _CSS = """

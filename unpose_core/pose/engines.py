@@ -8,26 +8,28 @@ import threading
 import time
 from collections.abc import Iterable
 
+from ..config import ENGINES  # what fill_pose_cache (and `--engine`) accepts
 from ..progress import ProgressFn
 from ..store import Store
 from . import PoseOptions, backend_identity, create_backend, require_version
 from .extract import ExtractResult, default_workers, extract_poses, pending_images
 
-ENGINES = ("local", "ray")  # what fill_pose_cache (and `--engine`) accepts
-
 
 def check_engine(engine: str, workers: int | None = None, actors: int | None = None,
                  address: str | None = None) -> None:
     """ValueError unless ``engine`` is one of :data:`ENGINES` and each setting given belongs to it
-    (``workers``: local; ``actors``, ``address``: ray), at least 1 where it is a count."""
+    (``workers``: local; ``actors``, ``address``: ray), at least 1 where it is a count. The one
+    check: the API and the CLI (``--engine``, ``--workers``, ``--actors``, ``--address``, the
+    same names) give its messages as they are."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray" and workers is not None:
-        raise ValueError("workers are for the local engine: give actors with engine='ray'")
+        raise ValueError("workers are for the local engine: give actors with engine ray")
     if engine == "local" and (actors is not None or address is not None):
-        raise ValueError("actors and address need engine='ray'")
-    if (workers is not None and workers < 1) or (actors is not None and actors < 1):
-        raise ValueError("workers and actors must be at least 1")
+        raise ValueError("actors and address need engine ray")
+    for name, count in (("workers", workers), ("actors", actors)):
+        if count is not None and count < 1:
+            raise ValueError(f"{name} must be at least 1")
 
 
 def fill_pose_cache(store: Store, options: PoseOptions, hashes: Iterable[str] | None, identity: tuple[str, str],
