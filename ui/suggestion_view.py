@@ -12,6 +12,7 @@ from unpose_core import app_tables as views
 from unpose_core.config import SuggestConfig
 from unpose_core.exports import to_csv
 from unpose_core.outputs.sheet import render_sheet, sheet_filename
+from unpose_core.rank import cohort_name
 from unpose_core.records import Status
 from unpose_core.runs import Run
 from unpose_core.store import Store
@@ -22,7 +23,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     backend = views.pose_backend_of(store, run)
     level = {"product_type": "product type", "subcategory": "subcategory", "category": "category",
              "global": "all products"}.get(sug.cohort_level, sug.cohort_level)
-    cohort = sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products"
+    cohort = cohort_name(sug.cohort)
     n_missing = len(sug.missing)
     st.markdown(f"Cohort **{cohort}** ({level} level) · {len(sug.images)} images · "
                 f"{len(sug.present_groups)} poses shown, {len(sug.covered_groups)} covered · **{n_missing} missing**")

@@ -12,6 +12,7 @@ import pandas as pd
 from .catalog.selection import select_sets
 from .config import SelectionConfig, SuggestConfig
 from .descriptions import describe_centroid
+from .rank import cohort_name
 from .records import Status
 from .runs import Run
 from .store import Store
@@ -150,7 +151,7 @@ def cohort_ranks(run: Run, store: Store | None = None, config: SuggestConfig | N
     for key, t in run.ranker.tables_.items():
         for r in rank_cohort(run, key, groups, config):
             for c in r["members"]:
-                rows.append({"cohort": key.replace("|", " / ") if key != "*" else "all products", "cohort_key": key,
+                rows.append({"cohort": cohort_name(key), "cohort_key": key,
                              "level": t["level"], "n_products": t["n_products"], "pose_class": c,
                              "group": r["group"], "rank": r["rank"], "score": r["score"], "support": r["support"],
                              "expected": r["expected"], "excluded": r["excluded"], "desirable": r["desirable"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .rank import cohort_name
 from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, MarkKind, UnplacedLabel
 from .runs import Run
 from .store import Store
@@ -132,7 +133,7 @@ def seller_hint(description: str, support: float, cohort: str, n_products: int,
                 kind: ImageKind | None = None, described: bool = False) -> str:
     """One line a seller can act on. For a class without a person, the request names the kind
     (unless an analyst described the class: then their words lead)."""
-    who = f"top {cohort.replace('|', ' / ')} listings" if cohort != "*" else "top listings"
+    who = f"top {cohort_name(cohort)} listings" if cohort != "*" else "top listings"
     share = f"{support:.0%} of the {n_products} {who}" if n_products else who
     if kind is not None and not described:
         return f"{KIND_REQUESTS[ImageKind(kind)]}. {share} have one."

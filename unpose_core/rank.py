@@ -174,6 +174,12 @@ def ranked_classes(table: dict, min_share: float = 0.0, expect: float = DEFAULT_
                        by_score=by_score, score_ranks=score_ranks)
 
 
+def cohort_name(key: str) -> str:
+    """A cohort key as people read it: 'Clothing|T-shirts' -> 'Clothing / T-shirts', '*' -> 'all
+    products'. The one name of a cohort: notes, reasons, reports, seller sheets and the app."""
+    return "all products" if key == "*" else key.replace("|", " / ")
+
+
 def cohort_keys(row) -> list[str]:
     """Keys from most to least specific: 'cat|sub|type', 'cat|sub', 'cat', '*'."""
     vals = [str(row.get(c) or UNKNOWN) for c in COHORT_LEVELS]

@@ -22,6 +22,7 @@ from ..config import SuggestConfig
 from ..coverage import completeness_score, rank_weight
 from ..groups import PoseGroups
 from ..progress import ProgressFn, ProgressTracker
+from ..rank import cohort_name
 from ..runs import Run
 from ..store import Store
 from ..suggestions import Suggester, Suggestion
@@ -157,7 +158,7 @@ def catalogue(store: Store, run: Run, product_ids: list[str] | None = None, conf
             prod = s.products.loc[pid]
             prows.append({"product_id": pid, "title": sug.title, "category": prod["category"],
                           "subcategory": prod["subcategory"], "product_type": prod["product_type"],
-                          "cohort": sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products",
+                          "cohort": cohort_name(sug.cohort),
                           "n_images": c.n_images, "n_usable_images": c.n_usable, "n_expected": len(c.expected),
                           "completeness": sug.completeness, "gain_next": c.gain_next,
                           "gain_requested": c.gain_requested, "n_missing": len(sug.missing),

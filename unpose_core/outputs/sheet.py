@@ -23,7 +23,7 @@ from ..catalog.selection import select_sets
 from ..config import N_REFERENCES, SuggestConfig
 from ..images import load_rgb
 from ..progress import ProgressFn, ProgressTracker
-from ..rank import cohort_keys
+from ..rank import cohort_keys, cohort_name
 from ..runs import Run
 from ..store import Store
 from ..suggestions import Suggester, Suggestion
@@ -85,7 +85,7 @@ def render_sheet(sug: Suggestion, n_examples: int = N_EXAMPLES, max_px: int = TH
     """The seller sheet of one suggestion as a complete HTML document (images embedded)."""
     c = explain(sug)
     title = sug.title or sug.product_id or "Your listing"
-    cohort = sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products"
+    cohort = cohort_name(sug.cohort)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)} · photos to add</title>"
              f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_CSS}</style></head><body>",
              f"<h1>{_e(title)}</h1>",

@@ -9,7 +9,7 @@ import pandas as pd
 from ..config import SuggestConfig
 from ..coverage import closest, covered_classes
 from ..groups import PoseGroups, build_groups
-from ..rank import cohort_keys, cohort_ranking
+from ..rank import cohort_keys, cohort_name, cohort_ranking
 from ..runs import Run
 from .records import BELOW_CONFIDENCE, COVERS_EXPECTED, MISSING, NOTHING_EXPECTED, MissingGroups
 
@@ -38,10 +38,6 @@ def group_label(groups: PoseGroups, gid: int) -> str:
         return groups.get(gid).label
     except StopIteration:
         return f"pose {gid}"
-
-
-def cohort_name(key: str) -> str:
-    return "all products" if key == "*" else key.replace("|", " / ")
 
 
 def min_share_of(run: Run, config: SuggestConfig) -> float:
