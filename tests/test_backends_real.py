@@ -9,19 +9,13 @@ import json
 import numpy as np
 import pytest
 from conftest import PHOTOS, RENDERS
+from test_mmpose import PEOPLE, SKIER, SKIER_GT, SKIER_MAX_PX, SKIER_MEDIAN_PX, TEXTURES
 
 from unpose_core.images import load_rgb
 from unpose_core.pose import EMBEDDING_FAMILY, PoseOptions, backend_identity, backend_info, bundled, create_backend
 from unpose_core.pose.base import NO_PERSON, PERSON
 from unpose_core.pose.tfjs_onnx import UnsupportedGraph, convert, read_weights
 
-PEOPLE = ["coco_000000000785.jpg", "matplotlib_grace_hopper.jpg", "skimage_astronaut.png", "skimage_camera.png"]
-TEXTURES = ["skimage_brick.png", "skimage_grass.png", "skimage_gravel.png", "skimage_text.png"]
-SKIER = "coco_000000000785.jpg"
-# COCO val2017 image 785 ground truth (assets/LICENSES.md), COCO-17 order, pixels; 640x425
-SKIER_GT = np.array([
-    [367, 81], [374, 73], [360, 75], [386, 78], [356, 81], [399, 108], [358, 129], [433, 142], [341, 159],
-    [449, 165], [309, 178], [424, 203], [393, 214], [429, 294], [367, 273], [466, 362], [396, 341]], dtype=float)
 # converted vs original on the same input tensor: float32 kernels in a different order
 FAITHFUL_ATOL = 1e-4
 NEW_BACKENDS = ["movenet-thunder", "movenet-lightning", "blazepose-heavy"]
@@ -228,7 +222,7 @@ def test_skier_against_coco_ground_truth(backend, capsys):
     with capsys.disabled():
         print(f"\n[real weights] {backend.id} vs COCO GT on the skier: median {np.median(err):.1f} px, "
               f"max {err.max():.1f} px")
-    assert np.median(err) < 12.0 and err.max() < 45.0
+    assert np.median(err) < SKIER_MEDIAN_PX and err.max() < SKIER_MAX_PX
 
 
 def test_heavy_agrees_with_full_and_differs_from_it():
