@@ -159,6 +159,16 @@ def _json(out: str) -> dict:
     return json.loads("\n".join(lines[start:lines.index("}", start) + 1]))
 
 
+def _assert_matches_local(data: Path, res: dict, local_poses: dict) -> None:
+    """The data dir's cache rows of the run ``res`` (its --json) = the local engine's, image for image."""
+    store = Store(data)
+    try:
+        poses = store.poses(res["backend"], res["backend_version"])
+    finally:
+        store.close()
+    assert_same_poses({h: poses[h] for h in local_poses}, local_poses)   # the first 48 images
+
+
 def assert_same_poses(got: dict, want: dict) -> None:
     """The cache rows of two engines are the same (landmarks to float32 precision)."""
     assert got.keys() == want.keys()
@@ -194,12 +204,7 @@ def test_a_worker_node_lost_mid_run_loses_and_repeats_nothing(cluster, imported_
           f"{len(actors)} pose actors, {sum(a['NumRestarts'] for a in actors)} restart(s)")
     assert res["n_processed"] == n_images and res["n_cached"] == 0   # each image saved once by this run
     assert len(after) == n_images and {h: after[h] for h in before} == before   # nothing redone, nothing lost
-    store = Store(data)
-    try:
-        poses = store.poses(res["backend"], res["backend_version"])
-        assert_same_poses({h: poses[h] for h in local_poses}, local_poses)   # the first 48 images
-    finally:
-        store.close()
+    _assert_matches_local(data, res, local_poses)
 
     # the report on what is left of the cluster (head + one worker) = the local report
     code, _, err = _finish(_unposed("train", "--k", "3", "--data-dir", str(data), "-q"))
@@ -251,12 +256,7 @@ def test_the_head_lost_mid_run_stops_with_one_clear_error_and_a_rerun_continues(
     after = _committed(data)
     assert res["n_cached"] == len(saved) and res["n_processed"] == n_images - len(saved)
     assert len(after) == n_images and {h: after[h] for h in saved} == saved
-    store = Store(data)
-    try:
-        poses = store.poses(res["backend"], res["backend_version"])
-        assert_same_poses({h: poses[h] for h in local_poses}, local_poses)   # the first 48 images
-    finally:
-        store.close()
+    _assert_matches_local(data, res, local_poses)
 
 
 def test_an_unreachable_address_is_one_clear_error_not_a_hang(imported, tmp_path, ray_env):
