@@ -1,6 +1,7 @@
 # The two commands in README.md are the whole set-up on a fresh machine:
 #   make run   - create .venv, install everything, build + train the demo, open the app
-#   make test  - same install plus test tools (and Debian's chromium), then run pytest
+#   make test  - same install plus test tools (and Debian's chromium), then run pytest (every test)
+#   make test-fast - the inner loop: the quick tests only (no demo training, Ray, Chromium), < 60 s
 #   make lint  - ruff over the whole project (configured in pyproject.toml); CI runs it first
 SHELL := /bin/bash
 VENV ?= .venv
@@ -9,7 +10,7 @@ PIP := $(PY) -m pip
 DATA_DIR ?= $(CURDIR)/.unposed
 PORT ?= 8501
 
-.PHONY: install models chromium run demo test lint bench clean renders
+.PHONY: install models chromium run demo test test-fast lint bench clean renders
 
 $(VENV)/.installed: pyproject.toml scripts/install_mmpose.sh
 	python3 -m venv $(VENV)
@@ -46,6 +47,10 @@ run: demo
 
 test: install chromium models
 	bash scripts/run_tests.sh
+
+# --fast (tests/conftest.py) deselects the tests marked slow, browser, cluster (Ray) or demo (trained demo)
+test-fast: install models
+	bash scripts/run_tests.sh --fast
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -29,27 +29,63 @@ def demo_build(tmp_path_factory):
     images + manifest.csv. Read-only for tests (tests/test_demo.py checks it, the data dir
     below imports it); the same seed gives byte-identical files, so the content hashes of a
     demo a test builds itself (e.g. through `unposed demo`) match this build's."""
-    from unpose_core.catalog.demo import build_demo
+    from unpose_core.catalog.demo import DemoBuild, build_demo
 
-    return build_demo(tmp_path_factory.mktemp("unposed-demo") / "demo", seed=0)
+    def build(data_dir: Path) -> dict:
+        b = build_demo(data_dir / "demo", seed=0)
+        return {"manifest_path": str(b.manifest_path), "image_root": str(b.image_root),
+                "n_products": b.n_products, "n_images": b.n_images, "seed": b.seed}
+
+    made = once_per_run(tmp_path_factory, "unposed-demo", "demo", build)
+    return DemoBuild(**{**made, "manifest_path": Path(made["manifest_path"]),
+                        "image_root": Path(made["image_root"])})
 
 
 @pytest.fixture(scope="session")
-def demo_data_dir(demo_build) -> Path:
+def demo_data_dir(demo_build, tmp_path_factory) -> Path:
     """A data dir holding the demo catalogue, its BlazePose cache and one trained run."""
     from unpose_core.catalog.manifest import import_catalogue
     from unpose_core.config import TrainConfig
     from unpose_core.store import Store
     from unpose_core.training import train
 
-    data_dir = demo_build.manifest_path.parent.parent
-    products, images, report = import_catalogue(demo_build.manifest_path, demo_build.image_root)
-    assert report.ok, report.summary()
-    store = Store(data_dir)
-    store.replace_catalogue(products, images, report.problems, "demo")
-    train(store, TrainConfig(k=DEMO_K, seed=0))
-    store.close()
-    return data_dir
+    def trained(data_dir: Path) -> dict:
+        products, images, report = import_catalogue(demo_build.manifest_path, demo_build.image_root)
+        assert report.ok, report.summary()
+        store = Store(data_dir)
+        store.replace_catalogue(products, images, report.problems, "demo")
+        train(store, TrainConfig(k=DEMO_K, seed=0))
+        store.close()
+        return {}
+
+    once_per_run(tmp_path_factory, "unposed-demo", "trained", trained)
+    return demo_build.manifest_path.parent.parent
+
+
+def once_per_run(tmp_path_factory, folder: str, step: str, make) -> dict:
+    """``make(<folder>)`` once per test run, its (JSON) result returned. In a plain run the folder
+    is this session's; under pytest-xdist (`make test`: two workers) it is shared by the workers
+    and the first to get here makes it while the others wait on a lock, so the demo is built,
+    BlazePose'd and trained once per run, not once per worker. Steps (``step``) on one folder
+    run in the order the fixtures ask for them; each is done at most once."""
+    import fcntl
+    import json
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        path = _SESSION_DIRS.get(folder) or _SESSION_DIRS.setdefault(folder, tmp_path_factory.mktemp(folder))
+        return make(path)
+    path = tmp_path_factory.getbasetemp().parent / folder   # the run's temp dir, above each worker's
+    path.mkdir(exist_ok=True)
+    done = path / f".{step}.json"
+    with open(path.parent / f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes, also if make() fails
+        if not done.is_file():
+            done.with_suffix(".tmp").write_text(json.dumps(make(path)))
+            done.with_suffix(".tmp").rename(done)
+        return json.loads(done.read_text())
+
+
+_SESSION_DIRS: dict[str, Path] = {}
 
 
 def copy_data_dir(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> Path:
@@ -129,3 +165,40 @@ def require_ray():
                         f'{exc}', pytrace=False)
         pytest.skip(f'ray[data] is not installed (pip install "unpose-core[ray]"): {exc}', allow_module_level=True)
     return ray
+
+
+# -- markers, grouping, --fast ---------------------------------------------------------------------
+# `make test` runs every test; `make test-fast` (pytest --fast, the inner loop) deselects the tests
+# with a HEAVY marker. Markers (registered in pyproject.toml): `slow` (decorated: seconds of its
+# own), `browser` (Chromium), `cluster` (starts Ray), and `demo`, set here on every test that uses
+# the session's trained demo (demo_data_dir: built, BlazePose'd and trained once per run).
+HEAVY = ("slow", "browser", "cluster", "demo")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help=f"the inner loop: deselect the tests marked {' / '.join(HEAVY)} (`make test-fast`)")
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    """Mark the trained-demo tests `demo`; give every test an xdist group (pytest-xdist's
+    `--dist loadgroup`, what scripts/run_tests.sh uses): its module, so a module's tests share
+    their module-scoped fixtures in one worker, except that all `browser` tests share one group
+    and all `cluster` (Ray) tests another, so two Chromium+streamlit or two Ray clusters never
+    compete for the cores at once. With --fast, deselect the HEAVY tests (pytest counts them as
+    deselected in its summary)."""
+    for item in items:
+        if "demo_data_dir" in item.fixturenames:
+            item.add_marker(pytest.mark.demo)
+        if item.get_closest_marker("xdist_group") is None:
+            group = ("browser" if item.get_closest_marker("browser") else
+                     "cluster" if item.get_closest_marker("cluster") else item.module.__name__)
+            item.add_marker(pytest.mark.xdist_group(group))
+    if config.getoption("--fast"):
+        keep, heavy = [], []
+        for item in items:
+            (heavy if any(item.get_closest_marker(m) for m in HEAVY) else keep).append(item)
+        if heavy:
+            config.hook.pytest_deselected(items=heavy)
+            items[:] = keep

@@ -43,7 +43,7 @@ from unpose_core.runs import active_run
 from unpose_core.store import Store
 from unpose_core.training import train
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 @pytest.fixture
