@@ -38,7 +38,7 @@ from unpose_core.pose import ray_engine
 from unpose_core.pose.extract import CHUNK, extract_poses
 from unpose_core.store import Store
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 N_IMAGES = 48
 RUN_TIMEOUT = 300   # seconds a command may take on a loaded 2-core machine before the test calls it a hang
