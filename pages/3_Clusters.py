@@ -10,7 +10,7 @@ from ui.grid import Tile, image_grid
 from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
 from unpose_core import projection
-from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced
+from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced, remove_description
 from unpose_core.records import DescriptionStatus, UnplacedState
 
 with frame.page("Clusters") as page:
@@ -110,12 +110,22 @@ with frame.page("Clusters") as page:
     d = human.get(c)
 
     def save_description(cls: int, key: str) -> None:
+        """The form's Save (or Enter in its field): an empty field is not a removal (Revert is)."""
         text = st.session_state.get(key, "").strip()
         current = store.descriptions(run.run_id).get(cls)
-        if not text or (current and current.text == text and current.status == DescriptionStatus.OK):
+        if not text:
+            st.session_state["_desc_note"] = (cls, "empty")
+            return
+        if current and current.text == text and current.status == DescriptionStatus.OK:
             return
         store.set_description(run.run_id, cls, text, DescriptionStatus.OK, "app")
-        st.session_state["_saved_desc"] = (cls, text)
+        st.session_state["_desc_note"] = (cls, "saved")
+
+    def remove(cls: int, key: str) -> None:
+        with engine_errors("Cannot remove the description"):
+            remove_description(store, run, cls, "app")
+        st.session_state.pop(key, None)          # the field shows the automatic placeholder again
+        st.session_state["_desc_note"] = (cls, "removed")
 
     with st.container(border=True):
         left, right = st.columns([2, 3])
@@ -126,12 +136,37 @@ with frame.page("Clusters") as page:
             m1.metric("Images", info.size)
             m2.metric("Products", info.n_products)
             key = f"desc-{run.run_id}-{c}"
-            st.text_input("Human description (saved when you press Enter)", value=d.text if d else "",
-                          key=key, on_change=save_description, args=(c, key),
-                          placeholder=info.auto_description)
-            saved = st.session_state.pop("_saved_desc", None)
-            if saved and saved[0] == c:
-                st.toast(f"Saved: centroid {c} = “{saved[1]}”", icon=":material/check:")
+            with st.form(f"desc-form-{run.run_id}-{c}", border=False, enter_to_submit=True):
+                st.text_input("Human description (saved with Enter or Save)", value=d.text if d else "",
+                              key=key, placeholder=info.auto_description)
+                b1, b2 = st.columns(2)
+                b1.form_submit_button("Save", key=f"desc-save-{run.run_id}-{c}", on_click=save_description,
+                                      args=(c, key), icon=":material/save:")
+                if d is not None and b2.form_submit_button(
+                        "Revert to automatic", key=f"desc-revert-{run.run_id}-{c}", icon=":material/undo:",
+                        help="Remove your description: the centroid is called by its automatic one again"):
+                    st.session_state["_desc_confirm"] = c
+            if d is not None and st.session_state.get("_desc_confirm") == c:
+                st.warning(f"Remove “{d.text}” from centroid {c}? It is called “{info.auto_description}” again "
+                           "(the text stays in the history).", icon=":material/undo:")
+                y, n = st.columns(2)
+                if y.button("Yes, remove it", key=f"desc-remove-{run.run_id}-{c}", type="primary",
+                            on_click=remove, args=(c, key)):
+                    st.session_state.pop("_desc_confirm", None)
+                    st.rerun()
+                if n.button("Keep it", key=f"desc-keep-{run.run_id}-{c}"):
+                    st.session_state.pop("_desc_confirm", None)
+                    st.rerun()
+            note = st.session_state.pop("_desc_note", None)
+            if note and note[0] == c:
+                if note[1] == "saved":
+                    st.toast(f"Saved: centroid {c} = “{st.session_state.get(key, '')}”", icon=":material/check:")
+                elif note[1] == "removed":
+                    st.toast(f"Removed: centroid {c} is called by its automatic description again",
+                             icon=":material/undo:")
+                else:
+                    st.info("The field is empty: nothing was saved. To remove the description, use "
+                            "“Revert to automatic”.", icon=":material/info:")
             st.caption(f"Automatic: {info.auto_description}")
             shows = views.centroid_views(run, c)
             if shows:

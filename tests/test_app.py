@@ -126,9 +126,11 @@ def test_description_edit_persists_and_shows(fresh_dir, monkeypatch):
     at = open_page(fresh_dir, "clusters", monkeypatch)
     at.selectbox(key=f"centroid-{run_id}").set_value(2).run()
     text = "Back view, full body, arms down"
-    at.text_input(key=f"desc-{run_id}-2").input(text).run()
+    at.text_input(key=f"desc-{run_id}-2").input(text).run()      # typed, focus lost: not saved
+    assert 2 not in store.descriptions(run_id)
+    at.button(key=f"desc-save-{run_id}-2").click().run()           # Save (Enter submits the same form)
     assert_clean(at)
-    assert store.descriptions(run_id)[2].text == text         # saved at once
+    assert store.descriptions(run_id)[2].text == text
     assert store.descriptions(run_id)[2].source == "app"
     # a new session (another visitor, after a rerun) sees it in the table and the legend
     at2 = open_page(fresh_dir, "clusters", monkeypatch)
@@ -136,6 +138,33 @@ def test_description_edit_persists_and_shows(fresh_dir, monkeypatch):
     assert text in table["shown"].tolist()
     fig = json.loads(at2.get("plotly_chart")[0].proto.spec)
     assert any(text[:20] in tr.get("name", "") for tr in fig["data"])
+    store.close()
+
+
+def test_description_is_removed_only_by_a_confirmed_revert(fresh_dir, monkeypatch):
+    """Clearing the field and saving removes nothing (it says so); Revert to automatic, confirmed,
+    removes the description for good (a new session shows the automatic one), the history keeps it."""
+    store = Store(fresh_dir)
+    run_id = store.active_run_id()
+    store.set_description(run_id, 3, "Side view, hands on hips", "ok", "test")
+    at = open_page(fresh_dir, "clusters", monkeypatch)
+    at.selectbox(key=f"centroid-{run_id}").set_value(3).run()
+    at.text_input(key=f"desc-{run_id}-3").input("").run()
+    at.button(key=f"desc-save-{run_id}-3").click().run()
+    assert_clean(at)
+    assert store.descriptions(run_id)[3].text == "Side view, hands on hips"
+    assert any("nothing was saved" in i for i in texts(at.info))
+    at.button(key=f"desc-revert-{run_id}-3").click().run()
+    assert store.descriptions(run_id)[3].text == "Side view, hands on hips"      # not before the confirmation
+    assert any("Remove “Side view, hands on hips”" in w for w in texts(at.warning))
+    at.button(key=f"desc-remove-{run_id}-3").click().run()
+    assert_clean(at)
+    assert 3 not in store.descriptions(run_id)
+    assert at.text_input(key=f"desc-{run_id}-3").value == ""
+    hist = store.description_history(run_id)
+    assert list(hist[hist["centroid"] == 3]["text"]) == ["Side view, hands on hips", ""]
+    at2 = open_page(fresh_dir, "clusters", monkeypatch)
+    assert "Side view, hands on hips" not in at2.dataframe[0].value["shown"].tolist()
     store.close()
 
 

@@ -401,3 +401,14 @@ def mark_reviewed(store: Store, run: Run, c: int, by: str = "person") -> Descrip
         raise ValueError(f"centroid {c} of run {run.run_id} has no description to review")
     store.set_description(run.run_id, c, d.text, DescriptionStatus.OK, f"reviewed:{by}:{d.source or ''}")
     return store.descriptions(run.run_id)[c]
+
+
+def remove_description(store: Store, run: Run, c: int, by: str = "person") -> Description:
+    """A person removes the human description on ``c``: the centroid is called by its automatic
+    description again. The removed text stays in the description history (a row with empty
+    text marks the removal). Returns what was removed; ValueError when there is none."""
+    c = _check_centroid(run, c)
+    removed = store.clear_description(run.run_id, c, by)
+    if removed is None:
+        raise ValueError(f"centroid {c} of run {run.run_id} has no human description to remove")
+    return removed

@@ -390,6 +390,19 @@ class Store:
             self._put_description(c, run_id, Description(int(centroid), text, DescriptionStatus(status), source),
                                   time.time())
 
+    def clear_description(self, run_id: str, centroid: int, source: str | None = None) -> Description | None:
+        """Remove the human description on a centroid (back to the automatic one); the history
+        gets a row with empty text. Returns the removed description, None when there was none."""
+        with self._write() as c:
+            row = c.execute("SELECT text, status, source, updated_at FROM descriptions WHERE run_id=? AND centroid=?",
+                            (run_id, int(centroid))).fetchone()
+            if row is None:
+                return None
+            c.execute("DELETE FROM descriptions WHERE run_id=? AND centroid=?", (run_id, int(centroid)))
+            c.execute("INSERT INTO description_history(run_id, centroid, text, status, source, created_at)"
+                      " VALUES(?,?,?,?,?,?)", (run_id, int(centroid), "", row[1], source, time.time()))
+        return Description(int(centroid), row[0], DescriptionStatus(row[1]), row[2], row[3])
+
     def add_unplaced_description(self, run_id: str, text: str, source: str,
                                  anchor: Anchor | None = None) -> int:
         """A description with no centroid in ``run_id`` to sit on: kept for review, never dropped.
