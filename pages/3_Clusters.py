@@ -4,7 +4,16 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame
-from ui.clusters import HOVER_IDS_MAX, colour, map_figure, points, selected_rows, selection_frame, trace_rows
+from ui.clusters import (
+    HOVER_IDS_MAX,
+    colour,
+    map_figure,
+    points,
+    selected_rows,
+    selection_frame,
+    selection_panel,
+    trace_rows,
+)
 from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
 from ui.pose_groups import render as pose_groups_panel
@@ -49,17 +58,8 @@ with frame.page("Clusters") as page:
                                 config={"displaylogo": False, "scrollZoom": True})
         rows = selected_rows(event, trace_rows(store, run))
         if rows:
-            sel = selection_frame(run, pts, rows)
-            by_class = sel["pose_class"].value_counts()
-            st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products · " +
-                        ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
-            shown = sel.head(64)   # image_grid's limit: only these are looked up in the catalogue
-            paths = views.paths_for_hashes(store, shown["content_hash"])
-            image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, f"{r.product_id} · c{r.pose_class}"
-                                    + (f" · {r.view}" if getattr(r, "view", None) else ""))
-                               for r in shown.itertuples()], backend, run, columns=8, limit=64)
-            if len(sel) > len(shown):
-                st.caption(f"Showing {len(shown)} of {len(sel)} images.")
+            selection_panel(store, run, selection_frame(run, pts, rows), descs, backend,
+                            key=f"sel-{run.run_id}")
         else:
             st.caption("Nothing selected yet.")
 
@@ -103,9 +103,21 @@ with frame.page("Clusters") as page:
                         st.rerun()
 
     options = list(range(run.n_classes))
-    c = st.selectbox("Centroid", options, key=f"centroid-{run.run_id}",
+    pick_key = f"centroid-{run.run_id}"
+
+    def step(by: int) -> None:
+        """Previous / next centroid (a callback: it runs before the dropdown is drawn)."""
+        now = st.session_state.get(pick_key, options[0])
+        st.session_state[pick_key] = options[(options.index(now) + by) % len(options)]
+
+    p1, p2, p3 = st.columns([6, 1, 1], vertical_alignment="bottom")
+    c = p1.selectbox("Centroid to describe", options, key=pick_key,
                      format_func=lambda c: f"{class_tag(c, run)} · {descs[c]} "
                                            f"({run.centroids[c].size} images)")
+    p2.button("Previous", key=f"centroid-prev-{run.run_id}", on_click=step, args=(-1,),
+              icon=":material/arrow_back:", width="stretch")
+    p3.button("Next", key=f"centroid-next-{run.run_id}", on_click=step, args=(1,),
+              icon=":material/arrow_forward:", width="stretch")
     info = run.centroids[c]
     d = human.get(c)
 

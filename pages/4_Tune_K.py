@@ -1,6 +1,8 @@
 """Tune K: sweep a K range over the active run's reference poses, then retrain with the K you pick."""
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -133,19 +135,26 @@ with frame.page("Tune K") as page:
                                     if c not in ("k", "flags_per_trial")})
 
     st.subheader("Retrain")
-    default_k = run.k
+    # the proposed K and why; the field starts from it and the button reads the field, so both agree
+    proposed, why = run.k, f"the active run's K (no sweep of run `{run.run_id}` yet)"
     if last is not None:
         df = pd.DataFrame(last.result["rows"])
         col = "purity" if "purity" in df and df["purity"].notna().any() else "silhouette"
         if df[col].notna().any():
-            default_k = int(df.loc[df[col].idxmax(), "k"])
+            proposed = int(df.loc[df[col].idxmax(), "k"])
+            why = (f"the highest purity against the catalogue's pose labels in the last sweep (K "
+                   f"{int(df['k'].min())}–{int(df['k'].max())})" if col == "purity" else
+                   f"the highest silhouette in the last sweep (K {int(df['k'].min())}–{int(df['k'].max())}; "
+                   "the catalogue has no pose labels for purity)")
+    if st.session_state.get("retrain-k-proposed") != (run.run_id, proposed):
+        st.session_state["retrain-k-proposed"] = (run.run_id, proposed)
+        st.session_state["retrain-k"] = proposed      # a new proposal resets the field (and says why)
     c1, c2 = st.columns([1, 3])
-    new_k = c1.number_input("K", 2, 200, int(default_k), key="retrain-k")
+    new_k = int(c1.number_input("K", 2, 200, key="retrain-k"))
     c2.write("")
     if c2.button(f"Retrain with K={new_k} (other settings as the active run)", disabled=running,
-                 icon=":material/model_training:"):
-        cfg = run.config.to_dict()
-        cfg["k"] = int(new_k)
+                 icon=":material/model_training:", key="retrain-go"):
         with engine_errors("Cannot start training"):
-            jobs.start_train(store, cfg)
+            jobs.start_train(store, dataclasses.replace(run.config, k=new_k))
             st.rerun()
+    st.caption(f"Proposed K={proposed}: {why}." + ("" if new_k == proposed else f" You chose K={new_k}."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame, suggestion_view
-from ui.common import engine_errors, get_suggester, images_table, products_table, require_run
+from ui.common import catalogue_table, engine_errors, get_suggester, images_table, products_table, require_run
 from unpose_core.catalog import uploads
 from unpose_core.catalog.selection import select_sets
 from unpose_core.config import SuggestConfig
@@ -35,6 +35,12 @@ with frame.page("Product") as page:
     rule = SuggestConfig(expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
                          by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))
 
+    def go_to(pid: str | None) -> None:
+        """Open ``pid`` (a callback: it runs before the widgets, so it may clear the search)."""
+        if pid is not None:
+            st.session_state["open_product"] = pid
+            st.session_state["product-search"] = ""
+
     if mode == "Catalogue product":
         counts = images.groupby("product_id").size()
         subject = set(select_sets(products, images, run.config.selection).subject_ids)
@@ -58,12 +64,31 @@ with frame.page("Product") as page:
         if not ids:
             c2.warning("No product matches.", icon=":material/search_off:")
             st.stop()
+        # the dropdown always shows the product the page is on: a search that drops the picked product
+        # picks the first match in the widget itself (not only on the page)
         if wanted in ids:
             st.session_state["product-pick"] = wanted
         elif st.session_state.get("product-pick") not in ids:
-            st.session_state.pop("product-pick", None)
+            st.session_state["product-pick"] = ids[0]
         pid = c2.selectbox(f"Product ({len(ids)} match)", ids, key="product-pick",
                            format_func=lambda p: f"{p} — {titles.get(p, '')} ({int(counts.get(p, 0))} images)")
+        # previous / next through the worst-first queue (lowest completeness first, the Dashboard's)
+        queue = []
+        with engine_errors("Cannot order the products by completeness"):
+            queue = catalogue_table(store, run).worst_first()["product_id"].tolist()
+        if queue:
+            at = queue.index(pid) if pid in queue else -1
+            n1, n2, n3 = st.columns([1, 1, 4], vertical_alignment="center")
+            prev_id = queue[at - 1] if at > 0 else None
+            next_id = queue[at + 1] if at + 1 < len(queue) else None
+            n1.button("Previous", key="product-prev", disabled=prev_id is None, icon=":material/arrow_back:",
+                      help=f"{prev_id}: the one before in the queue (less complete)" if prev_id else None,
+                      on_click=go_to, args=(prev_id,))
+            n2.button("Next", key="product-next", disabled=next_id is None, icon=":material/arrow_forward:",
+                      help=f"{next_id}: the one after in the queue (more complete)" if next_id else None,
+                      on_click=go_to, args=(next_id,))
+            n3.caption(f"{at + 1} of {len(queue)} in the worst-first queue (lowest completeness first)" if at >= 0
+                       else f"not in the worst-first queue of {len(queue)} subject products; Next opens its first")
         st.query_params["product"] = pid
         prod = products.set_index("product_id").loc[pid]
         st.subheader(prod["title"] or pid)

@@ -10,20 +10,11 @@ import plotly.express as px
 import streamlit as st
 
 from ui import frame
-from ui.common import PAGES, cached_run, catalogue_version, engine_errors, require_run, run_path, store_at
+from ui.common import PAGES, catalogue_table, engine_errors, require_run
 from unpose_core.exports import to_csv
-from unpose_core.outputs import Catalogue, catalogue
 from unpose_core.outputs.sheet import sheets_zip
 
 TOP = 15   # products in the "would gain most" chart
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _catalogue(data_dir: str, run_id: str, run_path_: str, cat_version: str, labels_version: int,
-               hints_version: int) -> Catalogue:
-    """Every subject product's completeness and requests; rebuilt when the catalogue, a label
-    (description, mark) or a hint changes."""
-    return catalogue(store_at(data_dir), cached_run(data_dir, run_id, run_path_))
 
 
 def open_product(pid: str) -> None:
@@ -59,8 +50,7 @@ with frame.page("Dashboard") as page:
     run = require_run(store)
     with engine_errors("Cannot build the dashboard"):
         with st.spinner("Scoring every subject product…"):
-            cat = _catalogue(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
-                             store.labels_version(run.run_id), store.hints_version())
+            cat = catalogue_table(store, run)
         products = cat.products
         if products.empty:
             st.info("No subject products (products with fewer than "

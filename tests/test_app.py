@@ -414,6 +414,14 @@ def test_tune_k_sweep_and_retrain_button(fresh_dir, monkeypatch):
     assert table["inertia"].iloc[-1] < table["inertia"].iloc[0]
     best = int(table.loc[table["purity"].idxmax(), "k"])
     assert at.number_input(key="retrain-k").value == best
+    # the field and the button agree, and the page says why that K is proposed
+    assert at.button(key="retrain-go").label.startswith(f"Retrain with K={best} ")
+    assert any(f"Proposed K={best}: the highest purity" in c for c in texts(at.caption))
+    other = 5 if best != 5 else 6
+    at.number_input(key="retrain-k").set_value(other).run()
+    assert at.button(key="retrain-go").label.startswith(f"Retrain with K={other} ")
+    assert any(f"You chose K={other}" in c for c in texts(at.caption))
+    at.number_input(key="retrain-k").set_value(best).run()
     # the retrain button starts a training job with that K and the active run's other settings
     [b for b in at.button if b.label.startswith("Retrain with K=")][0].click().run()
     train_job = jobs.current(store)
@@ -697,3 +705,86 @@ def test_most_typical_images_come_from_the_engine(demo_run):
         assert first["distance"].is_monotonic_increasing
         nearest = members.sort_values("distance", kind="stable").drop_duplicates("product_id").head(len(first))
         assert list(first["content_hash"]) == list(nearest["content_hash"])
+
+
+# -- issue 25: the app walked through by its users -------------------------------------------------
+def test_product_search_and_dropdown_agree_and_previous_next_follow_the_worst_first_queue(
+        app_dir, monkeypatch, demo_store, demo_run):
+    from unpose_core.outputs import catalogue
+
+    queue = catalogue(demo_store, demo_run).worst_first()["product_id"].tolist()
+    at = open_page(app_dir, "product", monkeypatch)
+    first = at.selectbox(key="product-pick").value
+    other = next(p for p in queue if p != first)
+    title = demo_store.products().set_index("product_id").at[other, "title"]
+    # a search that leaves out the picked product: the dropdown shows the product the page shows
+    at.text_input(key="product-search").input(other).run()
+    assert_clean(at)
+    assert at.selectbox(key="product-pick").value == other
+    assert at.subheader[0].value == (title or other)
+    # previous / next walk the worst-first queue (lowest completeness first) and clear the search
+    at.text_input(key="product-search").input("").run()
+    at.selectbox(key="product-pick").set_value(queue[1]).run()
+    at.button(key="product-next").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="product-pick").value == queue[2]
+    assert any(f"3 of {len(queue)}" in c for c in texts(at.caption))
+    at.selectbox(key="product-pick").set_value(queue[0]).run()
+    assert at.button(key="product-prev").disabled
+    # plain words first, the numbers behind an expander
+    words = [m for m in texts(at.markdown) if m.split(":")[0] in
+             ("Very likely missing", "Probably missing", "Possibly missing")]
+    sug = [m for m in texts(at.markdown) if m.startswith("**") and ". Centroid " in m]
+    assert words and len(words) == len(sug)
+    assert not any("typical radius" in m or "ranker score" in m for m in words)
+    assert [e.label for e in at.expander].count("The numbers behind it") == len(sug)
+
+
+def test_map_selection_is_counted_paged_grouped_by_centroid_and_opens_tiles(app_dir, monkeypatch):
+    """A map selection of 50 images: the count, pages of 20, a heading per centroid (in order), an
+    Enlarge button per tile; centroid labels on the Clusters page are distinct, with previous /
+    next; the palette is distinct up to K=30."""
+    import itertools
+
+    import numpy as np
+
+    from ui.clusters import PALETTE, _rgb
+
+    first = [_rgb(c) for c in PALETTE[:30]]
+    assert min(np.linalg.norm(a - b) for a, b in itertools.combinations(first, 2)) >= 60
+
+    def panel():
+        import streamlit as st
+
+        from ui.clusters import selection_panel
+        from ui.common import get_run, get_store
+        from unpose_core import app_tables as views
+
+        store = get_store()
+        run = get_run(store)
+        ref = run.reference
+        sel = ref[(ref["pose_class"] >= 0) & (ref["pose_class"] < run.k)].sample(50, random_state=0)
+        st.title("Selection")
+        selection_panel(store, run, sel, {}, views.pose_backend_of(store, run), key="t", page_size=20)
+
+    monkeypatch.setenv("UNPOSED_DATA_DIR", str(app_dir))
+    at = AppTest.from_function(panel, default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert any(m.startswith("**Selected: 50 images**") for m in texts(at.markdown))
+    heads = [int(m.split("**Centroid ")[1].split("**")[0]) for m in texts(at.markdown) if "**Centroid " in m]
+    assert heads == sorted(heads) and len(heads) == len(set(heads))
+    assert len(at.get("image")) == 20
+    assert len([b for b in at.button if b.label == "Enlarge"]) == 20
+    at.number_input(key="t-page").set_value(3).run()
+    assert_clean(at)
+    assert len(at.get("image")) == 10 and any("Page 3 of 3" in c for c in texts(at.caption))
+
+    page = open_page(app_dir, "clusters", monkeypatch)
+    labels = [s.label for s in page.selectbox]
+    assert len(labels) == len(set(labels)), labels
+    run_id = Store(app_dir).active_run_id()
+    first_c = page.selectbox(key=f"centroid-{run_id}").value
+    page.button(key=f"centroid-next-{run_id}").click().run()
+    assert page.selectbox(key=f"centroid-{run_id}").value == first_c + 1
+    page.button(key=f"centroid-prev-{run_id}").click().run()
+    assert page.selectbox(key=f"centroid-{run_id}").value == first_c

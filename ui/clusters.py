@@ -22,15 +22,37 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.colors import qualitative
+from plotly.colors import hex_to_rgb, qualitative, unlabel_rgb
 
 from ui.common import cached_run, run_path, store_at
+from ui.grid import Tile, image_grid
+from unpose_core import app_tables as views
 from unpose_core import projection
 from unpose_core.runs import Run
 from unpose_core.store import Store
 
-PALETTE = (qualitative.Bold + qualitative.Vivid + qualitative.Dark24 + qualitative.Light24
-           + qualitative.Alphabet)
+DISTINCT = 60.0            # least RGB distance between two colours of the palette
+
+
+def _rgb(colour_: str) -> np.ndarray:
+    return np.array(unlabel_rgb(colour_) if colour_.startswith("rgb") else hex_to_rgb(colour_), float)
+
+
+def distinct_palette(min_distance: float = DISTINCT) -> tuple[str, ...]:
+    """Plotly's qualitative colours in order (Bold first), keeping only those at least
+    ``min_distance`` (RGB) from every colour kept before and dark enough to show on white: 35
+    colours, so a legend up to K=35 never repeats or nearly repeats one (Bold + Vivid repeated
+    from centroid 11)."""
+    kept: list[str] = []
+    for c in dict.fromkeys(qualitative.Bold + qualitative.Dark24 + qualitative.Alphabet + qualitative.Light24
+                           + qualitative.Vivid):
+        v = _rgb(c)
+        if v @ (0.299, 0.587, 0.114) <= 200 and all(np.linalg.norm(v - _rgb(o)) >= min_distance for o in kept):
+            kept.append(c)
+    return tuple(kept)
+
+
+PALETTE = distinct_palette()
 HOVER_IDS_MAX = 50_000      # above this many points the hover does not name each dot's product
 GRID = 65_535               # positions are drawn on a 0..GRID grid (uint16), the same scale on both axes
 
@@ -177,3 +199,38 @@ def selected_rows(event, traces: list[np.ndarray]) -> list[int]:
 def selection_frame(run: Run, pts: MapPoints, rows: list[int]) -> pd.DataFrame:
     """The reference rows (product_id, content_hash, pose_class, ...) of selected map rows."""
     return run.reference.iloc[pts.rows[np.asarray(rows, np.int64)]]
+
+
+SELECTION_PAGE = 48       # images per page of a map selection
+
+
+def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, str],
+                    backend: tuple[str, str] | None, key: str, page_size: int = SELECTION_PAGE) -> None:
+    """The images of a map selection: a count, then pages of ``page_size`` images grouped by
+    centroid (nearest its centre first); every tile opens a larger image with its skeleton and
+    product. Only the images of the page shown are looked up in the catalogue."""
+    sel = sel.assign(_d=sel.get("distance", 0.0)).sort_values(
+        ["pose_class", "_d"], kind="stable")
+    by_class = sel["pose_class"].value_counts().sort_index()
+    n_pages = max(1, -(-len(sel) // page_size))
+    st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products in "
+                f"{len(by_class)} centroids · " + ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
+    page_key = f"{key}-page"
+    if st.session_state.get(f"{key}-n") != len(sel):      # a new selection starts on its first page
+        st.session_state[f"{key}-n"] = len(sel)
+        st.session_state[page_key] = 1
+    page = 1
+    if n_pages > 1:
+        c1, c2 = st.columns([1, 4], vertical_alignment="center")
+        page = int(c1.number_input("Page", 1, n_pages, key=page_key))
+        c2.caption(f"Page {page} of {n_pages} · images {(page - 1) * page_size + 1}–"
+                   f"{min(page * page_size, len(sel))} of {len(sel)}")
+    shown = sel.iloc[(page - 1) * page_size: page * page_size]
+    paths = views.paths_for_hashes(store, shown["content_hash"])
+    for c, group in shown.groupby("pose_class", sort=False):
+        st.markdown(f"<span style='color:{colour(int(c))}'>●</span> **Centroid {run.class_tag(int(c))}** · "
+                    f"{descs.get(int(c), '')} · {int(by_class[c])} selected", unsafe_allow_html=True)
+        image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, f"{r.product_id} · c{r.pose_class}"
+                                + (f" · {r.view}" if getattr(r, "view", None) else ""), r.product_id)
+                           for r in group.itertuples()], backend, run, columns=8, limit=page_size,
+                   open_key=f"{key}-{page}-{int(c)}")

@@ -200,6 +200,22 @@ def report_table(store: Store, run: Run) -> pd.DataFrame:
                    views.descriptions_version(store, run.run_id), store.hints_version())
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _catalogue(data_dir_: str, run_id: str, run_path_: str, cat_version: str, labels_version: int,
+               hints_version: int):
+    from unpose_core.outputs import catalogue
+
+    return catalogue(store_at(data_dir_), cached_run(data_dir_, run_id, run_path_))
+
+
+def catalogue_table(store: Store, run: Run):
+    """Every subject product's completeness and requests (outputs.Catalogue: the Dashboard's charts,
+    the Product page's worst-first queue); rebuilt when the catalogue, a label (description, mark)
+    or a hint changes."""
+    return _catalogue(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
+                      store.labels_version(run.run_id), store.hints_version())
+
+
 # -- guards ------------------------------------------------------------------------------
 # (summary key, label) of the catalogue counts, in the order the pages show them
 CATALOGUE_METRICS = (("products", "Products"), ("images", "Images"), ("reference", "Reference products"),

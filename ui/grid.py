@@ -18,6 +18,7 @@ from unpose_core.runs import Run
 from unpose_core.store import Store
 
 THUMB = 320
+LARGE = 900          # an enlarged tile (the dialog)
 VISIBLE = 0.35        # landmarks below this confidence are not drawn
 LINE = (0, 230, 118)  # green bones
 JOINT = (255, 61, 0)  # orange joints
@@ -28,6 +29,7 @@ class Tile:
     path: str | None
     content_hash: str | None
     caption: str = ""
+    product_id: str | None = None     # shown (and linked) when the tile is opened
 
 
 def skeleton_for(backend: str | None, run: Run | None = None) -> tuple[tuple[int, int], ...]:
@@ -92,9 +94,24 @@ def thumbnail(path: str | None, content_hash: str | None, landmarks: bytes | Non
     return buf.getvalue()
 
 
+@st.dialog("Image", width="large")
+def _enlarged(data: bytes, caption: str, product_id: str | None) -> None:
+    st.image(data, width="stretch")
+    st.caption(caption)
+    if product_id and st.button(f"Open {product_id} on the Product page", icon=":material/checkroom:",
+                                key="enlarged-open"):
+        from ui.common import PAGES
+
+        st.session_state["open_product"] = product_id
+        st.session_state["product-mode"] = "Catalogue product"
+        st.switch_page(PAGES["product"])
+
+
 def image_grid(store: Store, tiles: list[Tile], backend: tuple[str, str] | None, run: Run | None = None,
-               columns: int = 6, limit: int = 48, skeleton: bool = True, empty: str = "No images.") -> None:
-    """Lay out ``tiles`` in rows of ``columns`` with skeletons; at most ``limit`` are drawn."""
+               columns: int = 6, limit: int = 48, skeleton: bool = True, empty: str = "No images.",
+               open_key: str | None = None) -> None:
+    """Lay out ``tiles`` in rows of ``columns`` with skeletons; at most ``limit`` are drawn. With
+    ``open_key`` every tile has an Enlarge button: the image large, its skeleton, its product."""
     if not tiles:
         st.caption(empty)
         return
@@ -112,5 +129,10 @@ def image_grid(store: Store, tiles: list[Tile], backend: tuple[str, str] | None,
                              0 if lm is None else int(lm.shape[0]), bones)
             with col:
                 st.image(data, caption=t.caption or None, width="stretch")
+                if open_key is not None and st.button("Enlarge", key=f"{open_key}-{start}-{t.content_hash}",
+                                                      icon=":material/zoom_in:", type="tertiary"):
+                    big = thumbnail(t.path, t.content_hash, None if lm is None else lm.tobytes(),
+                                    0 if lm is None else int(lm.shape[0]), bones, size=LARGE)
+                    _enlarged(big, t.caption, t.product_id)
     if len(tiles) > limit:
         st.caption(f"Showing {limit} of {len(tiles)} images.")

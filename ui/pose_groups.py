@@ -51,14 +51,14 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
             with engine_errors("Cannot merge"):
                 grp.merge(store, run, picked, "app")
                 st.rerun()
-        one = st.selectbox("Centroid", poses, key=f"groups-split-{rid}", format_func=fmt)
+        one = st.selectbox("Centroid to split off", poses, key=f"groups-split-{rid}", format_func=fmt)
         if st.button("Split off: a pose of its own", key=f"groups-split-btn-{rid}"):
             with engine_errors("Cannot split"):
                 grp.split(store, run, one, "app")
                 st.rerun()
     with right, st.container(border=True):
         st.markdown("**Exclude or mark desirable**")
-        c = st.selectbox("Centroid", classes, key=f"groups-mark-{rid}", format_func=fmt)
+        c = st.selectbox("Centroid to exclude or mark desirable", classes, key=f"groups-mark-{rid}", format_func=fmt)
         g = groups.get(groups.group_of(c))
         note = st.text_input("Why (for exclusions)", key=f"groups-note-{rid}", placeholder="junk / not wanted")
         b1, b2 = st.columns(2)

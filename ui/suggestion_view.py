@@ -62,15 +62,17 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     for m in sug.missing:
         with st.container(border=True):
             tags = " + ".join(class_tag(c, run) for c in (m.members or [m.pose_class]))
-            far = ("no comparable image in the listing" if m.closest is None
-                   else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
-            st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**  \n"
-                        f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the cohort's "
-                        f"top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
-                        f"{m.score:.3f}</small>", unsafe_allow_html=True)
+            st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**")
+            st.markdown(plain_words(m))
             st.progress(min(max(m.confidence, 0.0), 1.0))
-            if m.why:
-                st.caption(f"Expected: {m.why}")
+            with st.expander("The numbers behind it"):
+                far = ("no comparable image in the listing" if m.closest is None
+                       else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
+                st.markdown(f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the "
+                            f"cohort's top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
+                            f"{m.score:.3f}</small>", unsafe_allow_html=True)
+                if m.why:
+                    st.caption(f"Expected: {m.why}")
             st.info(m.hint, icon=":material/add_a_photo:")
             image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · {r.title or ''}")
                                for r in m.references], backend, run, columns=6,
@@ -92,6 +94,25 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     except ImportError:
         return
     render_judgements(store, run, sug)
+
+
+def plain_words(m) -> str:
+    """A missing pose in plain words: how sure, how far the listing's photos are from it, how
+    common it is among the cohort's top listings (the numbers are behind an expander)."""
+    sure = "Very likely missing" if m.confidence >= 0.7 else "Probably missing" if m.confidence >= 0.4 \
+        else "Possibly missing"
+    if m.closest is None:
+        near = "none of this listing's photos can be compared with it"
+    elif m.closest <= 1.5:
+        near = "one of this listing's photos comes close, but does not quite show it"
+    elif m.closest <= 3:
+        near = "this listing's nearest photo is clearly a different pose"
+    else:
+        near = "nothing in this listing resembles it"
+    share = max(1, round(m.support * 10)) if m.support > 0 else 0
+    common = (f"about {share} in 10 of the best-selling listings like it show this pose" if share
+              else "few of the best-selling listings like it show this pose")
+    return f"{sure}: {near}; {common}."
 
 
 def image_caption(a, run: Run) -> str:
