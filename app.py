@@ -12,8 +12,21 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame
-from ui.common import ENTRIES, PAGES, active_run_or_none, catalogue_metrics, demo_button, engine_errors, has_catalogue
+from ui.common import (
+    ENTRIES,
+    PAGES,
+    active_run_or_none,
+    catalogue_metrics,
+    catalogue_table,
+    demo_button,
+    engine_errors,
+    get_suggester,
+    has_catalogue,
+    open_product,
+)
+from ui.grid import Tile, image_grid
 from ui.jobs_view import job_panel
+from ui.suggestion_view import hash_of
 from unpose_core import app_tables as views
 from unpose_core.config import SelectionConfig
 from unpose_core.records import DescriptionStatus
@@ -25,6 +38,41 @@ def link(page: str, note: str | None = None) -> None:
     with c1:
         st.page_link(entry.script, label=entry.title, icon=entry.icon)
     c2.caption(note or entry.what)
+
+
+def how_it_works(store, run) -> None:
+    """Three steps on one real listing of this catalogue: its photos, the pose its cohort's best
+    sellers show and it lacks, and what Unposed asks the seller for."""
+    worst = catalogue_table(store, run).worst_first()
+    pick = worst[(worst["n_missing"] > 0) & (worst["n_images"] >= 2)]
+    if pick.empty:
+        return
+    pid = str(pick["product_id"].iloc[len(pick) // 2])     # a typical listing, not the very worst
+    suggester, lock = get_suggester(store, run)
+    with lock:
+        sug = suggester.for_product(pid)
+    if not sug.missing:
+        return
+    m = sug.missing[0]
+    backend = views.pose_backend_of(store, run)
+    st.subheader("How it works, on one of your listings")
+    s1, s2, s3 = st.columns(3)
+    with s1:
+        st.markdown(f"**1. A listing's photos** · `{pid}` {sug.title or ''}")
+        image_grid(store, [Tile(a.image, hash_of(store, a), a.description) for a in sug.images[:4]], backend, run,
+                   columns=2)
+    with s2:
+        cohort = sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products"
+        st.markdown(f"**2. What the best sellers of {cohort} show** · {m.description}")
+        image_grid(store, [Tile(r.path, r.content_hash, r.product_id) for r in m.references[:4]], backend, run,
+                   columns=2, empty="No example in this cohort.")
+    with s3:
+        st.markdown("**3. What the seller is asked for**")
+        st.info(m.hint, icon=":material/add_a_photo:")
+        if sug.completeness is not None:
+            st.caption(f"Completeness today: {sug.completeness:.0f}/100 ({len(sug.missing)} photos asked for).")
+        if st.button(f"Open {pid} on the Product page", key="how-open", icon=":material/open_in_new:"):
+            open_product(pid, came_from="home")
 
 
 with frame.page(frame.APP_NAME) as page:
@@ -49,6 +97,10 @@ with frame.page(frame.APP_NAME) as page:
     with engine_errors("Cannot summarise the catalogue"):
         summary = views.catalogue_summary(store, run.config.selection if run else SelectionConfig(),
                                           *(backend or (None, None)))
+
+    if run is not None:
+        with engine_errors("Cannot show an example"):
+            how_it_works(store, run)
 
     st.subheader("Catalogue")
     if summary is not None:

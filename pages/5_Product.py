@@ -4,7 +4,15 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame, suggestion_view
-from ui.common import catalogue_table, engine_errors, get_suggester, images_table, products_table, require_run
+from ui.common import (
+    back_link,
+    catalogue_table,
+    engine_errors,
+    get_suggester,
+    images_table,
+    products_table,
+    require_run,
+)
 from unpose_core.catalog import uploads
 from unpose_core.catalog.selection import select_sets
 from unpose_core.config import SuggestConfig
@@ -12,6 +20,7 @@ from unpose_core.config import SuggestConfig
 with frame.page("Product") as page:
     store = page.store
     run = require_run(store)
+    back_link()
     products = products_table(store)
     images = images_table(store)
 

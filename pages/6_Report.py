@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frame
-from ui.common import PAGES, engine_errors, report_table, require_run
+from ui.common import engine_errors, export_name, for_export, open_product, report_table, require_run
 from unpose_core.exports import to_csv
 
 with frame.page("Report") as page:
@@ -81,13 +81,12 @@ with frame.page("Report") as page:
         if rows:
             pid = view.iloc[rows[0]]["product_id"]
             if st.button(f"Open {pid} on the Product page", icon=":material/open_in_new:"):
-                st.session_state["open_product"] = pid
-                st.session_state["product-mode"] = "Catalogue product"
-                st.switch_page(PAGES["product"])
+                open_product(pid, came_from="report")
 
         d1, d2, _ = st.columns([1, 1, 3])
-        d1.download_button("Download CSV", to_csv(view), file_name=f"unposed-report-{run.run_id}.csv",
+        exported = for_export(store, view)
+        d1.download_button("Download CSV", to_csv(exported), file_name=export_name("report", run.run_id, "csv"),
                            mime="text/csv", on_click="ignore", icon=":material/download:")
-        d2.download_button("Download JSON", view.to_json(orient="records", indent=1),
-                           file_name=f"unposed-report-{run.run_id}.json", mime="application/json",
+        d2.download_button("Download JSON", exported.to_json(orient="records", indent=1),
+                           file_name=export_name("report", run.run_id, "json"), mime="application/json",
                            on_click="ignore", icon=":material/download:")

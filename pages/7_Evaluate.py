@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import frame
-from ui.common import engine_errors, require_catalogue
+from ui.common import engine_errors, export_name, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
 from unpose_core.evaluation.judgements import judgement_table, load_labels
@@ -153,11 +153,13 @@ with frame.page("Evaluate") as page:
             st.caption(f"Note: {n}")
         folder = Path(r["path"])
         d1, d2, _ = st.columns([1, 1, 3])
-        d1.download_button("Result JSON", json.dumps(r, indent=1, default=str), file_name=f"{rid}.json",
+        d1.download_button("Result JSON", json.dumps(r, indent=1, default=str),
+                           file_name=export_name("evaluation", rid, "json"),
                            mime="application/json", key="eval-json", on_click="ignore", icon=":material/download:")
         trials_path = folder / "trials.csv"
         if trials_path.is_file():
-            d2.download_button("Every trial (CSV)", trials_path.read_bytes(), file_name=f"{rid}-trials.csv",
+            d2.download_button("Every trial (CSV)", trials_path.read_bytes(),
+                               file_name=export_name("evaluation-trials", rid, "csv"),
                                mime="text/csv", key="eval-csv", on_click="ignore", icon=":material/download:")
         with st.expander("As printed by `unposed evaluate`", icon=":material/terminal:"):
             st.code(r.get("text", ""), language=None)

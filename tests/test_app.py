@@ -788,3 +788,47 @@ def test_map_selection_is_counted_paged_grouped_by_centroid_and_opens_tiles(app_
     assert page.selectbox(key=f"centroid-{run_id}").value == first_c + 1
     page.button(key=f"centroid-prev-{run_id}").click().run()
     assert page.selectbox(key=f"centroid-{run_id}").value == first_c
+
+
+def test_home_shows_how_it_works_on_a_real_listing(app_dir, monkeypatch):
+    """Home: three steps built from one real listing (its photos, what its cohort's best sellers show,
+    the hint the seller gets, exactly as the engine words it)."""
+    from unpose_core.runs import active_run
+    from unpose_core.suggestions import suggest_for_product
+
+    at = open_page(app_dir, "home", monkeypatch)
+    assert "How it works, on one of your listings" in [s.value for s in at.subheader]
+    steps = [m for m in texts(at.markdown) if m[:4] in ("**1. ", "**2. ", "**3. ")]
+    assert [m[:4] for m in steps] == ["**1. ", "**2. ", "**3. "]
+    pid = steps[0].split("`")[1]
+    store = Store(app_dir)
+    sug = suggest_for_product(store, active_run(store), pid)
+    assert sug.missing and sug.missing[0].hint in texts(at.info)
+    assert len(at.get("image")) >= 2
+    at.button(key="how-open").click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Product" and at.selectbox(key="product-pick").value == pid
+    assert any(link.proto.label == "Back to Home" for link in at.main.get("page_link"))
+    store.close()
+
+
+def test_exports_name_images_by_catalogue_relative_paths_and_one_naming_scheme(demo_store, demo_run):
+    """The report's and a suggestion's CSV columns name images as the manifest does (relative to the
+    catalogue), not by the server's absolute paths; every download is unposed-<what>-<id>.<ext>."""
+    from ui.common import export_name
+    from unpose_core.exports import catalogue_relative, catalogue_roots, to_csv
+    from unpose_core.outputs.report import report
+
+    images = demo_store.images()
+    roots = catalogue_roots(images)
+    assert roots and all(r.startswith("/") for r in roots)
+    table = report(demo_store, demo_run)
+    assert any(r in cell for r in roots for cell in table["missing_examples"] if cell)   # absolute before
+    out = to_csv(catalogue_relative(table, roots))
+    assert not any(r in out for r in roots)
+    rel = set(images["rel_path"])
+    named = [p for cell in catalogue_relative(table, roots)["missing_examples"] if cell
+             for part in cell.split(" | ") for p in part.split(" ") if p]
+    assert named and set(named) <= rel
+    assert [export_name("missing-poses", "polo 07", ext) for ext in ("csv", "json")] == \
+        ["unposed-missing-poses-polo_07.csv", "unposed-missing-poses-polo_07.json"]

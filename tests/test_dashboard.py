@@ -72,6 +72,17 @@ def test_dashboard_numbers_charts_filter_and_click_through(dash_dir, expected, m
     assert chart_products(charts[2]) == set(cat.gains(top=15)["product_id"])
     poses_spec = json.loads(charts[1].proto.spec)
     assert set(poses_spec["data"][0]["y"]) == set(cat.most_missing()["pose"])
+    # every chart has a title and hovers in words, never a raw field name (issue 25)
+    for chart in charts:
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["title"]["text"]
+        hovers = " ".join(tr.get("hovertemplate", "") for tr in spec["data"])
+        for raw in ("mean_confidence", "n_first", "n_missing", "gain_requested", "gain_next", "top_missing",
+                    "n_products", "product_id"):
+            assert f"{raw}=" not in hovers, (raw, hovers)
+    captions = " ".join(c.value for c in at.caption)
+    assert "100 = nothing missing" in captions and "subcategory" in captions
+    assert "Click a bar to list the products asked for that pose" in captions
     # the numbers behind each chart download (CSV + JSON each), plus everything as JSON and the sheets zip
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels.count("CSV") == 4 and labels.count("JSON") == 4
@@ -92,6 +103,8 @@ def test_dashboard_numbers_charts_filter_and_click_through(dash_dir, expected, m
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Product"
     assert at.selectbox(key="product-pick").value == worst
+    back = [link for link in at.main.get("page_link") if link.proto.label == "Back to Dashboard"]
+    assert back and back[0].proto.page == "Dashboard"
     bars = [p for p in at.get("progress") if "Completeness" in (p.proto.text or "")]
     score = cat.products.set_index("product_id").at[worst, "completeness"]
     assert bars and f"**{score:.0f}/100**" in bars[0].proto.text

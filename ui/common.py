@@ -216,6 +216,49 @@ def catalogue_table(store: Store, run: Run):
                       store.labels_version(run.run_id), store.hints_version())
 
 
+def open_product(pid: str, came_from: str | None = None) -> None:
+    """Switch to the Product page on ``pid``; ``came_from`` (a key of REGISTRY) gets a Back link there."""
+    st.session_state["open_product"] = str(pid)
+    st.session_state["product-mode"] = "Catalogue product"
+    if came_from:
+        st.session_state["product-back"] = came_from
+    else:
+        st.session_state.pop("product-back", None)
+    st.switch_page(PAGES["product"])
+
+
+def back_link() -> None:
+    """On the Product page: a link back to the page that opened it (the Dashboard, the Report)."""
+    came_from = st.session_state.get("product-back")
+    if came_from in ENTRIES:
+        entry = ENTRIES[came_from]
+        st.page_link(entry.script, label=f"Back to {entry.title}", icon=":material/arrow_back:")
+
+
+# -- exports -------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def _roots(data_dir_: str, version: str) -> set[str]:
+    from unpose_core.exports import catalogue_roots
+
+    return catalogue_roots(store_at(data_dir_).images())
+
+
+def for_export(store: Store, df: pd.DataFrame) -> pd.DataFrame:
+    """A table as the app's downloads give it: image paths relative to the catalogue (the manifest's
+    paths), never the server's absolute ones (exports.catalogue_relative)."""
+    from unpose_core.exports import catalogue_relative
+
+    return catalogue_relative(df, _roots(str(store.data_dir), catalogue_version(store)))
+
+
+def export_name(what: str, ident: str | None, ext: str) -> str:
+    """Every download's file name: ``unposed-<what>-<id>.<ext>`` (the same stem for each format)."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"unposed-{what}" + (f"-{ident}" if ident else "")).strip("._")
+    return f"{stem[:120]}.{ext}"
+
+
 # -- guards ------------------------------------------------------------------------------
 # (summary key, label) of the catalogue counts, in the order the pages show them
 CATALOGUE_METRICS = (("products", "Products"), ("images", "Images"), ("reference", "Reference products"),

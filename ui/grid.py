@@ -100,11 +100,9 @@ def _enlarged(data: bytes, caption: str, product_id: str | None) -> None:
     st.caption(caption)
     if product_id and st.button(f"Open {product_id} on the Product page", icon=":material/checkroom:",
                                 key="enlarged-open"):
-        from ui.common import PAGES
+        from ui.common import open_product
 
-        st.session_state["open_product"] = product_id
-        st.session_state["product-mode"] = "Catalogue product"
-        st.switch_page(PAGES["product"])
+        open_product(product_id, came_from="clusters")
 
 
 def image_grid(store: Store, tiles: list[Tile], backend: tuple[str, str] | None, run: Run | None = None,

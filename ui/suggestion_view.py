@@ -6,12 +6,12 @@ import json
 
 import streamlit as st
 
-from ui.common import class_tag
+from ui.common import class_tag, export_name, for_export
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
 from unpose_core.config import SuggestConfig
 from unpose_core.exports import to_csv
-from unpose_core.outputs.sheet import render_sheet, sheet_filename
+from unpose_core.outputs.sheet import render_sheet
 from unpose_core.rank import cohort_name
 from unpose_core.records import Status
 from unpose_core.runs import Run
@@ -35,7 +35,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
     st.markdown("##### This listing's images")
 
-    image_grid(store, [Tile(a.image, _hash_of(store, a), image_caption(a, run)) for a in sug.images], backend, run,
+    image_grid(store, [Tile(a.image, hash_of(store, a), image_caption(a, run)) for a in sug.images], backend, run,
                columns=6)
     with st.expander("What each image shows", expanded=bool(sug.notes)):
         st.dataframe(views.image_views_table(sug), hide_index=True, key=f"{key}-views",
@@ -49,7 +49,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
         st.markdown("###### The same photo more than once")
         by_path = {a.image: a for a in sug.images}
         for same in sug.duplicates:   # side by side: the one kept, then its copies
-            image_grid(store, [Tile(p, _hash_of(store, by_path[p]), "kept" if j == 0 else "copy: adds nothing")
+            image_grid(store, [Tile(p, hash_of(store, by_path[p]), "kept" if j == 0 else "copy: adds nothing")
                                for j, p in enumerate(same)], backend, run, columns=6)
 
     st.markdown("##### Missing poses, most important first")
@@ -81,11 +81,13 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     name = sug.product_id or "upload"
     c1.download_button("Download JSON", json.dumps(sug.to_dict(), indent=1, default=str),
-                       file_name=f"missing-poses-{name}.json", mime="application/json",
+                       file_name=export_name("missing-poses", name, "json"), mime="application/json",
                        key=f"{key}-json", on_click="ignore", icon=":material/download:")
-    c2.download_button("Download CSV", to_csv(sug.table()), file_name=f"missing-poses-{name}.csv",
+    c2.download_button("Download CSV", to_csv(for_export(store, sug.table())),
+                       file_name=export_name("missing-poses", name, "csv"),
                        mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/download:")
-    c3.download_button("Download seller sheet", lambda: render_sheet(sug), file_name=sheet_filename(name),
+    c3.download_button("Download seller sheet", lambda: render_sheet(sug),
+                       file_name=export_name("seller-sheet", name, "html"),
                        mime="text/html", key=f"{key}-sheet", on_click="ignore", icon=":material/description:",
                        help="One printable HTML page with the listing's photos and each photo to add, its hint and "
                             "examples (images embedded; print it or save it as PDF from the browser)")
@@ -133,7 +135,8 @@ def rule_text(settings: dict) -> str:
     return f"Rule: {SuggestConfig.from_dict(settings).rule_text()}." if settings else ""
 
 
-def _hash_of(store: Store, a) -> str | None:
+def hash_of(store: Store, a) -> str | None:
+    """The content hash of a listing image (ImageAssignment): the store's, else hashed from the file."""
     if a.image_id is not None:
         h = store.image_hash(a.image_id)
         if h:

@@ -43,3 +43,38 @@ def to_csv(df: pd.DataFrame, path: str | Path | None = None, **kwargs) -> str | 
     """``csv_safe(df).to_csv(...)`` without the index: the text when ``path`` is None."""
     kwargs.setdefault("index", False)
     return csv_safe(df).to_csv(path, **kwargs)
+
+
+PATH_COLUMNS = ("references", "examples", "missing_examples", "path", "image")
+
+
+def catalogue_relative(df: pd.DataFrame, roots, columns: tuple[str, ...] = PATH_COLUMNS) -> pd.DataFrame:
+    """A copy of ``df`` whose path columns name images relative to the catalogue (the manifest's
+    image paths), not by the server's absolute paths: every prefix in ``roots`` (the folders the
+    catalogue's images were imported from, :func:`catalogue_roots`) is cut from their text cells."""
+    roots = sorted({str(r) for r in roots if r}, key=len, reverse=True)
+    out = df.copy()
+    if not roots:
+        return out
+
+    def cut(cell):
+        if not isinstance(cell, str):
+            return cell
+        for r in roots:
+            cell = cell.replace(r, "")
+        return cell
+
+    for col in columns:
+        if col in out.columns:
+            out[col] = out[col].map(cut)
+    return out
+
+
+def catalogue_roots(images: pd.DataFrame) -> set[str]:
+    """The folders a catalogue's images were imported from (``path`` minus ``rel_path``, with the
+    separator), from ``Store.images()``."""
+    roots = set()
+    for path, rel in zip(images["path"].astype(str), images["rel_path"].fillna("").astype(str)):
+        if rel and path.endswith(rel) and len(path) > len(rel):
+            roots.add(path[: -len(rel)])
+    return roots
