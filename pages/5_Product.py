@@ -114,14 +114,23 @@ with frame.page("Product") as page:
                    "cohort's top products.")
         files = st.file_uploader("Photos", accept_multiple_files=True, key="product-upload",
                                  max_upload_size=uploads.MAX_IMAGE_BYTES // uploads.MB)
-        c1, c2, c3 = st.columns(3)
-        cats = sorted(products["category"].dropna().unique())
-        cat = c1.selectbox("Category", ["(any)", *cats], key="up-cat")
-        sub_pool = products if cat == "(any)" else products[products["category"] == cat]
-        sub = c2.selectbox("Subcategory", ["(any)", *sorted(sub_pool["subcategory"].dropna().unique())], key="up-sub")
-        type_pool = sub_pool if sub == "(any)" else sub_pool[sub_pool["subcategory"] == sub]
-        ptype = c3.selectbox("Product type", ["(any)", *sorted(type_pool["product_type"].dropna().unique())],
-                             key="up-type")
+        # one picker: the cohorts the run was trained on (the ranker's tables), most specific first
+        tables = run.ranker.tables_
+        level_order = {"product_type": 0, "subcategory": 1, "category": 2, "global": 3}
+        keys = sorted(tables, key=lambda k: (level_order.get(tables[k]["level"], 9), k))
+        level_name = {"product_type": "product type", "subcategory": "subcategory", "category": "category",
+                      "global": "all products"}
+
+        def cohort_label(k: str) -> str:
+            t = tables[k]
+            name = "all products" if k == "*" else k.replace("|", " / ")
+            return f"{name} ({level_name.get(t['level'], t['level'])}, {t['n_products']} best sellers)"
+
+        cohort = st.selectbox("Judge against the cohort", keys, key="up-cohort", format_func=cohort_label,
+                              index=keys.index("*") if "*" in keys else 0,
+                              help="The cohorts this run was trained on. A cohort with too few best sellers "
+                                   "falls back to the next wider one, and the result says so.")
+        signature = (run.run_id, cohort, tuple((f.name, f.size) for f in files or []))
         if st.button("Find missing poses", type="primary", disabled=not files, icon=":material/search:"):
             with engine_errors("Upload rejected"):
                 saved = uploads.save_product_images(store.data_dir, [(f.name, f.getvalue()) for f in files])
@@ -129,14 +138,26 @@ with frame.page("Product") as page:
                 st.session_state.pop("upload-result", None)
                 if saved.paths:
                     sug_obj, lock = get_suggester(store, run)
-                    none = lambda v: None if v == "(any)" else v
+                    parts = [None, None, None] if cohort == "*" else (cohort.split("|") + [None, None])[:3]
                     with st.spinner("Estimating poses…"), lock:
-                        sug = sug_obj.for_images(saved.paths, none(cat), none(sub), none(ptype), config=rule)
-                    st.session_state["upload-result"] = (run.run_id, sug)
+                        sug = sug_obj.for_images(saved.paths, *parts, config=rule)
+                    st.session_state["upload-result"] = (run.run_id, sug, signature)
         for name, reason in st.session_state.get("upload-rejected", []):
             st.error(f"{name}: {reason}", icon=":material/broken_image:")
         if st.session_state.get("upload-rejected") and not st.session_state.get("upload-result"):
             st.info("None of the files was a usable image.", icon=":material/info:")
         result = st.session_state.get("upload-result")
         if result and result[0] == run.run_id:
-            suggestion_view.render(store, run, result[1], key="upload")
+            sug, asked = result[1], result[2]
+            picked = asked[1]
+            judged = "all products" if sug.cohort == "*" else sug.cohort.replace("|", " / ")
+            if sug.cohort != picked:
+                st.warning(f"Judged against **{judged}**: the cohort you picked, "
+                           f"{cohort_label(picked) if picked in tables else picked}, has too few best sellers "
+                           "to judge by, so the next wider cohort was used.", icon=":material/warning:")
+            else:
+                st.caption(f"Judged against **{judged}**.")
+            if asked != signature:
+                st.warning("This result is for the photos and cohort you chose before: press “Find missing "
+                           "poses” again for the current ones.", icon=":material/history:")
+            suggestion_view.render(store, run, sug, key="upload")

@@ -832,3 +832,36 @@ def test_exports_name_images_by_catalogue_relative_paths_and_one_naming_scheme(d
     assert named and set(named) <= rel
     assert [export_name("missing-poses", "polo 07", ext) for ext in ("csv", "json")] == \
         ["unposed-missing-poses-polo_07.csv", "unposed-missing-poses-polo_07.json"]
+
+
+def test_upload_judges_against_the_picked_trained_cohort_and_marks_a_stale_result(fresh_dir, monkeypatch,
+                                                                                 demo_store, demo_run):
+    """One cohort picker listing the run's cohorts; the result says what it was judged against (with
+    a warning when a thin cohort fell back to a wider one), names each tile's file, and is marked
+    stale once the cohort changes."""
+    from unpose_core.config import SuggestConfig
+
+    tables = demo_run.ranker.tables_
+    enough = [k for k, t in tables.items() if t["level"] == "subcategory"
+              and t["n_products"] >= SuggestConfig().min_cohort_products]
+    assert enough, "the demo has subcategory cohorts"
+    img = demo_store.images()["path"].iloc[0]
+    at = open_page(fresh_dir, "product", monkeypatch)
+    at.radio(key="product-mode").set_value("Upload photos").run()
+    assert len(at.selectbox(key="up-cohort").options) == len(tables)
+    at.selectbox(key="up-cohort").set_value(enough[0]).run()
+    at.file_uploader(key="product-upload").set_value([("my-front-photo.jpg", Path(img).read_bytes(), "image/jpeg")])
+    at.run()
+    [b for b in at.button if b.label == "Find missing poses"][0].click().run()
+    assert_clean(at)
+    judged = enough[0].replace("|", " / ")
+    assert any(f"Judged against **{judged}**" in c for c in texts(at.caption)), texts(at.caption)
+    assert not any("has too few best sellers" in w for w in texts(at.warning))
+    captions = [img.caption for e in at.get("image") for img in e.proto.imgs]
+    assert any(c.startswith("my-front-photo.jpg · ") for c in captions), captions
+    thin = [k for k, t in tables.items() if t["n_products"] < SuggestConfig().min_cohort_products]
+    at.selectbox(key="up-cohort").set_value(thin[0] if thin else "*").run()
+    assert any("This result is for the photos and cohort you chose before" in w for w in texts(at.warning))
+    if thin:
+        [b for b in at.button if b.label == "Find missing poses"][0].click().run()
+        assert any("has too few best sellers" in w for w in texts(at.warning))

@@ -3,6 +3,8 @@ poses in rank order with reference photos, seller hints and downloads."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import streamlit as st
 
@@ -35,8 +37,8 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
     st.markdown("##### This listing's images")
 
-    image_grid(store, [Tile(a.image, hash_of(store, a), image_caption(a, run)) for a in sug.images], backend, run,
-               columns=6)
+    image_grid(store, [Tile(a.image, hash_of(store, a), image_caption(a, run, named=sug.product_id is None))
+                       for a in sug.images], backend, run, columns=6)
     with st.expander("What each image shows", expanded=bool(sug.notes)):
         st.dataframe(views.image_views_table(sug), hide_index=True, key=f"{key}-views",
                      column_config={"confidence": st.column_config.ProgressColumn(
@@ -117,8 +119,12 @@ def plain_words(m) -> str:
     return f"{sure}: {near}; {common}."
 
 
-def image_caption(a, run: Run) -> str:
-    """A listing image's caption: its class, what it shows (facing, framing or kind) and its flags."""
+def image_caption(a, run: Run, named: bool = False) -> str:
+    """A listing image's caption: its class, what it shows (facing, framing or kind) and its flags;
+    ``named``: its file name first (uploaded photos: the name the seller gave it)."""
+    if named:
+        name = re.sub(r"^\d+_", "", Path(a.image).name)   # uploads.save_product_images numbers the files
+        return f"{name} · {image_caption(a, run)}"
     if a.status == Status.ERROR:
         return f"failed: {a.error or 'unreadable'}"
     if a.pose_class is None:
