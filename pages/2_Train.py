@@ -98,8 +98,12 @@ with frame.page("Train") as page:
         st.dataframe(pd.DataFrame(rows), hide_index=True,
                      column_config={"inertia": st.column_config.NumberColumn(format="%.0f")})
         ids = runs["run_id"].tolist()
+        if st.session_state.get("run-pick-active") != active:   # a new active run: the picker follows it
+            st.session_state["run-pick-active"] = active
+            if active in ids:
+                st.session_state["run-pick"] = active
         c1, c2 = st.columns([3, 1])
-        pick = c1.selectbox("Run", ids, index=ids.index(active) if active in ids else 0, key="run-pick")
+        pick = c1.selectbox("Run", ids, key="run-pick")
         c2.write("")
         if c2.button("Make active", disabled=pick == active or running, icon=":material/check:"):
             with engine_errors("Cannot switch runs"):

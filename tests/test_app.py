@@ -798,8 +798,8 @@ def test_home_shows_how_it_works_on_a_real_listing(app_dir, monkeypatch):
 
     at = open_page(app_dir, "home", monkeypatch)
     assert "How it works, on one of your listings" in [s.value for s in at.subheader]
-    steps = [m for m in texts(at.markdown) if m[:4] in ("**1. ", "**2. ", "**3. ")]
-    assert [m[:4] for m in steps] == ["**1. ", "**2. ", "**3. "]
+    steps = [m for m in texts(at.markdown) if m[:5] in ("**1. ", "**2. ", "**3. ")]
+    assert [m[:5] for m in steps] == ["**1. ", "**2. ", "**3. "]
     pid = steps[0].split("`")[1]
     store = Store(app_dir)
     sug = suggest_for_product(store, active_run(store), pid)
@@ -865,3 +865,53 @@ def test_upload_judges_against_the_picked_trained_cohort_and_marks_a_stale_resul
     if thin:
         [b for b in at.button if b.label == "Find missing poses"][0].click().run()
         assert any("has too few best sellers" in w for w in texts(at.warning))
+
+
+def test_training_progress_only_moves_forward_across_stages(fresh_dir, monkeypatch):
+    """A train job's bar is the whole job: pose extraction at 100% then the train stage at 1 of 5 is
+    further along, never back to 20%; the panel says which step it is on."""
+    from unpose_core.progress import Progress
+    from unpose_core.records import Job
+
+    seq = [("starting", 0, 0), ("pose (blazepose)", 10, 500), ("pose (blazepose)", 500, 500), ("train", 1, 5),
+           ("train", 5, 5), ("umap", 0, 200), ("umap", 200, 200)]
+    values = [Job("j", "train", jobs.RUNNING, stage=s, done=d, total=t).overall for s, d, t in seq]
+    assert values == sorted(values) and values[-1] == 1.0 and values[3] > values[2] - 1e-9
+    assert Job("j", "sweep", jobs.RUNNING, stage="sweep", done=3, total=4).overall == 0.75
+
+    store = Store(fresh_dir)
+    gate = threading.Event()
+
+    def staged(s, progress, stop):
+        progress(Progress("pose (blazepose)", 500, 500, ""))
+        progress(Progress("train", 1, 5, "K-Means"))
+        gate.wait(30)
+        return {}
+
+    job = jobs.start(store, "train", staged)
+    try:
+        wait_until(lambda: (j := jobs.current(store)) is not None and j.stage == "train", timeout=10,
+                   what="the train stage")
+        at = open_page(fresh_dir, "train", monkeypatch)
+        bar = at.get("progress")[0]
+        assert bar.proto.value >= 38 and "step 2 of 3" in bar.proto.text     # (1 + 1/5) / 3 = 40%
+    finally:
+        gate.set()
+        jobs.wait(store, job.job_id, timeout=10)
+        store.close()
+
+
+def test_runs_picker_follows_the_active_run(fresh_dir, monkeypatch):
+    """When another run becomes active (a training job activates its new run), the Train page's
+    picker and the sidebar show it on the next rerun."""
+    store = Store(fresh_dir)
+    old = store.active_run_id()
+    rec = store.run(old)
+    store.add_run("run-copy", rec.path, rec.backend, rec.k, rec.config, rec.summary)
+    at = open_page(fresh_dir, "train", monkeypatch)
+    assert at.selectbox(key="run-pick").value == old
+    store.set_active_run("run-copy")
+    at.run()
+    assert at.selectbox(key="run-pick").value == "run-copy"
+    assert any("Active run: `run-copy`" in c.value for c in at.sidebar.caption)
+    store.close()

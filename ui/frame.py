@@ -24,6 +24,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from ui.branding import favicon
 from ui.common import ENGINE_ERRORS, REGISTRY, active_run_or_none, error_message, get_store, has_catalogue
 from ui.jobs_view import job_panel
+from unpose_core import jobs
 from unpose_core.store import Store
 
 log = logging.getLogger("unposed.app")
@@ -69,7 +70,12 @@ def sidebar(store: Store) -> str | None:
         st.caption("Which photos is this listing missing? Poses of popular products, clustered and ranked "
                    "per cohort.")
         run_id = store.active_run_id()
-        st.caption(f"Data: `{store.data_dir}`  \nActive run: `{run_id or 'none'}`")
+        running = (j := jobs.current(store)) is not None and j.running
+
+        def where() -> None:   # re-read every second while a job runs: a new run shows the moment it is active
+            st.caption(f"Data: `{store.data_dir}`  \nActive run: `{store.active_run_id() or 'none'}`")
+
+        st.fragment(where, run_every=1.0 if running else None)()
         job = job_panel(store, key="sidebar", compact=True, show_outcome=False)
         if job is None or not job.running:
             st.caption("No background job running.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from unpose_core import jobs
+from unpose_core.records import JOB_STAGES
 from unpose_core.store import Store
 
 KIND_LABEL = {"train": "Training", "demo": "Building the demo", "import": "Importing the catalogue",
@@ -35,12 +36,14 @@ def job_panel(store: Store, key: str, kinds: tuple[str, ...] | None = None, comp
         if j is not None and (kinds is None or j.kind in kinds):
             st.session_state[_watch_key(key)] = j.job_id
             label = KIND_LABEL.get(j.kind, j.kind)
-            if compact:
-                st.caption(f"**{label}** · {int(j.fraction * 100)}%")
-                st.progress(j.fraction)
+            plan, at = JOB_STAGES.get(j.kind, ()), j.stage_index
+            step = f" · step {at + 1} of {len(plan)}" if plan and at is not None else ""
+            if compact:   # the bar is the whole job (only moves forward), the text the current stage
+                st.caption(f"**{label}** · {int(j.overall * 100)}%{step}")
+                st.progress(j.overall)
                 st.caption(j.progress_text())
             else:
-                st.progress(j.fraction, text=f"**{label}** — {j.progress_text()}")
+                st.progress(j.overall, text=f"**{label}**{step} — {j.progress_text()}")
                 c1, c2 = st.columns([1, 4])
                 c2.caption(f"job {j.job_id} · running for {jobs.format_seconds(j.elapsed)} · "
                            "it keeps going if you leave this page")

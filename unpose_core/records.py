@@ -23,6 +23,11 @@ class Status(StrEnum):
     PENDING = "pending"        # not run through this backend yet
 
 
+# the stages a job of each kind goes through, in order (their Progress.stage starts with these):
+# a job's overall progress (Job.overall) moves forward through them
+JOB_STAGES = {"train": ("pose", "train", "umap"), "demo": ("demo", "import", "pose", "train", "umap")}
+
+
 class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
@@ -250,6 +255,24 @@ class Job:
         if self.status is JobStatus.DONE:
             return 1.0
         return 0.0 if not self.total else max(0.0, min(1.0, self.done / self.total))
+
+    @property
+    def overall(self) -> float:
+        """0..1 over the job's stages (:data:`JOB_STAGES`): each stage is an equal share, so the bar
+        only moves forward when the next stage starts at 0 (the stage's own bar is :attr:`fraction`)."""
+        if self.status is JobStatus.DONE:
+            return 1.0
+        plan = JOB_STAGES.get(self.kind, ())
+        i = self.stage_index
+        if i is None:
+            return self.fraction if not plan else 0.0
+        return (i + self.fraction) / len(plan)
+
+    @property
+    def stage_index(self) -> int | None:
+        """The current stage's place in :data:`JOB_STAGES` of the job's kind (None: unknown / not started)."""
+        plan = JOB_STAGES.get(self.kind, ())
+        return next((i for i, s in enumerate(plan) if (self.stage or "").startswith(s)), None)
 
     @property
     def elapsed(self) -> float:
