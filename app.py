@@ -29,6 +29,7 @@ from ui.jobs_view import job_panel
 from ui.suggestion_view import hash_of
 from unpose_core import app_tables as views
 from unpose_core.config import SelectionConfig
+from unpose_core.rank import cohort_name
 from unpose_core.records import DescriptionStatus
 
 
@@ -62,8 +63,7 @@ def how_it_works(store, run) -> None:
         image_grid(store, [Tile(a.image, hash_of(store, a), a.description) for a in sug.images[:4]], backend, run,
                    columns=2)
     with s2:
-        cohort = sug.cohort.replace("|", " / ") if sug.cohort != "*" else "all products"
-        st.markdown(f"**2. What the best sellers of {cohort} show** · {m.description}")
+        st.markdown(f"**2. What the best sellers of {cohort_name(sug.cohort)} show** · {m.description}")
         image_grid(store, [Tile(r.path, r.content_hash, r.product_id) for r in m.references[:4]], backend, run,
                    columns=2, empty="No example in this cohort.")
     with s3:

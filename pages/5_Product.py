@@ -16,6 +16,7 @@ from ui.common import (
 from unpose_core.catalog import uploads
 from unpose_core.catalog.selection import select_sets
 from unpose_core.config import SuggestConfig
+from unpose_core.rank import cohort_name
 
 with frame.page("Product") as page:
     store = page.store
@@ -123,8 +124,7 @@ with frame.page("Product") as page:
 
         def cohort_label(k: str) -> str:
             t = tables[k]
-            name = "all products" if k == "*" else k.replace("|", " / ")
-            return f"{name} ({level_name.get(t['level'], t['level'])}, {t['n_products']} best sellers)"
+            return f"{cohort_name(k)} ({level_name.get(t['level'], t['level'])}, {t['n_products']} best sellers)"
 
         cohort = st.selectbox("Judge against the cohort", keys, key="up-cohort", format_func=cohort_label,
                               index=keys.index("*") if "*" in keys else 0,
@@ -150,7 +150,7 @@ with frame.page("Product") as page:
         if result and result[0] == run.run_id:
             sug, asked = result[1], result[2]
             picked = asked[1]
-            judged = "all products" if sug.cohort == "*" else sug.cohort.replace("|", " / ")
+            judged = cohort_name(sug.cohort)
             if sug.cohort != picked:
                 st.warning(f"Judged against **{judged}**: the cohort you picked, "
                            f"{cohort_label(picked) if picked in tables else picked}, has too few best sellers "

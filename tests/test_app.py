@@ -840,6 +840,7 @@ def test_upload_judges_against_the_picked_trained_cohort_and_marks_a_stale_resul
     a warning when a thin cohort fell back to a wider one), names each tile's file, and is marked
     stale once the cohort changes."""
     from unpose_core.config import SuggestConfig
+    from unpose_core.rank import cohort_name
 
     tables = demo_run.ranker.tables_
     enough = [k for k, t in tables.items() if t["level"] == "subcategory"
@@ -854,7 +855,7 @@ def test_upload_judges_against_the_picked_trained_cohort_and_marks_a_stale_resul
     at.run()
     [b for b in at.button if b.label == "Find missing poses"][0].click().run()
     assert_clean(at)
-    judged = enough[0].replace("|", " / ")
+    judged = cohort_name(enough[0])
     assert any(f"Judged against **{judged}**" in c for c in texts(at.caption)), texts(at.caption)
     assert not any("has too few best sellers" in w for w in texts(at.warning))
     captions = [img.caption for e in at.get("image") for img in e.proto.imgs]
