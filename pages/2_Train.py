@@ -13,8 +13,8 @@ from ui.common import engine_errors, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
 from unpose_core.config import TrainConfig
+from unpose_core.lineage import activate_run
 from unpose_core.pose import available_backends
-from unpose_core.training import activate_run
 
 with frame.page("Train") as page:
     store = page.store

@@ -18,7 +18,7 @@ from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors,
 from ui.grid import Tile, image_grid
 from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
-from unpose_core import projection
+from unpose_core import lineage, projection
 from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced, remove_description
 from unpose_core.records import DescriptionStatus, UnplacedState
 
@@ -130,7 +130,8 @@ with frame.page("Clusters") as page:
             return
         if current and current.text == text and current.status == DescriptionStatus.OK:
             return
-        store.set_description(run.run_id, cls, text, DescriptionStatus.OK, "app")
+        # bound to the run drawn: carried into the active run if a retrain replaced it meanwhile
+        lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, "app")
         st.session_state["_desc_note"] = (cls, "saved")
 
     def remove(cls: int, key: str) -> None:

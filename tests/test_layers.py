@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"rank", "ranker_file"},   # the ranker; its file format (the LightGBM text check)
     {"runs"},
     {"descriptions", "projection", "coverage"},
+    {"lineage"},   # the active run and what a person wrote following it
     {"groups", "listing"},
     {"training", "suggestions"},
     {"evaluation", "outputs"},

@@ -19,11 +19,12 @@ from unpose_core import training
 from unpose_core.cli import main as cli_main
 from unpose_core.config import TrainConfig
 from unpose_core.descriptions import mark_reviewed
+from unpose_core.lineage import LineageError, activate_run
 from unpose_core.records import DescriptionStatus, MarkKind
 from unpose_core.runs import active_run, get_run
 from unpose_core.store import Store
 from unpose_core.store.schema import SCHEMA_VERSION
-from unpose_core.training import LineageError, activate_run, train
+from unpose_core.training import train
 
 REVIEW = DescriptionStatus.NEEDS_REVIEW
 

@@ -35,13 +35,14 @@ if TYPE_CHECKING:   # imported for annotations only: `import unpose_core` stays 
     from .evaluation.protocol import EvalOptions
     from .evaluation.results import EvalResult
     from .evaluation.views import ViewsReport
+    from .lineage import Activation
     from .outputs.sheet import SheetBatch
     from .pose.extract import ExtractResult
     from .progress import ProgressFn
     from .runs import Run
     from .store import Store
     from .suggestions import Suggestion
-    from .training import Activation, TrainResult
+    from .training import TrainResult
 
 @contextlib.contextmanager
 def _opened(data) -> Iterator[Store]:
@@ -292,7 +293,7 @@ def activate_run(data, run_id: str, keep_unmatched: bool = False) -> Activation:
     marks of the run active now, carried to its matching centroids (what was carried, what
     was not and why: the :class:`Activation`). ``keep_unmatched``: activate even when the
     active run cannot be read, listing its labels as unplaced."""
-    from .training import activate_run as _activate
+    from .lineage import activate_run as _activate
 
     with _opened(data) as store:
         return _activate(store, run_id, keep_unmatched=keep_unmatched)
@@ -323,14 +324,16 @@ def centroid_descriptions(data=None, run_id: str | Run | None = None) -> dict:
 
 
 def set_description(data, centroid: int, text: str, run_id: str | Run | None = None, source: str = "api") -> str:
-    """Write the human description of a centroid of a run (the active one by default); its run id."""
+    """Write the human description of a centroid of a run (the active one by default), bound to
+    that run: when a retrain made another run active meanwhile, it is carried there too (or
+    listed unplaced there). Returns the run where it now counts."""
+    from .lineage import describe
 
     with _opened(data) as store:
         run = _run_of(store, run_id)
         if not 0 <= centroid < run.n_classes:
             raise ValueError(f"centroid must be within 0..{run.n_classes - 1}")
-        store.set_description(run.run_id, centroid, text, "ok", source)
-        return run.run_id
+        return describe(store, run.run_id, centroid, text, "ok", source).current_in
 
 
 def mark_reviewed(data, centroid: int, run_id: str | Run | None = None, source: str = "api"):

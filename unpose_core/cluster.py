@@ -117,12 +117,58 @@ class PoseKMeans:
         with faiss_threads(self.n_threads):
             km.train(Z)
         self.cluster_centers_scaled_ = km.centroids.astype(np.float32).copy()
-        self.cluster_centers_ = (self.cluster_centers_scaled_ * self.scale_ + self.mean_).astype(np.float32)
         dist, labels = self._search(Z)
+        # on a duplicate-heavy catalogue with K near its number of distinct poses, faiss can leave a
+        # cluster with no member (two centroids seeded on copies of one pose); a run must not keep it
+        self.n_reseeded_ = 0
+        if np.bincount(labels, minlength=self.n_clusters).min() == 0:
+            dist, labels = self._reseed_empty(Z, dist, labels)
+        self.cluster_centers_ = (self.cluster_centers_scaled_ * self.scale_ + self.mean_).astype(np.float32)
         self.labels_ = labels
         self.inertia_ = float(dist.sum())
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _reseed_empty(self, Z: np.ndarray, dist: np.ndarray, labels: np.ndarray,
+                      rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Give every empty cluster a member: its centroid moves onto the point farthest from its
+        own centroid (which then sits nearer to it than to any other), then one Lloyd step; repeated
+        until no cluster is empty. ``n_reseeded_`` counts the moves. With at least K distinct points
+        (checked before) this ends; if it did not, ValueError says so rather than keeping an empty
+        cluster (its mean would be NaN)."""
+        C = self.cluster_centers_scaled_
+        for _ in range(rounds):
+            sizes = np.bincount(labels, minlength=self.n_clusters)
+            empty = np.flatnonzero(sizes == 0)
+            if not len(empty):
+                return dist, labels
+            order = np.argsort(-dist, kind="stable")
+            taken: set[bytes] = set()
+            picks = []
+            for i in order:   # the farthest points, one per distinct pose, each away from its centroid
+                if dist[i] <= 0 or len(picks) == len(empty):
+                    break
+                key = Z[i].tobytes()
+                if key not in taken:
+                    taken.add(key)
+                    picks.append(i)
+            if len(picks) < len(empty):
+                break
+            C[empty] = Z[picks]
+            self.n_reseeded_ += len(empty)
+            dist, labels = self._search(Z)
+            sizes = np.bincount(labels, minlength=self.n_clusters)
+            for c in np.flatnonzero(sizes):   # one Lloyd step: each centroid to its members' mean
+                C[c] = Z[labels == c].mean(axis=0)
+            self.cluster_centers_scaled_ = C
+            dist, labels = self._search(Z)
+        sizes = np.bincount(labels, minlength=self.n_clusters)
+        if sizes.min() == 0:
+            raise ValueError(
+                f"K-Means left {int((sizes == 0).sum())} of {self.n_clusters} clusters empty even after "
+                f"re-seeding them (the embeddings hold too few distinct poses for K={self.n_clusters}); "
+                f"lower K or add reference images")
+        return dist, labels
 
     def nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The one nearest-centroid rule: (centroid index, squared distance in the standardised

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .descriptions import describe_centroid
+from .lineage import set_marks
 from .records import Description, DescriptionStatus, GroupMark, MarkKind
 from .runs import Run
 from .store import Store
@@ -300,7 +301,7 @@ def merge(store: Store, run: Run, centroids: Iterable[int], source: str = "perso
         raise ValueError("merge needs at least two different centroids")
     add = [GroupMark(MarkKind.MERGE, cs[0], c, note, DescriptionStatus.OK, source) for c in cs[1:]]
     clear = [GroupMark(MarkKind.REJECT, a, b) for i, a in enumerate(cs) for b in cs[i + 1:]]
-    store.set_group_marks(run.run_id, add, clear, source)
+    set_marks(store, run.run_id, add, clear, source)
     return pose_groups(store, run)
 
 
@@ -320,7 +321,7 @@ def split(store: Store, run: Run, c: int, source: str = "person") -> PoseGroups:
             add.append(GroupMark(MarkKind.MERGE, rest[0], m, None, DescriptionStatus.OK, f"split:{source}"))
             kept.append(add[-1])
             after = build_groups(run, store.descriptions(run.run_id), kept)
-    store.set_group_marks(run.run_id, add, clear, source)
+    set_marks(store, run.run_id, add, clear, source)
     return pose_groups(store, run)
 
 
@@ -329,7 +330,7 @@ def exclude(store: Store, run: Run, c: int, note: str | None = None, source: str
     """Never ask for centroid ``c`` (``note``: why, e.g. "junk" or "not wanted"); ``undo`` takes it back."""
     c = _centroid(run, c)
     mark = GroupMark(MarkKind.EXCLUDE, c, None, note, DescriptionStatus.OK, source)
-    store.set_group_marks(run.run_id, [] if undo else [mark], [mark] if undo else [], source)
+    set_marks(store, run.run_id, [] if undo else [mark], [mark] if undo else [], source)
     return pose_groups(store, run)
 
 
@@ -340,9 +341,9 @@ def mark_desirable(store: Store, run: Run, c: int, source: str = "person", undo:
         groups = pose_groups(store, run)
         members = groups.get(groups.group_of(c)).members
         clear = [m for m in store.group_marks(run.run_id) if m.kind is MarkKind.DESIRABLE and m.centroid in members]
-        store.set_group_marks(run.run_id, [], clear, source)
+        set_marks(store, run.run_id, [], clear, source)
     else:
-        store.set_group_marks(run.run_id, [GroupMark(MarkKind.DESIRABLE, c, source=source)], [], source)
+        set_marks(store, run.run_id, [GroupMark(MarkKind.DESIRABLE, c, source=source)], [], source)
     return pose_groups(store, run)
 
 
@@ -356,7 +357,7 @@ def reject_proposal(store: Store, run: Run, a: int, b: int, source: str = "perso
     if int(a) == int(b):
         raise ValueError("a proposal joins two different centroids")
     a, b = _pose_centroids(run, [a, b])
-    store.set_group_marks(run.run_id, [GroupMark(MarkKind.REJECT, a, b, None, DescriptionStatus.OK, source)], [],
+    set_marks(store, run.run_id, [GroupMark(MarkKind.REJECT, a, b, None, DescriptionStatus.OK, source)], [],
                           source)
     return pose_groups(store, run)
 

@@ -204,6 +204,23 @@ class UnplacedLabel:
 
 
 @dataclass(frozen=True)
+class LabelEdit:
+    """What a person wrote on one run in one go: descriptions set, marks set and cleared, labels
+    listed as unplaced. ``run_id`` is the run the edit was made against (``lineage.write_edit``
+    carries it on when that run was replaced meanwhile)."""
+
+    run_id: str
+    descriptions: tuple[Description, ...] = ()
+    add_marks: tuple[GroupMark, ...] = ()
+    clear_marks: tuple[GroupMark, ...] = ()
+    unplaced: tuple[UnplacedLabel, ...] = ()
+    source: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.descriptions or self.add_marks or self.clear_marks or self.unplaced)
+
+
+@dataclass(frozen=True)
 class LineageRecord:
     """How a run became active: the run active before it (``parent``) and the run its labels
     were carried from (``carried_from``: the parent, or an earlier readable run of the lineage)."""

@@ -7,9 +7,10 @@ chart, K+1 fabric, K+2 flat lay, K+3 other; views.ImageKind).
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +19,17 @@ import pandas as pd
 from .catalog.selection import Selection, select_sets
 from .cluster import PoseKMeans
 from .config import TrainConfig
-from .descriptions import (
-    MAX_DISTANCE,
-    RunLabels,
-    describe_landmarks,
-    describe_views,
-    items_of,
-    kind_description,
-    plan_carry,
-)
+from .descriptions import describe_landmarks, describe_views, kind_description
 from .embed import embed
 from .embed.views import VIEW_SUFFIX, kmeans_weights
+from .lineage import Activation, activate_run
 from .pose import backend_info, create_backend
 from .pose.extract import ExtractResult, extract_poses
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
 from .records import CentroidInfo, CentroidKind, RunInfo, Status
-from .runs import Run, get_run, remove_stale_partials, run_digest, save_run
-from .store import LabelsChanged, Store
+from .runs import RunError, load_run, remove_stale_partials, run_digest, save_run
+from .store import Store
 from .views import NON_HUMAN_KINDS, ImageKind
 from .views.describe import describe_image
 
@@ -78,12 +72,17 @@ class TrainResult:
     extract: dict | None
     summary: dict
     activation: Activation | None = None   # how it became active, what was carried (None: not activated)
+    notes: list[str] = field(default_factory=list)   # what a person should know about this training
 
     def to_dict(self) -> dict:
         """Plain JSON: `unposed train --json` prints it, the app's train job returns it."""
         return {"run_id": self.run_id, "path": str(self.path), "selection": self.selection,
-                "extract": self.extract, "summary": self.summary,
+                "extract": self.extract, "summary": self.summary, "notes": self.notes,
                 "activation": self.activation.to_dict() if self.activation else None}
+
+
+class TrainError(ValueError):
+    """No loadable run can be made from this catalogue and config: nothing was saved or activated."""
 
 
 def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg: str = "") -> None:
@@ -134,8 +133,17 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         space = ae.transform(space)
     _report(progress, "train", 2, 5, f"K-Means, K={config.k}")
     weights = None if ae is not None else kmeans_weights(info.family, space.shape[1])
-    km = PoseKMeans(config.k, seed=config.seed, niter=config.niter, nredo=config.nredo,
-                    feature_weights=weights).fit(space)
+    try:
+        km = PoseKMeans(config.k, seed=config.seed, niter=config.niter, nredo=config.nredo,
+                        feature_weights=weights).fit(space)
+    except ValueError as exc:   # too few distinct poses for K: nothing was saved or activated
+        raise TrainError(f"no run made with K={config.k}: {exc}") from None
+    notes = []
+    if km.n_reseeded_:
+        notes.append(f"K-Means left {km.n_reseeded_} cluster(s) without a member (the reference images hold "
+                     f"few distinct poses for K={config.k}); each was re-seeded on the pose farthest from its "
+                     f"centroid. A lower K may group these poses better.")
+        _report(progress, "train", 2, 5, notes[-1])
 
     k = config.k
     info.k, info.no_person_class = k, k
@@ -187,12 +195,21 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     info.embedding_dim, info.space_dim = int(ip.embeddings.shape[1]), int(space.shape[1])
     _report(progress, "train", 4, 5, "saving run")
     save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
+    # never register or activate a run that cannot be loaded: it is read back, as every later
+    # `suggest` and `report` will read it, and removed when that fails (the previous run stays active)
+    try:
+        saved = load_run(folder)
+    except RunError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise TrainError(f"training made run {run_id}, but it cannot be loaded back, so it was removed and not "
+                         f"activated (the active run is unchanged): {exc}") from None
     summary = {"n_reference_products": len(sel.reference_ids), "n_subject_products": len(sel.subject_ids),
                "n_reference_images": int(len(ref)), "n_person": n_person,
                "n_no_person": int((classes >= k).sum()),
                "n_by_kind": {kd: int((classes == k + i).sum()) for i, kd in enumerate(info.kinds)},
                "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
                "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids],
+               "reseeded_clusters": km.n_reseeded_,
                # get_run checks it: an edited metadata.json (with its checksums redone) is refused
                "metadata_sha256": run_digest(folder)}
     # relative to the data dir, so a copied or moved data dir keeps finding its runs
@@ -200,173 +217,10 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     # the folder is complete and registered: activation and carry-over now, in one transaction
     # (a LineageError leaves the run saved but not active, the previous one active with its labels)
     activation = None
-    if activate:   # the run as saved, already in memory: no second load
-        activation = activate_run(store, run_id, run=Run(run_id, folder, config, info, km, ranker, reference,
-                                                         centroids, ae))
+    if activate:   # the run as loaded back above: no third read
+        activation = activate_run(store, run_id, run=saved)
     _report(progress, "train", 5, 5, f"run {run_id} saved" + (" and active" if activation else ""))
-    return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary, activation)
-
-
-# -- activation: the lineage of labels -------------------------------------------------------------
-
-class LineageError(ValueError):
-    """A run cannot be made active without losing what a person wrote: nothing was changed."""
-
-
-@dataclass
-class Activation:
-    """How a run became active: the run active before (``parent``), the run whose labels were
-    carried (``carried_from``: the parent, an earlier readable run of its lineage, or None),
-    the carry-over's counts, and what a person should know (``notes``)."""
-
-    run_id: str
-    parent: str | None
-    carried_from: str | None
-    summary: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    switched_only: bool = False      # it had been active before: its own labels are its current ones
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) < 200 else text[:197] + "..."
-
-
-def _ancestors(store: Store, run_id: str, exclude: set[str]) -> list[str]:
-    """Runs of ``run_id``'s lineage, nearest first: its recorded parents, then (for runs made
-    active before lineage was recorded) older runs that were active once or hold labels."""
-    seen, chain, cur = {run_id, *exclude}, [], run_id
-    while (rec := store.lineage(cur)) is not None and rec.parent and rec.parent not in seen:
-        chain.append(rec.parent)
-        seen.add(rec.parent)
-        cur = rec.parent
-    records = store.run_records()   # newest first
-    created = {r.run_id: r.created_at for r in records}
-    limit = created.get(cur, float("inf"))
-    for r in records:
-        if r.run_id in seen or r.created_at >= limit:
-            continue
-        if store.lineage(r.run_id) is not None or store.labels_version(r.run_id):
-            chain.append(r.run_id)
-            seen.add(r.run_id)
-    return chain
-
-
-def _before_lineage(store: Store, run_id: str) -> bool:
-    """The run was made before this data dir recorded lineage (an upgraded v2 data dir)."""
-    since = store.get_meta("lineage_since")
-    try:
-        return since is not None and store.run(run_id).created_at < float(since)
-    except (LookupError, ValueError):
-        return False
-
-
-def _not_from(run_id: str, labels: RunLabels, ancestor: str, ancestor_labels: RunLabels) -> RunLabels:
-    """The labels of ``run_id`` that did not come from ``ancestor`` unchanged (those are carried
-    from the ancestor itself): what a person wrote on ``run_id`` or on runs in between."""
-    def from_ancestor(source: str | None) -> bool:
-        return (source or "").startswith(f"{ancestor}:")
-
-    texts = {d.text for d in ancestor_labels.descriptions.values()} | \
-        {u.text for u in ancestor_labels.unplaced if u.is_description}
-    waiting = {(u.kind, u.text, u.source) for u in ancestor_labels.unplaced}
-    return RunLabels(
-        {c: d for c, d in labels.descriptions.items() if not from_ancestor(d.source) and d.text not in texts},
-        [m for m in labels.marks if not from_ancestor(m.source)],
-        [u for u in labels.unplaced if not from_ancestor(u.source) and (u.kind, u.text, u.source) not in waiting])
-
-
-def _carry_source(store: Store, previous: str, new_id: str, keep_unmatched: bool):
-    """(run carried from or None, carry items, label versions they were read at, carried_from, notes)."""
-    version = store.labels_version(previous)   # before the labels: a write in between is then noticed
-    labels = RunLabels.read(store, previous)
-    if not labels:   # nothing to carry: no need to read the run
-        return None, [], {previous: version}, previous, []
-    try:
-        old = get_run(store, previous)
-    except Exception as exc:   # any failure to read it: the run cannot be trusted to match centroids
-        reason = _why(exc)
-    else:
-        return old, items_of(previous, labels, old), {previous: version}, previous, []
-    try:
-        k_prev = store.run(previous).k
-    except LookupError:
-        k_prev = None
-    for anc in _ancestors(store, previous, {new_id}):
-        try:
-            anc_run = get_run(store, anc)
-        except Exception:
-            continue
-        anc_version = store.labels_version(anc)
-        anc_labels = RunLabels.read(store, anc)
-        own = _not_from(previous, labels, anc, anc_labels)
-        n_own = len(own.descriptions) + len(own.marks) + len(own.unplaced)
-        note = (f"the active run {previous} cannot be read ({reason}): labels carried from {anc}, the last "
-                f"readable run of its lineage" + (f"; {n_own} descriptions and marks written on {previous} are "
-                                                  f"listed as unplaced for you to place (`unposed describe`, "
-                                                  f"`unposed groups`)" if n_own else ""))
-        items = items_of(anc, anc_labels, anc_run) + items_of(previous, own, None, k_prev)
-        return anc_run, items, {previous: version, anc: anc_version}, anc, [note]
-    n = len(labels.descriptions) + len(labels.marks) + len(labels.unplaced)
-    if keep_unmatched:
-        return None, items_of(previous, labels, None, k_prev), {previous: version}, previous, [
-            f"the active run {previous} cannot be read ({reason}): its {n} descriptions and marks are listed as "
-            f"unplaced for you to place (`unposed describe`, `unposed groups`)"]
-    raise LineageError(
-        f"run {new_id} is saved but NOT made active: the active run {previous} cannot be read ({reason}) and no "
-        f"earlier run of its lineage can, so its {n} descriptions and marks cannot be matched to {new_id}'s "
-        f"centroids. Restore {previous}'s folder and run `unposed runs --activate {new_id}`, or run `unposed runs "
-        f"--activate {new_id} --keep-unmatched` to make it active with those labels listed as unplaced, for "
-        f"you to place")
-
-
-def activate_run(store: Store, run_id: str, keep_unmatched: bool = False, max_distance: float = MAX_DISTANCE,
-                 run: Run | None = None) -> Activation:
-    """Make a complete, readable run the active one, carrying the labels of the run active
-    before (README: lineage rules) in ONE store transaction with the switch.
-
-    - A run that was active before (or, made before lineage was recorded, holds labels of its
-      own) is switched to as it is: its labels are its current ones.
-    - Otherwise every description, mark and unplaced label of the previous run goes to the new
-      run: on a matching centroid, or listed as unplaced. Labels a person already wrote on the
-      new run stay; a carried description that would replace one is listed unplaced.
-    - When the previous run cannot be read, labels are carried from the last readable run of
-      its lineage, and what was written on the unreadable run is listed as unplaced; with no
-      readable run left, :class:`LineageError` and nothing changes, unless ``keep_unmatched``
-      (then everything is listed as unplaced).
-    - A person writing a label meanwhile makes the carry-over plan again (never lost).
-    """
-    new = run or get_run(store, run_id)   # never activate a run that cannot be read itself (``run``: as saved)
-    for _ in range(5):
-        previous = store.active_run_id()
-        if previous == run_id:
-            return Activation(run_id, previous, None, switched_only=True)
-        if store.lineage(run_id) is not None:
-            store.set_active_run(run_id)
-            return Activation(run_id, previous, None, switched_only=True)
-        own_version = store.labels_version(run_id)
-        own = RunLabels.read(store, run_id)
-        if previous is None or (own and _before_lineage(store, run_id)):
-            # the first run, or one made active (with its labels) before lineage was recorded
-            store.activate_run_with_labels(run_id, previous, None, summary={})
-            return Activation(run_id, previous, None, switched_only=previous is not None)
-        old, items, versions, carried_from, notes = _carry_source(store, previous, run_id, keep_unmatched)
-        versions[run_id] = own_version
-        plan = plan_carry(old, items, new, max_distance, existing=own)
-        try:
-            store.activate_run_with_labels(run_id, previous, carried_from, plan.descriptions, plan.marks,
-                                           plan.unplaced, plan.summary, expect_versions=versions)
-        except LabelsChanged:
-            continue
-        n_unplaced = len(plan.unplaced)
-        if n_unplaced:
-            notes.append(f"{n_unplaced} descriptions or marks found no matching centroid in {run_id}: listed as "
-                         f"unplaced (`unposed describe`, `unposed groups`, the Clusters page)")
-        return Activation(run_id, previous, carried_from, plan.summary, notes)
-    raise RuntimeError(f"labels kept changing while run {run_id} was being activated; try again")
+    return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary, activation, notes)
 
 
 def centroid_infos(classes: np.ndarray, ip: ImagePoses, labels: np.ndarray, info: RunInfo) -> list[CentroidInfo]:
@@ -385,6 +239,8 @@ def centroid_infos(classes: np.ndarray, ip: ImagePoses, labels: np.ndarray, info
                                     image_kind=str(kind)))
             continue
         pos = np.flatnonzero(labels == c)
+        if not len(pos):   # PoseKMeans re-seeds empty clusters: a mean of nothing would be NaN in the run
+            raise TrainError(f"pose cluster {c} has no member; lower K (K={k})")
         mean_lm = ip.landmarks[pos].mean(axis=0)
         auto = describe_views([ip.views[ip.person_rows[i]] for i in pos]) \
             or describe_landmarks(mean_lm, tuple(info.landmark_names))

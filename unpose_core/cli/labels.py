@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import unpose_core.api as api
 
@@ -25,8 +26,11 @@ def cmd_describe(args) -> int:
         print(f"run {run.run_id} centroid {args.reviewed}: “{d.text}” checked")
         return 0
     if args.centroid is not None:
-        api.set_description(store, args.centroid, args.text, run, SOURCE)
+        now_in = api.set_description(store, args.centroid, args.text, run, SOURCE)
         print(f"run {run.run_id} centroid {args.centroid}: {args.text}")
+        if now_in != run.run_id:   # a retrain activated another run while this was written
+            print(f"note: run {run.run_id} was replaced by {now_in} meanwhile: carried into {now_in}",
+                  file=sys.stderr)
         return 0
     listing = api.centroid_descriptions(store, run)
     if args.json:

@@ -32,6 +32,7 @@ from ..records import (
     Job,
     JobStatus,
     Judgement,
+    LabelEdit,
     LineageRecord,
     MarkKind,
     PoseRow,
@@ -55,6 +56,11 @@ _INTERRUPTED_ERROR = ("the process running this job stopped; finished work is ca
 
 class LabelsChanged(RuntimeError):
     """The labels a carry-over was planned from changed before it was written: plan again."""
+
+
+class ActiveRunChanged(LabelsChanged):
+    """An edit made against one active run found another active when it was written: nothing was
+    written; ``lineage.write_edit`` carries it to the run active now."""
 
 
 def _signals(text: str | None) -> dict:
@@ -605,6 +611,25 @@ class Store:
         with self._write() as c:
             self._write_labels(c, run_id, descriptions, marks, unplaced, time.time())
 
+    def write_label_edits(self, edits: Iterable[LabelEdit], expect_active: str | None,
+                          expect_versions: dict[str, int] | None = None) -> None:
+        """Label edits (each on its own run) in ONE transaction, written only if the active run is
+        still ``expect_active`` and each run in ``expect_versions`` still has that
+        :meth:`labels_version`; else nothing is written and :class:`ActiveRunChanged` /
+        :class:`LabelsChanged` is raised. How an edit is bound to the run it was made against."""
+        now = time.time()
+        with self._write() as c:
+            active = c.execute("SELECT value FROM meta WHERE key='active_run'").fetchone()
+            if (active[0] if active else None) != expect_active:
+                raise ActiveRunChanged(f"the active run is no longer {expect_active}")
+            for other, version in (expect_versions or {}).items():
+                if self._labels_version_in(c, other) != version:
+                    raise LabelsChanged(f"labels of run {other} changed meanwhile; plan again")
+            for e in edits:
+                for m in e.clear_marks:
+                    self._drop_mark(c, e.run_id, m, e.source, now)
+                self._write_labels(c, e.run_id, e.descriptions, e.add_marks, e.unplaced, now)
+
     def activate_run_with_labels(self, run_id: str, parent: str | None = None, carried_from: str | None = None,
                                  descriptions: Iterable[Description] = (), marks: Iterable[GroupMark] = (),
                                  unplaced: Iterable[UnplacedLabel] = (), summary: dict | None = None,
@@ -806,4 +831,4 @@ def hint_key(text: str) -> str:
     return " ".join(str(text or "").lower().split())
 
 
-__all__ = ["SCHEMA_VERSION", "LabelsChanged", "Store", "StoreError", "hint_key"]
+__all__ = ["SCHEMA_VERSION", "ActiveRunChanged", "LabelsChanged", "Store", "StoreError", "hint_key"]
