@@ -76,6 +76,27 @@ def open_store(data: str | os.PathLike | None = None) -> Store:
     return Store(resolve_data_dir(data))
 
 
+def backup(data, dest: str | os.PathLike) -> Path:
+    """A consistent copy of the data dir's database as the file ``dest`` (SQLite's online backup:
+    safe while the app and jobs write; checked after). Run folders and images are plain files:
+    copy them as they are. Returns ``dest``."""
+    with _opened(data) as store:
+        return store.backup_file(dest)
+
+
+def restore(data, backup_file: str | os.PathLike) -> Path:
+    """Make ``backup_file`` (from :func:`backup`) the data dir's database. It is checked first
+    (integrity, schema version: nothing changes when it fails); the database it replaces is kept
+    beside it (``unposed.sqlite.before-restore-*``, or ``.damaged-*`` when it could not be read).
+    Works on a data dir whose database is damaged (:class:`~unpose_core.store.CorruptDatabase`)."""
+    from .config import resolve_data_dir
+    from .store import Store
+    from .store import restore as _restore
+
+    data_dir = data.data_dir if isinstance(data, Store) else resolve_data_dir(data)
+    return _restore(data_dir, backup_file)
+
+
 def import_catalogue(data, manifest: str | os.PathLike, images: str | os.PathLike | None = None,
                      progress: ProgressFn | None = None, *, rating_scale: float = RATING_SCALE) -> ImportReport:
     """Validate a CSV/Parquet manifest and its image folder and, when any row is usable, make it
@@ -568,10 +589,10 @@ def status(data=None) -> dict:
                 "selection": sel.counts() if sel else None}
 
 
-__all__ = ["activate_run", "base_train_config", "centroid_descriptions", "describe_images",
+__all__ = ["activate_run", "backup", "base_train_config", "centroid_descriptions", "describe_images",
            "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels", "extract",
            "group_hints", "hint_history", "import_catalogue", "import_deepfashion", "import_model",
            "install_demo", "judgements", "list_models", "list_runs", "load_run", "mark_reviewed",
-           "merge_proposals", "open_store", "place_unplaced", "pose_groups", "report", "save_evaluation",
+           "merge_proposals", "open_store", "place_unplaced", "pose_groups", "report", "restore", "save_evaluation",
            "seller_sheet", "seller_sheets", "set_description", "set_hint", "status", "suggest", "train",
            "tune_k"]

@@ -13,6 +13,7 @@ Run folders are recorded relative to the data dir, so a copied data dir just wor
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -41,7 +42,7 @@ from ..records import (
     UnplacedLabel,
 )
 from . import schema
-from .schema import SCHEMA_VERSION, StoreError
+from .schema import SCHEMA_VERSION, CorruptDatabase, StoreError
 
 _CHUNK = 500   # SQLite caps the number of bound parameters per statement
 
@@ -108,42 +109,56 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "unposed.sqlite"
         self._lock = threading.RLock()
-        self._conn = schema.connect(self.path)
+        schema.check_file(self.path)   # 0 bytes, not SQLite, truncated: CorruptDatabase before SQLite opens it
+        with self._sql():
+            self._conn = schema.connect(self.path)
         try:
-            self.opened_version = schema.prepare(self._conn, self.data_dir, self.path)
+            with self._sql():
+                self.opened_version = schema.prepare(self._conn, self.data_dir, self.path)
         except BaseException:
             self._conn.close()
+            raise
+
+    @contextmanager
+    def _sql(self) -> Iterator[None]:
+        """SQLite's error for a damaged file -> :class:`CorruptDatabase` naming the file and what to do."""
+        try:
+            yield
+        except Exception as exc:
+            if schema.is_corruption(exc):
+                raise CorruptDatabase(self.path, f"SQLite: {exc}") from None
             raise
 
     # -- plumbing (private: callers use the typed methods below) -------------------------------
     def _exec(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
         """One statement (autocommit: a single statement is its own transaction)."""
-        with self._lock:
+        with self._lock, self._sql():
             return self._conn.execute(sql, tuple(params))
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._sql():
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
-        with self._lock:
+        with self._lock, self._sql():
             return self._conn.execute(sql, tuple(params)).fetchone()
 
     def _df(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
-        with self._lock:
+        with self._lock, self._sql():
             return pd.read_sql_query(sql, self._conn, params=tuple(params))
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Several statements as one transaction. IMMEDIATE takes the write lock up front, so
         two writers queue on the busy timeout instead of failing on a lock upgrade."""
-        with self._lock:
+        with self._lock, self._sql():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
                 if self._conn.in_transaction:   # SQLite may have rolled back itself (e.g. disk full)
-                    self._conn.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):   # a damaged file may refuse the rollback too
+                        self._conn.execute("ROLLBACK")
                 raise
             try:
                 self._conn.execute("COMMIT")
@@ -164,14 +179,32 @@ class Store:
         copied file drops SQLite's POSIX locks on it (later opens fail with "disk I/O error")."""
         dest = Path(dest_data_dir)
         dest.mkdir(parents=True, exist_ok=True)
-        target = dest / self.path.name
-        with self._lock:
-            out = sqlite3.connect(target)
-            try:
-                self._conn.backup(out)
-            finally:
-                out.close()
-        return target
+        return self.backup_file(dest / self.path.name)
+
+    def backup_file(self, dest: str | Path) -> Path:
+        """A consistent copy of this database as the file ``dest`` (SQLite's online backup, safe
+        while the app and jobs write), checked after: what `unposed backup DEST` writes. An
+        existing ``dest`` is replaced only once the copy is complete."""
+        dest = Path(dest)
+        if dest.resolve() == self.path.resolve():
+            raise ValueError(f"{dest} is this data dir's own database: back it up to another file")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".partial")
+        tmp.unlink(missing_ok=True)
+        try:
+            with self._lock, self._sql():
+                out = sqlite3.connect(tmp)
+                try:
+                    self._conn.backup(out)
+                    out.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
+                finally:
+                    out.close()
+            check_backup(tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return dest
 
     @property
     def schema_version(self) -> int:
@@ -825,10 +858,89 @@ class Store:
         return int(self._one("SELECT COALESCE(MAX(id), 0) FROM hint_history")[0])
 
 
+def check_backup(path: str | Path) -> int:
+    """A database file fit to restore: SQLite's full integrity check passes and it is an Unposed
+    store this release can open (schema version <= :data:`SCHEMA_VERSION`). Returns its schema
+    version; :class:`CorruptDatabase` / :class:`StoreError` say what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path} is not a file")
+    schema.check_file(path)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise CorruptDatabase(path, "integrity check: " + "; ".join(problems))
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if schema.is_corruption(exc):
+            raise CorruptDatabase(path, f"SQLite: {exc}") from None
+        if "no such table" in str(exc):
+            raise StoreError(f"{path} is an SQLite file but not an Unposed data dir's database") from None
+        raise
+    version = int(row[0]) if row and str(row[0]).isdigit() else None
+    if version is None:
+        raise StoreError(f"{path} is an SQLite file but not an Unposed data dir's database (no schema version)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer unposed (store schema {version}; this one reads up to "
+                         f"{SCHEMA_VERSION}): upgrade unposed to restore it")
+    return version
+
+
+def restore(data_dir: str | Path, backup: str | Path) -> Path:
+    """Make ``backup`` (a file `unposed backup` / :meth:`Store.backup_file` wrote) the database
+    of ``data_dir``, through SQLite's online backup. The backup is checked first (integrity,
+    schema version) and nothing changes when it fails. The database it replaces is kept beside
+    it: a healthy one as ``unposed.sqlite.before-restore-<time>`` (a backup of it), a damaged one
+    moved aside as ``unposed.sqlite.damaged-<time>`` (with its -wal / -shm). Returns the
+    restored database's path; open it with :class:`Store` (an older schema is upgraded then)."""
+    data_dir, backup = Path(data_dir), Path(backup)
+    check_backup(backup)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "unposed.sqlite"
+    if backup.resolve() == target.resolve():
+        raise ValueError(f"{backup} is the data dir's own database")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    healthy = True
+    try:
+        schema.check_file(target)
+    except CorruptDatabase:
+        healthy = False
+    if healthy and target.exists():
+        try:
+            current = Store(data_dir)
+        except CorruptDatabase:
+            healthy = False
+        else:
+            try:
+                current.backup_file(data_dir / f"{target.name}.before-restore-{stamp}")
+            finally:
+                current.close()
+    if not healthy:
+        for suffix in ("", "-wal", "-shm"):
+            p = data_dir / (target.name + suffix)
+            if p.exists():
+                os.replace(p, data_dir / f"{target.name}{suffix}.damaged-{stamp}")
+    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        dst = schema.connect(target)
+        try:
+            src.backup(dst)   # online: other connections to a healthy target wait on its locks
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return target
+
+
 def hint_key(text: str) -> str:
     """How a pose group's description keys its edited hint: lower case, runs of spaces as one (the
     rule ``groups`` uses to make centroids with the same description one group)."""
     return " ".join(str(text or "").lower().split())
 
 
-__all__ = ["SCHEMA_VERSION", "ActiveRunChanged", "LabelsChanged", "Store", "StoreError", "hint_key"]
+__all__ = ["SCHEMA_VERSION", "ActiveRunChanged", "CorruptDatabase", "LabelsChanged", "Store", "StoreError",
+           "check_backup", "hint_key", "restore"]

@@ -36,6 +36,57 @@ class StoreError(ValueError):
     """A data dir this unposed cannot open: written by a newer release, or damaged."""
 
 
+class CorruptDatabase(StoreError):
+    """The data dir's database file is damaged: not a database, truncated, malformed, or empty
+    (0 bytes). The message names the file and what to do; nothing was changed."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = Path(path), why
+        super().__init__(
+            f"{path} is damaged ({why}). Restore a backup: `unposed restore BACKUP_FILE` (Python: "
+            f"unpose_core.restore(data_dir, backup_file)); or start afresh: move {Path(path).name} (and any "
+            f"{Path(path).name}-wal / -shm beside it) out of {Path(path).parent} and import the catalogue again")
+
+
+FRESH_SECONDS = 5.0   # a 0-byte database younger than this is one another process is creating
+
+
+def check_file(path: Path) -> None:
+    """Refuse a database file that is plainly damaged, in constant time, before SQLite opens it:
+    a 0-byte file (SQLite would silently make it a new, empty data dir), a file without SQLite's
+    header, and one shorter than the pages its header declares (truncated). Damage inside the
+    pages shows when they are read: :func:`is_corruption` tells it from other SQLite errors."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return   # a new data dir
+    if st.st_size == 0:
+        if time.time() - st.st_mtime < FRESH_SECONDS:
+            return   # being created right now by another opener (it writes the header in a moment)
+        raise CorruptDatabase(path, "the file is empty: 0 bytes")
+    with open(path, "rb") as f:
+        head = f.read(100)
+    if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+        raise CorruptDatabase(path, "it is not an SQLite database")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    n_pages = int.from_bytes(head[28:32], "big")
+    valid_for, changes = head[92:96], head[24:28]
+    if page_size < 512 or page_size & (page_size - 1):
+        raise CorruptDatabase(path, f"its header gives an impossible page size {page_size}")
+    if n_pages and valid_for == changes and st.st_size < n_pages * page_size:
+        raise CorruptDatabase(path, f"it is truncated: {st.st_size} bytes, its header declares {n_pages} pages "
+                                    f"of {page_size}")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """An SQLite error that means a damaged file (not a lock, a busy database or a full disk)."""
+    text = str(exc).lower()   # pandas wraps SQLite's errors in its own DatabaseError
+    return (isinstance(exc, sqlite3.DatabaseError) or type(exc).__name__ == "DatabaseError") and any(
+        w in text for w in ("malformed", "not a database", "file is encrypted", "database corrupt"))
+
+
 TABLES: dict[str, str] = {
     "meta": "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)",
     "products": """CREATE TABLE IF NOT EXISTS products(
