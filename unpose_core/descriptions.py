@@ -14,9 +14,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .rank import cohort_name
-from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, MarkKind, UnplacedLabel
+from .records import (
+    UNPLACED_DESCRIPTION,
+    Anchor,
+    Description,
+    DescriptionStatus,
+    GroupMark,
+    LabelEdit,
+    MarkKind,
+    UnplacedLabel,
+)
 from .runs import Run
-from .store import Store
+from .store import LabelsChanged, Store
 from .views import Facing, Framing, ImageKind
 
 NO_PERSON_TEXT = "Non-human image (fabric close-up, size chart, flat lay)"   # the catch-all class of older runs
@@ -127,6 +136,13 @@ def effective_descriptions(run: Run, descriptions: Mapping[int, Description | st
                            mark_auto: bool = False) -> dict[int, str]:
     """Class -> what it is called (:func:`describe_centroid`) for every class of the run."""
     return {c.id: describe_centroid(run, descriptions, c.id, mark_auto) for c in run.centroids}
+
+
+def hint_key(text: str) -> str:
+    """How a pose group's description keys its edited hint: lower case, runs of spaces as one (the
+    rule ``groups`` uses to make centroids with the same description one group). Hints are kept
+    per key, not per run, so an edited hint follows its group through retraining."""
+    return " ".join(str(text or "").lower().split())
 
 
 def seller_hint(description: str, support: float, cohort: str, n_products: int,
@@ -382,7 +398,36 @@ def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int
     cs = [_check_centroid(run, c) for c in centroids]
     if not item.is_description and any(not run.is_pose(c) for c in cs) and MarkKind(item.kind).is_pair:
         raise ValueError("the no-person class cannot be merged with a pose")
-    return store.place_unplaced(item_id, cs, by)
+    if not item.open:
+        raise ValueError(f"#{item_id} is already {item.state}")
+    free = [i for i, a in enumerate(item.anchors) if a.centroid is None]
+    if len(cs) != len(free):
+        raise ValueError(f"#{item_id} ({item.what()}) needs {len(free)} centroid(s) to be placed, got {len(cs)}")
+    sides = [a.centroid for a in item.anchors]
+    for i, cen in zip(free, cs):
+        sides[i] = cen
+    source = f"placed:{item.source or ''}"
+    for _ in range(20):
+        version = store.labels_version(item.run_id)
+        if item.is_description:
+            # a description that sat on the target centroid is not lost: it becomes an unplaced
+            # description of the run itself
+            (target,) = sides
+            current = store.descriptions(item.run_id).get(target)
+            displaced = () if current is None or current.text == item.text else (UnplacedLabel(
+                UNPLACED_DESCRIPTION, (Anchor(origin=f"{item.run_id}:{target}"),), current.text,
+                source=current.source or f"{item.run_id}:{target}"),)
+            edit = LabelEdit(item.run_id, (Description(target, item.text, DescriptionStatus.OK, source),),
+                             unplaced=displaced, source=source)
+        else:
+            edit = LabelEdit(item.run_id, add_marks=(GroupMark(MarkKind(item.kind), sides[0], sides[1] if len(sides) > 1
+                                                               else None, item.text or None, DescriptionStatus.OK,
+                                                               source),), source=source)
+        try:
+            return store.place_unplaced(item_id, sides, edit, by, expect_versions={item.run_id: version})
+        except LabelsChanged:
+            continue
+    raise RuntimeError(f"the labels of run {item.run_id} kept changing while placing #{item_id}; try again")
 
 
 def dismiss_unplaced(store: Store, run: Run, item_id: int, by: str = "person"):

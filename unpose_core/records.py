@@ -190,6 +190,9 @@ class UnplacedLabel:
     def is_description(self) -> bool:
         return self.kind == UNPLACED_DESCRIPTION
 
+    def __post_init__(self):
+        object.__setattr__(self, "state", UnplacedState(self.state))
+
     @property
     def open(self) -> bool:
         return self.state == UnplacedState.OPEN

@@ -207,7 +207,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
                "n_reference_images": int(len(ref)), "n_person": n_person,
                "n_no_person": int((classes >= k).sum()),
                "n_by_kind": {kd: int((classes == k + i).sum()) for i, kd in enumerate(info.kinds)},
-               "n_errors": int((ref["status"] == str(Status.ERROR)).sum()),
+               "n_errors": int((ref["status"] == Status.ERROR).sum()),
                "inertia": km.inertia_, "cluster_sizes": [c.size for c in centroids],
                "reseeded_clusters": km.n_reseeded_,
                # get_run checks it: an edited metadata.json (with its checksums redone) is refused

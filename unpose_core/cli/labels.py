@@ -5,6 +5,7 @@ import argparse
 import sys
 
 import unpose_core.api as api
+from unpose_core.records import DescriptionStatus
 
 from .common import SOURCE, CliError, open_store, print_json, unplaced_line
 
@@ -37,9 +38,9 @@ def cmd_describe(args) -> int:
         print_json(listing)
         return 0
     for c in listing["centroids"]:
-        review = "  [needs review]" if c["human"] and c["status"] != "ok" else ""
+        review = "  [needs review]" if c["human"] and c["status"] != DescriptionStatus.OK else ""
         print(f"{c['centroid']:>3}  size {c['size']:>5}  {c['label']}{review}")
-    if any(c["human"] and c["status"] != "ok" for c in listing["centroids"]):
+    if any(c["human"] and c["status"] != DescriptionStatus.OK for c in listing["centroids"]):
         print("[needs review]: carried from an earlier run onto a centroid that only roughly matches; "
               "check it: unposed describe --reviewed CENTROID")
     unplaced = listing["unplaced"]

@@ -23,6 +23,7 @@ from ..coverage import completeness_score, rank_weight
 from ..groups import PoseGroups
 from ..progress import ProgressFn, ProgressTracker
 from ..rank import cohort_name
+from ..records import Status
 from ..runs import Run
 from ..store import Store
 from ..suggestions import Suggester, Suggestion
@@ -80,7 +81,7 @@ def explain(sug: Suggestion, groups: PoseGroups | None = None) -> Completeness:
     else:
         gain_next = (completeness_score(expected, have | set(requested[:1])) or 0.0) - score
         gain_all = (completeness_score(expected, have | set(requested)) or 0.0) - score
-    usable = sum(a.duplicate_of is None and not a.flags and a.status != "error" for a in sug.images)
+    usable = sum(a.duplicate_of is None and not a.flags and a.status != Status.ERROR for a in sug.images)
     return Completeness(sug.product_id, score, rows, len(sug.images), usable, round(gain_next, 1),
                         round(gain_all, 1))
 

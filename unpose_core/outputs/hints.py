@@ -2,7 +2,7 @@
 
 A pose group is known by its description ("Back, full length"), human or automatic, and that
 text survives retraining (descriptions are carried to the matching centroids of the next run).
-So an edited hint is stored under the description, normalised (``store.db.hint_key``), not
+So an edited hint is stored under the description, normalised (``descriptions.hint_key``), not
 under a run: it follows its group from run to run, and every change is kept in the store's
 append-only ``hint_history``. Suggestions use it instead of the generated hint
 (``descriptions.seller_hint``) whenever the group of a request has that description.
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..descriptions import seller_hint
+from ..descriptions import hint_key, seller_hint
 from ..groups import pose_groups
 from ..runs import Run
 from ..store import Store
-from ..store.db import hint_key
 from ..views import ImageKind
 
 
@@ -73,4 +72,4 @@ def orphan_hints(store: Store, run: Run) -> list[dict]:
 def set_group_hint(store: Store, description: str, hint: str, source: str = "person") -> str:
     """Store ``hint`` for the pose group described by ``description`` (empty: back to the generated
     one). Returns the key it is stored under."""
-    return store.set_hint(description, hint, source)
+    return store.set_hint(hint_key(description), description, hint, source)

@@ -151,7 +151,7 @@ TABLES: dict[str, str] = {
         suggested TEXT NOT NULL, confirmed TEXT NOT NULL, added TEXT NOT NULL,
         labels TEXT, reviewer TEXT, note TEXT, created_at REAL NOT NULL)""",
     # seller hints an analyst wrote per pose group, keyed by the group's description normalised
-    # (``db.hint_key``: not by run, so a hint follows its group through retraining)
+    # (``descriptions.hint_key``: not by run, so a hint follows its group through retraining)
     "hints": """CREATE TABLE IF NOT EXISTS hints(
         text_key TEXT PRIMARY KEY, text TEXT NOT NULL, hint TEXT NOT NULL, source TEXT, updated_at REAL)""",
     # append-only: every hint set or cleared (action 'set' / 'clear')

@@ -18,7 +18,7 @@ import numpy as np
 from ..catalog.selection import popularity_sort
 from ..config import SuggestConfig
 from ..coverage import CONFIDENCE_PERCENTILE, completeness_score, typical_radii
-from ..descriptions import describe_centroid, seller_hint
+from ..descriptions import describe_centroid, hint_key, seller_hint
 from ..groups import PoseGroups, pose_groups
 from ..images import content_hash
 from ..listing import listing_notes, read_listing
@@ -28,7 +28,6 @@ from ..rank import cohort_keys
 from ..records import PoseRow, Reference, Status
 from ..runs import Run
 from ..store import Store
-from ..store.db import hint_key
 from ..views import ImageKind
 from .records import ImageAssignment, MissingPose, Suggestion
 from .rule import group_label, missing_groups
