@@ -202,3 +202,21 @@ def pytest_collection_modifyitems(config, items):
         if heavy:
             config.hook.pytest_deselected(items=heavy)
             items[:] = keep
+
+
+@pytest.fixture
+def data_copy(demo_data_dir, tmp_path):
+    """A writable copy of the demo data dir (run folders and database; images stay shared)."""
+    d = tmp_path / "data"
+    copy_data_dir(demo_data_dir, d, skip=("demo", "evaluations", "uploads"))
+    return d
+
+
+@pytest.fixture
+def store(data_copy):
+    """A store on :func:`data_copy`, closed after the test."""
+    from unpose_core.store import Store
+
+    s = Store(data_copy)
+    yield s
+    s.close()

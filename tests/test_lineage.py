@@ -12,7 +12,6 @@ import shutil
 import sqlite3
 
 import pytest
-from conftest import copy_data_dir
 
 from unpose_core import groups as grp
 from unpose_core import lineage
@@ -27,21 +26,6 @@ from unpose_core.store.schema import SCHEMA_VERSION
 from unpose_core.training import train
 
 REVIEW = DescriptionStatus.NEEDS_REVIEW
-
-
-@pytest.fixture
-def data_copy(demo_data_dir, tmp_path):
-    """A writable copy of the demo data dir (run folders and database; images stay shared)."""
-    d = tmp_path / "data"
-    copy_data_dir(demo_data_dir, d, skip=("demo", "evaluations", "uploads"))
-    return d
-
-
-@pytest.fixture
-def store(data_copy):
-    s = Store(data_copy)
-    yield s
-    s.close()
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

@@ -1,7 +1,8 @@
 """Issue 21, items 1 and 2: training never activates a run it cannot load (the empty-cluster
 catalogue), and an edit racing a retrain is never stranded on the run it was made against.
 
-Both run on copies of the demo data dir (its pose cache makes each training about a second)."""
+Both run on copies of the demo data dir (conftest's ``data_copy`` and ``store``: its pose cache
+makes each training about a second)."""
 from __future__ import annotations
 
 import random
@@ -11,7 +12,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_data_dir
 
 from unpose_core import lineage
 from unpose_core.config import TrainConfig
@@ -19,21 +19,6 @@ from unpose_core.records import GroupMark, MarkKind
 from unpose_core.runs import active_run, get_run, load_run
 from unpose_core.store import Store
 from unpose_core.training import TrainError, train
-
-
-@pytest.fixture
-def data_copy(demo_data_dir, tmp_path):
-    d = tmp_path / "data"
-    copy_data_dir(demo_data_dir, d, skip=("demo", "evaluations", "uploads"))
-    return d
-
-
-@pytest.fixture
-def store(data_copy):
-    s = Store(data_copy)
-    yield s
-    s.close()
-
 
 # -- item 1: the empty-cluster catalogue -----------------------------------------------------------
 

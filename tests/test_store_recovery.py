@@ -49,49 +49,43 @@ def _assert_clear(exc: CorruptDatabase, path) -> None:
     assert str(path) in text and "unposed restore" in text and "start afresh" in text
 
 
-def test_a_zero_byte_database_is_refused_not_made_a_new_data_dir(tmp_path):
-    db = tmp_path / "unposed.sqlite"
-    db.write_bytes(b"")
-    _old(db)
-    with pytest.raises(CorruptDatabase, match="0 bytes") as err:
-        Store(tmp_path)
-    _assert_clear(err.value, db)
-    assert db.stat().st_size == 0   # untouched
+def _zero_bytes(data: bytes) -> bytes:
+    return b""
 
 
-def test_a_file_that_is_not_a_database_is_refused(tmp_path):
-    db = tmp_path / "unposed.sqlite"
-    db.write_bytes(b"this is a text file, not SQLite" * 100)
-    with pytest.raises(CorruptDatabase, match="not an SQLite database") as err:
-        Store(tmp_path)
-    _assert_clear(err.value, db)
+def _text_file(data: bytes) -> bytes:
+    return b"this is a text file, not SQLite" * 100
 
 
-def test_a_truncated_database_is_refused(tmp_path):
-    filled(tmp_path).close()
-    _checkpointed(tmp_path)
-    db = tmp_path / "unposed.sqlite"
-    data = db.read_bytes()
+def _cut_in_half(data: bytes) -> bytes:
     assert len(data) > 8 * 4096
-    db.write_bytes(data[:len(data) // 2])
-    with pytest.raises(CorruptDatabase, match="truncated") as err:
-        Store(tmp_path)
-    _assert_clear(err.value, db)
+    return data[:len(data) // 2]
 
 
-def test_damage_inside_the_pages_is_a_corrupt_database_when_read(tmp_path):
+def _garbled_pages(data: bytes) -> bytes:
+    out = bytearray(data)
+    for page in range(2, len(out) // 4096):      # every page but the first (schema, meta) garbled
+        out[page * 4096:page * 4096 + 4096] = bytes([0xA5]) * 4096
+    return bytes(out)
+
+
+@pytest.mark.parametrize("damage,says", [(_zero_bytes, "0 bytes"), (_text_file, "not an SQLite database"),
+                                         (_cut_in_half, "truncated"), (_garbled_pages, "SQLite")])
+def test_a_damaged_database_is_one_clear_error(tmp_path, damage, says):
+    """0 bytes (refused, not made a new data dir), not SQLite, truncated: refused on opening;
+    damage inside the pages: the same error when they are read."""
     filled(tmp_path).close()
     _checkpointed(tmp_path)
     db = tmp_path / "unposed.sqlite"
-    data = bytearray(db.read_bytes())
-    for page in range(2, len(data) // 4096):      # every page but the first (schema, meta) garbled
-        data[page * 4096:page * 4096 + 4096] = bytes([0xA5]) * 4096
-    db.write_bytes(bytes(data))
-    with pytest.raises(CorruptDatabase, match="SQLite") as err:
+    db.write_bytes(damage(db.read_bytes()))
+    _old(db)
+    with pytest.raises(CorruptDatabase, match=says) as err:
         s = Store(tmp_path)
         s.products()
         s.descriptions("run-a")
     _assert_clear(err.value, db)
+    if damage is _zero_bytes:
+        assert db.stat().st_size == 0   # untouched: not made a new, empty data dir
 
 
 def test_a_fresh_database_being_created_is_not_taken_for_a_damaged_one(tmp_path):

@@ -58,6 +58,8 @@ def run_train(args, store) -> int:
         print(f"run {res.run_id}: K={args.k}, {sel['reference']} reference products "
               f"({res.summary['n_reference_images']} images, {res.summary['n_no_person']} without a person), "
               f"{sel['subject']} subject products; saved to {res.path}")
+    for note in res.notes:   # e.g. empty K-Means clusters re-seeded
+        print(f"note: {note}", file=sys.stderr)
     print_activation(res.activation)
     return 0
 

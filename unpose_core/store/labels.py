@@ -144,12 +144,8 @@ class LabelTables(StoreBase):
             item = self._unplaced_record(row)
             if not item.open:
                 raise ValueError(f"#{item_id} is already {item.state}")
-            for other, version in (expect_versions or {}).items():
-                if self._labels_version_in(c, other) != version:
-                    raise LabelsChanged(f"labels of run {other} changed meanwhile; plan again")
-            for m in edit.clear_marks:
-                self._drop_mark(c, edit.run_id, m, edit.source, now)
-            self._write_labels(c, edit.run_id, edit.descriptions, edit.add_marks, edit.unplaced, now)
+            self._expect_versions(c, expect_versions)
+            self._apply_edit(c, edit, now)
             c.execute("INSERT INTO unplaced_resolutions(unplaced_id, action, centroids, by, created_at)"
                       " VALUES(?,?,?,?,?)", (int(item_id), str(UnplacedState.PLACED), json.dumps(sides), by, now))
         return self.unplaced_item(item_id)
@@ -256,16 +252,15 @@ class LabelTables(StoreBase):
         :class:`LabelsChanged` is raised. How an edit is bound to the run it was made against."""
         now = time.time()
         with self._write() as c:
-            active = c.execute("SELECT value FROM meta WHERE key='active_run'").fetchone()
-            if (active[0] if active else None) != expect_active:
-                raise ActiveRunChanged(f"the active run is no longer {expect_active}")
-            for other, version in (expect_versions or {}).items():
-                if self._labels_version_in(c, other) != version:
-                    raise LabelsChanged(f"labels of run {other} changed meanwhile; plan again")
+            self._expect(c, expect_active, expect_versions,
+                         ActiveRunChanged(f"the active run is no longer {expect_active}"))
             for e in edits:
-                for m in e.clear_marks:
-                    self._drop_mark(c, e.run_id, m, e.source, now)
-                self._write_labels(c, e.run_id, e.descriptions, e.add_marks, e.unplaced, now)
+                self._apply_edit(c, e, now)
+
+    def _apply_edit(self, c: sqlite3.Connection, e: LabelEdit, now: float) -> None:
+        for m in e.clear_marks:
+            self._drop_mark(c, e.run_id, m, e.source, now)
+        self._write_labels(c, e.run_id, e.descriptions, e.add_marks, e.unplaced, now)
 
     def activate_run_with_labels(self, run_id: str, parent: str | None = None, carried_from: str | None = None,
                                  descriptions: Iterable[Description] = (), marks: Iterable[GroupMark] = (),
@@ -283,16 +278,26 @@ class LabelTables(StoreBase):
         with self._write() as c:
             if c.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
                 raise KeyError(f"no run {run_id!r} in {self.path}")
-            active = c.execute("SELECT value FROM meta WHERE key='active_run'").fetchone()
-            if (active[0] if active else None) != parent:
-                raise LabelsChanged(f"the active run changed while run {run_id} was being activated; plan again")
-            for other, version in (expect_versions or {}).items():
-                if self._labels_version_in(c, other) != version:
-                    raise LabelsChanged(f"labels of run {other} changed while carrying them; plan again")
+            self._expect(c, parent, expect_versions,
+                         LabelsChanged(f"the active run changed while run {run_id} was being activated; plan again"))
             self._write_labels(c, run_id, descriptions, marks, unplaced, now)
             c.execute("INSERT OR REPLACE INTO lineage VALUES(?,?,?,?,?)",
                       (run_id, parent, carried_from, now, json.dumps(summary or {}, default=str)))
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('active_run', ?)", (run_id,))
+
+    def _expect(self, c: sqlite3.Connection, active: str | None, versions: dict[str, int] | None,
+                changed: LabelsChanged) -> None:
+        """Inside a transaction: raise ``changed`` unless ``active`` is the active run, and
+        :class:`LabelsChanged` unless each run in ``versions`` still has that labels version."""
+        row = c.execute("SELECT value FROM meta WHERE key='active_run'").fetchone()
+        if (row[0] if row else None) != active:
+            raise changed
+        self._expect_versions(c, versions)
+
+    def _expect_versions(self, c: sqlite3.Connection, versions: dict[str, int] | None) -> None:
+        for other, version in (versions or {}).items():
+            if self._labels_version_in(c, other) != version:
+                raise LabelsChanged(f"labels of run {other} changed meanwhile; plan again")
 
     @staticmethod
     def _labels_version_in(c: sqlite3.Connection, run_id: str) -> int:
