@@ -291,7 +291,7 @@ def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
 
     # descriptions placed in round 1 take their centroids
     occupied = set(existing.descriptions) if existing else set()
-    had_marks = {(str(m.kind), *m.centroids) for m in existing.marks} if existing else set()
+    had_marks = {(str(m.kind), *m.centroids): m.note or "" for m in existing.marks} if existing else {}
     taken: set[int] = set(occupied)
     for it in items:
         if it.is_description and not it.unplaced and (hit := resolve1(it.sides[0])) is not None:
@@ -350,10 +350,11 @@ def plan_carry(old: Run | None, items: Iterable[CarryItem], new: Run,
             complete = False
         if complete and not it.is_description:
             key = (it.kind, *sorted(targets))
-            if key in had_marks:                  # the new run has this mark already
+            if key in had_marks and it.text in ("", had_marks[key]):   # the new run has this mark already
                 kind_counts["placed"] += 1
                 continue
-            complete = key not in marks_seen
+            # the same mark with another note there (or carried already): its note waits, unplaced
+            complete = key not in marks_seen and key not in had_marks
         if complete:
             far = any(h[1] > max_distance for h in hits)
             from_anchor = any(isinstance(s, Anchor) for s in it.sides)
