@@ -28,7 +28,11 @@ CONFIGS = {
 CONSTANTS = {"references": config.N_REFERENCES, "rating_scale": config.RATING_SCALE, "engine": config.ENGINES[0]}
 # how many lines of problems a command prints: the CLI's own display settings
 DISPLAY = {("import", "show_problems"), ("import-deepfashion", "show_problems")}
-UNSET = (None, False, argparse.SUPPRESS)
+
+
+def unset(default) -> bool:
+    """No default of its own: None, a flag's False, or SUPPRESS (not 0 or 0.0, which are values)."""
+    return default is None or default is False or default == argparse.SUPPRESS
 
 
 def commands(parser: argparse.ArgumentParser, prefix: str = ""):
@@ -70,7 +74,7 @@ def test_every_default_is_its_config_default(name, parser):
         elif dest in CONSTANTS:
             assert action.default == CONSTANTS[dest], (name, action.option_strings)
         else:
-            assert action.default in UNSET or (name, dest) in DISPLAY, \
+            assert unset(action.default) or (name, dest) in DISPLAY, \
                 f"`unposed {name} {'/'.join(action.option_strings)}` has a default of its own: {action.default!r}"
 
 

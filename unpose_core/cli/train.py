@@ -36,7 +36,8 @@ def add_train_opts(sp) -> None:
                     help="subject products have fewer than this (default %(default)s)")
     sp.add_argument("--rating-weight", type=float, default=_TRAIN.rating_weight, help="default %(default)s")
     sp.add_argument("--count-weight", type=float, default=_TRAIN.count_weight, help="default %(default)s")
-    sp.add_argument("--min-share", dest="min_cohort_share", type=float, default=_TRAIN.min_cohort_share,
+    sp.add_argument("--min-share", dest="min_cohort_share", metavar="SHARE", type=float,
+                    default=_TRAIN.min_cohort_share,
                     help="absolute floor under the calibrated expectation: a pose is expected only when "
                          "at least this share of a cohort's top products show it (default %(default)s: off)")
     sp.add_argument("--workers", type=int, default=None, help="pose processes (default: one per core for big jobs)")
@@ -200,11 +201,11 @@ def add_parsers(sub, common) -> None:
                     help="by-score rule reach(es) to sweep, e.g. 0,1 (1 = the ranker's first pose, 0 = any rank)")
     sp.add_argument("--seeds", type=int, default=_EVAL.seeds,
                     help="repeats, each with a new split, training and draws (default %(default)s)")
-    sp.add_argument("--seed", dest="first_seed", type=int, default=_EVAL.first_seed,
+    sp.add_argument("--seed", dest="first_seed", metavar="SEED", type=int, default=_EVAL.first_seed,
                     help="first seed (default %(default)s)")
     sp.add_argument("--holdout", type=float, default=_EVAL.holdout,
                     help="share of labelled reference products held out of training per seed (default %(default)s)")
-    sp.add_argument("--keep", dest="keep_max", type=int, default=_EVAL.keep_max,
+    sp.add_argument("--keep", dest="keep_max", metavar="N", type=int, default=_EVAL.keep_max,
                     help="keep at most this many images (the paper's p - 1; default %(default)s)")
     sp.add_argument("--keep-min", type=int, default=_EVAL.keep_min,
                     help="keep at least this many images (default %(default)s)")
