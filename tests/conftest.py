@@ -173,6 +173,7 @@ def require_ray():
 # own), `browser` (Chromium), `cluster` (starts Ray), and `demo`, set here on every test that uses
 # the session's trained demo (demo_data_dir: built, BlazePose'd and trained once per run).
 HEAVY = ("slow", "browser", "cluster", "demo")
+DEMO_FIXTURES = {"demo_build", "demo_data_dir"}   # demo_build: three demo builds in test_demo.py alone
 
 
 def pytest_addoption(parser):
@@ -188,13 +189,23 @@ def pytest_collection_modifyitems(config, items):
     and all `cluster` (Ray) tests another, so two Chromium+streamlit or two Ray clusters never
     compete for the cores at once. With --fast, deselect the HEAVY tests (pytest counts them as
     deselected in its summary)."""
+    groups: dict[str, list] = {}
     for item in items:
-        if "demo_data_dir" in item.fixturenames:
+        if DEMO_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.demo)
-        if item.get_closest_marker("xdist_group") is None:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
             group = ("browser" if item.get_closest_marker("browser") else
                      "cluster" if item.get_closest_marker("cluster") else item.module.__name__)
             item.add_marker(pytest.mark.xdist_group(group))
+            mark = item.get_closest_marker("xdist_group")
+        groups.setdefault(str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")), []).append(item)
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+        # The workers take groups in this order (run_tests.sh: --no-loadscope-reorder), so the long
+        # ones start first and the run does not end on one worker's lone Chromium or Ray group.
+        order = sorted(groups.values(), key=lambda g: (not any(i.get_closest_marker(m) for i in g
+                                                             for m in ("slow", "browser", "cluster")), -len(g)))
+        items[:] = [item for g in order for item in g]
     if config.getoption("--fast"):
         keep, heavy = [], []
         for item in items:
