@@ -345,6 +345,7 @@ def test_pristine_run_loads_and_round_trips(pristine):
     assert not (pristine / OWNER_FILE).exists() and not list(pristine.parent.glob("*.partial"))
 
 
+@pytest.mark.slow
 def test_tampered_runs_give_a_clear_run_error_and_never_crash(pristine, tmp_path):
     """Each tampering (its checksum updated) -> RunError naming the problem; random cuts and
     garbling of the model file -> RunError or, where the damage left a valid model, a clean load;

@@ -63,6 +63,7 @@ def test_fit_restores_torch_global_settings():
     assert torch.are_deterministic_algorithms_enabled() == det
 
 
+@pytest.mark.slow
 def test_adamw_matches_torch_optim_bit_for_bit():
     """The written-out AdamW + warm-up / cosine schedule gives the very weights torch.optim.AdamW
     with LambdaLR gives (what fit used before; torch.optim costs a torch._dynamo import)."""
@@ -120,6 +121,7 @@ def test_info_nce_temperature_on_the_codes_is_the_matrix_scaled():
     assert torch.allclose(info_nce(za, zb, 0.3), reference(0.3), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_does_not_import_torch_dynamo():
     """torch.optim's first optimiser imports torch._dynamo (2-3.5 s on the 2-core VM); fit must not."""
     import subprocess

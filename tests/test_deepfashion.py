@@ -112,6 +112,7 @@ def test_not_deepfashion_is_a_clear_error(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_cli_import_deepfashion(deepfashion, tmp_path):
     from test_cli import run
 

@@ -55,6 +55,7 @@ def test_stop_then_resume(small_store):
     assert not res.cancelled and res.n_processed == 6
 
 
+@pytest.mark.slow
 def test_worker_pool_matches_in_process(small_store, tmp_path):
     pooled = extract_poses(small_store, workers=2)
     assert pooled.workers == 2 and pooled.n_processed == 6

@@ -169,6 +169,7 @@ def test_config_must_be_a_bundled_name(tmp_path):
             models.mmpose_config_path(name)
 
 
+@pytest.mark.slow
 def test_state_dict_of_another_architecture_is_rejected(tmp_path):
     pytest.importorskip("mmpose")
     torch = pytest.importorskip("torch")
@@ -178,6 +179,7 @@ def test_state_dict_of_another_architecture_is_rejected(tmp_path):
         models.import_mmpose_checkpoint(ckpt, tmp_path / "data", trust=True)
 
 
+@pytest.mark.slow
 def test_import_writes_safetensors_and_a_json_record(hrnet_checkpoint, hrnet_record, data_dir, capsys):
     rec = hrnet_record
     src, model = hrnet_checkpoint
@@ -204,6 +206,7 @@ def test_import_writes_safetensors_and_a_json_record(hrnet_checkpoint, hrnet_rec
     assert [r["name"] for r in listed] == [rec["name"]]
 
 
+@pytest.mark.slow
 def test_reimport_is_idempotent(hrnet_checkpoint, hrnet_record, data_dir):
     again = models.import_mmpose_checkpoint(hrnet_checkpoint[0], data_dir, trust=True)
     assert again["name"] == hrnet_record["name"] and again["sha256"] == hrnet_record["sha256"]
@@ -222,6 +225,7 @@ def test_backend_without_an_import_names_the_cli_command(tmp_path):
         create_rtm(PoseOptions(backend="rtmpose-onnx", params={"person_box": "image"}), tmp_path)
 
 
+@pytest.mark.slow
 def test_unknown_model_name_and_tampered_file(hrnet_record, data_dir, tmp_path):
     with pytest.raises(models.ModelNotFoundError, match=hrnet_record["name"]):
         models.find_model(data_dir, models.MMPOSE, "no-such-model")
@@ -305,6 +309,7 @@ def test_hrnet_backend_equals_the_model_used_directly(hrnet_checkpoint, hrnet_re
     assert v1 != v2 and "box-image" in v1
 
 
+@pytest.mark.slow
 def test_hrnet_auto_box_uses_blazepose_when_it_finds_someone(hrnet_record, data_dir, photos):
     b = hrnet(data_dir, person_box="auto", flip_test=False)
     try:
@@ -318,6 +323,7 @@ def test_hrnet_auto_box_uses_blazepose_when_it_finds_someone(hrnet_record, data_
         b.close()
 
 
+@pytest.mark.slow
 def test_headless_crop_falls_back_to_the_whole_image(hrnet_record, data_dir, photos, blaze17):
     """Paper §6: with the head cropped off BlazePose finds nobody, but the top-down model
     still runs (on the whole image) and can report a pose. With random weights only the
@@ -356,6 +362,7 @@ def test_no_person_rule():
     assert r.status == PERSON and r.landmarks[:, 3].max() == 1.0 and np.isfinite(r.landmarks).all()
 
 
+@pytest.mark.slow
 def test_hrnet_no_person_when_scores_say_so(hrnet_record, data_dir, photos):
     b = hrnet(data_dir, person_box="image", flip_test=False, keypoint_threshold=1.01)
     try:
@@ -366,6 +373,7 @@ def test_hrnet_no_person_when_scores_say_so(hrnet_record, data_dir, photos):
         b.close()
 
 
+@pytest.mark.slow
 def test_hrnet_rejects_bad_input(hrnet_record, data_dir):
     b = hrnet(data_dir, person_box="image", flip_test=False)
     try:
@@ -417,6 +425,7 @@ def rtmpose(data_dir, **params):
     return create(PoseOptions(backend="rtmpose-onnx", params=params), data_dir)
 
 
+@pytest.mark.slow
 def test_rtmpose_onnx_import_checks_the_file(rtmpose_onnx, tmp_path):
     pytest.importorskip("onnxruntime")
     bad = tmp_path / "bad.onnx"

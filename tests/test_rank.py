@@ -108,6 +108,7 @@ def _tables_one_key_at_a_time(r: CentroidRanker, df: pd.DataFrame) -> dict:
     return tables
 
 
+@pytest.mark.slow
 def test_tables_are_those_of_the_per_cohort_scan():
     """The tables, grouped once per level, are exactly (same floats, same key order) the ones the
     per-cohort scan computed, with missing cohort values, two categories, a product whose rows

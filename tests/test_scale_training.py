@@ -24,6 +24,7 @@ def _blobs(n: int, k: int = 5, d: int = 40, seed: int = 0, spread: float = 0.6):
 
 # -- the autoencoder ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_autoencoder_stops_after_max_steps(monkeypatch):
     from unpose_core.embed import autoencoder
 
@@ -68,6 +69,7 @@ def test_autoencoder_fits_on_a_sample_and_transforms_every_row(monkeypatch):
     assert np.array_equal(again.transform(X), Z)
 
 
+@pytest.mark.slow
 def test_bounded_autoencoder_keeps_the_clusters():
     """Purity of K-Means on the codes: bounded (a sample, a few steps) within 0.05 of unbounded."""
     X, y = _blobs(2400, k=5)
@@ -119,6 +121,7 @@ def _agreement(xy: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, rest: np.nda
     return float((y[fit_rows][d.argmin(axis=1)] == y[rest]).mean())
 
 
+@pytest.mark.slow
 def test_map_is_fitted_on_a_sample_and_every_point_is_placed():
     X, y = _blobs(1200, k=4, d=8, spread=0.3)
     X = (X - X.mean(0)) / X.std(0)

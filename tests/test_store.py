@@ -280,6 +280,7 @@ def _open_and_write(args) -> int:
         store.close()
 
 
+@pytest.mark.slow
 def test_several_processes_open_one_fresh_data_dir_at_once(tmp_path):
     ctx = mp.get_context("spawn")
     with ctx.Pool(4) as pool:

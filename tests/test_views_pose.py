@@ -60,6 +60,7 @@ def _coarse(f: Facing) -> str:
 
 
 # ----------------------------------------------------------------------------- backend
+@pytest.mark.slow
 def test_backend_version_and_json_signals(backend, results):
     assert backend.version.startswith("mediapipe-") and "-tasks-full-c1" in backend.version
     assert len(results) == 48
@@ -77,12 +78,14 @@ def test_backend_version_and_json_signals(backend, results):
             assert res.signals["people"] == []
 
 
+@pytest.mark.slow
 def test_status_agrees_with_labels(results):
     """labels.csv's blazepose_detected (legacy solution): measured 48/48 agreement."""
     disagree = [f for f, r in results.items() if r.has_person == (f in NOT_DETECTED)]
     assert len(disagree) <= 1, disagree
 
 
+@pytest.mark.slow
 def test_landmarks_close_to_legacy_solution(results, renders):
     """Measured over the 32 person renders: per-image median |dx|,|dy| <= 0.0003."""
     import mediapipe as mp
@@ -110,6 +113,7 @@ def _evaluate(results, names=BLAZEPOSE33_NAMES, pick=None, with_signals=True):
     return rows
 
 
+@pytest.mark.slow
 def test_facing_accuracy_on_renders(results):
     """Measured: 28/32 exact (6 classes); back 8/8, front 7/8, profile 7/8, three-quarter 6/8.
     The misses: front_full_2 (broken landmarks), side_closeup_4 (an arm, no head), two
@@ -125,12 +129,14 @@ def test_facing_accuracy_on_renders(results):
         json.dumps(est.evidence), json.dumps(fr.evidence)
 
 
+@pytest.mark.slow
 def test_framing_accuracy_on_renders(results):
     """Measured: 31/32 (side_closeup_4, an arm without a head, reads as three-quarter)."""
     rows = _evaluate(results)
     assert sum(fr.label == truth for *_, truth, fr in rows) >= 30
 
 
+@pytest.mark.slow
 def test_coco17_names_without_signals(results):
     """The 2-D path (17 COCO joints, z = 0, no signals): measured 28/32 facing, confidence lower."""
     coco = {f: r for f, r in results.items() if r.has_person}
@@ -151,6 +157,7 @@ def test_coco17_names_without_signals(results):
     assert sum(rows) >= 25
 
 
+@pytest.mark.slow
 def test_mirrored_profiles_flip(backend, renders):
     for f in ("side_full_1.jpg", "side_full_2.jpg", "side_full_3.jpg", "side_full_4.jpg", "side_upper_4.jpg"):
         a, b = backend.estimate(renders[f]), backend.estimate(np.ascontiguousarray(renders[f][:, ::-1]))
@@ -159,6 +166,7 @@ def test_mirrored_profiles_flip(backend, renders):
         assert ea.label.value.startswith("profile") and eb.label == ea.label.mirror, (f, ea.label, eb.label)
 
 
+@pytest.mark.slow
 def test_view_features_separate_front_back_and_framing(results):
     feats = {f: view_features(r.landmarks, BLAZEPOSE33_NAMES, r.signals) for f, r in results.items() if r.has_person}
     assert all(v.shape == (6,) and np.isfinite(v).all() for v in feats.values())
@@ -224,6 +232,7 @@ def test_framing_reads_a_waist_length_shot_whose_hips_fall_just_outside_as_upper
 
 
 # ----------------------------------------------------------------------------- several people
+@pytest.mark.slow
 def test_two_person_composites_are_flagged(backend, renders, results):
     """Renders side by side. Measured on 23 pairs: 20 flagged (the pose detector finds one
     person in 3); 0 of 31 single renders flagged."""
@@ -274,6 +283,7 @@ def _person_shaped_flat_lay(bg: tuple, shirt: tuple, trousers: tuple, head: tupl
     return np.asarray(im.filter(ImageFilter.GaussianBlur(1)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("colours", [((230, 220, 200), (20, 20, 20), (90, 140, 90), (150, 100, 70)),
                                      ((200, 200, 205), (20, 20, 20), (90, 140, 90), (200, 150, 120))])
 def test_generated_flat_lay_is_not_a_person(backend, colours):
@@ -284,6 +294,7 @@ def test_generated_flat_lay_is_not_a_person(backend, colours):
     assert not d.is_person and any("head too large" in r for r in d.reasons), d   # ... the check does not
 
 
+@pytest.mark.slow
 def test_people_are_people(backend, results):
     """All 32 person renders and the people photos pass (measured: 32/32, 4/4)."""
     for f, r in results.items():
