@@ -3,18 +3,16 @@
 # means the suite went missing (a bad path, an import-time skip of everything), so it
 # is reported as a failure, loudly, rather than passed off as green.
 #
-# With 2+ cores the tests run in that many pytest-xdist workers (at most 4; TEST_WORKERS=N
-# overrides, TEST_WORKERS=1 runs them in this one process). Each worker takes whole groups
-# (tests/conftest.py: a module, or all browser / all cluster tests), the long ones first;
-# the trained demo is built once for all workers.
+# TEST_WORKERS=N (N > 1) runs the tests in N pytest-xdist workers, each taking whole modules
+# (tests/conftest.py), the long ones first, with the trained demo built once for all of them.
+# The default is one process, what CI runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test-artifacts
-workers=${TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
-if [ "$workers" -gt 4 ]; then workers=4; fi
+workers=${TEST_WORKERS:-1}
 xdist=()
 if [ "$workers" -gt 1 ]; then
-  xdist=(-n "$workers" --dist loadgroup --no-loadscope-reorder)
+  xdist=(-n "$workers")
 fi
 .venv/bin/python -m pytest "${xdist[@]}" "$@"
 rc=$?

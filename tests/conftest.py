@@ -64,7 +64,7 @@ def demo_data_dir(demo_build, tmp_path_factory) -> Path:
 
 def once_per_run(tmp_path_factory, folder: str, step: str, make) -> dict:
     """``make(<folder>)`` once per test run, its (JSON) result returned. In a plain run the folder
-    is this session's; under pytest-xdist (`make test`: two workers) it is shared by the workers
+    is this session's; under pytest-xdist (TEST_WORKERS=2) it is shared by the workers
     and the first to get here makes it while the others wait on a lock, so the demo is built,
     BlazePose'd and trained once per run, not once per worker. Steps (``step``) on one folder
     run in the order the fixtures ask for them; each is done at most once."""
@@ -181,31 +181,20 @@ def pytest_addoption(parser):
                      help=f"the inner loop: deselect the tests marked {' / '.join(HEAVY)} (`make test-fast`)")
 
 
-@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Mark the trained-demo tests `demo`; give every test an xdist group (pytest-xdist's
-    `--dist loadgroup`, what scripts/run_tests.sh uses): its module, so a module's tests share
-    their module-scoped fixtures in one worker, except that all `browser` tests share one group
-    and all `cluster` (Ray) tests another, so two Chromium+streamlit or two Ray clusters never
-    compete for the cores at once. With --fast, deselect the HEAVY tests (pytest counts them as
-    deselected in its summary)."""
-    groups: dict[str, list] = {}
+    """Mark the trained-demo tests `demo`; under pytest-xdist put the modules with a slow, browser
+    or cluster test first, so the long ones start first and the run does not end on one worker's
+    lone long module. With --fast, deselect the HEAVY tests (pytest counts them as deselected)."""
     for item in items:
         if DEMO_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.demo)
-        mark = item.get_closest_marker("xdist_group")
-        if mark is None:
-            group = ("browser" if item.get_closest_marker("browser") else
-                     "cluster" if item.get_closest_marker("cluster") else item.module.__name__)
-            item.add_marker(pytest.mark.xdist_group(group))
-            mark = item.get_closest_marker("xdist_group")
-        groups.setdefault(str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")), []).append(item)
     if os.environ.get("PYTEST_XDIST_WORKER") is not None:
-        # The workers take groups in this order (run_tests.sh: --no-loadscope-reorder), so the long
-        # ones start first and the run does not end on one worker's lone Chromium or Ray group.
-        order = sorted(groups.values(), key=lambda g: (not any(i.get_closest_marker(m) for i in g
-                                                             for m in ("slow", "browser", "cluster")), -len(g)))
-        items[:] = [item for g in order for item in g]
+        modules: dict[str, list] = {}
+        for item in items:
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+        order = sorted(modules.values(), key=lambda m: (not any(i.get_closest_marker(k) for i in m
+                                                              for k in ("slow", "browser", "cluster")), -len(m)))
+        items[:] = [item for m in order for item in m]
     if config.getoption("--fast"):
         keep, heavy = [], []
         for item in items:
@@ -231,3 +220,28 @@ def store(data_copy):
     s = Store(data_copy)
     yield s
     s.close()
+
+
+# Work units of pytest-xdist (TEST_WORKERS=2 bash scripts/run_tests.sh): a whole module, so its
+# module-scoped fixtures are made once, and all Chromium files or all Ray files one unit, so two
+# browsers+servers or two Ray clusters never run at once. (xdist's own `--dist loadgroup` marks
+# do not group under pytest 9.2: xdist renames the test's `_nodeid`, which pytest 9.2 no longer reads.)
+SHARED_UNITS = {"browser": "test_browser*.py", "cluster": "test_ray*.py"}
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:   # pytest-xdist missing (the test extra installs it): the suite runs in one process
+    LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+    class _ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            from fnmatch import fnmatch
+
+            path = nodeid.split("::", 1)[0]
+            return next((unit for unit, pattern in SHARED_UNITS.items() if fnmatch(Path(path).name, pattern)), path)
+
+    def pytest_xdist_make_scheduler(config, log):
+        config.option.loadscopereorder = False   # keep the order the workers collected (long modules first)
+        return _ByModule(config, log)

@@ -451,6 +451,7 @@ def test_stale_partial_folders_are_removed_live_ones_kept(tmp_path):
     assert outside.exists() and (runs / "run-link.partial").is_symlink()
 
 
+@pytest.mark.slow
 def test_the_model_check_accepts_what_lightgbm_writes(tmp_path):
     """Single-leaf trees (a constant target), numerical and categorical splits all pass the check
     and load."""

@@ -107,6 +107,7 @@ def test_unknown_ops_are_named_never_guessed(tmp_path):
         convert(path, tmp_path / "m.onnx")
 
 
+@pytest.mark.slow
 def test_converted_convolutions_and_resize_match_torch(tmp_path):
     """Conv2D (SAME, stride 2) + BiasAdd + Relu6, a depthwise conv with multiplier 2 + BiasAdd,
     ResizeBilinear (half-pixel centres), a Pack/Unpack/ArgMax/FloorDiv/GatherNd tail: onnxruntime on
@@ -314,6 +315,7 @@ def test_ray_engine_gives_the_local_rows(tmp_path):
         remote.close()
 
 
+@pytest.mark.slow
 def test_models_list_shows_the_pretrained_weights(tmp_path):
     from test_cli import run
 

@@ -123,6 +123,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, demo_data_dir, args, message
     assert "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_import_reports_bad_rows(tmp_path):
     root = tmp_path / "imgs"
     root.mkdir()

@@ -110,6 +110,8 @@ def test_dashboard_numbers_charts_filter_and_click_through(dash_dir, expected, m
     assert bars and f"**{score:.0f}/100**" in bars[0].proto.text
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_dashboard_in_chromium_click_opens_the_product(server, expected):  # noqa: F811
     from playwright.sync_api import sync_playwright
 

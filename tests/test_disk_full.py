@@ -121,6 +121,7 @@ def test_disk_full_is_told_apart_from_other_errors(tmp_path):
     assert friendly_error(ValueError("bad rating"), tmp_path) == "bad rating"
 
 
+@pytest.mark.slow
 def test_import_on_a_full_disk_keeps_the_old_catalogue(catalogue, extracted, small_fs, tmp_path, capsys):
     data = copy_data_dir(extracted, small_fs / "data")
     poses = _check_db(data)
@@ -147,6 +148,7 @@ def test_import_on_a_full_disk_keeps_the_old_catalogue(catalogue, extracted, sma
         store.close()
 
 
+@pytest.mark.slow
 def test_extract_stops_when_the_disk_fills_mid_run_and_a_rerun_continues(catalogue, small_fs, capsys):
     """The disk fills while `unposed extract` runs (another writer takes the space once the first
     batch is committed): the batches committed before stay, none is redone by the re-run."""
@@ -189,6 +191,7 @@ def test_extract_stops_when_the_disk_fills_mid_run_and_a_rerun_continues(catalog
     assert len(again) == N_IMAGES and {h: again[h] for h in poses} == poses   # continued, nothing redone
 
 
+@pytest.mark.slow
 def test_train_on_a_full_disk_leaves_no_half_run(extracted, small_fs, capsys):
     data = copy_data_dir(extracted, small_fs / "data")
     poses = _check_db(data)

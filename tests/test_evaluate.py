@@ -504,6 +504,7 @@ def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
 
 # -- the command line ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_evaluate_prints_the_table_and_reads_a_labels_file(demo_data_dir, demo_store, demo_run, tmp_path):
     import json
 

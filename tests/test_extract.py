@@ -83,6 +83,7 @@ def _row_tuple(r):
     return r.content_hash, r.status, lm, r.width, r.height, r.score, r.error, r.signals
 
 
+@pytest.mark.slow
 def test_estimate_files_gives_estimate_file_rows(tmp_path):
     """The upload path (measurement on a background thread alongside the model, kind statistics
     after the person check) gives estimate_file's rows, in order, whatever comes first or last: a

@@ -135,6 +135,7 @@ def test_map_is_fitted_on_a_sample_and_every_point_is_placed():
     assert _agreement(xy, y, fit_rows, rest) > 0.95                       # next to their own cluster
 
 
+@pytest.mark.slow
 def test_small_maps_are_not_sampled():
     X, _ = _blobs(150, k=3, d=8)
     xy, meta = projection.compute_xy(X, seed=0, fit_max=1000)
