@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import frame
-from ui.common import engine_errors, require_catalogue
+from ui.common import backend_problems, engine_errors, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
 from unpose_core.config import TrainConfig
@@ -40,11 +40,19 @@ with frame.page("Train") as page:
 
     ae_available = importlib.util.find_spec("unpose_core.embed.autoencoder") is not None
     backends = available_backends()
+    problems = backend_problems(store)
+    st.subheader("New run")
+    c1, _ = st.columns([1, 3])
+    # outside the form: a backend that cannot run here disables the button at once, with the fix
+    backend = c1.selectbox("Pose backend", backends,
+                           index=backends.index(base.backend) if base.backend in backends else 0,
+                           format_func=lambda b: b if not problems.get(b) else f"{b} (not usable here)",
+                           key="train-backend")
+    problem = problems.get(backend)
+    if problem:
+        st.warning(f"`{backend}` cannot run here: {problem}", icon=":material/block:")
     with st.form("train-form"):
-        st.subheader("New run")
-        c1, c2, c3, c4 = st.columns(4)
-        backend = c1.selectbox("Pose backend", backends,
-                               index=backends.index(base.backend) if base.backend in backends else 0)
+        c2, c3, c4 = st.columns(3)
         k = c2.number_input("K (pose clusters)", min_value=2, max_value=200, value=int(base.k), step=1)
         seed = c3.number_input("Seed", min_value=0, value=int(base.seed), step=1)
         autoencoder = c4.checkbox("Autoencoder (compress to 8 dims first)",
@@ -66,8 +74,9 @@ with frame.page("Train") as page:
                                      int(base.selection.min_images))
         subject_max = s3.number_input("Subject products have fewer images than", 1, 100,
                                       int(base.selection.subject_max_images))
-        submitted = st.form_submit_button("Extract poses and train", type="primary", disabled=running,
-                                          icon=":material/play_arrow:")
+        submitted = st.form_submit_button("Extract poses and train", type="primary",
+                                          disabled=running or bool(problem), icon=":material/play_arrow:",
+                                          help=problem)
     if submitted:
         # the active run's settings with what this form shows changed: every field it does not show
         # (views, mirror_equivalent, backend_params, niter, nredo, popularity_order, ...) is kept

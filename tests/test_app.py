@@ -916,3 +916,21 @@ def test_runs_picker_follows_the_active_run(fresh_dir, monkeypatch):
     assert at.selectbox(key="run-pick").value == "run-copy"
     assert any("Active run: `run-copy`" in c.value for c in at.sidebar.caption)
     store.close()
+
+
+def test_a_backend_that_cannot_run_here_is_marked_and_cannot_start(fresh_dir, monkeypatch):
+    """rtmpose-onnx without an imported model: the Train page marks it, says why with the import
+    command, and the train button is disabled (nothing fails after the job started)."""
+    from unpose_core.pose import backend_problem
+
+    why = backend_problem("rtmpose-onnx", fresh_dir)
+    assert why and "unposed models add" in why
+    assert backend_problem("blazepose", fresh_dir) is None
+    at = open_page(fresh_dir, "train", monkeypatch)
+    assert [b for b in at.button if b.label == "Extract poses and train"][0].disabled is False
+    at.selectbox(key="train-backend").set_value("rtmpose-onnx").run()
+    assert_clean(at)
+    assert "rtmpose-onnx (not usable here)" in at.selectbox(key="train-backend").options
+    assert any("cannot run here" in w and "unposed models add" in w for w in texts(at.warning))
+    assert [b for b in at.button if b.label == "Extract poses and train"][0].disabled
+    assert jobs.current(Store(fresh_dir)) is None

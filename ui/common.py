@@ -235,6 +235,30 @@ def back_link() -> None:
         st.page_link(entry.script, label=f"Back to {entry.title}", icon=":material/arrow_back:")
 
 
+@st.cache_resource(show_spinner="Checking which pose backends can run here…", max_entries=8)
+def _backend_problems(data_dir_: str, names: tuple[str, ...], models: tuple) -> dict[str, str | None]:
+    from unpose_core.pose import backend_problem
+
+    return {n: backend_problem(n, data_dir_) for n in names}
+
+
+def backend_problems(store: Store) -> dict[str, str | None]:
+    """Pose backend -> why it cannot run here (with the command that fixes it), None when it can;
+    checked once per server and again when a model folder changes (an import, ``make models``)."""
+    from unpose_core.pose import available_backends
+    from unpose_core.pose.bundled import models_dir as bundled_dir
+    from unpose_core.pose.weights import models_dir
+
+    stamps = []
+    for folder in (models_dir(store.data_dir), bundled_dir()):
+        try:
+            stamps.append((str(folder), folder.stat().st_mtime_ns,
+                           max((p.stat().st_mtime_ns for p in folder.iterdir()), default=0)))
+        except OSError:
+            stamps.append((str(folder), None, None))
+    return _backend_problems(str(store.data_dir), tuple(available_backends()), tuple(stamps))
+
+
 # -- exports -------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=8)
 def _roots(data_dir_: str, version: str) -> set[str]:

@@ -47,6 +47,17 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def backend_problem(name: str, data_dir=None, params: dict | None = None) -> str | None:
+    """Why the backend ``name`` cannot run here (its weights not installed or imported, a library
+    missing), in the backend's own words with the command that fixes it; None when it starts.
+    Starts the backend once and closes it (seconds for a model that loads: callers cache it)."""
+    try:
+        create_backend(PoseOptions(backend=name, params=dict(params or {})), data_dir).close()
+    except (ValueError, LookupError, ImportError, OSError, RuntimeError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
 def create_backend(options: PoseOptions, data_dir=None) -> PoseBackend:
     try:
         target = _REGISTRY[options.backend]
