@@ -44,8 +44,9 @@ with frame.page("Clusters") as page:
         hover = ("hover a dot for its product and centroid" if len(pts) <= HOVER_IDS_MAX else
                  "hover a dot for its centroid")
         st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
-                   f"centroid (UMAP of the space K-Means clustered). Click, lasso or box-select dots to see their "
-                   f"images and products; {hover}; click legend entries to hide centroids. "
+                   f"centroid (UMAP of the space K-Means clustered). Click a dot, or pick the lasso or box in the "
+                   f"chart's toolbar and circle some, to see their images and products; {hover}; click legend "
+                   f"entries to hide centroids. "
                    f"{sum(run.centroids[c].size for c in run.non_human_classes)} reference images without a "
                    f"person are not on the map (classes ∅ below, one per image kind).")
         n_fit, n_map = pts.meta.get("fit_sample"), pts.meta.get("n_points", len(pts))

@@ -224,16 +224,28 @@ def test_every_page_in_chromium(server):
             check_page(page, "clusters", base, min_images=6, plotly=True)
             assert page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").count() > 0
             assert page.get_by_text("Nothing selected yet.").count() == 1
-            # lasso a region of the map: the selected images appear below it
             box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
             assert box, "plot drag layer not found"
             x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+            # a plain click on a dot, in the mode the map opens in, selects it (issue 25)
+            dot = page.evaluate("""() => {
+                const gd = document.querySelector('.js-plotly-plot'), L = gd._fullLayout;
+                const tr = gd._fullData[0];
+                return [L.xaxis.l2p(Number(tr.x[0])), L.yaxis.l2p(Number(tr.y[0]))]; }""")
+            page.mouse.click(x0 + dot[0], y0 + dot[1])
+            page.wait_for_selector("text=/Selected: \\d+ images?/", timeout=30_000)
+            wait_ready(page)
+            assert len(grid_images(page)) >= 1, "a clicked dot did not show its image"
+            # lasso a region of the map from the chart's toolbar: the selected images appear below it
+            page.mouse.move(x0 + w / 2, y0 + h / 2)
+            page.locator('.js-plotly-plot .modebar-btn[data-val="lasso"]').first.click()
             page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
             page.mouse.down()
             for fx, fy in ((0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)):
                 page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
             page.mouse.up()
-            page.wait_for_selector("text=/Selected: \\d+ images/", timeout=30_000)
+            page.wait_for_function("""() => document.querySelectorAll(
+                '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').length > 24""", timeout=30_000)
             wait_ready(page)
             assert len(grid_images(page)) > 12, "lasso selection did not show its images"
             shoot(page, 3, "clusters")

@@ -169,7 +169,8 @@ def figure(pts: MapPoints, descriptions: dict[int, str], k: int, height: int = 6
             + f"centroid {c}: {desc}<extra></extra>", **extra,
         ))
     fig.update_layout(
-        height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
+        # "pan": a plain click selects a dot (in "lasso" mode it selected nothing); lasso and box in the toolbar
+        height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
         legend={"title": {"text": "centroid"}, "itemsizing": "constant", "font": {"size": 11}},
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}, hovermode="closest",
         uirevision="umap",
