@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import frame
-from ui.common import engine_errors, export_name, require_catalogue
+from ui.common import backend_problems, engine_errors, export_name, require_catalogue
 from ui.jobs_view import job_panel
 from unpose_core import jobs
 from unpose_core.evaluation.judgements import judgement_table, load_labels
@@ -71,8 +71,14 @@ with frame.page("Evaluate") as page:
     default_k = 8
     if active:
         default_k = next((r.k for r in store.run_records() if r.run_id == active), default_k)
-    choices = [Configuration(b, ae).key for b in available_backends() for ae in (False, True)]
+    problems = backend_problems(store)   # backends that cannot run here are not offered (they would fail later)
+    choices = [Configuration(b, ae).key for b in available_backends() if not problems.get(b) for ae in (False, True)]
     names = {k: Configuration.parse(k).name for k in choices}
+    unusable = {b: why for b, why in problems.items() if why}
+    if unusable:
+        with st.expander(f"{len(unusable)} pose backends cannot run here", icon=":material/block:"):
+            for b, why in unusable.items():
+                st.markdown(f"- `{b}`: {why}")
     with st.form("eval-form"):
         picked = st.multiselect("Configurations (one column group each)", choices,
                                 default=[k for k in ("blazepose", "blazepose+ae") if k in choices],

@@ -934,3 +934,8 @@ def test_a_backend_that_cannot_run_here_is_marked_and_cannot_start(fresh_dir, mo
     assert any("cannot run here" in w and "unposed models add" in w for w in texts(at.warning))
     assert [b for b in at.button if b.label == "Extract poses and train"][0].disabled
     assert jobs.current(Store(fresh_dir)) is None
+    # the Evaluate page does not offer it either, and says why
+    ev = open_page(fresh_dir, "evaluate", monkeypatch)
+    offered = " ".join(ev.multiselect[0].options)
+    assert "RTMPose" not in offered and "rtmpose" not in offered.lower()
+    assert any(m.startswith("- `rtmpose-onnx`:") and "unposed models add" in m for m in texts(ev.markdown))
