@@ -16,6 +16,22 @@ def set_counts(truth, predicted) -> tuple[int, int, int]:
     return len(t & p), len(p - t), len(t - p)
 
 
+def precision_at(truth, ranked, k: int) -> tuple[int, int]:
+    """(hits, requests) among the first ``k`` of a ranked list of requests against a true set: the
+    counts behind precision@k (pooled over trials: sum of hits / sum of requests; a trial asking
+    for nothing adds nothing)."""
+    top = list(ranked)[:k]
+    t = set(truth)
+    return sum(1 for p in top if p in t), len(top)
+
+
+def order_counts(truth, ranked, suffix: str = "") -> dict[str, int]:
+    """A trial's precision@1 and precision@3 counts: hit1/n1 and hit3/n3 (+ ``suffix``)."""
+    h1, n1 = precision_at(truth, ranked, 1)
+    h3, n3 = precision_at(truth, ranked, 3)
+    return {f"hit1{suffix}": h1, f"n1{suffix}": n1, f"hit3{suffix}": h3, f"n3{suffix}": n3}
+
+
 def ratios(tp: int, fp: int, fn: int) -> dict[str, float]:
     """accuracy (recall, the paper's), precision and F1 from pooled counts; NaN when undefined."""
     acc = tp / (tp + fn) if tp + fn else float("nan")

@@ -85,7 +85,7 @@ from ..store import Store
 from ..suggestions import missing_groups
 from .judgements import load_labels
 from .labels import LabelSet
-from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, ratios, set_counts
+from .metrics import ALL, METRICS, NO_SUBCATEGORY, UNLABELLED, order_counts, ratios, set_counts
 from .results import EvalResult
 
 BACKEND_TITLES = {"blazepose": "BlazePose", "blazepose-coco17": "BlazePose-COCO17",
@@ -480,8 +480,9 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
             "n_reference_heldout_candidates": len(ref_eligible), "n_outside_reference": len(outside),
             "n_reviewed": len(reviewed), "labels": labels.summary(),
             "configurations": [asdict(c) | {"name": c.name} for c in configurations]}
+    order = _order_table(hc, names) if len(hc) else None
     return EvalResult(names, table, counts, trials_df, reviewed_table, notes, opts, time.perf_counter() - t0,
-                      strict, sweep)
+                      strict, sweep, order)
 
 
 BASELINE_RANDOM = "baseline: random pose per image"
@@ -493,14 +494,23 @@ CEILING = "ceiling: every expected view not shown (labels)"
 
 
 def _trial(base_row: dict, draw: int, kept_idx, lab: list, pred: list[str], missing, truth: set,
-           protocol: str) -> dict:
+           protocol: str, main: list[str] | None = None) -> dict:
+    """One trial's row. ``pred``: the views asked for, in the order asked (the main list, then
+    "also worth trying"); ``main``: those of the main list alone (None: all of ``pred``). tp/fp/fn
+    count ``pred``, tp_main/... the main list; hit1/n1 and hit3/n3 the first one and first three
+    (precision@1, @3) of each."""
     kept_labels = {lab[i] for i in kept_idx if lab[i]}
+    main = pred if main is None else main
     tp, fp, fn = set_counts(truth, pred)
+    tpm, fpm, fnm = set_counts(truth, main)
     return {**base_row, "protocol": protocol, "draw": draw, "n_kept": len(kept_idx),
             "kept_labels": "|".join(lab[i] for i in kept_idx if lab[i]), "truth": "|".join(sorted(truth)),
-            "predicted": "|".join(pred), "missing_classes": " ".join(map(str, missing.classes)),
-            "missing_groups": " ".join(map(str, missing.groups)), "status": missing.status,
-            "tp": tp, "fp": fp, "fn": fn,
+            "predicted": "|".join(pred), "predicted_main": "|".join(main),
+            "missing_classes": " ".join(map(str, missing.classes)),
+            "missing_groups": " ".join(map(str, missing.groups)),
+            "also_groups": " ".join(str(r["group"]) for r in missing.also), "status": missing.status,
+            "tp": tp, "fp": fp, "fn": fn, "tp_main": tpm, "fp_main": fpm, "fn_main": fnm,
+            **order_counts(truth, pred), **order_counts(truth, main, "_main"),
             # flags for views the seller already shows, and kept views not flagged again
             "redundant": sum(1 for p in pred if p in kept_labels),
             "kept_views": len(kept_labels), "kept_recognised": len(kept_labels - set(pred))}
@@ -568,7 +578,8 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
             else:
                 d = vw = None
             m = missing_groups(run, product, present, d, groups, setting, vw)
-            return m, _ordered_labels(maps, s, m.groups)
+            return m, _ordered_labels(maps, s, m.groups + [r["group"] for r in m.also]), \
+                _ordered_labels(maps, s, m.groups)
 
         if pid in eval_ids:
             # the random baseline: person images get a random pose class (no-person stays)
@@ -579,14 +590,14 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
                 for setting in settings:
                     srow = {**base_row, "setting": setting.label(), "expect": setting.expect,
                             "coverage": setting.coverage_percentile, "min_confidence": setting.min_confidence}
-                    m, pred = answer(kept, setting)
-                    rows.append(_trial(srow, draw, kept, lab, pred, m, truth, "hide"))
+                    m, pred, main = answer(kept, setting)
+                    rows.append(_trial(srow, draw, kept, lab, pred, m, truth, "hide", main))
                     if baselines:
                         for name, present in ((BASELINE_RANDOM, {int(c) for c in rand_cls[kept] if c >= 0}),
                                               (BASELINE_ALL, set())):
-                            m, pred = answer(kept, setting, present)
+                            m, pred, main = answer(kept, setting, present)
                             rows.append(_trial({**srow, "configuration": name}, draw, kept, lab, pred, m, truth,
-                                               "baseline"))
+                                               "baseline", main))
                         shown = {lab[i] for i in kept}
                         rows.append(_trial({**srow, "configuration": CEILING}, draw, kept, lab,
                                            [v for v in pred if v not in shown], m, truth, "baseline"))
@@ -595,9 +606,9 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
             for setting in settings:
                 srow = {**base_row, "setting": setting.label(), "expect": setting.expect,
                         "coverage": setting.coverage_percentile, "min_confidence": setting.min_confidence}
-                m, pred = answer(every, setting)
+                m, pred, main = answer(every, setting)
                 rows.append(_trial(srow, 0, list(every), lab, pred, m, set(labels.product_missing[pid]),
-                                   "reviewed"))
+                                   "reviewed", main))
     return rows
 
 
@@ -619,6 +630,7 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         rc = ratios(int(bc["tp"].sum()), int(bc["fp"].sum()), int(bc["fn"].sum())) if len(bc) else {}
         out.append({"configuration": name, "k": int(k), "setting": setting, "expect": g["expect"].iloc[0],
                     "coverage": g["coverage"].iloc[0], "min_confidence": g["min_confidence"].iloc[0], **r,
+                    **_order_ratios(g), **{f"{m}_main": v for m, v in _order_ratios(g, "_main").items()},
                     "flags_per_trial": float((g["tp"].sum() + g["fp"].sum()) / len(g)),
                     "empty_answers": float((g["status"] != "missing").mean()),
                     "all_accuracy": ra.get("accuracy", float("nan")),
@@ -635,6 +647,33 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     df = df.sort_values(["configuration", "k", "expect", "coverage", "min_confidence"], kind="stable")
     df["configuration"] = df["configuration"].astype(str)
     return df.reset_index(drop=True)
+
+
+def _order_ratios(g: pd.DataFrame, suffix: str = "") -> dict[str, float]:
+    """precision@1 and precision@3 of pooled trials (NaN when no trial asked for anything)."""
+    def at(k):
+        n = g[f"n{k}{suffix}"].sum()
+        return float(g[f"hit{k}{suffix}"].sum() / n) if n else float("nan")
+    return {"p_at_1": at(1), "p_at_3": at(3)}
+
+
+ORDER_LISTS = (("main list", "_main"), ("main + also worth trying", ""))
+
+
+def _order_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """All subcategories pooled, per configuration: the main list and main + "also worth trying",
+    each with accuracy, precision, F1 and the precision of its first request (precision@1) and
+    of its first three (precision@3): whether the order puts the right request first."""
+    rows = []
+    for name in names:
+        g = trials[trials["configuration"] == name]
+        if g.empty:
+            continue
+        for title, sfx in ORDER_LISTS:
+            tp, fp, fn = (int(g[f"{c}{sfx}"].sum()) for c in ("tp", "fp", "fn"))
+            rows.append({"configuration": name, "list": title, **ratios(tp, fp, fn), **_order_ratios(g, sfx),
+                         "flags_per_trial": (tp + fp) / len(g), "trials": len(g)})
+    return pd.DataFrame(rows)
 
 
 def _strict_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -26,6 +26,7 @@ class EvalResult:
     seconds: float = 0.0
     strict: pd.DataFrame | None = None   # rows configuration + baselines, all subcategories pooled
     sweep: pd.DataFrame | None = None    # one row per (configuration, K, suggestion setting), with baselines
+    order: pd.DataFrame | None = None    # per configuration, the main list and main + also: metrics, precision@1, @3
 
     def operating_point(self, min_accuracy: float = 0.9, min_gain: float = 0.2,
                         configuration: str | None = None) -> dict | None:
@@ -71,6 +72,10 @@ class EvalResult:
             lines += ["", "Stricter view, all subcategories: specificity = kept views the system does not flag "
                           "again; redundant = flags per trial for a view the seller already shows",
                       format_strict(self.strict, digits)]
+        if self.order is not None and not self.order.empty:
+            lines += ["", "Order of the requests, all subcategories: precision@1 = share of first requests that are "
+                          "truly missing, precision@3 = of the first three",
+                      format_order(self.order, digits)]
         if self.sweep is not None and len(self.sweep) > 1:
             lines += ["", "Sweep, all subcategories: the system, then flagging every expected pose ('all') and a "
                           "random pose per image ('random') on the same trials and setting, and the ceiling ('ceil': "
@@ -101,8 +106,10 @@ class EvalResult:
             str(i): {k: _json_num(v) for k, v in r.items()} for i, r in self.strict.iterrows()}
         sweep = None if self.sweep is None else [{k: _json_num(v) for k, v in r.items()}
                                                   for r in self.sweep.to_dict(orient="records")]
+        order = None if self.order is None else [{k: _json_num(v) for k, v in r.items()}
+                                                  for r in self.order.to_dict(orient="records")]
         return {"configurations": self.configurations, "table": tab(self.table), "counts": tab(self.counts),
-                "strict": strict, "sweep": sweep, "operating_point": self.operating_point(),
+                "strict": strict, "sweep": sweep, "order": order, "operating_point": self.operating_point(),
                 "reviewed": tab(self.reviewed), "notes": self.notes, "options": self.options,
                 "seconds": round(self.seconds, 2), "winner_f1": self.winner("f1"),
                 "winner_accuracy": self.winner("accuracy")}
@@ -130,7 +137,24 @@ def format_strict(strict: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(out)
 
 
+def format_order(order: pd.DataFrame, digits: int = 4) -> str:
+    """The order table: per configuration and list, accuracy, precision, F1, precision@1, @3."""
+    cols = [("accuracy", "Accuracy"), ("precision", "Precision"), ("f1", "F1"), ("p_at_1", "P@1"),
+            ("p_at_3", "P@3"), ("flags_per_trial", "Flags")]
+    labels = [f"{r['configuration']}, {r['list']}" for _, r in order.iterrows()]
+    first = max(len("Configuration, list"), *(len(t) for t in labels))
+    width = max(digits + 2, *(len(t) for _, t in cols))
+    out = ["Configuration, list".ljust(first) + " | " + " ".join(t.rjust(width) for _, t in cols)]
+    out.append("-" * len(out[0]))
+    for label, (_, r) in zip(labels, order.iterrows()):
+        vals = [("-" if r[c] != r[c] else f"{r[c]:.{2 if c == 'flags_per_trial' else digits}f}").rjust(width)
+                for c, _ in cols]
+        out.append(label.ljust(first) + " | " + " ".join(vals))
+    return "\n".join(out)
+
+
 SWEEP_PRINTED = (("k", "K"), ("setting", "Setting"), ("accuracy", "Acc"), ("precision", "Prec"), ("f1", "F1"),
+                 ("p_at_1", "P@1"), ("p_at_1_main", "P@1 main"),
                  ("flags_per_trial", "Flags"), ("empty_answers", "Empty"), ("all_accuracy", "All acc"),
                  ("all_precision", "All prec"), ("random_accuracy", "Rnd acc"), ("random_precision", "Rnd prec"),
                  ("ceiling_precision", "Ceil prec"), ("precision_gain", "Gain"))

@@ -103,6 +103,7 @@ class MissingGroups:
     expected: tuple[int, ...] = ()     # the expected groups, best first
     covered: tuple[int, ...] = ()      # the groups the listing covers
     present: tuple[int, ...] = ()      # the groups of the listing's own (nearest) classes
+    also: list[dict] = field(default_factory=list)   # "also worth trying": rows like ``ranked``, after it
 
     @property
     def classes(self) -> list[int]:
