@@ -67,9 +67,9 @@ def test_500_random_listings_cover_what_the_rule_and_the_score_count(demo_store,
             assert set(m.covered) == union, n
             # never a request for a covered pose; every expected pose not covered is asked for
             # (confidence cut-off 0), or its mirror partner is
-            asked = {x.group for x in sug.missing}
+            asked = {x.group for x in sug.requests}
             assert not asked & union, n
-            asked_members = {c for x in sug.missing for c in x.members}
+            asked_members = {c for x in sug.requests for c in x.members}
             for g in set(sug.expected_groups) - union:
                 assert g in asked or demo_run.covered(groups.get(g).members) & asked_members, (n, g)
             # a copy covers nothing; any other photo (a flagged one too) at least its own pose

@@ -270,10 +270,10 @@ def test_suggestion_json_keeps_its_keys(demo_store, subjects, suggester):
     d = json.loads(json.dumps(sug.to_dict(), default=str))
     assert set(d) == {"run_id", "product_id", "title", "cohort", "cohort_level", "images", "present", "missing",
                       "status", "reason", "present_groups", "covered_groups", "expected_groups", "settings",
-                      "duplicates", "notes", "completeness", "run_notes"}
+                      "duplicates", "notes", "completeness", "run_notes", "also"}
     assert set(d["missing"][0]) == {"pose_class", "rank", "score", "support", "description", "hint", "references",
                                     "group", "members", "support_low", "support_high", "relative", "closest",
-                                    "closest_image", "confidence", "why", "hint_edited"}
+                                    "closest_image", "confidence", "importance", "value", "why", "hint_edited"}
     assert set(d["missing"][0]["references"][0]) == {"product_id", "title", "path", "content_hash"}
     assert d["images"][0]["status"] in ("person", "no_person", "error")
     assert {"view", "flags", "flag_text", "duplicate_of"} <= set(d["images"][0])

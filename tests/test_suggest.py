@@ -85,9 +85,9 @@ def test_suggestion_shape_hints_and_references(demo_store, demo_run, suggester):
     pid = _subjects(demo_store, demo_run)[0]
     sug = suggester.for_product(pid)
     assert sug.product_id == pid and sug.run_id == demo_run.run_id
-    assert [m.rank for m in sug.missing] == list(range(1, len(sug.missing) + 1))
-    scores = [m.score for m in sug.missing]
-    assert scores == sorted(scores, reverse=True)
+    assert [m.rank for m in sug.requests] == list(range(1, len(sug.requests) + 1))
+    values = [m.value for m in sug.missing]           # highest expected value first
+    assert values == sorted(values, reverse=True)
     assert not set(sug.present) & {m.pose_class for m in sug.missing}
     for m in sug.missing:
         if demo_run.is_pose(m.pose_class):

@@ -55,30 +55,21 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
                                for j, p in enumerate(same)], backend, run, columns=6)
 
     st.markdown("##### Missing poses, most important first")
-    if not sug.missing:
+    if not sug.requests:
         # never a bare "complete": the reason says what was checked (or why nothing could be)
         icon = ":material/check_circle:" if sug.status == COVERS_EXPECTED else ":material/help:"
         st.info(f"No request ({sug.status.replace('_', ' ')}): {sug.reason}", icon=icon)
     else:
-        st.caption(sug.reason)
+        st.caption(sug.reason + ". Order: expected value, the pose's importance for the cohort x the request's "
+                   "confidence.")
     for m in sug.missing:
-        with st.container(border=True):
-            tags = " + ".join(class_tag(c, run) for c in (m.members or [m.pose_class]))
-            st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**")
-            st.markdown(plain_words(m))
-            st.progress(min(max(m.confidence, 0.0), 1.0))
-            with st.expander("The numbers behind it"):
-                far = ("no comparable image in the listing" if m.closest is None
-                       else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
-                st.markdown(f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the "
-                            f"cohort's top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
-                            f"{m.score:.3f}</small>", unsafe_allow_html=True)
-                if m.why:
-                    st.caption(f"Expected: {m.why}")
-            st.info(m.hint, icon=":material/add_a_photo:")
-            image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · {r.title or ''}")
-                               for r in m.references], backend, run, columns=6,
-                       empty="No reference image in this cohort.")
+        _request(store, run, m, backend)
+    if sug.also:   # under the confidence floor, or expected only for the ranker's score
+        st.markdown("##### Also worth trying")
+        st.caption(f"Less sure: confidence under {sug.settings.get('also_below', 0):g}, or expected only because "
+                   "the ranker scores the pose first in this cohort.")
+        for m in sug.also:
+            _request(store, run, m, backend)
 
     c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     name = sug.product_id or "upload"
@@ -98,6 +89,27 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
     except ImportError:
         return
     render_judgements(store, run, sug)
+
+
+def _request(store: Store, run: Run, m, backend) -> None:
+    """One requested photo: its pose in plain words, the numbers behind it, the hint and examples."""
+    with st.container(border=True):
+        tags = " + ".join(class_tag(c, run) for c in (m.members or [m.pose_class]))
+        st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**")
+        st.markdown(plain_words(m))
+        st.progress(min(max(m.confidence, 0.0), 1.0))
+        with st.expander("The numbers behind it"):
+            far = ("no comparable image in the listing" if m.closest is None
+                   else f"nearest listing image {m.closest:.1f} x the pose's typical radius")
+            st.markdown(f"<small>confidence **{m.confidence:.2f}** ({far}) · in {m.support:.0%} of the "
+                        f"cohort's top listings (95% {m.support_low:.0%}–{m.support_high:.0%}) · ranker score "
+                        f"{m.score:.3f}</small>", unsafe_allow_html=True)
+            if m.why:
+                st.caption(f"Expected: {m.why}")
+        st.info(m.hint, icon=":material/add_a_photo:")
+        image_grid(store, [Tile(r.path, r.content_hash, f"{r.product_id} · {r.title or ''}")
+                           for r in m.references], backend, run, columns=6,
+                   empty="No reference image in this cohort.")
 
 
 def plain_words(m) -> str:

@@ -130,6 +130,11 @@ class SuggestConfig:
     min_confidence
         Suggestions below this confidence (0..1: closeness of the listing's nearest image x
         stability of the group's support) are left out; 0 keeps all.
+    also_below
+        Requests under this confidence go to "also worth trying", below the main list (with the
+        requests expected only by the score rule, ``score_ranks``): the main list holds what the
+        catalogue surely expects and the listing surely lacks. Both parts are ordered by expected
+        value (``suggestions.rule.expected_value``). 0.2 from the demo sweep (README, "Choices").
     min_cohort_products
         A cohort with fewer top products than this is too thin: its parent cohort is used.
     view_share
@@ -148,6 +153,7 @@ class SuggestConfig:
     by_score: bool = True
     score_ranks: int = 1
     min_confidence: float = 0.0
+    also_below: float = 0.2
     min_cohort_products: int = 3
     view_share: float = 0.5
     view_confidence: float = 0.5
@@ -163,6 +169,8 @@ class SuggestConfig:
             raise ValueError("score_ranks must be >= 0 (0 = every group scored above the baseline)")
         if not 0 <= self.min_confidence <= 1:
             raise ValueError("min_confidence must be within [0, 1]")
+        if not 0 <= self.also_below <= 1:
+            raise ValueError("also_below must be within [0, 1] (0 = no confidence floor on the main list)")
         if self.min_cohort_products < 1:
             raise ValueError("min_cohort_products must be at least 1")
         if not 0 <= self.view_share <= 1:
@@ -200,6 +208,9 @@ class SuggestConfig:
                          f"(at least {self.view_share:.0%} of them)")
         if self.min_confidence:
             parts.append(f"requests below confidence {self.min_confidence:g} left out")
+        parts.append("requests in order of expected value (the pose's importance for the cohort x confidence); "
+                     + (f"under confidence {self.also_below:g}, or " if self.also_below else "")
+                     + "expected only for the ranker's score: also worth trying")
         return "; ".join(parts)
 
     def label(self) -> str:
@@ -210,6 +221,8 @@ class SuggestConfig:
             out += f", conf >= {self.min_confidence:g}"
         if self.min_share:
             out += f", share >= {self.min_share:g}"
+        if self.also_below != SuggestConfig.also_below:
+            out += f", main >= {self.also_below:g}"
         if not self.by_score:
             out += ", support only"
         elif self.score_ranks != 1:

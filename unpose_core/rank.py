@@ -90,7 +90,7 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     An analyst's *desirable* mark makes a group expected, an
     *excluded* mark never. Rows (best first): group, members, pose_class, rank, score, support,
     support_low / support_high (Wilson 95 % over the cohort's top products), typical, relative
-    (support / typical), threshold, expected, why.
+    (support / typical), threshold, expected, by_score (expected by the score rule alone), why.
     """
     n = int(table.get("n_products") or 0)
     cls_support = table["support"]
@@ -118,6 +118,7 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
     for i, gid in enumerate(order):
         c, sup = rep[gid], gsup[gid]
         lo, hi = wilson(sup, n)
+        by_score_only = False
         if gid in excluded:
             expected, why = False, "excluded by an analyst"
         elif gid in desirable:
@@ -130,6 +131,7 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
         elif by_score and (score_ranks <= 0 or i < score_ranks) and score_of(gid) > baseline \
                 and sup * n >= min_products - 1e-9 and sup >= min_share:
             first = "the ranker puts it first and " if i == 0 else ""
+            by_score_only = True
             expected, why = True, (f"{first}the ranker scores it above the cohort's baseline ({score_of(gid):.3f} > "
                                    f"{baseline:.3f}): it goes with popular listings; shown by {sup:.0%} of the "
                                    f"{n} top products")
@@ -140,7 +142,8 @@ def rank_groups(table: dict, groups: list[tuple[int, tuple[int, ...]]], support:
                      "score": table["score"][c], "support": sup, "support_low": lo, "support_high": hi,
                      "typical": typical, "relative": sup / typical if typical else 0.0, "threshold": threshold,
                      "baseline": baseline, "above_baseline": score_of(gid) > baseline,
-                     "expected": expected, "desirable": gid in desirable, "excluded": gid in excluded, "why": why})
+                     "expected": expected, "by_score": by_score_only, "desirable": gid in desirable,
+                     "excluded": gid in excluded, "why": why})
     return rows
 
 

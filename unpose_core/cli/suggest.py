@@ -80,11 +80,20 @@ def cmd_suggest(args) -> int:
     elif sug.completeness is not None:
         print(f"completeness: {sug.completeness:.0f}/100 (expected poses its usable images show, the first ones "
               "counting most)")
-    if not sug.missing:
+    if not sug.requests:
         print(f"no request ({sug.status}): {sug.reason}")
         return 0
-    print(f"missing poses, most important first ({sug.reason}):")
-    for m in sug.missing:
+    print(f"missing poses, most important first (expected value: importance x confidence; {sug.reason}):")
+    _print_requests(sug.missing)
+    if sug.also:
+        print(f"also worth trying (confidence under {sug.settings.get('also_below', 0):g}, or expected only for "
+              "the ranker's score):")
+        _print_requests(sug.also)
+    return 0
+
+
+def _print_requests(requests) -> None:
+    for m in requests:
         members = f"pose group {m.group} (centroids {' '.join(map(str, m.members))})" if len(m.members) > 1 \
             else f"pose {m.pose_class}"
         far = "no comparable image" if m.closest is None else f"nearest image {m.closest:.1f} x its radius"
@@ -93,7 +102,6 @@ def cmd_suggest(args) -> int:
         print(f"     {m.hint}")
         for r in m.references:
             print(f"     e.g. {r.product_id}: {r.path}")
-    return 0
 
 
 def cmd_report(args) -> int:

@@ -158,6 +158,7 @@ class EvalOptions:
     by_score: list[bool] | None = None           # SuggestConfig.by_score values
     view_share: list[float] | None = None        # SuggestConfig.view_share values (0 = no view coverage)
     score_ranks: list[int] | None = None         # SuggestConfig.score_ranks values (0 = any rank)
+    also_below: list[float] | None = None        # SuggestConfig.also_below values (the main list's confidence floor)
     seeds: int = 3
     first_seed: int = 0
     holdout: float = 0.25           # share of labelled reference products held out per seed
@@ -189,16 +190,18 @@ class EvalOptions:
 
     def settings(self) -> list[SuggestConfig]:
         """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score x
-        view_share x score_ranks), the first one primary; score_ranks only varies with by_score on."""
+        view_share x score_ranks x also_below), the first one primary; score_ranks only varies with
+        by_score on."""
         d = SuggestConfig()
         out = []
-        for e, c, m, b, v, r in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
-                                      self.min_confidence or [d.min_confidence],
-                                      self.by_score if self.by_score is not None else [d.by_score],
-                                      self.view_share if self.view_share is not None else [d.view_share],
-                                      self.score_ranks if self.score_ranks is not None else [d.score_ranks]):
+        for e, c, m, b, v, r, a in _grid(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                         self.min_confidence or [d.min_confidence],
+                                         self.by_score if self.by_score is not None else [d.by_score],
+                                         self.view_share if self.view_share is not None else [d.view_share],
+                                         self.score_ranks if self.score_ranks is not None else [d.score_ranks],
+                                         self.also_below if self.also_below is not None else [d.also_below]):
             s = SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b),
-                              view_share=float(v), score_ranks=int(r) if b else d.score_ranks)
+                              view_share=float(v), score_ranks=int(r) if b else d.score_ranks, also_below=float(a))
             if s not in out:
                 out.append(s)
         return out
@@ -578,7 +581,7 @@ def _score_run(run, store, id_map, cfg, seed, products, images, eval_ids, review
             else:
                 d = vw = None
             m = missing_groups(run, product, present, d, groups, setting, vw)
-            return m, _ordered_labels(maps, s, m.groups + [r["group"] for r in m.also]), \
+            return m, _ordered_labels(maps, s, [r["group"] for r in m.requests]), \
                 _ordered_labels(maps, s, m.groups)
 
         if pid in eval_ids:
@@ -631,6 +634,8 @@ def _sweep_table(trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         out.append({"configuration": name, "k": int(k), "setting": setting, "expect": g["expect"].iloc[0],
                     "coverage": g["coverage"].iloc[0], "min_confidence": g["min_confidence"].iloc[0], **r,
                     **_order_ratios(g), **{f"{m}_main": v for m, v in _order_ratios(g, "_main").items()},
+                    **{f"{m}_main": v for m, v in ratios(*(int(g[f"{c}_main"].sum()) for c in ("tp", "fp", "fn")))
+                       .items()},
                     "flags_per_trial": float((g["tp"].sum() + g["fp"].sum()) / len(g)),
                     "empty_answers": float((g["status"] != "missing").mean()),
                     "all_accuracy": ra.get("accuracy", float("nan")),

@@ -17,8 +17,10 @@ from ..suggestions import Suggester
 def report(store: Store, run: Run, product_ids: list[str] | None = None,
            progress: ProgressFn | None = None, config: SuggestConfig | None = None, *, engine: str = "local",
            workers: int | None = None, address: str | None = None, actors: int | None = None) -> pd.DataFrame:
-    """Every subject product (or the given ones) with its ranked missing poses, its status and the
-    reason when nothing is asked for.
+    """Every subject product (or the given ones) with its missing poses in the order asked for
+    (highest expected value first: ``suggestions.rule.expected_value``), its status and the reason
+    when nothing is asked for. ``missing_poses``, ``top_missing`` (its first) and the other
+    ``missing_*`` columns are the main list; ``also_worth_trying`` what comes below it.
 
     The poses of the products' images not cached yet under the run's backend are extracted
     first with ``engine`` (:func:`.pose.engines.fill_pose_cache`: ``"local"``, ``workers``
@@ -52,7 +54,7 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                                             for a in sug.images if a.flags),
                 "present_poses": " ".join(map(str, sug.present)), "n_missing": len(sug.missing),
                 "status": sug.status, "reason": sug.reason,
-                "top_missing": sug.missing[0].description if sug.missing else "",
+                "top_missing": sug.missing[0].description if sug.missing else "",   # the main list's first
                 "missing_poses": "; ".join(f"{m.description} ({m.confidence:.2f})" for m in sug.missing),
                 "missing_classes": " ".join(str(m.pose_class) for m in sug.missing),
                 "missing_groups": " ".join(str(m.group) for m in sug.missing),
@@ -62,6 +64,9 @@ def report(store: Store, run: Run, product_ids: list[str] | None = None,
                 "n_expected": len(sug.expected_groups),
                 "missing_hints": " | ".join(m.hint for m in sug.missing),
                 "missing_examples": " | ".join(" ".join(r.path for r in m.references) for m in sug.missing),
+                # below the main list: under SuggestConfig.also_below, or expected only for the ranker's score
+                "n_also": len(sug.also),
+                "also_worth_trying": "; ".join(f"{m.description} ({m.confidence:.2f})" for m in sug.also),
             })
     finally:
         s.close()

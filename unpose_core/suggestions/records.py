@@ -12,7 +12,7 @@ from ..records import Reference, Status
 MISSING = "missing"                    # at least one request
 COVERS_EXPECTED = "covers_expected"    # the listing shows every pose its cohort expects
 NOTHING_EXPECTED = "nothing_expected"  # no cohort up to "all products" expects a pose (e.g. all excluded)
-BELOW_CONFIDENCE = "below_confidence"  # candidates exist, all under the confidence cut-off
+BELOW_CONFIDENCE = "below_confidence"  # candidates exist, all under the cut-off or only "also worth trying"
 
 
 @dataclass
@@ -49,6 +49,8 @@ class MissingPose:
     closest: float | None = None         # the listing's nearest image, in units of the pose's typical radius
     closest_image: str | None = None
     confidence: float = 1.0      # 0..1, see :func:`.rule.confidence`
+    importance: float = 1.0      # its weight for the cohort: rank_weight of its place among the expected poses
+    value: float = 1.0           # expected value = importance x confidence: the order of the requests
     why: str = ""                # why the cohort expects it
     hint_edited: bool = False    # the hint is an analyst's (Store.set_hint), not the generated one
 
@@ -62,7 +64,7 @@ class Suggestion:
     cohort_level: str
     images: list[ImageAssignment]
     present: list[int]
-    missing: list[MissingPose]
+    missing: list[MissingPose]                 # the main list, highest expected value first
     status: str = MISSING
     reason: str = ""
     present_groups: list[int] = field(default_factory=list)
@@ -73,31 +75,41 @@ class Suggestion:
     notes: list[str] = field(default_factory=list)              # for the seller: duplicates, flagged images
     completeness: float | None = None   # 0..100, coverage.completeness_score; None when nothing is expected
     run_notes: list[str] = field(default_factory=list)          # for the analyst, about the run (not on seller sheets)
+    also: list[MissingPose] = field(default_factory=list)       # "also worth trying", after the main list
+
+    @property
+    def requests(self) -> list[MissingPose]:
+        """Every request in order: the main list, then "also worth trying"."""
+        return [*self.missing, *self.also]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def table(self) -> pd.DataFrame:
-        cols = ["rank", "group", "pose_class", "description", "support", "confidence", "closest", "score",
-                "hint", "references"]
-        return pd.DataFrame([{"rank": m.rank, "group": m.group, "pose_class": m.pose_class,
+        """One row per request, the main list then "also worth trying" (``list``)."""
+        cols = ["rank", "list", "group", "pose_class", "description", "support", "confidence", "value", "closest",
+                "score", "hint", "references"]
+        also = {id(m) for m in self.also}
+        return pd.DataFrame([{"rank": m.rank, "list": "also worth trying" if id(m) in also else "main",
+                              "group": m.group, "pose_class": m.pose_class, "value": round(m.value, 3),
                               "description": m.description, "support": round(m.support, 3),
                               "confidence": round(m.confidence, 3),
                               "closest": None if m.closest is None else round(m.closest, 2),
                               "score": round(m.score, 4), "hint": m.hint,
                               "references": " ".join(r.path for r in m.references)}
-                             for m in self.missing], columns=cols)
+                             for m in self.requests], columns=cols)
 
 
 @dataclass(frozen=True)
 class MissingGroups:
     """The missing pose groups of a product: its cohort and the ranker's rows (``rank_groups``)
-    of the groups expected there that it does not cover, best first, with their confidence."""
+    of the groups expected there that it does not cover, highest expected value first, with their
+    confidence: the main list (``ranked``), then "also worth trying" (``also``)."""
 
     cohort: str                  # the ranker's table key, e.g. 'Clothing|T-shirts' or '*'
     cohort_level: str            # product_type / subcategory / category / global
     n_products: int              # top products behind the cohort's table
-    ranked: list[dict]           # rank_groups rows + closest, closest_row, confidence
+    ranked: list[dict]           # the main list: rank_groups rows + closest, closest_row, confidence, value
     status: str = MISSING
     reason: str = ""
     expected: tuple[int, ...] = ()     # the expected groups, best first
@@ -112,4 +124,10 @@ class MissingGroups:
 
     @property
     def groups(self) -> list[int]:
+        """The main list's groups, in order."""
         return [r["group"] for r in self.ranked]
+
+    @property
+    def requests(self) -> list[dict]:
+        """Every request in order: the main list, then "also worth trying"."""
+        return [*self.ranked, *self.also]

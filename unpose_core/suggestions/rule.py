@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import SuggestConfig
-from ..coverage import closest, covered_classes
+from ..coverage import closest, covered_classes, rank_weight
 from ..groups import PoseGroups, build_groups
 from ..rank import cohort_keys, cohort_name, cohort_ranking
 from ..runs import Run
@@ -26,6 +26,23 @@ def confidence(closest: float | None, support_low: float, threshold: float, desi
     gap = 1.0 if closest is None else (0.0 if closest <= 1 else 1.0 - 1.0 / closest)
     stability = 1.0 if desirable or threshold <= 0 else min(1.0, max(0.0, support_low / threshold))
     return float(gap * stability)
+
+
+def expected_value(place: int, confidence: float) -> float:
+    """THE order of the requests: the pose's importance for the cohort -- the weight of its
+    ``place`` among the cohort's expected poses in the ranker's order (``coverage.rank_weight``:
+    1, 0.63, 0.5, ...; what covering it adds to the completeness score) -- times how sure the
+    request is (:func:`confidence`). A pose the ranker puts first but the listing probably shows
+    (confidence 0.03) never leads a request the catalogue surely expects and the listing surely
+    lacks. Every surface (CLI, JSON, Product page, report, seller sheet, dashboard) shows this order."""
+    return rank_weight(place) * float(confidence)
+
+
+def is_main(row: dict, config: SuggestConfig) -> bool:
+    """Whether a request belongs in the main list (else "also worth trying"): confidence at least
+    ``also_below``, and expected by its support or an analyst's desirable mark, not only because
+    the ranker scores it first (``score_ranks``)."""
+    return row["confidence"] >= config.also_below and not row.get("by_score", False)
 
 
 def default_groups(run: Run) -> PoseGroups:
@@ -70,6 +87,8 @@ def missing_groups(run: Run, product: dict | pd.Series, present, distances: np.n
     3. Covered: :func:`coverage.covered_classes` -> their groups (the union of the images'
        ``coverage.image_covers``). Missing: expected groups not covered, at most one per mirror
        pair, each with its :func:`confidence`; those below ``min_confidence`` are left out.
+    4. Order: highest :func:`expected_value` first; the main list (``ranked``) holds the requests
+       :func:`is_main` keeps, the rest is "also worth trying" (``also``), in the same order.
     The result always has a status and a reason, also when nothing is missing."""
     config = config or SuggestConfig()
     groups = groups if groups is not None else default_groups(run)
@@ -95,6 +114,7 @@ def missing_groups(run: Run, product: dict | pd.Series, present, distances: np.n
     t = tables[key]
     expected = [r for r in rows if r["expected"]]
     missing, asked = [], set()
+    place = {r["group"]: i for i, r in enumerate(expected, 1)}
     for r in expected:
         if r["group"] in covered_g:
             continue
@@ -104,15 +124,27 @@ def missing_groups(run: Run, product: dict | pd.Series, present, distances: np.n
         asked |= members
         near, row = closest(run, r["members"], distances, config)
         conf = confidence(near, r["support_low"], r["threshold"], r["desirable"])
-        missing.append({**r, "closest": near, "closest_row": row, "confidence": conf})
-    kept = [r for r in missing if r["confidence"] >= config.min_confidence]
-    for i, r in enumerate(kept, 1):
+        missing.append({**r, "closest": near, "closest_row": row, "confidence": conf,
+                        "importance": rank_weight(place[r["group"]]),
+                        "value": expected_value(place[r["group"]], conf)})
+    kept = sorted((r for r in missing if r["confidence"] >= config.min_confidence),
+                  key=lambda r: (-r["value"], place[r["group"]]))
+    main = [r for r in kept if is_main(r, config)]
+    also = [r for r in kept if not is_main(r, config)]
+    for i, r in enumerate(main + also, 1):
         r["rank"] = i
     where = cohort_name(key) + (f" ({t['level'].replace('_', ' ')} level)" if key != "*" else "")
     prefix = ("; ".join(notes) + ": using " + where + ". ") if notes else ""
+    also_text = (f"{len(also)} also worth trying (confidence under {config.also_below:g}, or expected only "
+                 "for the ranker's score)")
     if kept:
-        status = MISSING
-        reason = f"{len(kept)} of the {len(expected)} poses expected in {where} are missing"
+        if main:
+            status = MISSING
+            reason = f"{len(main)} of the {len(expected)} poses expected in {where} are missing" \
+                + (f"; {also_text}" if also else "")
+        else:   # only weak candidates: nothing in the main list, as under the cut-off
+            status = BELOW_CONFIDENCE
+            reason = f"none of the {len(expected)} poses expected in {where} is surely missing; {also_text}"
         if len(kept) < len(missing):
             reason += f" ({len(missing) - len(kept)} more below the confidence cut-off {config.min_confidence:g})"
     elif missing:
@@ -127,8 +159,9 @@ def missing_groups(run: Run, product: dict | pd.Series, present, distances: np.n
     else:
         status = NOTHING_EXPECTED
         reason = f"no cohort expects a pose: {_nothing_expected_why(rows)}"
-    return MissingGroups(key, t["level"], int(t["n_products"]), kept, status, prefix + reason,
-                         tuple(r["group"] for r in expected), tuple(sorted(covered_g)), tuple(sorted(present_g)))
+    return MissingGroups(key, t["level"], int(t["n_products"]), main, status, prefix + reason,
+                         tuple(r["group"] for r in expected), tuple(sorted(covered_g)), tuple(sorted(present_g)),
+                         also)
 
 
 def _nothing_expected_why(rows: list[dict]) -> str:

@@ -160,11 +160,11 @@ class Suggester:
         usable, distances, views, rows = lst.rule_input()
         m = missing_groups(self.run, product, usable, distances, groups, cfg, views)
         edited = self.store.hints() if hints is None else hints   # an analyst's, per group description
-        missing = []
-        for r in m.ranked:
+
+        def request(r: dict) -> MissingPose:
             label = group_label(groups, r["group"])
             own = edited.get(hint_key(label))
-            missing.append(MissingPose(
+            return MissingPose(
                 r["pose_class"], r["rank"], r["score"], r["support"], label,
                 own or seller_hint(label, r["support"], m.cohort, m.n_products,
                                    kind=None if self.run.is_pose(r["pose_class"]) else
@@ -174,7 +174,10 @@ class Suggester:
                 group=r["group"], members=list(r["members"]), support_low=r["support_low"],
                 support_high=r["support_high"], relative=r["relative"], closest=r["closest"],
                 closest_image=paths[rows[r["closest_row"]]] if r["closest_row"] is not None else None,
-                confidence=r["confidence"], why=r["why"], hint_edited=bool(own)))
+                confidence=r["confidence"], importance=r["importance"], value=r["value"], why=r["why"],
+                hint_edited=bool(own))
+
+        missing, also = [request(r) for r in m.ranked], [request(r) for r in m.also]
         settings = cfg.to_dict() | {"min_share": cfg.min_share if cfg.min_share is not None
                                     else float(self.run.config.min_cohort_share)}
         return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
@@ -183,7 +186,7 @@ class Suggester:
                           duplicates=[[paths[i] for i in g] for g in lst.duplicates],
                           notes=listing_notes(assignments, lst.duplicates),
                           completeness=completeness_score(m.expected, m.covered),
-                          run_notes=[n for n in [self.run.view_rules_note] if n])
+                          run_notes=[n for n in [self.run.view_rules_note] if n], also=also)
 
     def for_product(self, product_id: str, config: SuggestConfig | None = None) -> Suggestion:
         """A catalogue product's missing poses (``config`` overrides the Suggester's settings)."""
