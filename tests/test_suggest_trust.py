@@ -365,4 +365,4 @@ def test_demo_view_coverage_only_removes_requests_and_says_so(demo_run, demo_dat
     pid = next(iter(sugs))
     capsys.readouterr()
     assert main(["suggest", pid, "--view-share", "0.6", "-q", "--data-dir", str(demo_data_dir)]) == 0
-    assert "show its view" in capsys.readouterr().out
+    assert "show its facing and framing (at least 60%" in capsys.readouterr().out   # the rule text says so

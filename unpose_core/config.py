@@ -208,9 +208,10 @@ class SuggestConfig:
                          f"(at least {self.view_share:.0%} of them)")
         if self.min_confidence:
             parts.append(f"requests below confidence {self.min_confidence:g} left out")
-        parts.append("requests in order of expected value (the pose's importance for the cohort x confidence); "
-                     + (f"under confidence {self.also_below:g}, or " if self.also_below else "")
-                     + "expected only for the ranker's score: also worth trying")
+        weak = ([f"under confidence {self.also_below:g}"] if self.also_below else []) \
+            + (["expected only for its score"] if self.by_score else [])
+        parts.append("requests in order of expected value (the pose's importance for the cohort x confidence)"
+                     + (f"; {' or '.join(weak)}: also worth trying" if weak else ""))
         return "; ".join(parts)
 
     def label(self) -> str:
