@@ -15,7 +15,7 @@ PKG = ROOT / "unpose_core"
 # The README's "How it is built" lists the same stages in the same order.
 LAYERS: list[set[str]] = [
     {"_version", "progress", "records", "config", "images", "exports", "diskspace"},
-    {"views"},   # what an image shows: pure rules over measured signals (no models, no store)
+    {"views"},   # what an image shows: rules and the learned reader over measured signals (no pose model, no store)
     {"store"},
     {"catalog", "pose"},
     {"embed", "cluster"},
@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"descriptions", "projection", "coverage"},
     {"lineage"},   # the active run and what a person wrote following it
     {"groups", "listing"},
-    {"training", "suggestions"},
+    {"training", "suggestions", "reading"},
     {"evaluation", "outputs"},
     {"api", "app_tables"},   # the public API, and the read-only tables the app shows
     {"jobs", "cli"},         # the app's background jobs and the command line: clients of the API

@@ -589,10 +589,131 @@ def status(data=None) -> dict:
                 "selection": sel.counts() if sel else None}
 
 
+# -- view labels and the learned view reader -------------------------------------------------------
+
+def _user(user: str | None) -> str | None:
+    from .reading import acting_user
+
+    return acting_user(user)
+
+
+def label_views(data, hashes: Sequence[str], facing: str | None = None, framing: str | None = None,
+                kind: str | None = None, no_pose: bool = False, source: str = "analyst",
+                user: str | None = None, note: str | None = None) -> list:
+    """Label images (by content hash) with what they show: ``facing`` (views.Facing values, or
+    side-less ``three_quarter`` / ``profile``), ``framing`` (views.Framing values), ``kind``
+    (views.ImageKind values) or ``no_pose=True`` ("no pose visible"). ``source``: ``analyst``
+    or ``reviewer`` (``manifest`` / ``filename`` are the catalogue's). Appended to the one
+    label table with the user (default: the OS user) and time; parts not given are kept from
+    the image's label in force. Returns the stored :class:`views.labels.ViewLabel` rows. The
+    reading changes after :func:`train_view_reader`."""
+    from .reading import label_views as _label
+
+    with _opened(data) as store:
+        return _label(store, hashes, facing, framing, kind, no_pose, source, _user(user), note)
+
+
+def view_labels(data=None, hashes: Sequence[str] | None = None, history: bool = False) -> pd.DataFrame:
+    """The view labels in force, one row per image (content_hash, facing, framing, kind, no_pose,
+    source, user, created_at, words, note), or every row ever added (``history=True``), of the
+    given images or all."""
+    import pandas as pd
+
+    with _opened(data) as store:
+        rows = store.view_label_history(hashes) if history else list(store.view_labels(hashes).values())
+    cols = ["id", "content_hash", "facing", "framing", "kind", "no_pose", "source", "user", "created_at",
+            "words", "note", "text"]
+    return pd.DataFrame([r.to_dict() for r in rows], columns=cols)
+
+
+def import_view_labels(data=None, filename_words: bool = False, user: str | None = None) -> list:
+    """Read the catalogue's own words into view labels: its ``pose_label`` / ``view`` / ``shot``
+    columns through the vocabulary, and the file names' words when ``filename_words`` (opt-in).
+    Only what is new for an image is appended. Every import runs the columns' part itself."""
+    from .catalog.manifest import labels_from_catalogue
+
+    with _opened(data) as store:
+        return labels_from_catalogue(store, filename_words, _user(user) if user is not None else None)
+
+
+def view_vocabulary(data=None) -> dict:
+    """word -> what it says (facing, framing, kind, no_pose, side): built-in plus this data dir's edits."""
+    from .catalog.manifest import vocabulary
+
+    with _opened(data) as store:
+        return {w: m.to_dict() for w, m in sorted(vocabulary(store).items())}
+
+
+def set_view_words(data, words: dict, user: str | None = None) -> dict:
+    """Edit the vocabulary: ``{"rueckseite": {"facing": "back"}, "detail": None}`` (None removes a
+    word, also a built-in one). Returns the vocabulary in force."""
+    from .views.labels import WordMeaning
+
+    parsed = {w: None if m is None else WordMeaning(**m) for w, m in words.items()}
+    with _opened(data) as store:
+        store.set_view_words(parsed, _user(user))
+    return view_vocabulary(data)
+
+
+def train_view_reader(data=None, progress: ProgressFn | None = None, backend: str = "blazepose", **options):
+    """Train the catalogue's view reader on its labels plus the labelled render set, check it
+    against the view rules on held-out labels, save it and make it the one that reads (see
+    :mod:`unpose_core.views.reader`). ``options``: :class:`~unpose_core.views.reader.ReaderOptions`
+    fields. Returns a :class:`~unpose_core.views.reader.ReaderResult` (``reader`` None without labels).
+    Runs trained before it say so in their suggestions until retrained. ``backend``: the pose
+    backend whose landmarks it reads."""
+    from .reading import train_view_reader as _train
+    from .views.reader import ReaderOptions
+
+    with _opened(data) as store:
+        return _train(store, ReaderOptions(**options) if options else None, backend=backend, progress=progress)
+
+
+def view_reader_status(data=None) -> dict:
+    """Which reader reads (or the rules), how many labels it learned from, its held-out accuracy
+    per facing and framing next to the rules', and how many images are labelled."""
+    from .reading import reader_status
+
+    with _opened(data) as store:
+        return reader_status(store)
+
+
+def reader_domain_shift(data=None, seeds: int = 3, progress: ProgressFn | None = None):
+    """The learned view reader against the view rules on the labelled render set, whole outfits,
+    backgrounds and lights held out of the reader's training (see
+    :mod:`unpose_core.evaluation.reader`): facing and framing accuracy where the person was found."""
+    from .evaluation.reader import domain_shift
+
+    with _opened(data) as store:
+        return domain_shift(store, seeds=seeds, progress=progress)
+
+
+def label_budget_curve(data, budgets: str | Sequence[str], configuration: str | None = None,
+                       progress: ProgressFn | None = None, *, options: EvalOptions | None = None,
+                       workers: int | None = None):
+    """View accuracy and suggestion accuracy / precision per label budget (``"0,25,100,all"``:
+    counts, shares as ``10%`` or ``0.1``, or ``all`` of the reference images whose view labels the
+    reader may learn from; 0 = the view rules). Returns a ``BudgetResult`` (``table`` per budget
+    and seed, ``summary()`` per budget)."""
+    from .evaluation.protocol import Configuration
+    from .evaluation.reader import label_budgets, parse_budgets
+
+    parsed = parse_budgets(budgets) if isinstance(budgets, str) else [str(b) for b in budgets]
+    configs = [Configuration.parse(configuration)] if configuration else None
+    with _opened(data) as store:
+        opts = options
+        if opts is None:
+            from .evaluation.protocol import EvalOptions as _EvalOptions
+            opts = _EvalOptions()
+        return label_budgets(store, parsed, seeds=opts.seeds, first_seed=opts.first_seed, eval_options=opts,
+                             configurations=configs, progress=progress, workers=workers)
+
+
 __all__ = ["activate_run", "backup", "base_train_config", "centroid_descriptions", "describe_images",
            "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels", "extract",
            "group_hints", "hint_history", "import_catalogue", "import_deepfashion", "import_model",
-           "install_demo", "judgements", "list_models", "list_runs", "load_run", "mark_reviewed",
-           "merge_proposals", "open_store", "place_unplaced", "pose_groups", "report", "restore", "save_evaluation",
-           "seller_sheet", "seller_sheets", "set_description", "set_hint", "status", "suggest", "train",
-           "tune_k"]
+           "import_view_labels", "install_demo", "judgements", "label_budget_curve", "label_views", "list_models",
+           "list_runs", "load_run", "mark_reviewed", "merge_proposals", "open_store", "place_unplaced", "pose_groups",
+           "reader_domain_shift", "report", "restore", "save_evaluation", "seller_sheet", "seller_sheets",
+           "set_description", "set_hint", "set_view_words", "status", "suggest", "train", "train_view_reader",
+           "tune_k", "view_labels", "view_reader_status", "view_vocabulary"]

@@ -37,6 +37,7 @@ _INT = re.compile(r"-?\d{1,10}")
 _FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FEATURE_INFO = re.compile(r"none|\[[^\s:\]]+:[^\s:\]]+\]|-?\d+(?::-?\d+)*")
+_MULTICLASS = re.compile(r"multiclass num_class:\d{1,4}")
 _OBJECTIVE = re.compile(r"(regression|regression_l1|huber|fair|poisson|quantile|mape|gamma|tweedie)"
                         r"( [a-z_]+:[-+0-9.eE]+)*")
 _PARAM_LINE = re.compile(r"\[[A-Za-z0-9_]+: [^\n]*\]")
@@ -145,11 +146,12 @@ def _check_tree(lines: list[str], t: int, n_features: int) -> None:
         raise ValueError(f"tree {t}: not every node and leaf is reached from the root")
 
 
-def check_lightgbm_model(text: str, n_features: int | None = None, time_limit: float = TIME_LIMIT) -> int:
+def check_lightgbm_model(text: str, n_features: int | None = None, time_limit: float = TIME_LIMIT,
+                         classifier: bool = False) -> int:
     """Check a LightGBM text model's structure the way LightGBM's loader will read it (see the
     module doc); returns its number of trees, raises ValueError naming the first problem, and
     gives up with ValueError after ``time_limit`` seconds (the check is linear: a bound, not a
-    speed)."""
+    speed). ``classifier``: a multiclass model (the view reader's) instead of a regression."""
     deadline = time.monotonic() + time_limit
     if "\x00" in text or "\r" in text:
         raise ValueError("it holds NUL or carriage-return characters")
@@ -186,8 +188,10 @@ def check_lightgbm_model(text: str, n_features: int | None = None, time_limit: f
     if len(names) != max_idx + 1 or not all(names) or len(infos) != max_idx + 1 \
             or not all(_FEATURE_INFO.fullmatch(i) for i in infos):
         raise ValueError(f"feature_names and feature_infos must list {max_idx + 1} features")
-    if "objective" in kv and not _OBJECTIVE.fullmatch(kv["objective"]):
-        raise ValueError(f"objective {kv['objective'][:40]!r} is not a regression objective")
+    objective = _MULTICLASS if classifier else _OBJECTIVE
+    if "objective" in kv and not objective.fullmatch(kv["objective"]):
+        raise ValueError(f"objective {kv['objective'][:40]!r} is not a "
+                         f"{'multiclass' if classifier else 'regression'} objective")
     sizes = _numbers(kv["tree_sizes"], int, "tree_sizes")
     if not sizes or any(s < 1 for s in sizes) or len(sizes) % per_iter:
         raise ValueError(f"tree_sizes must list a positive size per tree, a multiple of {per_iter} trees")

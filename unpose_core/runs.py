@@ -43,7 +43,8 @@ from .rank import COHORT_LEVELS, CentroidRanker
 from .ranker_file import check_lightgbm_model
 from .records import CentroidInfo, CentroidKind, PoseRow, RunInfo, Status
 from .views import NON_HUMAN_KINDS, RULES_VERSION, ImageKind
-from .views.describe import ImageView, describe_image
+from .views.describe import ImageView, describe_images
+from .views.reader import ViewReader, load_reader
 
 FORMAT_VERSION = 1
 
@@ -66,10 +67,11 @@ _VERSIONED = {"numpy": "numpy", "faiss": "faiss-cpu", "lightgbm": "lightgbm", "m
               "pandas": "pandas", "torch": "torch"}
 
 
-def _versions() -> dict:
+def _versions(view_reader: str | None = None) -> dict:
     from importlib import metadata
 
-    out = {"unpose_core": __version__, "view_rules": RULES_VERSION, "python": platform.python_version()}
+    out = {"unpose_core": __version__, "view_rules": RULES_VERSION, "view_reader": view_reader,
+           "python": platform.python_version()}
     for mod, dist in _VERSIONED.items():
         version = getattr(sys.modules.get(mod), "__version__", None)
         if version is None:
@@ -92,6 +94,7 @@ class Run:
     centroids: list[CentroidInfo]     # one per class: poses 0..K-1, then the no-person class K
     autoencoder: object | None = None
     metadata: dict = field(default_factory=dict)
+    reader: ViewReader | None = None   # the learned view reader that reads listings (None: the rules)
 
     @property
     def k(self) -> int:
@@ -101,11 +104,18 @@ class Run:
     def view_rules_note(self) -> str | None:
         """A note when the run was trained with other view-reading rules than this code's (runs
         saved before the version was recorded count as 1), else None."""
-        trained = int((self.metadata.get("versions") or {}).get("view_rules", 1))
-        if trained == RULES_VERSION:
-            return None
-        return (f"run {self.run_id} was trained with view rules v{trained} and this listing is read with "
-                f"v{RULES_VERSION}: retrain so its reference photos and your images are read alike")
+        notes = []
+        versions = self.metadata.get("versions") or {}
+        trained = int(versions.get("view_rules", 1))
+        if trained != RULES_VERSION:
+            notes.append(f"run {self.run_id} was trained with view rules v{trained} and this listing is read with "
+                         f"v{RULES_VERSION}: retrain so its reference photos and your images are read alike")
+        read_by, reads = versions.get("view_reader"), None if self.reader is None else self.reader.id_
+        if read_by != reads:
+            notes.append(f"run {self.run_id}'s reference photos were read by "
+                         f"{'view reader ' + read_by if read_by else 'the view rules'} and this listing by "
+                         f"{'view reader ' + reads if reads else 'the view rules'}: retrain so both are read alike")
+        return " ".join(notes) or None
 
     @property
     def no_person_class(self) -> int:
@@ -146,9 +156,9 @@ class Run:
         return self.info.k + self.info.kinds.index(kind) if kind in self.info.kinds else self.info.k
 
     def describe(self, poses: list[PoseRow | None]) -> list[ImageView | None]:
-        """What each image shows (:func:`views.describe_image` under this run's landmarks)."""
-        names = tuple(self.info.landmark_names)
-        return [describe_image(p, names) for p in poses]
+        """What each image shows (:func:`views.describe_images` under this run's landmarks, with
+        the run's view reader when it has one)."""
+        return describe_images(poses, tuple(self.info.landmark_names), self.reader)
 
     def to_space(self, embeddings: np.ndarray) -> np.ndarray:
         """Raw pose embeddings -> the space the centroids live in (autoencoder if any)."""
@@ -287,7 +297,8 @@ def remove_stale_partials(runs_dir: str | Path, max_age: float = STALE_PARTIAL_S
 
 def save_run(folder: Path, run_id: str, config: TrainConfig, info: RunInfo | dict, kmeans: PoseKMeans,
              ranker: CentroidRanker, reference: pd.DataFrame, centroids: list[CentroidInfo | dict],
-             autoencoder=None) -> Path:
+             autoencoder=None, view_reader: str | None = None) -> Path:
+    """``view_reader``: the id of the learned view reader that read the reference photos."""
     folder = Path(folder)
     info = info if isinstance(info, RunInfo) else RunInfo.from_dict(info)
     centroids = [c if isinstance(c, CentroidInfo) else CentroidInfo.from_dict(c) for c in centroids]
@@ -307,7 +318,7 @@ def save_run(folder: Path, run_id: str, config: TrainConfig, info: RunInfo | dic
         if autoencoder is not None:
             files += autoencoder.save(tmp)
         meta = {"format_version": FORMAT_VERSION, "run_id": run_id, "created_at": time.time(),
-                "versions": _versions(), "files": {f: content_hash(tmp / f) for f in files}}
+                "versions": _versions(view_reader), "files": {f: content_hash(tmp / f) for f in files}}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1))
         (tmp / OWNER_FILE).unlink()
         tmp.rename(folder)  # a run folder either exists whole or not at all
@@ -667,7 +678,9 @@ def load_registered(store, run_id: str) -> Run:
     registered (runs registered before digests were recorded have none to check)."""
     rec = store.run(run_id)
     digest = rec.summary.get("metadata_sha256") if isinstance(rec.summary, dict) else None
-    return load_run(rec.path, metadata_sha256=digest if isinstance(digest, str) else None)
+    run = load_run(rec.path, metadata_sha256=digest if isinstance(digest, str) else None)
+    run.reader = view_reader_of(store)   # listings are read with the data dir's view reader
+    return run
 
 
 def active_run(store) -> Run:
@@ -682,6 +695,29 @@ def active_run(store) -> Run:
 
 
 def get_run(store, run_id: str | None = None) -> Run:
-    if run_id is None:
-        return active_run(store)
-    return load_registered(store, run_id)
+    """A registered run (the active one by default), reading with the data dir's view reader."""
+    return active_run(store) if run_id is None else load_registered(store, run_id)
+
+
+_READERS: dict[str, ViewReader] = {}
+
+
+def view_reader_of(store) -> ViewReader | None:
+    """The data dir's active learned view reader (None: the rules read), loaded once per
+    process and checked like a run's LightGBM model before LightGBM reads it. A reader that
+    cannot be loaded reads nothing: the rules stay (and :func:`reading.reader_status` shows it)."""
+    rec = store.active_view_reader()
+    if rec is None:
+        return None
+    key = f"{rec.path}:{rec.reader_id}"
+    if key not in _READERS:
+        try:
+            _READERS[key] = load_reader(rec.path, check_model=lambda text: check_lightgbm_model(text,
+                                                                                               classifier=True))
+        except (OSError, ValueError) as exc:
+            import warnings
+
+            warnings.warn(f"view reader {rec.reader_id} cannot be loaded ({exc}): the view rules read",
+                          stacklevel=2)
+            return None
+    return _READERS[key]

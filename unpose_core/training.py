@@ -28,10 +28,10 @@ from .pose.extract import ExtractResult, extract_poses
 from .progress import Progress, ProgressFn
 from .rank import CentroidRanker
 from .records import CentroidInfo, CentroidKind, RunInfo, Status
-from .runs import RunError, load_run, remove_stale_partials, run_digest, save_run
+from .runs import RunError, load_run, remove_stale_partials, run_digest, save_run, view_reader_of
 from .store import Store
 from .views import NON_HUMAN_KINDS, ImageKind
-from .views.describe import describe_image
+from .views.describe import describe_images
 
 
 @dataclass
@@ -46,13 +46,14 @@ class ImagePoses:
 
 
 def load_image_poses(store: Store, images: pd.DataFrame, backend: str, version: str,
-                     family: str, landmark_names) -> ImagePoses:
+                     family: str, landmark_names, reader=None) -> ImagePoses:
     """Pose rows, views and embeddings of ``images``. A person is a row the view rules take for
-    one (:func:`views.describe_image`): a pose found on a garment laid flat is not."""
+    one (:func:`views.describe_image`): a pose found on a garment laid flat is not. ``reader``:
+    the learned view reader that reads them (None: the view rules)."""
     poses = store.poses(backend, version, images["content_hash"])
     images = images.reset_index(drop=True).copy()
     found = [poses.get(h) for h in images["content_hash"]]
-    views = [describe_image(p, tuple(landmark_names)) for p in found]
+    views = describe_images(found, tuple(landmark_names), reader)
     images["status"] = [str(p.status) if p else str(Status.PENDING) for p in found]
     images["error"] = [p.error if p else None for p in found]
     images["kind"] = [None if v is None else str(v.kind) for v in views]
@@ -92,7 +93,7 @@ def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg:
 
 def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn | None = None,
           workers: int | None = None, run_id: str | None = None,
-          stop: threading.Event | None = None, activate: bool = True) -> TrainResult:
+          stop: threading.Event | None = None, activate: bool = True, reader="active") -> TrainResult:
     config = config or TrainConfig()
     config.validate()
     products, images = store.products(), store.images()
@@ -118,8 +119,12 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     if ext.cancelled:
         raise InterruptedError("training cancelled during pose extraction")
     ref_images = images[images["product_id"].isin(sel.reference_ids)]
+    # the learned view reader reads the reference photos ("active": the data dir's, None: the rules)
+    reader = view_reader_of(store) if isinstance(reader, str) and reader == "active" else reader
+    if reader is not None and tuple(reader.options.landmark_names) != tuple(info.landmark_names):
+        reader = None   # learned under another backend's landmarks: the rules read
     ip = load_image_poses(store, ref_images, info.backend, info.backend_version, info.family,
-                          info.landmark_names)
+                          info.landmark_names, reader)
     n_person = len(ip.person_rows)
     _report(progress, "train", 1, 5, f"{n_person} reference images with a person")
     if n_person < config.k:
@@ -178,6 +183,7 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
         "facing": [None if v is None or v.facing is None else str(v.facing) for v in ip.views],
         "framing": [None if v is None or v.framing is None else str(v.framing) for v in ip.views],
         "view": [None if v is None else v.label for v in ip.views],
+        "pose_missed": [bool(v is not None and v.pose_missed) for v in ip.views],
         "flags": [" ".join(v.flags) if v is not None else "" for v in ip.views],
     })
     run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S") + f"-k{k}"
@@ -194,7 +200,8 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     info.extra["radii"] = cluster_radii(classes, dists, k)   # soft coverage (SuggestConfig.coverage_percentile)
     info.embedding_dim, info.space_dim = int(ip.embeddings.shape[1]), int(space.shape[1])
     _report(progress, "train", 4, 5, "saving run")
-    save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae)
+    save_run(folder, run_id, config, info, km, ranker, reference, centroids, ae,
+             view_reader=None if reader is None else reader.id_)
     # never register or activate a run that cannot be loaded: it is read back, as every later
     # `suggest` and `report` will read it, and removed when that fails (the previous run stays active)
     try:

@@ -38,7 +38,7 @@ import math
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ from ..config import RATING_SCALE  # avg_rating is within 0..RATING_SCALE unless
 from ..diskspace import disk_full
 from ..images import ImageError, check_complete, content_hash, probe_image
 from ..progress import ProgressFn, ProgressTracker
+from ..views.labels import LabelSource, ViewLabel, filename_words, label_from_words, merge_vocabulary
 
 PRODUCT_COLUMNS = ("product_id", "title", "category", "subcategory", "product_type",
                    "avg_rating", "n_ratings")
@@ -60,6 +61,9 @@ ALIASES = {
     "filename": "image_path", "label": "pose_label", "view_label": "pose_label",
 }
 PROBLEM_COLUMNS = ["row", "product_id", "kind", "detail"]
+# columns whose words say what a photo shows, read into view labels (views.labels) on import:
+# pose_label (and its aliases) is kept on the image, the others among its attributes
+WORD_COLUMNS = ("pose_label", "view", "shot", "view_type", "shot_type", "angle", "framing")
 
 # notes about the manifest as a whole (row is empty)
 MISSING_COLUMN = "missing_column"
@@ -120,6 +124,7 @@ class ImportReport:
     delimiter: str | None = None        # the CSV delimiter used
     rating_scale: float = RATING_SCALE
     notes: list[str] = field(default_factory=list)   # about the manifest as a whole (e.g. an encoding fallback)
+    n_view_labels: int = 0   # view labels the import added from the catalogue's words (WORD_COLUMNS)
 
     @property
     def ok(self) -> bool:
@@ -144,7 +149,8 @@ class ImportReport:
         return {"source": self.source, "n_rows": self.n_rows, "n_products": self.n_products,
                 "n_images": self.n_images, "columns": self.columns, "fatal": self.fatal,
                 "applied": self.applied, "encoding": self.encoding, "delimiter": self.delimiter,
-                "rating_scale": self.rating_scale, "notes": list(self.notes), "problems": problems}
+                "rating_scale": self.rating_scale, "notes": list(self.notes), "n_view_labels": self.n_view_labels,
+                "problems": problems}
 
 
 def _missing(v) -> bool:
@@ -732,6 +738,7 @@ def import_into_store(store, manifest: str | Path, image_root: str | Path | None
         try:
             src = source or str(Path(os.path.realpath(manifest)))
             store.replace_catalogue(products, images, report.problems, src)
+            report.n_view_labels = len(labels_from_catalogue(store))
         except InterruptedError:
             raise
         except Exception as exc:   # e.g. the database is locked or the disk is full
@@ -744,6 +751,65 @@ def import_into_store(store, manifest: str | Path, image_root: str | Path | None
                 raise full from exc
     write_report(report, report_path)
     return report
+
+
+def vocabulary(store) -> dict:
+    """The built-in vocabulary with this data dir's edits."""
+    return merge_vocabulary(store.view_word_edits())
+
+
+def _attrs(text) -> dict:
+    try:
+        d = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _first_fills(labels: list) -> ViewLabel | None:
+    """One label from several columns' labels: the first column's, its open parts filled by the
+    later columns' where they agree on whether a person is shown."""
+    out = None
+    for lab in labels:
+        if lab is None:
+            continue
+        if out is None:
+            out = lab
+        elif out.is_person is not False and lab.is_person is not False:
+            out = replace(out, facing=out.facing or lab.facing, framing=out.framing or lab.framing,
+                          words=f"{out.words} | {lab.words}")
+    return out
+
+
+def labels_from_catalogue(store, filename_words_too: bool = False, user: str | None = None) -> list[ViewLabel]:
+    """Read the catalogue's own words (its :data:`WORD_COLUMNS`, and file names when
+    ``filename_words_too``) into view labels and append those that say something new for
+    their image (a re-import adds nothing twice; people's labels stay in force)."""
+    images = store.images()
+    products = store.products()
+    product_attrs = {pid: _attrs(a) for pid, a in zip(products["product_id"], products["attrs"], strict=True)}
+    vocab = vocabulary(store)
+    history = store.view_label_history()
+    last_by_source: dict[tuple[str, str], ViewLabel] = {(lab.content_hash, str(lab.source)): lab for lab in history}
+    new: list[ViewLabel] = []
+    for r in images.itertuples(index=False):
+        attrs = {**product_attrs.get(r.product_id, {}), **_attrs(r.attrs)}   # a column constant per product
+        cells = {"pose_label": r.pose_label, **{c: attrs.get(c) for c in WORD_COLUMNS[1:]}}
+        column_labels = [label_from_words(r.content_hash, v, LabelSource.MANIFEST, vocab, user)
+                         for c in WORD_COLUMNS if (v := cells.get(c)) is not None and str(v).strip()]
+        candidates = [(LabelSource.MANIFEST, _first_fills(column_labels))]
+        if filename_words_too:
+            candidates.append((LabelSource.FILENAME, label_from_words(
+                r.content_hash, filename_words(r.rel_path or r.path), LabelSource.FILENAME, vocab, user)))
+        for source, lab in candidates:
+            if lab is None:
+                continue
+            before = last_by_source.get((r.content_hash, str(source)))
+            if lab.same_view(before):
+                continue
+            new.append(lab)
+            last_by_source[(r.content_hash, str(source))] = lab
+    return store.add_view_labels(new) if new else []
 
 
 def write_report(report: ImportReport, path: Path) -> None:

@@ -124,9 +124,29 @@ def eval_options(args, store) -> EvalOptions:
     return opts
 
 
+def _label_budget(args, store) -> int:
+    """`unposed evaluate --label-budget 0,25,100,all`: view and suggestion accuracy per budget."""
+    res = api.label_budget_curve(store, args.label_budget, args.config[0] if args.config else None,
+                                 progress(args), options=eval_options(args, store), workers=args.workers)
+    if args.out:
+        from ..exports import to_csv
+        to_csv(res.table, args.out)
+    if args.json:
+        print_json({"per_seed": res.table.to_dict(orient="records"),
+                    "summary": res.summary().to_dict(orient="records")})
+        return 0
+    print("label budget: reference images whose labels the view reader may learn from (0 = the view rules); "
+          "view accuracy where the person was found, on the labelled images it did not learn from; "
+          "suggestion accuracy / precision of the hide-and-complete evaluation")
+    print(res.summary().to_string(index=False))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     """Missing-pose accuracy against labelled views (hide and complete), Table-1 style."""
     store = open_store(args)
+    if args.label_budget:
+        return _label_budget(args, store)
     labels = api.evaluation_labels(store, args.labels)
     res = api.evaluate(store, labels, args.config, progress(args), options=eval_options(args, store),
                        workers=args.workers)
@@ -222,4 +242,7 @@ def add_parsers(sub, common) -> None:
     sp.add_argument("--workers", type=int, default=None)
     sp.add_argument("--out", default=None, metavar="CSV", help="write every trial (kept, truth, flagged) here")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--label-budget", default=None, metavar="N,...",
+                    help="view reader learning curve: counts (25), shares (10%% or 0.1) or 'all' of the reference "
+                         "images whose view labels the reader may learn from, e.g. 0,25,100,all")
     sp.set_defaults(func=cmd_evaluate)

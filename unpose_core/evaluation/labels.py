@@ -82,11 +82,37 @@ class LabelSet:
         return ", ".join(parts)
 
 
+def view_label_text(label) -> str | None:
+    """A view label (:class:`views.labels.ViewLabel`) as one evaluation label: facing and
+    framing joined ("back_full_length"), the kind without a person, or "no_pose"."""
+    if label is None:
+        return None
+    if label.no_pose:
+        return "no_pose"
+    if label.kind and label.kind != "person":
+        return label.kind
+    parts = [p for p in (label.facing, label.framing) if p]
+    return "_".join(parts) or None
+
+
 def catalogue_labels(store: Store) -> LabelSet:
-    """The catalogue's own pose_label column (e.g. the demo's recorded framings)."""
+    """The catalogue's own pose_label column (e.g. the demo's recorded framings); an image
+    without one takes its label in force from the view label table (analysts, reviewers, a
+    view / shot column), so labels given through ``up.label_views`` count too."""
     images = store.images()
-    labels = images.set_index("image_id")["pose_label"].map(normalise_label).dropna()
-    return LabelSet(labels.astype(str), {}, ["catalogue pose_label"] if len(labels) else [])
+    labels = images.set_index("image_id")["pose_label"].map(normalise_label)
+    sources = ["catalogue pose_label"] if labels.notna().any() else []
+    unlabelled = images[labels.isna().to_numpy()]
+    if len(unlabelled):
+        table = store.view_labels(unlabelled["content_hash"])
+        filled = {int(i): view_label_text(table.get(h)) for i, h in
+                  zip(unlabelled["image_id"], unlabelled["content_hash"], strict=True)}
+        filled = {i: t for i, t in filled.items() if t}
+        if filled:
+            labels.loc[list(filled)] = list(filled.values())
+            sources.append("view label table")
+    labels = labels.dropna()
+    return LabelSet(labels.astype(str), {}, sources)
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -362,9 +362,11 @@ def _report(progress: ProgressFn | None, done: int, total: int, msg: str) -> Non
 
 def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[Configuration] | None = None,
              options: EvalOptions | None = None, progress: ProgressFn | None = None,
-             workers: int | None = None) -> EvalResult:
+             workers: int | None = None, reader=None) -> EvalResult:
     """Train each configuration on labelled reference products (minus a held-out share) and
-    score its missing-pose suggestions; see the module docstring for the protocol."""
+    score its missing-pose suggestions; see the module docstring for the protocol. ``reader``:
+    a learned view reader that reads every photo (None: the view rules; the data dir's own
+    reader learned from labels the evaluation holds out, so it is never used implicitly)."""
     from ..pose import PoseOptions, backend_identity
     from ..pose.extract import extract_poses
     from ..runs import load_run
@@ -443,8 +445,10 @@ def evaluate(store: Store, labels: LabelSet | None = None, configurations: list[
                 for cfg, k in _grid(configurations, ks):
                     _report(progress, step, total, f"seed {seed}: training {cfg.name}, K={k}")
                     tcfg = replace(base, backend=cfg.backend, autoencoder=cfg.autoencoder, seed=seed, k=k)
-                    res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}-k{k}")
+                    res = train(scratch, tcfg, workers=workers, run_id=f"eval-s{seed}-{cfg.key}-k{k}",
+                                reader=reader)
                     run = load_run(res.path)
+                    run.reader = reader
                     trials += _score_run(run, store, id_map, cfg, seed, products, images, eval_ids,
                                          reviewed, labels, options, purity_rows,
                                          baselines=cfg == configurations[0], groups=pose_groups(scratch, run),

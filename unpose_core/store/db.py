@@ -27,9 +27,11 @@ from .labels import ActiveRunChanged, LabelsChanged, LabelTables
 from .poses import PoseTables
 from .run_table import RunTables
 from .schema import SCHEMA_VERSION, CorruptDatabase, StoreError
+from .view_labels import ViewLabelTables
 
 
-class Store(CatalogueTables, PoseTables, RunTables, LabelTables, JobTables, JudgementTables, HintTables, StoreBase):
+class Store(CatalogueTables, PoseTables, RunTables, LabelTables, JobTables, JudgementTables, HintTables,
+            ViewLabelTables, StoreBase):
     """Thread-safe handle on ``<data_dir>/unposed.sqlite``.
 
     Opening upgrades an older data dir in place (one transaction) and refuses one written

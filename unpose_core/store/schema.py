@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -158,6 +158,21 @@ TABLES: dict[str, str] = {
     "hint_history": """CREATE TABLE IF NOT EXISTS hint_history(
         id INTEGER PRIMARY KEY, text_key TEXT NOT NULL, text TEXT, hint TEXT, action TEXT NOT NULL, source TEXT,
         created_at REAL)""",
+    # view labels (views.labels.ViewLabel), append-only: every statement about what an image shows,
+    # keyed by content hash so it outlives re-imports and retrains; the current one per image is
+    # views.labels.current_labels over the rows in id order
+    "view_labels": """CREATE TABLE IF NOT EXISTS view_labels(
+        id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, facing TEXT, framing TEXT, kind TEXT,
+        no_pose INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL, user TEXT, words TEXT, note TEXT,
+        created_at REAL NOT NULL)""",
+    # the catalogue's words -> view (views.labels.WordMeaning as JSON; NULL meaning = word removed),
+    # append-only: the newest row per word is in force over the built-in vocabulary
+    "view_vocabulary": """CREATE TABLE IF NOT EXISTS view_vocabulary(
+        id INTEGER PRIMARY KEY, word TEXT NOT NULL, meaning TEXT, user TEXT, created_at REAL NOT NULL)""",
+    # learned view readers (views.reader), their folders relative to the data dir; the active one
+    # is meta 'view_reader'
+    "view_readers": """CREATE TABLE IF NOT EXISTS view_readers(
+        reader_id TEXT PRIMARY KEY, path TEXT NOT NULL, summary TEXT, created_at REAL NOT NULL)""",
 }
 INDEXES: dict[str, str] = {
     "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
@@ -171,6 +186,7 @@ INDEXES: dict[str, str] = {
     "unplaced_resolutions_item":
         "CREATE INDEX IF NOT EXISTS unplaced_resolutions_item ON unplaced_resolutions(unplaced_id)",
     "group_mark_history_run": "CREATE INDEX IF NOT EXISTS group_mark_history_run ON group_mark_history(run_id, id)",
+    "view_labels_hash": "CREATE INDEX IF NOT EXISTS view_labels_hash ON view_labels(content_hash, id)",
 }
 
 
@@ -255,8 +271,15 @@ def _v3_to_v4(conn: sqlite3.Connection, data_dir: Path) -> None:
     _create_all(conn)
 
 
+def _v4_to_v5(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """View labels, the catalogue's view vocabulary and the learned view readers: new tables only
+    (labels from a manifest column land there on the next import or ``unposed views import``)."""
+    _create_all(conn)
+
+
 # from version -> the step to version + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+                                                                     4: _v4_to_v5}
 
 
 # -- opening -----------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class ImageAssignment:
     flags: list[str] = field(default_factory=list)    # several_people, low_resolution, blurred
     flag_text: list[str] = field(default_factory=list)
     duplicate_of: str | None = None                   # the listing's earlier copy of the same photo
+    caption: str = ""                                 # the one caption: the image's own reading first
+    disagreement: str | None = None                   # its cluster's description says otherwise (views.caption)
 
 
 @dataclass

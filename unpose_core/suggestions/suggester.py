@@ -29,6 +29,7 @@ from ..records import PoseRow, Reference, Status
 from ..runs import Run
 from ..store import Store
 from ..views import ImageKind
+from ..views.describe import caption
 from .records import ImageAssignment, MissingPose, Suggestion
 from .rule import group_label, missing_groups
 
@@ -53,6 +54,8 @@ class Suggester:
         self._popularity = {p: i for i, p in enumerate(order["product_id"])}
         ref = run.reference.copy()
         ref = ref[ref["pose_class"] >= 0]
+        if "pose_missed" in ref.columns:   # examples of a class without a person show no person
+            ref = ref[~((ref["pose_class"] >= run.k) & ref["pose_missed"].fillna(False).astype(bool))]
         paths = self.images.drop_duplicates("content_hash").set_index("content_hash")["path"]
         ref["path"] = ref["content_hash"].map(paths)
         ref = ref[ref["path"].notna() & ref["product_id"].isin(self.products.index)]
@@ -147,9 +150,11 @@ class Suggester:
             pr = lst.poses[i] or PoseRow(hashes[i], Status.ERROR, error="no pose result")
             c = int(lst.classes[i]) if lst.classes[i] >= 0 else None
             v = lst.views[i]
+            desc = self.describe(c) if c is not None else ""
+            cap, differs = caption(v, desc)
             assignments.append(ImageAssignment(
                 image=p, status=pr.status, pose_class=c, error=pr.error, image_id=image_ids[i],
-                description=self.describe(c) if c is not None else "",
+                description=desc, caption=cap, disagreement=differs,
                 distance=None if np.isnan(lst.nearest[i]) else float(lst.nearest[i]),
                 group=groups.group_of(c) if c is not None else None,
                 covers=sorted(groups.of_classes(covers[i])),

@@ -4,7 +4,7 @@ with the landmarks), so changing a rule never re-runs a model. :func:`describe_i
 one place a pose row becomes a view; every surface calls it (through ``Run.describe``)."""
 from __future__ import annotations
 
-from .describe import SEVERAL_PEOPLE, ImageView, describe_image
+from .describe import POSE_MISSED_TEXT, SEVERAL_PEOPLE, ImageView, caption, describe_image, describe_images
 from .duplicates import DUPLICATE_MAX_DISTANCE, duplicate_groups, duplicate_hash, hash_distance
 from .facing import FacingEstimate, FramingEstimate, estimate_facing, estimate_framing
 from .kinds import KindDecision, classify_nonhuman
@@ -13,8 +13,8 @@ from .people import PeopleDecision, PersonDecision, person_decision, several_peo
 from .quality import QualityFlag, quality_flags
 from .vocab import NON_HUMAN_KINDS, RULES_VERSION, Facing, Framing, ImageKind, facing_from_yaw
 
-__all__ = ["DUPLICATE_MAX_DISTANCE", "NON_HUMAN_KINDS", "RULES_VERSION", "SEVERAL_PEOPLE", "Facing", "FacingEstimate",
-           "Framing", "FramingEstimate", "ImageKind", "ImageView", "KindDecision", "PeopleDecision", "PersonDecision",
-           "QualityFlag", "classify_nonhuman", "describe_image", "duplicate_groups", "duplicate_hash",
-           "estimate_facing", "estimate_framing", "facing_from_yaw", "hash_distance", "measure_image",
-           "person_decision", "quality_flags", "several_people"]
+__all__ = ["DUPLICATE_MAX_DISTANCE", "NON_HUMAN_KINDS", "POSE_MISSED_TEXT", "RULES_VERSION", "SEVERAL_PEOPLE",
+           "Facing", "FacingEstimate", "Framing", "FramingEstimate", "ImageKind", "ImageView", "KindDecision",
+           "PeopleDecision", "PersonDecision", "QualityFlag", "caption", "classify_nonhuman", "describe_image",
+           "describe_images", "duplicate_groups", "duplicate_hash", "estimate_facing", "estimate_framing",
+           "facing_from_yaw", "hash_distance", "measure_image", "person_decision", "quality_flags", "several_people"]
