@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
 
 DATA_DIR_ENV = "UNPOSED_DATA_DIR"
 RATING_SCALE = 5.0      # a catalogue's avg_rating lies within 0..RATING_SCALE unless its import says otherwise
 N_REFERENCES = 3        # example images per missing pose: suggestions, seller sheets, the CLI
 ENGINES = ("local", "ray")   # what fills the pose cache (pose.engines), the first the default
+MERGE_SEPARATION = 2.0  # groups: propose a merge below this separation (a data dir may set its own)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -230,4 +232,65 @@ class SuggestConfig:
             out += f", score: {'any rank' if self.score_ranks == 0 else f'first {self.score_ranks}'}"
         if self.view_share > 0:
             out += f", views >= {self.view_share:g}"
+        return out
+
+
+@dataclass
+class EvalOptions:
+    """The hide-and-complete evaluation's settings (evaluation.protocol; `unposed evaluate`)."""
+
+    k: int | None = None            # None: the active run's K, else TrainConfig().k
+    ks: list[int] | None = None     # a K sweep (overrides k): one run per K and seed
+    expect: list[float] | None = None            # SuggestConfig.expect values to sweep (None: the default)
+    coverage: list[float] | None = None          # SuggestConfig.coverage_percentile values
+    min_confidence: list[float] | None = None    # SuggestConfig.min_confidence values
+    by_score: list[bool] | None = None           # SuggestConfig.by_score values
+    view_share: list[float] | None = None        # SuggestConfig.view_share values (0 = no view coverage)
+    score_ranks: list[int] | None = None         # SuggestConfig.score_ranks values (0 = any rank)
+    also_below: list[float] | None = None        # SuggestConfig.also_below values (the main list's confidence floor)
+    seeds: int = 3
+    first_seed: int = 0
+    holdout: float = 0.25           # share of labelled reference products held out per seed
+    keep_min: int = 2
+    keep_max: int = 4               # the paper's p - 1
+    draws: int = 5                  # kept subsets per product and seed
+    answer_min: int | None = None   # answer keys: products with at least this many images (None: the selection's p)
+    base: TrainConfig | None = None  # None: the active run's config (selection, min share ...)
+
+    def validate(self) -> None:
+        if self.seeds < 1:
+            raise ValueError("seeds must be at least 1")
+        if self.first_seed < 0:
+            raise ValueError("first_seed must be >= 0")
+        if not 0 <= self.holdout < 1:
+            raise ValueError("holdout must be within [0, 1)")
+        if self.keep_min < 1 or self.keep_max < self.keep_min:
+            raise ValueError("need 1 <= keep_min <= keep_max")
+        if self.draws < 1:
+            raise ValueError("draws must be at least 1")
+        if self.answer_min is not None and self.answer_min < 2:
+            raise ValueError("answer_min must be at least 2 (a listing needs an image to keep and one to hide)")
+        if self.k is not None and self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.ks is not None and (not self.ks or min(self.ks) < 1):
+            raise ValueError("every K of the sweep must be at least 1")
+        for s in self.settings():
+            s.validate()
+
+    def settings(self) -> list[SuggestConfig]:
+        """Every suggestion setting of the sweep (expect x coverage x min_confidence x by_score x
+        view_share x score_ranks x also_below), the first one primary; score_ranks only varies with
+        by_score on."""
+        d = SuggestConfig()
+        out = []
+        for e, c, m, b, v, r, a in product(self.expect or [d.expect], self.coverage or [d.coverage_percentile],
+                                           self.min_confidence or [d.min_confidence],
+                                           self.by_score if self.by_score is not None else [d.by_score],
+                                           self.view_share if self.view_share is not None else [d.view_share],
+                                           self.score_ranks if self.score_ranks is not None else [d.score_ranks],
+                                           self.also_below if self.also_below is not None else [d.also_below]):
+            s = SuggestConfig(expect=float(e), coverage_percentile=float(c), min_confidence=float(m), by_score=bool(b),
+                              view_share=float(v), score_ranks=int(r) if b else d.score_ranks, also_below=float(a))
+            if s not in out:
+                out.append(s)
         return out

@@ -36,13 +36,14 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from .config import MERGE_SEPARATION
 from .descriptions import describe_centroid
 from .lineage import set_marks
 from .records import Description, DescriptionStatus, GroupMark, MarkKind
 from .runs import Run
 from .store import Store
 
-DEFAULT_SEPARATION = 2.0
+DEFAULT_SEPARATION = MERGE_SEPARATION   # the data dir setting's default (config.py: the CLI shows it)
 SEPARATION_KEY = "groups.merge_separation"
 
 

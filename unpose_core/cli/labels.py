@@ -7,6 +7,7 @@ import sys
 import unpose_core.api as api
 from unpose_core.records import DescriptionStatus
 
+from ..config import MERGE_SEPARATION
 from .common import SOURCE, CliError, open_store, print_json, unplaced_line
 
 
@@ -177,8 +178,6 @@ def cmd_hints(args) -> int:
 
 
 def add_parsers(sub, common) -> None:
-    from ..groups import DEFAULT_SEPARATION
-
     sp = sub.add_parser("describe", parents=[common],
                         help="list or set human descriptions of centroids; place or dismiss unplaced ones")
     sp.add_argument("centroid", nargs="?", type=int)
@@ -224,7 +223,7 @@ def add_parsers(sub, common) -> None:
     gp.add_argument("pair", nargs="*", type=int)
     gp.add_argument("--separation", type=float, default=None,
                     help="propose two centroids when the distance between their centres is less than this times "
-                         f"their members' spread along the line joining them (default {DEFAULT_SEPARATION:g}, or "
+                         f"their members' spread along the line joining them (default {MERGE_SEPARATION:g}, or "
                          "the data dir's setting; one normal blob cut in two gives about 1.9)")
     gp.add_argument("--save", action="store_true", help="keep --separation as the data dir's setting")
     gp = gsub.add_parser("place", parents=[inner], help="put an unplaced mark on centroids of this run")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import unpose_core.api as api
 
-from ..config import SelectionConfig, TrainConfig
-from ..evaluation.protocol import EvalOptions
+from ..config import EvalOptions, SelectionConfig, TrainConfig
 from .common import BACKEND_HELP, backend_params, numbers, open_store, print_json, progress, switches
 
 _TRAIN, _SEL, _EVAL = TrainConfig(), SelectionConfig(), EvalOptions()
