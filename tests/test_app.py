@@ -231,11 +231,13 @@ def test_choosing_a_product_lists_its_missing_poses(app_dir, monkeypatch, demo_s
     assert_clean(at)
     expected = suggest_for_product(demo_store, demo_run, pid)
     assert expected.missing, "demo subject products miss poses"
-    shown = [m for m in texts(at.markdown) if m.startswith("**") and ". Centroid " in m]
+    shown = [m for m in texts(at.markdown) if m.startswith("**") and m.endswith("**")
+             and any(m == f"**{e.rank}. {e.description}**" for e in expected.missing)]
     assert len(shown) == len(expected.missing)
     for m, line in zip(expected.missing, shown):
-        assert line.startswith(f"**{m.rank}. Centroid ")
-        assert m.description in line
+        assert line == f"**{m.rank}. {m.description}**"   # a pose group by its words, not "Centroid 3 + 7"
+    groups_shown = [c for c in texts(at.caption) if c.startswith("pose group ")]
+    assert [c.split(" · ")[0] for c in groups_shown] == [f"pose group {m.group}" for m in expected.missing]
     hints = texts(at.info)
     assert all(any(m.hint == h for h in hints) for m in expected.missing)
     assert len(at.get("download_button")) == 3   # JSON, CSV, the seller sheet

@@ -95,7 +95,8 @@ def _request(store: Store, run: Run, m, backend) -> None:
     """One requested photo: its pose in plain words, the numbers behind it, the hint and examples."""
     with st.container(border=True):
         tags = " + ".join(class_tag(c, run) for c in (m.members or [m.pose_class]))
-        st.markdown(f"**{m.rank}. Centroid {tags}: {m.description}**")
+        st.markdown(f"**{m.rank}. {m.description}**")
+        st.caption(f"pose group {m.group} · pose cluster(s) {tags}")
         st.markdown(plain_words(m))
         st.progress(min(max(m.confidence, 0.0), 1.0))
         with st.expander("The numbers behind it"):
