@@ -29,6 +29,8 @@ with frame.page("Product") as page:
                     label_visibility="collapsed")
     with st.expander("Suggestion rule", icon=":material/tune:"):
         d = SuggestConfig()
+        cohort_rule = st.toggle("Each cohort's own settings (the defaults, or tuned from reviews: Evaluate page)",
+                                value=True, key="rule-cohort")
         r1, r2, r3, r4 = st.columns(4)
         expect = r1.slider("Expected from this × the cohort's typical support", 0.0, 2.0, float(d.expect), 0.05,
                            key="rule-expect")
@@ -42,8 +44,9 @@ with frame.page("Product") as page:
                                       key="rule-score-ranks", disabled=not by_score)
         view_share = r4.slider("View coverage: an image covers poses whose photos show its view this often "
                                "(0 = off)", 0.0, 1.0, float(d.view_share), 0.05, key="rule-view-share")
-    rule = SuggestConfig(expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
-                         by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))
+    rule = None if cohort_rule else SuggestConfig(
+        expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
+        by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))
 
     def go_to(pid: str | None) -> None:
         """Open ``pid`` (a callback: it runs before the widgets, so it may clear the search)."""

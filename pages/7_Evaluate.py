@@ -184,3 +184,11 @@ with frame.page("Evaluate") as page:
                        "/ suggested, over each reviewed product's latest judgement.")
             st.dataframe(jt, column_config={c: st.column_config.NumberColumn(format="%.4f")
                                             for c in ("accuracy", "precision", "f1")})
+
+    # -- each cohort's operating point --------------------------------------------------------------
+    st.subheader("Cohort settings")
+    if active is not None:
+        from ui.common import get_run
+        from ui.judgements import render_cohort_settings
+
+        render_cohort_settings(store, get_run(store, active))

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"runs"},
     {"descriptions", "projection", "coverage"},
     {"lineage"},   # the active run and what a person wrote following it
-    {"groups", "listing"},
+    {"groups", "listing", "operating", "reviews"},   # + a cohort's settings, reviews per pose group
     {"training", "suggestions", "reading"},
     {"evaluation", "outputs"},
     {"api", "app_tables"},   # the public API, and the read-only tables the app shows

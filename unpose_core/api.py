@@ -260,6 +260,40 @@ def judgements(data=None, run_id: str | None = None) -> pd.DataFrame | None:
         return judgement_table(store, run_id) if run_id else None
 
 
+def submit_review(data, product_id: str, verdicts: Sequence, by: str, run_id: str | Run | None = None):
+    """Store a reviewer's verdicts on one product's pose groups (``records.GroupVerdict``, or dicts
+    with verdict, members, label, rank, photo) in one go; returns the ``records.Review``."""
+    from .records import GroupVerdict
+    from .reviews import submit_review as submit
+
+    vs = [v if isinstance(v, GroupVerdict) else GroupVerdict(**v) for v in verdicts]
+    with _opened(data) as store:
+        return submit(store, _run_of(store, run_id), product_id, vs, by)
+
+
+def cohorts(data=None, run_id: str | Run | None = None, *, tune: bool = False, reset: str | None = None,
+            by: str | None = None, min_reviews: int | None = None) -> dict:
+    """Each cohort's suggestion settings and where they came from (defaults, tuned from reviews,
+    reset). ``tune``: first choose the settings of every cohort with enough reviewed products
+    (``operating``; ``min_reviews``, default ``OperatingOptions.min_reviews``) by F1 on the reviews;
+    ``reset``: first put that cohort (key or name) back on the defaults. ``by``: who did it."""
+    from .evaluation.tuning import tune as tune_cohorts
+    from .operating import OperatingOptions, cohort_table
+    from .operating import reset as reset_cohort
+
+    with _opened(data) as store:
+        run = _run_of(store, run_id)
+        out: dict = {"run_id": run.run_id}
+        if reset is not None:
+            row = reset_cohort(store, reset, by)
+            out["reset"] = row.cohort
+        if tune:
+            opts = OperatingOptions() if min_reviews is None else OperatingOptions(min_reviews=min_reviews)
+            out["tuning"] = tune_cohorts(store, run, opts, by=by).to_dict()
+        out["cohorts"] = cohort_table(store, run)
+        return out
+
+
 def base_train_config(data=None, k: int | None = None) -> TrainConfig:
     """The training settings an evaluation starts from: the active run's (selection, floor ...)
     with K = ``k`` (default: the active run's, else ``TrainConfig.k``)."""
@@ -709,11 +743,12 @@ def label_budget_curve(data, budgets: str | Sequence[str], configuration: str | 
                              configurations=configs, progress=progress, workers=workers)
 
 
-__all__ = ["activate_run", "backup", "base_train_config", "centroid_descriptions", "describe_images",
+__all__ = ["activate_run", "backup", "base_train_config", "centroid_descriptions", "cohorts",
+           "describe_images",
            "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels", "extract",
            "group_hints", "hint_history", "import_catalogue", "import_deepfashion", "import_model",
            "import_view_labels", "install_demo", "judgements", "label_budget_curve", "label_views", "list_models",
            "list_runs", "load_run", "mark_reviewed", "merge_proposals", "open_store", "place_unplaced", "pose_groups",
            "reader_domain_shift", "report", "restore", "save_evaluation", "seller_sheet", "seller_sheets",
-           "set_description", "set_hint", "set_view_words", "status", "suggest", "train", "train_view_reader",
-           "tune_k", "view_labels", "view_reader_status", "view_vocabulary"]
+           "set_description", "set_hint", "set_view_words", "status", "submit_review", "suggest", "train",
+           "train_view_reader", "tune_k", "view_labels", "view_reader_status", "view_vocabulary"]

@@ -447,3 +447,85 @@ class Reference:
     title: str | None
     path: str
     content_hash: str
+
+
+# -- reviews per pose group and the cohorts' operating points ---------------------------------
+
+class Verdict(StrEnum):
+    """A reviewer's word on one pose group of one product (``reviews.py``)."""
+
+    CONFIRM = "confirm"        # suggested, and the listing truly lacks it
+    REJECT = "reject"          # suggested, but not a photo this listing needs
+    UNSURE = "unsure"          # suggested, the reviewer cannot tell (never scored)
+    HAVE = "have"              # suggested, but a listing photo shows it already (``photo``)
+    ADDED = "added"            # not suggested, but the listing lacks it
+
+    @property
+    def missing(self) -> bool | None:
+        """True: the listing lacks the pose; False: it does not; None: unknown."""
+        return {Verdict.CONFIRM: True, Verdict.ADDED: True, Verdict.REJECT: False,
+                Verdict.HAVE: False}.get(self)
+
+
+@dataclass(frozen=True)
+class GroupVerdict:
+    """One pose group as judged: its label and member classes under the run it was judged on
+    (so a retrain maps it through the lineage's carry-over), the verdict, and for ``have`` the
+    listing photo (content hash) that shows it."""
+
+    verdict: Verdict
+    members: tuple[int, ...]
+    label: str = ""
+    rank: int | None = None            # its place in the suggestion list (None: added)
+    photo: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+        object.__setattr__(self, "members", tuple(sorted({int(c) for c in self.members})))
+        if not self.members:
+            raise ValueError("a judged pose group needs its member classes")
+        if self.verdict is Verdict.HAVE and not self.photo:
+            raise ValueError("'I already have this' needs the listing photo that shows it")
+
+    def to_dict(self) -> dict:
+        return {"verdict": str(self.verdict), "members": list(self.members), "label": self.label,
+                "rank": self.rank, "photo": self.photo}
+
+
+@dataclass(frozen=True)
+class Review:
+    """One submitted review of one product's suggestions under one run (append-only)."""
+
+    run_id: str
+    product_id: str
+    verdicts: tuple[GroupVerdict, ...]
+    by: str
+    created_at: float = 0.0
+    id: int | None = None
+
+    def of(self, verdict: Verdict) -> list[GroupVerdict]:
+        return [v for v in self.verdicts if v.verdict is verdict]
+
+
+class SettingsSource(StrEnum):
+    DEFAULTS = "defaults"      # nothing stored: SuggestConfig's defaults
+    TUNED = "tuned"            # chosen to maximise F1 on the cohort's reviews
+    RESET = "reset"            # an analyst put the defaults back
+
+
+@dataclass(frozen=True)
+class CohortSettings:
+    """A cohort's operating point as stored (``operating.py``): the SuggestConfig fields it sets,
+    where they came from, the cross-validated estimate behind a tuning, who and when."""
+
+    cohort: str
+    source: SettingsSource
+    settings: dict = field(default_factory=dict)
+    estimate: dict = field(default_factory=dict)
+    run_id: str | None = None
+    by: str | None = None
+    created_at: float = 0.0
+    id: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "source", SettingsSource(self.source))

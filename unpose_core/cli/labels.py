@@ -177,6 +177,37 @@ def cmd_hints(args) -> int:
     return 0
 
 
+def cmd_cohorts(args) -> int:
+    """Each cohort's suggestion settings and their source; --tune chooses them from the reviews."""
+    if args.min_reviews is not None and not args.tune:
+        raise CliError("--min-reviews goes with --tune")
+    out = api.cohorts(open_store(args), args.run, tune=args.tune, reset=args.reset, by=SOURCE,
+                      min_reviews=args.min_reviews)
+    table = out["cohorts"]
+    if args.json:
+        print_json({**{k: v for k, v in out.items() if k != "cohorts"}, "cohorts": table.to_dict("records")})
+        return 0
+    if out.get("reset"):
+        print(f"{out['reset'].replace('|', ' / ')}: back on the defaults (the history keeps the tuned settings)")
+    tuning = out.get("tuning")
+    if tuning is not None:
+        for t in tuning["tuned"]:
+            d, e = t["default"], t["estimate"]
+            print(f"tuned {t['cohort_name']} from {t['n_reviews']} reviews: held-out precision {e['precision']:.2f}, "
+                  f"recall {e['recall']:.2f}, F1 {e['f1']:.2f} ({e['folds']} folds); the defaults on the same "
+                  f"reviews: precision {d['precision']:.2f}, recall {d['recall']:.2f}, F1 {d['f1']:.2f}")
+        for name, n in tuning["untuned"].items():
+            print(f"not tuned: {name} ({n} reviewed products counted elsewhere or too few)")
+        if not tuning["tuned"]:
+            print(f"no cohort has enough reviewed products yet ({tuning['n_reviewed']} reviewed in all): "
+                  "the defaults hold")
+    print(f"run {out['run_id']}:")
+    for r in table.to_dict("records"):
+        src = r["estimate"] if r["source"] == "tuned" else r["source"]
+        print(f"  {r['cohort']:<42} {r['settings']}  [{src}]")
+    return 0
+
+
 def add_parsers(sub, common) -> None:
     sp = sub.add_parser("describe", parents=[common],
                         help="list or set human descriptions of centroids; place or dismiss unplaced ones")
@@ -231,6 +262,18 @@ def add_parsers(sub, common) -> None:
     gp.add_argument("centroids", nargs="+", type=int)
     gp = gsub.add_parser("dismiss", parents=[inner], help="drop an unplaced mark (kept in the history)")
     gp.add_argument("id", type=int)
+
+    sp = sub.add_parser("cohorts", parents=[common],
+                        help="each cohort's suggestion settings and where they came from; tune them from the "
+                             "reviews, or reset one")
+    sp.add_argument("--run", default=None, help="run id (default: the active run)")
+    sp.add_argument("--tune", action="store_true",
+                    help="choose the settings of every cohort with enough reviewed products by F1 on the reviews")
+    sp.add_argument("--min-reviews", type=int, default=None, metavar="N",
+                    help="reviewed products a cohort needs to be tuned (default: OperatingOptions.min_reviews)")
+    sp.add_argument("--reset", default=None, metavar="COHORT", help="put a cohort back on the defaults")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_cohorts)
 
     sp = sub.add_parser("hints", parents=[common], help="seller hints per pose group: list, set, history")
     sp.add_argument("--run", default=None, help="run id whose groups to list (default: the active run)")

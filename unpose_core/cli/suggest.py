@@ -47,6 +47,13 @@ def suggest_config(args) -> SuggestConfig:
     return cfg
 
 
+def given_config(args) -> SuggestConfig | None:
+    """:func:`suggest_config` when an option moves a setting off its default, else None: then each
+    product's cohort uses its own operating point (`unposed cohorts`: defaults, or tuned from reviews)."""
+    cfg = suggest_config(args)
+    return None if cfg == _SUGGEST else cfg
+
+
 def cmd_suggest(args) -> int:
     if not args.product_id and not args.images:
         raise CliError("give a PRODUCT_ID or --images FILE [FILE ...]")
@@ -55,7 +62,7 @@ def cmd_suggest(args) -> int:
             raise CliError(f"image not found: {p}")
     sug = api.suggest(open_store(args), args.product_id or None, None if args.product_id else args.images,
                       category=args.category, subcategory=args.subcategory, product_type=args.product_type,
-                      run_id=args.run, n_references=args.references, config=suggest_config(args))
+                      run_id=args.run, n_references=args.references, config=given_config(args))
     if args.json:
         print_json(sug.to_dict())
         return 0
@@ -72,7 +79,8 @@ def cmd_suggest(args) -> int:
         print(f"  note: {note}")
     for note in sug.run_notes:
         print(f"run note: {note}")
-    print(f"rule: {SuggestConfig.from_dict(sug.settings).rule_text()}")
+    print(f"rule: {SuggestConfig.from_dict(sug.settings).rule_text()}"
+          + (f" (settings: {sug.settings['source']})" if sug.settings.get("source") else ""))
     unread = [a for a in sug.images if a.status == Status.ERROR]
     if sug.images and len(unread) == len(sug.images):   # nothing to score: say so, with each image's reason
         print(f"no image of the listing could be read ({len(unread)} image(s)), so there is no completeness "
@@ -107,7 +115,7 @@ def _print_requests(requests) -> None:
 def cmd_report(args) -> int:
     # the poses of the products' images not cached yet are extracted first with the chosen engine
     # (api.report checks the engine options before anything is read)
-    df = api.report(open_store(args), args.run, progress=progress(args), config=suggest_config(args),
+    df = api.report(open_store(args), args.run, progress=progress(args), config=given_config(args),
                     engine=args.engine, workers=args.workers, address=args.address, actors=args.actors)
     write_table(df, args.out, args.format)
     print(f"{len(df)} subject products, {int(df['n_missing'].sum()) if len(df) else 0} missing poses -> {args.out}")
@@ -123,7 +131,7 @@ def cmd_sheet(args) -> int:
         raise CliError("give a PRODUCT_ID, or --cohort / --all for a batch, not both")
     if not (args.product_id or args.cohort or args.all):
         raise CliError("give a PRODUCT_ID, --cohort COHORT or --all")
-    store, cfg = open_store(args), suggest_config(args)
+    store, cfg = open_store(args), given_config(args)
     if args.product_id:
         from ..outputs.sheet import sheet_filename
 

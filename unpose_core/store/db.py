@@ -25,13 +25,14 @@ from .jobs import JobTables
 from .judgements import JudgementTables
 from .labels import ActiveRunChanged, LabelsChanged, LabelTables
 from .poses import PoseTables
+from .reviews import ReviewTables
 from .run_table import RunTables
 from .schema import SCHEMA_VERSION, CorruptDatabase, StoreError
 from .view_labels import ViewLabelTables
 
 
 class Store(CatalogueTables, PoseTables, RunTables, LabelTables, JobTables, JudgementTables, HintTables,
-            ViewLabelTables, StoreBase):
+            ViewLabelTables, ReviewTables, StoreBase):
     """Thread-safe handle on ``<data_dir>/unposed.sqlite``.
 
     Opening upgrades an older data dir in place (one transaction) and refuses one written

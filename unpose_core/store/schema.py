@@ -20,6 +20,10 @@ History:
   3  pose-group marks (``group_marks`` + append-only ``group_mark_history``), unplaced labels
      of the lineage (``unplaced`` + append-only ``unplaced_resolutions``; the v2 unplaced rows
      of ``description_history`` are copied in) and ``lineage`` (how each run became active).
+  4  pose rows gain ``signals``.
+  5  view labels, the catalogue's view vocabulary, the learned view readers.
+  6  reviews per pose group (``group_verdicts``) and the cohorts' operating points
+     (``cohort_settings``), both append-only.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -173,6 +177,17 @@ TABLES: dict[str, str] = {
     # is meta 'view_reader'
     "view_readers": """CREATE TABLE IF NOT EXISTS view_readers(
         reader_id TEXT PRIMARY KEY, path TEXT NOT NULL, summary TEXT, created_at REAL NOT NULL)""",
+    # a reviewer's submitted review, one row per judged pose group (records.GroupVerdict), append-only:
+    # the newest submission per product is its current review
+    "group_verdicts": """CREATE TABLE IF NOT EXISTS group_verdicts(
+        id INTEGER PRIMARY KEY, submission INTEGER NOT NULL, run_id TEXT NOT NULL, product_id TEXT NOT NULL,
+        verdict TEXT NOT NULL, members TEXT NOT NULL, label TEXT, rank INTEGER, photo TEXT, by TEXT NOT NULL,
+        created_at REAL NOT NULL)""",
+    # each cohort's operating point (records.CohortSettings), append-only: the newest row per cohort
+    # is in force ('reset' = the defaults)
+    "cohort_settings": """CREATE TABLE IF NOT EXISTS cohort_settings(
+        id INTEGER PRIMARY KEY, cohort TEXT NOT NULL, source TEXT NOT NULL, settings TEXT NOT NULL,
+        estimate TEXT, run_id TEXT, by TEXT, created_at REAL NOT NULL)""",
 }
 INDEXES: dict[str, str] = {
     "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
@@ -187,6 +202,9 @@ INDEXES: dict[str, str] = {
         "CREATE INDEX IF NOT EXISTS unplaced_resolutions_item ON unplaced_resolutions(unplaced_id)",
     "group_mark_history_run": "CREATE INDEX IF NOT EXISTS group_mark_history_run ON group_mark_history(run_id, id)",
     "view_labels_hash": "CREATE INDEX IF NOT EXISTS view_labels_hash ON view_labels(content_hash, id)",
+    "group_verdicts_product":
+        "CREATE INDEX IF NOT EXISTS group_verdicts_product ON group_verdicts(product_id, submission)",
+    "cohort_settings_cohort": "CREATE INDEX IF NOT EXISTS cohort_settings_cohort ON cohort_settings(cohort, id)",
 }
 
 
@@ -277,9 +295,15 @@ def _v4_to_v5(conn: sqlite3.Connection, data_dir: Path) -> None:
     _create_all(conn)
 
 
+def _v5_to_v6(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Reviews per pose group and the cohorts' operating points: new tables only (reviews made
+    before, per class, stay in ``judgements``)."""
+    _create_all(conn)
+
+
 # from version -> the step to version + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                     4: _v4_to_v5}
+                                                                     4: _v4_to_v5, 5: _v5_to_v6}
 
 
 # -- opening -----------------------------------------------------------------------------------

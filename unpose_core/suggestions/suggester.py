@@ -22,6 +22,7 @@ from ..descriptions import describe_centroid, hint_key, seller_hint
 from ..groups import PoseGroups, pose_groups
 from ..images import content_hash
 from ..listing import listing_notes, read_listing
+from ..operating import current_settings, settings_for, source_text
 from ..pose import PoseBackend, create_backend, require_version
 from ..pose.extract import estimate_files
 from ..rank import cohort_keys
@@ -44,6 +45,9 @@ class Suggester:
     def __init__(self, store: Store, run: Run, n_references: int = 4, backend: PoseBackend | None = None,
                  config: SuggestConfig | None = None):
         self.store, self.run, self.n_references = store, run, n_references
+        # no settings given: each product's cohort's operating point (operating.settings_for),
+        # read per call, so a tuning or reset counts from the next suggestion
+        self.explicit = config is not None
         self.config = config or SuggestConfig()
         self.config.validate()
         self._backend = backend
@@ -135,10 +139,17 @@ class Suggester:
     # -- the algorithm --------------------------------------------------------
     def _suggest(self, product: dict, hashes: list[str], paths: list[str], image_ids: list,
                  config: SuggestConfig | None = None, known: dict[str, PoseRow] | None = None,
-                 groups: PoseGroups | None = None, hints: dict[str, str] | None = None) -> Suggestion:
-        """``known``, ``groups``, ``hints``: read once by :func:`report` for all its products
-        (else read here: the store's pose rows, :meth:`groups`, ``Store.hints``)."""
-        cfg = config or self.config
+                 groups: PoseGroups | None = None, hints: dict[str, str] | None = None,
+                 tuned: dict | None = None) -> Suggestion:
+        """``known``, ``groups``, ``hints``, ``tuned``: read once by :func:`report` for all its products
+        (else read here: the store's pose rows, :meth:`groups`, ``Store.hints``, the cohorts'
+        operating points)."""
+        source = None
+        if config is not None or self.explicit:
+            cfg = config or self.config
+        else:
+            cfg, source = settings_for(product, current_settings(self.store) if tuned is None else tuned,
+                                       self.config)
         cfg.validate()
         poses = self._poses_for(hashes, paths, known)
         lst = read_listing(self.run, [poses.get(h) for h in hashes])
@@ -184,7 +195,9 @@ class Suggester:
 
         missing, also = [request(r) for r in m.ranked], [request(r) for r in m.also]
         settings = cfg.to_dict() | {"min_share": cfg.min_share if cfg.min_share is not None
-                                    else float(self.run.config.min_cohort_share)}
+                                    else float(self.run.config.min_cohort_share),
+                                    "source": "given" if config is not None or self.explicit else
+                                    source_text(source)}
         return Suggestion(self.run.run_id, product.get("product_id"), product.get("title"), m.cohort,
                           m.cohort_level, assignments, present, missing, m.status, m.reason,
                           list(m.present), list(m.covered), list(m.expected), settings,
@@ -216,7 +229,7 @@ class Suggester:
         by_product = imgs.groupby("product_id", sort=False).indices
         hashes, paths, ids = (imgs[c].tolist() for c in ("content_hash", "path", "image_id"))
         products = self.products.loc[wanted].to_dict("index")
-        groups, hints = self.groups(), self.store.hints()
+        groups, hints, tuned = self.groups(), self.store.hints(), current_settings(self.store)
         known: dict[str, PoseRow] = {}
         for n, pid in enumerate(product_ids):
             if n % batch == 0:
@@ -224,7 +237,8 @@ class Suggester:
                 known = self.store.poses(*self.run.info.identity, [hashes[i] for i in rows])
             at = by_product.get(pid, ())
             yield self._suggest(products[pid], [hashes[i] for i in at], [paths[i] for i in at],
-                                [ids[i] for i in at], config, known=known, groups=groups, hints=hints)
+                                [ids[i] for i in at], config, known=known, groups=groups, hints=hints,
+                                tuned=tuned)
 
     def for_images(self, paths: list[str | Path], category: str | None = None,
                    subcategory: str | None = None, product_type: str | None = None,
