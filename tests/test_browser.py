@@ -12,6 +12,7 @@ Without /usr/bin/chromium the test is skipped, or fails when CI=true.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -67,6 +68,14 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def server(chromium, demo_data_dir, tmp_path_factory):
     data = copy_data_dir(demo_data_dir, tmp_path_factory.mktemp("browser") / "data")
+    with app_server(data) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def app_server(data: Path, log_name: str = "streamlit-server.log"):
+    """`streamlit run app.py` on the data dir ``data`` (its map computed first) on a free port:
+    yields the base URL; the server and only what it started are stopped afterwards."""
     # the map is computed once per run and stored; do it here so page timings are the app's
     from unpose_core import projection
     from unpose_core.runs import active_run
@@ -76,7 +85,7 @@ def server(chromium, demo_data_dir, tmp_path_factory):
     store.close()
 
     port = _free_port()
-    log_path = SHOTS.parent / "streamlit-server.log"
+    log_path = SHOTS.parent / log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "UNPOSED_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:

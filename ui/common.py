@@ -202,7 +202,7 @@ def report_table(store: Store, run: Run) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _catalogue(data_dir_: str, run_id: str, run_path_: str, cat_version: str, labels_version: int,
-               hints_version: int):
+               hints_version: int, settings_version: int = 0):
     from unpose_core.outputs import catalogue
 
     return catalogue(store_at(data_dir_), cached_run(data_dir_, run_id, run_path_))
@@ -211,9 +211,9 @@ def _catalogue(data_dir_: str, run_id: str, run_path_: str, cat_version: str, la
 def catalogue_table(store: Store, run: Run):
     """Every subject product's completeness and requests (outputs.Catalogue: the Dashboard's charts,
     the Product page's worst-first queue); rebuilt when the catalogue, a label (description, mark)
-    or a hint changes."""
+    or a hint changes, or a cohort's settings (operating.py)."""
     return _catalogue(str(store.data_dir), run.run_id, run_path(store, run.run_id), catalogue_version(store),
-                      store.labels_version(run.run_id), store.hints_version())
+                      store.labels_version(run.run_id), store.hints_version(), store.cohort_settings_version())
 
 
 def open_product(pid: str, came_from: str | None = None) -> None:

@@ -31,9 +31,9 @@ LABELS = {v: text for v, text, _ in CHOICES}
 
 
 def _queue(store: Store, run: Run) -> list[str]:
-    from ui.common import report_table
+    from ui.common import catalogue_table
 
-    table = report_table(store, run)
+    table = catalogue_table(store, run).products
     return review_queue(table, store.latest_reviews(list(table["product_id"])).keys())
 
 
@@ -119,6 +119,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
                 nxt = next_in_queue(_queue(store, run), pid)
                 if nxt is not None and nxt != pid:
                     st.session_state["open_product"] = nxt
+                    st.session_state["product-search"] = ""
 
         b1, b2 = st.columns(2)
         b1.button("Submit and next", key=f"{base}|submit-next", type="primary", shortcut="S", on_click=submit,
