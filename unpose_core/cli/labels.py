@@ -179,6 +179,8 @@ def cmd_hints(args) -> int:
 
 def cmd_cohorts(args) -> int:
     """Each cohort's suggestion settings and their source; --tune chooses them from the reviews."""
+    from ..rank import cohort_name
+
     if args.min_reviews is not None and not args.tune:
         raise CliError("--min-reviews goes with --tune")
     out = api.cohorts(open_store(args), args.run, tune=args.tune, reset=args.reset, by=SOURCE,
@@ -188,7 +190,7 @@ def cmd_cohorts(args) -> int:
         print_json({**{k: v for k, v in out.items() if k != "cohorts"}, "cohorts": table.to_dict("records")})
         return 0
     if out.get("reset"):
-        print(f"{out['reset'].replace('|', ' / ')}: back on the defaults (the history keeps the tuned settings)")
+        print(f"{cohort_name(out['reset'])}: back on the defaults (the history keeps the tuned settings)")
     tuning = out.get("tuning")
     if tuning is not None:
         for t in tuning["tuned"]:
