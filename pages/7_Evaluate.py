@@ -177,8 +177,8 @@ with frame.page("Evaluate") as page:
     else:
         jt = judgement_table(store, active)
         if jt.empty:
-            st.caption(f"No product of the active run `{active}` has been reviewed yet: tick the truly missing "
-                       "poses under a product's suggestions on the Product page.")
+            st.caption(f"No product of the active run `{active}` has been reviewed yet: review the suggestions "
+                       "under a product on the Product page.")
         else:
             st.caption(f"Active run `{active}`: accuracy = confirmed / (confirmed + added), precision = confirmed "
                        "/ suggested, over each reviewed product's latest judgement.")

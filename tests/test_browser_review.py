@@ -11,7 +11,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, app_server, chromium
 
 from unpose_core.outputs import catalogue
 from unpose_core.records import Verdict
-from unpose_core.reviews import next_in_queue, review_queue
+from unpose_core.reviews import next_to_review, review_queue
 from unpose_core.runs import active_run
 from unpose_core.store import Store
 
@@ -33,7 +33,7 @@ def test_review_with_keys_then_next(chromium, demo_data_dir, tmp_path_factory):
     queue = review_queue(table)
     n_missing = table.set_index("product_id")["n_missing"]
     pid = next(p for p in queue if n_missing[p] >= 3)
-    expected_next = next_in_queue(queue, pid)
+    expected_next = next_to_review(table, pid)
     assert expected_next not in (None, pid)
 
     with app_server(data, "streamlit-review.log") as base, sync_playwright() as pw:
@@ -68,6 +68,7 @@ def test_review_with_keys_then_next(chromium, demo_data_dir, tmp_path_factory):
             page.wait_for_function("n => location.search.includes('product=' + n)", arg=expected_next,
                                    timeout=60_000)
             assert page.locator(".st-key-review-panel").count() == 1
+            assert page.get_by_text(f"Saved the review of {pid}. Next in the queue: {expected_next}.").count() == 1
             assert not errors, errors
             assert not console, f"console errors: {console[:8]}"
         finally:

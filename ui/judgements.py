@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from unpose_core.records import GroupVerdict, Verdict
-from unpose_core.reviews import latest_review, next_in_queue, review_queue, submit_review
+from unpose_core.reviews import latest_review, next_to_review, submit_review
 from unpose_core.runs import Run
 from unpose_core.store import Store
 from unpose_core.suggestions import Suggestion
@@ -30,11 +30,12 @@ CHOICES = ((Verdict.CONFIRM, "Missing", "Y"), (Verdict.REJECT, "Not needed", "N"
 LABELS = {v: text for v, text, _ in CHOICES}
 
 
-def _queue(store: Store, run: Run) -> list[str]:
+def _next(store: Store, run: Run, pid: str) -> str | None:
+    """The next product of the review queue (not reviewed yet, lowest completeness first)."""
     from ui.common import catalogue_table
 
     table = catalogue_table(store, run).products
-    return review_queue(table, store.latest_reviews(list(table["product_id"])).keys())
+    return next_to_review(table, pid, store.latest_reviews(list(table["product_id"])).keys())
 
 
 def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
@@ -114,12 +115,16 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
             except ValueError as exc:
                 st.session_state[f"{base}|error"] = str(exc)
                 return
-            st.session_state["review-saved"] = f"Saved the review of {pid}."
+            msg = f"Saved the review of {pid}."
             if then_next:
-                nxt = next_in_queue(_queue(store, run), pid)
-                if nxt is not None and nxt != pid:
+                nxt = _next(store, run, pid)
+                if nxt is None:
+                    msg += " Every other product is reviewed."
+                else:
                     st.session_state["open_product"] = nxt
                     st.session_state["product-search"] = ""
+                    msg += f" Next in the queue: {nxt}."
+            st.session_state["review-saved"] = msg
 
         b1, b2 = st.columns(2)
         b1.button("Submit and next", key=f"{base}|submit-next", type="primary", shortcut="S", on_click=submit,

@@ -80,15 +80,14 @@ def review_queue(table: pd.DataFrame, reviewed: Iterable[str] = (), order: str =
     return t.sort_values(cols, ascending=asc, na_position="last", kind="stable")["product_id"].tolist()
 
 
-def next_in_queue(queue: Sequence[str], current: str | None) -> str | None:
-    """The product after ``current`` in the queue (the first when ``current`` is not in it)."""
-    q = [str(p) for p in queue]
-    if not q:
-        return None
-    if current is None or str(current) not in q:
-        return q[0]
-    i = q.index(str(current))
-    return q[i + 1] if i + 1 < len(q) else None
+def next_to_review(table: pd.DataFrame, current: str | None, reviewed: Iterable[str] = (),
+                   order: str = "worst") -> str | None:
+    """What "Submit and next" opens: the first product after ``current`` in ``order`` (wrapping
+    round) that is not reviewed yet; None when every other product is."""
+    q = review_queue(table, (), order)
+    done = {str(p) for p in reviewed} | {str(current)}
+    at = q.index(str(current)) + 1 if current is not None and str(current) in q else 0
+    return next((p for p in q[at:] + q[:at] if p not in done), None)
 
 
 # -- reviews under another run -----------------------------------------------------------------
