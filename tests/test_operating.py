@@ -21,7 +21,7 @@ from unpose_core.evaluation.tuning import score_grid, tune
 from unpose_core.groups import pose_groups
 from unpose_core.operating import OperatingOptions, current_settings, settings_of
 from unpose_core.records import GroupVerdict, SettingsSource, Verdict
-from unpose_core.reviews import judged_products, submit_review
+from unpose_core.reviews import judged_products, next_to_review, review_queue, submit_review
 from unpose_core.runs import active_run
 from unpose_core.store import Store
 from unpose_core.training import train
@@ -201,3 +201,37 @@ def test_reset_and_retrain_keep_the_settings(reviewed):
     assert sum(len(j.missing) for j in judged) > 0
     again = tune(store, new, OperatingOptions(), by="analyst")
     assert [t.cohort for t in again.tuned] == [COHORT] and again.tuned[0].n_reviews == N_CUT
+
+
+def test_a_review_is_checked_before_anything_is_stored(reviewed):
+    store, run, cut, _ = reviewed
+    pid = cut[0]
+    before = (store.reviews_version(), len(store.judgement_history()))
+    sug = up.suggest(store, pid, run_id=run)
+    m = sug.missing[0]
+    with pytest.raises(ValueError, match="who is reviewing"):
+        submit_review(store, run, pid, [GroupVerdict(Verdict.CONFIRM, m.members, m.description, m.rank)], by=" ")
+    with pytest.raises(ValueError, match="needs the listing photo"):
+        GroupVerdict(Verdict.HAVE, m.members, m.description, m.rank)
+    other = store.images().query("product_id != @pid")["content_hash"].iloc[0]
+    with pytest.raises(ValueError, match="not one of the listing's"):
+        submit_review(store, run, pid, [GroupVerdict(Verdict.HAVE, m.members, m.description, m.rank, other)], by="a")
+    with pytest.raises(ValueError, match="judged twice"):
+        submit_review(store, run, pid, [GroupVerdict(Verdict.CONFIRM, m.members, m.description, m.rank),
+                                        GroupVerdict(Verdict.ADDED, m.members, m.description)], by="a")
+    with pytest.raises(ValueError, match="not classes of run"):
+        submit_review(store, run, pid, [GroupVerdict(Verdict.ADDED, (999,), "x")], by="a")
+    assert (store.reviews_version(), len(store.judgement_history())) == before
+
+
+def test_the_review_queue_walks_worst_first_and_skips_the_reviewed():
+    table = pd.DataFrame({"product_id": ["a", "b", "c", "d", "e"], "completeness": [50.0, 10.0, None, 30.0, 90.0]})
+    assert review_queue(table) == ["b", "d", "a", "e", "c"]            # nothing expected: last
+    assert review_queue(table, ["d"]) == ["b", "a", "e", "c", "d"]     # reviewed ones after the rest
+    assert review_queue(table, order="catalogue") == ["a", "b", "c", "d", "e"]
+    assert next_to_review(table, "b") == "d"
+    assert next_to_review(table, "b", ["d", "a"]) == "e"
+    assert next_to_review(table, "c", ["d"]) == "b"                     # round to the start
+    assert next_to_review(table, "b", ["a", "c", "d", "e"]) is None
+    with pytest.raises(ValueError, match="order must be one of"):
+        review_queue(table, order="random")
