@@ -18,7 +18,7 @@ from unpose_core.descriptions import describe_centroid, effective_descriptions
 from unpose_core.pose.shared import SharedBackend
 from unpose_core.records import Description
 from unpose_core.runs import Run, RunError, load_registered
-from unpose_core.store import Store
+from unpose_core.store import CorruptDatabase, Store
 
 log = logging.getLogger("unposed.app")
 
@@ -74,6 +74,8 @@ def engine_errors(what: str | None = None):
     """Show an engine error as st.error (no traceback); the rest of the block is skipped."""
     try:
         yield
+    except CorruptDatabase:   # not this block's error: the page frame shows the damaged-database page
+        raise
     except ENGINE_ERRORS as exc:
         log.warning("%s: %s", what or "engine error", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         msg = error_message(exc)
@@ -337,6 +339,8 @@ def require_run(store: Store) -> Run:
         st.stop()
     try:
         return get_run(store)
+    except CorruptDatabase:   # the page frame's damaged-database page
+        raise
     except ENGINE_ERRORS as exc:
         st.error(f"The active run cannot be loaded: {error_message(exc)}. Pick or train another run "
                  "on the Train page.", icon=":material/error:")

@@ -22,10 +22,10 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from ui.branding import favicon
-from ui.common import ENGINE_ERRORS, REGISTRY, active_run_or_none, error_message, get_store, has_catalogue
+from ui.common import ENGINE_ERRORS, REGISTRY, active_run_or_none, error_message, get_store, has_catalogue, store_at
 from ui.jobs_view import job_panel
 from unpose_core import jobs
-from unpose_core.store import Store
+from unpose_core.store import CorruptDatabase, Store
 
 log = logging.getLogger("unposed.app")
 
@@ -87,8 +87,28 @@ def _warm(store: Store, run_id: str | None) -> None:
         return
     try:
         _warm_umap(str(store.data_dir), run_id)
+    except CorruptDatabase:
+        raise
     except ENGINE_ERRORS as exc:   # the Clusters page explains; other pages still work
         log.warning("cannot prepare the map of run %s: %s", run_id, exc)
+
+
+def damaged_database(exc: CorruptDatabase) -> None:
+    """The message page of a damaged database (corrupt, truncated, 0 bytes), on every page: the
+    file, what is wrong and what to do; the page stops there. The server's open store is dropped,
+    so the page works again the moment the database is restored (no restart)."""
+    log.warning("damaged database: %s", exc)
+    store_at.clear()
+    st.title("The database is damaged")
+    st.error(f"The data dir's database `{exc.path}` cannot be read: {exc.why}.", icon=":material/error:")
+    st.markdown(
+        f"""Nothing was changed. What to do:
+
+* **Restore a backup** (one `unposed backup DEST` wrote): `unposed --data-dir {exc.path.parent} restore BACKUP_FILE`,
+  then reload this page. The damaged file is kept beside it as `{exc.path.name}.damaged-*`.
+* **Or start afresh**: move `{exc.path.name}` (and any `{exc.path.name}-wal` / `-shm` beside it) out of
+  `{exc.path.parent}`, reload this page and import the catalogue again.""")
+    st.stop()
 
 
 @contextlib.contextmanager
@@ -104,13 +124,17 @@ def page(title: str) -> Iterator[Page]:
     try:
         store = get_store()
         run_id = sidebar(store)
+        _warm(store, run_id)
+    except CorruptDatabase as exc:
+        damaged_database(exc)
     except ENGINE_ERRORS as exc:
         st.error(f"Cannot open the data dir: {error_message(exc)}", icon=":material/error:")
         st.stop()
-    _warm(store, run_id)
     st.title(title)
     try:
         yield Page(title=title, store=store)
+    except CorruptDatabase as exc:   # found by the body (e.g. a page SQLite reads only now)
+        damaged_database(exc)
     except ENGINE_ERRORS as exc:
         # the pages catch what they expect; anything else from the engine still gets one clear line
         log.warning("page %s: %s", title, exc, exc_info=True)

@@ -1,4 +1,5 @@
-"""The catalogue and its poses: `demo`, `import`, `import-deepfashion`, `extract`, `status`."""
+"""The catalogue and its poses: `demo`, `import`, `import-deepfashion`, `extract`, `status`; the
+database's `backup` and `restore`."""
 from __future__ import annotations
 
 import unpose_core.api as api
@@ -79,6 +80,35 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    store = open_store(args)
+    dest = api.backup(store, args.dest)
+    print(f"{store.path} -> {dest} (a checked copy of the database; run folders and images are plain files: "
+          f"copy {store.data_dir} as it is for those)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from ..config import resolve_data_dir
+    from ..store import CorruptDatabase, StoreError, check_backup
+
+    target = resolve_data_dir(args.data_dir) / "unposed.sqlite"
+    if target.exists() and not args.force:
+        try:
+            check_backup(target)
+        except CorruptDatabase:   # damaged: nothing to lose, restore it
+            pass
+        except StoreError:
+            raise CliError(f"{target} is readable but not this unposed's database; --force replaces it "
+                           "(it is kept beside it)") from None
+        else:
+            raise CliError(f"{target} is a healthy database; --force replaces it with {args.src} "
+                           f"(the current one is kept as {target.name}.before-restore-*)")
+    restored = api.restore(args.data_dir, args.src)
+    print(f"{args.src} -> {restored} (restored; what it replaced is kept beside it)")
+    return 0
+
+
 def add_parsers(sub, common) -> None:
     sp = sub.add_parser("demo", parents=[common], help="build and import the demo catalogue")
     sp.add_argument("--train", action="store_true",
@@ -112,3 +142,16 @@ def add_parsers(sub, common) -> None:
 
     sp = sub.add_parser("status", parents=[common], help="catalogue and run counts")
     sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("backup", parents=[common],
+                        help="a checked copy of the database as the file DEST (SQLite's online backup: safe while "
+                             "the app and jobs run)")
+    sp.add_argument("dest", help="the backup file to write (an existing one is replaced once the copy is complete)")
+    sp.set_defaults(func=cmd_backup)
+
+    sp = sub.add_parser("restore", parents=[common],
+                        help="make a backup file the database (checked first; a damaged database is moved aside)")
+    sp.add_argument("src", help="a file `unposed backup` wrote")
+    sp.add_argument("--force", action="store_true",
+                    help="replace a healthy database too (it is kept as unposed.sqlite.before-restore-*)")
+    sp.set_defaults(func=cmd_restore)
