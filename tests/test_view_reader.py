@@ -52,12 +52,22 @@ def test_no_labels_no_reader_and_the_reading_stays(data):
     store = Store(data)
     before = get_run(store)
     _, _, rows = _person_rows(store)
+    from unpose_core.catalog.selection import select_sets
+
+    subjects = sorted(select_sets(store.products(), store.images(), TrainConfig().selection).subject_ids)[:3]
+
+    def suggestions():
+        return [[(m.pose_class, m.rank, round(m.confidence, 6)) for m in up.suggest(store, p).missing]
+                + [(a.caption, a.pose_class) for a in up.suggest(store, p).images] for p in subjects]
+
+    suggested = suggestions()
     res = train_view_reader(store)
     assert res.reader is None and "no catalogue labels" in res.reason
     assert store.active_view_reader() is None and up.view_reader_status(store)["reading"] == "rules"
     after = get_run(store)
     assert after.reader is None and after.view_rules_note is None
     assert [v and v.to_dict() for v in before.describe(rows)] == [v and v.to_dict() for v in after.describe(rows)]
+    assert suggestions() == suggested
     store.close()
 
 
@@ -146,3 +156,28 @@ def test_labels_from_manifest_api_and_reviewer_survive_retrains_and_change_the_r
     # the labelled images are the labels, whoever reads next
     assert all(lab.source in (LabelSource.MANIFEST, LabelSource.ANALYST, LabelSource.REVIEWER) for lab in history)
     store.close()
+
+
+def test_a_mirrored_photo_reads_as_the_other_side(data):
+    """The reader also learns from each photo flipped left to right: the flip must be the one
+    the pose model would see (landmarks swapped, face keypoints mirrored), so the rules read the
+    mirrored side of a turned person, and flipping twice gives the photo back."""
+    from unpose_core.views import estimate_facing
+    from unpose_core.views.reader import mirror_row
+
+    store = Store(data)
+    rs = render_set(store)
+    names = tuple(get_run(store).info.landmark_names)
+    store.close()
+    turned = [r for r, lab in zip(rs.rows, rs.labels, strict=True) if r is not None and r.is_person
+              and lab.facing in ("profile_left", "profile_right") and estimate_facing(r.landmarks, names,
+                                                                                      r.signals).label == lab.facing]
+    assert len(turned) >= 5
+    flipped = 0
+    for r in turned:
+        m = mirror_row(r, names)
+        assert np.allclose(mirror_row(m, names).landmarks, r.landmarks, atol=1e-6)
+        assert m.signals["face"]["n_faces"] == r.signals["face"]["n_faces"]
+        flipped += str(estimate_facing(m.landmarks, names, m.signals).label) == \
+            str(estimate_facing(r.landmarks, names, r.signals).label.mirror)
+    assert flipped >= 0.8 * len(turned)

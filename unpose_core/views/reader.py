@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,9 @@ class ReaderOptions:
     folds: int = 5
     min_gain: float = 0.0
     min_labels: int = 8          # catalogue labels a head needs before cross-validation can decide
-    rules_prior: float = 0.7     # every ensemble starts at the rules' reading with this probability
+    rules_prior: float = 0.95    # the facing and side models start at the rules' reading with this probability
+    framing_prior: float = 0.7   # ... the framing model
+    mirror: bool = True          # also learn from each labelled photo flipped left to right
     seed: int = 0
 
     def validate(self) -> None:
@@ -79,8 +81,8 @@ class ReaderOptions:
             raise ValueError("ReaderOptions.landmark_names is empty: give the pose backend's landmark names")
         if self.n_estimators < 1 or self.num_leaves < 2 or self.min_child_samples < 1:
             raise ValueError("n_estimators >= 1, num_leaves >= 2 and min_child_samples >= 1 are required")
-        if not 0 <= self.rules_prior < 1:
-            raise ValueError(f"rules_prior must lie in [0, 1), got {self.rules_prior} (0: no prior)")
+        if not (0 <= self.rules_prior < 1 and 0 <= self.framing_prior < 1):
+            raise ValueError("rules_prior and framing_prior must lie in [0, 1) (0: no prior)")
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must lie in (0, 1], got {self.learning_rate}")
         if self.label_weight <= 0:
@@ -268,6 +270,56 @@ def _with_side(coarse: str, side: str) -> str:
     return f"{coarse}_{side}" if coarse in ("three_quarter", "profile") else coarse
 
 
+# -- mirrored copies -------------------------------------------------------------------------------
+
+def _swap_side(name: str) -> str:
+    if "left" in name:
+        return name.replace("left", "right")
+    return name.replace("right", "left")
+
+
+def _mirror_box(box):
+    if not box or len(box) != 4:
+        return box
+    x0, y0, x1, y1 = box
+    return [round(1.0 - x1, 4), y0, round(1.0 - x0, 4), y1]
+
+
+def mirror_row(row: PoseRow, names: Sequence[str]) -> PoseRow:
+    """The same photo flipped left to right, as the pose model would see it: x -> 1 - x, left
+    and right landmarks swapped (depth kept), the face keypoints, head box, mask and people
+    boxes mirrored. A mirrored three-quarter left view is a three-quarter right one; training
+    on both doubles what a few labels teach (the side model most)."""
+    idx = {n: i for i, n in enumerate(names)}
+    lm = np.asarray(row.landmarks, np.float32).copy()
+    order = [idx.get(_swap_side(n), i) for i, n in enumerate(names)]
+    lm = lm[order]
+    lm[:, 0] = 1.0 - lm[:, 0]
+    sig = dict(row.signals or {})
+    face = dict(sig["face"]) if isinstance(sig.get("face"), dict) else None
+    if face is not None:
+        kps = face.get("keypoints")
+        if kps and len(kps) == 6:   # right eye, left eye, nose, mouth, right ear, left ear
+            kps = [[round(1.0 - x, 4), y] for x, y in kps]
+            face["keypoints"] = [kps[1], kps[0], kps[2], kps[3], kps[5], kps[4]]
+        face["head_box"] = _mirror_box(face.get("head_box"))
+        sig["face"] = face
+    if isinstance(sig.get("mask"), dict):
+        sig["mask"] = {**sig["mask"], "box": _mirror_box(sig["mask"].get("box"))}
+    if isinstance(sig.get("people"), list):
+        sig["people"] = [{**p, "box": _mirror_box(p.get("box"))} if isinstance(p, dict) else p
+                         for p in sig["people"]]
+    return replace(row, content_hash=row.content_hash + ":mirrored", landmarks=lm, signals=sig)
+
+
+def _mirror_label(label):
+    facing = label.get("facing") if isinstance(label, dict) else label.facing
+    framing = label.get("framing") if isinstance(label, dict) else label.framing
+    if facing:
+        facing = str(Facing(facing).mirror) if facing in {str(f) for f in Facing} else facing
+    return {"facing": facing, "framing": framing}
+
+
 # -- calibration --------------------------------------------------------------------------------
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -323,6 +375,12 @@ class ViewReader:
         if bad:
             raise ValueError(f"{len(bad)} rows show no person (e.g. row {bad[0]}): a reader learns from person rows")
         names = tuple(o.landmark_names)
+        group = np.arange(len(rows))   # a photo and its mirrored copy share a calibration fold
+        if o.mirror and rows:
+            group = np.concatenate([group, group])
+            rows = [*rows, *(mirror_row(r, names) for r in rows)]
+            labels = [*labels, *(_mirror_label(lab) for lab in labels)]
+            w = np.concatenate([w, w])
         X, rules = _features(rows, names)
         self.feature_names_ = feature_names(names)
         self.boosters_: dict = {}
@@ -338,11 +396,12 @@ class ViewReader:
                 continue
             y = np.array([present.index(t) for t, k in zip(y_text, keep, strict=True) if k])
             Xh, wh = X[keep][:, model_columns(head, names)], w[keep]
-            init = _prior([t for t, k in zip(rules[head], keep, strict=True) if k], present, o.rules_prior)
+            init = _prior([t for t, k in zip(rules[head], keep, strict=True) if k], present, self._strength(head))
             params = self._params(len(present))
             # out-of-fold scores for the temperature
             raw = np.zeros((len(y), len(present)))
-            folds = _folds(y, CALIBRATION_FOLDS, o.seed)
+            fold_of = np.random.default_rng(o.seed).permutation(int(group.max()) + 1 if len(group) else 0)
+            folds = (fold_of % CALIBRATION_FOLDS)[group[keep]]
             for f in range(folds.max() + 1):
                 tr, te = folds != f, folds == f
                 if len(set(y[tr])) < 2:
@@ -362,6 +421,9 @@ class ViewReader:
         self.created_at_ = time.time()
         self.id_ = self._digest()
         return self
+
+    def _strength(self, model: str) -> float:
+        return self.options.framing_prior if model == "framing" else self.options.rules_prior
 
     def _params(self, n_classes: int) -> dict:
         o = self.options
@@ -388,7 +450,7 @@ class ViewReader:
         out = {}
         for head, b in self.boosters_.items():
             raw = np.asarray(b.predict(X[:, model_columns(head, names)], raw_score=True)).reshape(len(rows), -1) \
-                + _prior(rules[head], self.classes_[head], self.options.rules_prior)
+                + _prior(rules[head], self.classes_[head], self._strength(head))
             out[head] = _softmax(raw / self.temperature_[head])
         return out, rules
 
@@ -463,17 +525,6 @@ class ViewReader:
                                  "files": {n: hashlib.sha256(t.encode()).hexdigest() for n, t in texts.items()}}
         (folder / READER_FILE).write_text(json.dumps(state, indent=1))
         return folder
-
-
-def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Stratified fold numbers 0..k-1."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(len(y), np.int64)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        out[idx] = np.arange(len(idx)) % k
-    return out
 
 
 def load_reader(folder: str | Path, check_model: Callable[[str], object] | None = None) -> ViewReader:
