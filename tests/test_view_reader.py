@@ -12,9 +12,8 @@ from conftest import copy_data_dir
 
 import unpose_core as up
 from unpose_core.config import TrainConfig
-from unpose_core.ranker_file import check_lightgbm_model
 from unpose_core.reading import render_set, train_view_reader
-from unpose_core.runs import get_run
+from unpose_core.runs import check_reader_model, get_run
 from unpose_core.store import Store
 from unpose_core.training import train
 from unpose_core.views.labels import LabelSource
@@ -86,7 +85,7 @@ def test_a_fitted_reader_round_trips_through_plain_files(data, tmp_path):
     assert np.allclose(p["facing"].sum(axis=1), 1) and np.allclose(p["framing"].sum(axis=1), 1)
     folder = reader.save(tmp_path / "r")
     assert sorted(f.name for f in folder.iterdir()) == ["facing.txt", "framing.txt", "reader.json", "side.txt"]
-    again = load_reader(folder, check_model=lambda text: check_lightgbm_model(text, classifier=True))
+    again = load_reader(folder, check_model=check_reader_model)
     q = again.predict_proba([r for r, _ in person[:7]])
     assert again.id_ == reader.id_ and all(np.allclose(p[h], q[h]) for h in p)
     text = (folder / "facing.txt").read_text()

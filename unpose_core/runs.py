@@ -700,6 +700,14 @@ def get_run(store, run_id: str | None = None) -> Run:
 
 
 _READERS: dict[str, ViewReader] = {}
+_INF = re.compile(r"(?<=[= ])(-?)inf(?=[ \n])")
+
+
+def check_reader_model(text: str) -> int:
+    """:func:`check_lightgbm_model` for a view reader's multiclass model. LightGBM writes an
+    infinite split threshold ("inf") where a split sends every value one way; those are checked
+    as a large finite number of the same length (so ``tree_sizes`` still add up)."""
+    return check_lightgbm_model(_INF.sub(lambda m: m.group(1) + "9e9", text), classifier=True)
 
 
 def view_reader_of(store) -> ViewReader | None:
@@ -712,8 +720,7 @@ def view_reader_of(store) -> ViewReader | None:
     key = f"{rec.path}:{rec.reader_id}"
     if key not in _READERS:
         try:
-            _READERS[key] = load_reader(rec.path, check_model=lambda text: check_lightgbm_model(text,
-                                                                                               classifier=True))
+            _READERS[key] = load_reader(rec.path, check_model=check_reader_model)
         except (OSError, ValueError) as exc:
             import warnings
 
