@@ -15,12 +15,15 @@ from unpose_core.catalog.demo import (
     MANIFEST_COLUMNS,
     PERSON_LABELS,
     POSE_LABELS,
+    PRODUCT_GARMENT,
     PRODUCT_TYPES,
+    SIZE_CHART_SOURCE,
     TYPICAL_FRAMINGS,
     UNSEEN_PRODUCT_TYPE,
     build_demo,
     count_key_framings,
     popularity,
+    view_outfits,
 )
 
 SAMPLE = ("polo-01/01", "tee-05/02", "shirt-10/01")  # image path prefixes compared byte for byte
@@ -92,7 +95,7 @@ def test_manifest_columns_and_paths(builds, manifest):
         + manifest["pose_label"] + ".jpg"
     assert (manifest["image_path"] == expected).all()
     assert manifest["avg_rating"].between(1, 5).all() and (manifest["n_ratings"] >= 1).all()
-    assert all((ASSETS_DIR / s).is_file() for s in manifest["source"].unique())
+    assert all((ASSETS_DIR / s).is_file() for s in manifest["source"].unique() if s != SIZE_CHART_SOURCE)
 
 
 def test_every_image_exists_and_opens(builds, manifest):
@@ -140,10 +143,62 @@ def test_label_vocabulary(manifest, products):
             assert non_key <= set(row["labels"]), pid
     for sub, keys in KEY_FRAMINGS.items():
         assert len(keys) == 2 and set(keys) <= set(TYPICAL_FRAMINGS[sub]) & set(PERSON_LABELS)
-    # Real photos appear next to the renders.
+    # the labelled render set's outfits appear next to the older renders
     sources = set(manifest["source"])
-    assert {"photos/skimage_astronaut.png", "photos/skimage_camera.png",
-            "photos/coco_000000000785.jpg", "photos/matplotlib_grace_hopper.jpg"} <= sources
+    assert any(s.startswith("views/") for s in sources) and any(s.startswith("renders/") for s in sources)
+
+
+# -- issue 25: a demo whose listings hold only garment photos, titles that match them, and size
+# charts and flat lays of the listing's own garment
+def test_listings_hold_only_garment_photos(manifest):
+    """No test photo of a person that is not a garment shot (the astronaut, the cameraman, Grace
+    Hopper, the skier) and no texture standing in for cloth (brick, grass, gravel)."""
+    sources = set(manifest["source"])
+    assert not {s for s in sources if s.startswith("photos/")}, sources
+    assert sources <= {s for s in sources if s.startswith(("views/", "renders/"))} | {SIZE_CHART_SOURCE}
+
+
+def test_titles_match_the_garment_shown(manifest):
+    """Each title names the colour (and pattern) of the top most of the listing's photos show, and
+    every photo from the labelled render set shows a top of the listing's garment type."""
+    outfits = view_outfits()
+    views = pd.read_csv(ASSETS_DIR / "views" / "labels.csv", keep_default_na=False).set_index("file")
+    renders = pd.read_csv(ASSETS_DIR / "renders" / "labels.csv", keep_default_na=False).set_index("file")
+
+    def colour(source: str) -> str:
+        folder, file = source.split("/", 1)
+        if folder == "renders":
+            return renders.loc[file, "outfit"].split("/")[0].capitalize()
+        return outfits[views.loc[file, "product"]].colour()
+
+    for pid, rows in manifest.groupby("product_id"):
+        title, ptype = rows["title"].iloc[0], rows["product_type"].iloc[0]
+        colours = [colour(s) for s in rows["source"] if s != SIZE_CHART_SOURCE]
+        most = {c for c in colours if colours.count(c) == max(map(colours.count, colours))}
+        assert any(title.startswith(c + " ") for c in most), (pid, title, most)
+        for s in rows["source"]:
+            if s.startswith("views/"):
+                r = views.loc[s.split("/", 1)[1]]
+                garment = r["garments"] if r["kind"] == "flat_lay" else outfits[r["product"]].garment
+                assert garment == PRODUCT_GARMENT[ptype], (pid, ptype, s, garment)
+
+
+def test_size_charts_and_flat_lays_are_the_listings_own(builds, manifest):
+    """A size chart names its listing's product type and no two listings share one byte for byte;
+    a flat lay shows the listing's own garment (never trousers under a T-shirt's title)."""
+    root = builds["first"].image_root
+    charts = manifest[manifest["pose_label"] == "size_chart"]
+    assert len(charts) >= 10
+    digests = [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in charts["image_path"]]
+    assert len(set(digests)) == len(digests)
+    sizes = {Image.open(root / p).size for p in charts["image_path"]}
+    assert len(sizes) > 3, sizes                 # layouts differ, not one image re-cut
+    flat = manifest[manifest["pose_label"] == "flat_lay"]
+    render_rows = pd.read_csv(ASSETS_DIR / "views" / "labels.csv", keep_default_na=False).set_index("file")
+    assert len(flat) >= 10
+    for r in flat.itertuples():
+        garment = render_rows.loc[r.source.split("/", 1)[1], "garments"]
+        assert garment == PRODUCT_GARMENT[r.product_type], (r.product_id, r.product_type, r.source)
 
 
 def test_popularity_rule_function():

@@ -26,7 +26,10 @@ Pose labels (:data:`POSE_LABELS`)
     side upper renders are cut at mid-chest (BlazePose misses ~1 in 4 framed lower);
     ``far`` is a full-body figure at ~35-45 % of the frame height; ``closeup`` is a
     head-and-chest crop that still shows the face (BlazePose finds no person without it);
-    ``fabric`` (texture crops) and ``size_chart`` (printed text) show no person. Every image
+    ``fabric`` (macros of the listing's cloth), ``flat_lay`` (the listing's garment alone) and
+    ``size_chart`` (a table drawn for the listing: its garment type's measurements, its own layout)
+    show no person. A listing keeps to one rendered outfit of ``assets/views`` (its title names
+    that outfit's top: colour, pattern) and to renders of its garment (T-shirt or long-sleeved). Every image
     gets its own small crop / scale / tint jitter so no two files are identical, while
     whole-figure framings keep the figure inside the frame.
 
@@ -124,6 +127,8 @@ class Shot:
     mirror: bool = False
     box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     group: str = ""   # the rendered outfit (assets/views "product"): one listing keeps to one where it can
+    colour: str = ""   # its top's colour in a title's words ("" for a size chart)
+    garment: str = "tshirt"   # what it shows (assets/views "garments"; the assets/renders figure wears a T-shirt)
 
 
 def popularity(n_key_framings: int, rating_noise: float = 0.0, count_noise: float = 0.0) -> tuple[float, int]:
@@ -139,17 +144,10 @@ def count_key_framings(subcategory: str, labels: Iterable[str]) -> int:
     return sum(1 for label in KEY_FRAMINGS[subcategory] if label in present)
 
 
-_SKIER = "photos/coco_000000000785.jpg"
-# The skier with a margin around her box (x 281-500, y 45-392 of 640x425).
-_SKIER_BOX = (230 / 640, 15 / 425, 570 / 640, 415 / 425)
 # The figure's height as a share of a full-body render's frame.
 _RENDER_FIGURE_SHARE = 0.94
 # Head-and-chest crops: the face must stay in, BlazePose's detector keys on it.
 _RENDER_CLOSEUP_BOX = (0.1, 0.08, 0.9, 0.5)
-_CLOSEUP_PHOTOS = (
-    ("photos/matplotlib_grace_hopper.jpg", (0.1, 0.1, 0.9, 0.7)),
-    ("photos/skimage_astronaut.png", (0.1, 0.05, 0.9, 0.65)),
-)
 # Side upper renders cut at mid-chest: framed down to the thighs BlazePose misses ~1 in 4 of
 # them once downscaled to 512 px (side_upper_2 even at full size, see renders/labels.csv).
 _SIDE_UPPER_BOX = (0.0, 0.0, 1.0, 0.7)
@@ -157,12 +155,17 @@ _SIDE_UPPER_BOX = (0.0, 0.0, 1.0, 0.7)
 
 @lru_cache(maxsize=1)
 def shot_pools() -> dict[str, tuple[Shot, ...]]:
-    """Every recipe per pose label; mirrored variants count as distinct sources."""
+    """Every recipe per pose label; mirrored variants count as distinct sources. Only garment
+    photos: the renders of dressed figures and of garments (no test photo of an astronaut or a
+    cameraman, no brick texture standing in for cloth)."""
     pools: dict[str, list[Shot]] = {label: [] for label in POSE_LABELS}
+
+    render_colour = _render_colours()
 
     def both(label, source, view, framing, kind, box=(0.0, 0.0, 1.0, 1.0)):
         for mirror in (False, True):
-            pools[label].append(Shot(label, source, view, framing, kind, mirror, box))
+            pools[label].append(Shot(label, source, view, framing, kind, mirror, box,
+                                     colour=render_colour.get(source.split("/")[-1], "")))
 
     views = ("front", "back", "side", "threequarter")
     for view in views:
@@ -175,15 +178,9 @@ def shot_pools() -> dict[str, tuple[Shot, ...]]:
                 both("side_upper", f"renders/side_upper_{n}.jpg", view, "upper", "crop", _SIDE_UPPER_BOX)
             if view in ("front", "threequarter"):
                 both("closeup", f"renders/{view}_upper_{n}.jpg", view, "closeup", "crop", _RENDER_CLOSEUP_BOX)
-    both("threequarter_full", _SKIER, "threequarter", "full", "crop", _SKIER_BOX)
-    both("front_upper", "photos/skimage_astronaut.png", "front", "upper", "crop")
-    both("side_upper", "photos/skimage_camera.png", "side", "upper", "crop")
-    for source, box in _CLOSEUP_PHOTOS:
-        both("closeup", source, "front", "closeup", "crop", box)
     _view_shots(pools)
-    for texture in ("brick", "grass", "gravel"):
-        pools["fabric"].append(Shot("fabric", f"photos/skimage_{texture}.png", "none", "flat", "fabric"))
-    pools["size_chart"].append(Shot("size_chart", "photos/skimage_text.png", "none", "chart", "chart"))
+    # size charts are drawn per listing (:func:`size_chart`): its garment's measurements, its own layout
+    pools["size_chart"].append(Shot("size_chart", SIZE_CHART_SOURCE, "none", "chart", "table", garment=""))
     return {label: tuple(shots) for label, shots in pools.items()}
 
 
@@ -195,6 +192,102 @@ _VIEW_LABEL = {("front", "full_length"): "front_full", ("back", "full_length"): 
                ("three_quarter", "close_up"): "closeup"}
 
 
+# the top a product type's listings show, as the render set names it (it has no polo collar: a
+# short sleeve polo is shown by a T-shirt render, a long sleeve one by a long-sleeved top)
+PRODUCT_GARMENT = {"Short sleeve polo": "tshirt", "Long sleeve polo": "longsleeve", "Crew neck T-shirt": "tshirt",
+                   "V-neck T-shirt": "tshirt", "Henley T-shirt": "tshirt", "Oxford shirt": "longsleeve",
+                   "Linen shirt": "longsleeve"}
+_COVERED = ("jacket", "coat")   # an outfit whose top is under one of these shows that, not the top
+
+
+@dataclass(frozen=True)
+class Outfit:
+    """One rendered outfit of assets/views: its top garment and that garment's cloth."""
+
+    group: str
+    garment: str
+    cloth: str
+
+    def colour(self) -> str:
+        """The cloth in a title's words: 'red/black checks' -> 'Red and black check'."""
+        words = self.cloth.replace("vstripes", "stripes").split()
+        patterns = {"stripes": "striped", "checks": "check", "dots": "polka dot"}
+        pattern = patterns.get(words[-1]) if len(words) > 1 else None
+        colours = (words[0] if pattern else " ".join(words)).split("/")
+        text = " and ".join(colours) + (f" {pattern}" if pattern else "")
+        return text[:1].upper() + text[1:]
+
+
+@lru_cache(maxsize=1)
+def view_outfits() -> dict[str, Outfit]:
+    """The render set's single-person outfits whose top a demo listing can sell (a T-shirt or a
+    long-sleeved shirt, not covered by a jacket or coat), by group."""
+    labels = ASSETS_DIR / "views" / "labels.csv"
+    if not labels.is_file():
+        return {}
+    with open(labels, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] == "person" and str(r.get("n_people") or "1") == "1"]
+    out = {}
+    for r in rows:
+        garments, cloths = r["garments"].split("+"), [c.strip() for c in r["cloth"].split(";")]
+        if garments[0] in PRODUCT_GARMENT.values() and not set(garments) & set(_COVERED):
+            out[r["product"]] = Outfit(r["product"], garments[0], cloths[0])
+    return out
+
+
+SIZE_CHART_SOURCE = "generated:size_chart"
+# A garment type's chart: (measurement, S value in cm, step per size in cm)
+_CHART_ROWS = {
+    "polo": (("Chest", 96, 6), ("Length", 70, 2), ("Shoulder", 43, 1.5), ("Sleeve", 21, 1)),
+    "tee": (("Chest", 92, 6), ("Length", 68, 2), ("Shoulder", 42, 1.5), ("Sleeve", 19, 1)),
+    "shirt": (("Chest", 100, 6), ("Length", 74, 2), ("Shoulder", 45, 1.5), ("Sleeve", 62, 1.5), ("Collar", 38, 1)),
+}
+_CHART_SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+_CHART_INK = ((30, 30, 30), (20, 40, 90), (60, 20, 20), (20, 70, 50))
+
+
+def size_chart(product_type: str, subcategory: str, rng: np.random.Generator) -> Image.Image:
+    """A size chart drawn for one listing: its garment type's measurements (cm or inches),
+    sizes as columns or rows, its own sizes, header colour and line spacing."""
+    from PIL import ImageDraw, ImageFont
+
+    rows = _CHART_ROWS[_ID_PREFIX[subcategory]]
+    if "Long sleeve" in product_type:
+        rows = tuple((m, v + 40, st) if m == "Sleeve" else (m, v, st) for m, v, st in rows)
+    inches = rng.random() < 0.3
+    first = int(rng.integers(0, 2))
+    sizes = _CHART_SIZES[first:first + int(rng.integers(4, 6))]
+    table = [[f"{(v + st * (i + first - 1)) / (2.54 if inches else 1):.0f}" for i in range(len(sizes))]
+             for _, v, st in rows]
+    header = ["Size", *sizes]
+    body = [[m, *vals] for (m, _, _), vals in zip(rows, table)]
+    if rng.random() < 0.5:   # sizes down the side instead
+        header = ["Size", *[m for m, _, _ in rows]]
+        body = [[size, *[table[r][c] for r in range(len(rows))]] for c, size in enumerate(sizes)]
+    font = ImageFont.load_default(size=int(rng.integers(18, 25)))
+    cell_w, cell_h = int(rng.integers(80, 100)), int(rng.integers(34, 46))
+    first_w = cell_w + 40   # the measurement names
+    w, top = first_w + cell_w * (len(header) - 1) + 40, 70
+    im = Image.new("RGB", (w, top + cell_h * (len(body) + 1) + 30), (255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    ink = _CHART_INK[int(rng.integers(len(_CHART_INK)))]
+    draw.text((20, 20), f"{product_type} size chart ({'inches' if inches else 'cm'})", fill=ink, font=font)
+    for r, line in enumerate([header, *body]):
+        y = top + r * cell_h
+        if r == 0:
+            draw.rectangle((20, y, w - 20, y + cell_h), fill=tuple(min(255, c + 190) for c in ink))
+        for c, cell in enumerate(line):
+            draw.text((28 + (c > 0) * first_w + max(c - 1, 0) * cell_w, y + cell_h // 4), cell, fill=ink, font=font)
+        draw.line((20, y + cell_h, w - 20, y + cell_h), fill=ink, width=1)
+    return _fit(im)
+
+
+def _render_colours() -> dict[str, str]:
+    """assets/renders: file -> its T-shirt's colour ("navy/denim/white" outfit -> "Navy")."""
+    with open(ASSETS_DIR / "renders" / "labels.csv", newline="", encoding="utf-8") as f:
+        return {r["file"]: r["outfit"].split("/")[0].capitalize() for r in csv.DictReader(f)}
+
+
 def _view_shots(pools: dict[str, list[Shot]]) -> None:
     """Add the labelled render set's single-person views, product-only shots and fabric close-ups,
     each tagged with its rendered outfit so one listing can show one garment throughout."""
@@ -203,12 +296,19 @@ def _view_shots(pools: dict[str, list[Shot]]) -> None:
         return
     with open(labels, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
+    outfits = view_outfits()
     for r in rows:
         src, group = f"views/{r['file']}", r.get("product") or ""
+        outfit = outfits.get(group)
+        if outfit is None:   # a two-person scene, a dress, a top under a jacket: no listing of ours shows it
+            continue
         if r["kind"] == "flat_lay":
-            pools["flat_lay"].append(Shot("flat_lay", src, "none", "product", "crop", group=group))
+            pools["flat_lay"].append(Shot("flat_lay", src, "none", "product", "crop", group=group,
+                                          garment=r["garments"], colour=outfits[group].colour()))
         elif r["kind"] == "fabric":
-            pools["fabric"].append(Shot("fabric", src, "none", "flat", "crop", group=group))
+            if r["cloth"] == outfit.cloth:   # the top's own cloth
+                pools["fabric"].append(Shot("fabric", src, "none", "flat", "crop", group=group, garment=outfit.garment,
+                                            colour=outfit.colour()))
         elif r["kind"] == "person" and str(r.get("n_people") or "1") == "1" and r.get("facing") \
                 and str(r.get("blazepose_detected", "1")) == "1":   # the demo's truth needs a readable pose
             facing = r["facing"].replace("_left", "").replace("_right", "")
@@ -217,9 +317,11 @@ def _view_shots(pools: dict[str, list[Shot]]) -> None:
                 continue
             kind = "pad" if r["framing"] == "full_length" else "crop"
             view = "side" if facing == "profile" else facing.replace("three_quarter", "threequarter")
-            pools[label].append(Shot(label, src, view, label.split("_")[-1], kind, group=group))
+            pools[label].append(Shot(label, src, view, label.split("_")[-1], kind, group=group,
+                                     garment=outfit.garment, colour=outfit.colour()))
             if r["framing"] == "full_length":
-                pools["far"].append(Shot("far", src, view, "far", "far", group=group))
+                pools["far"].append(Shot("far", src, view, "far", "far", group=group, garment=outfit.garment,
+                                         colour=outfit.colour()))
 
 
 @cache
@@ -319,6 +421,8 @@ def _base(shot: Shot) -> Image.Image:
 
 def render_shot(shot: Shot, rng: np.random.Generator) -> Image.Image:
     """One jittered RGB image for ``shot``, long side <= 512 px."""
+    if shot.kind == "table":
+        raise ValueError("a size chart is drawn for its listing: size_chart(product_type, subcategory, rng)")
     im = _base(shot)
     if shot.kind == "pad":
         im = _zoom_out(im, rng)
@@ -344,6 +448,8 @@ class _Product:
     labels: list[str]
     avg_rating: float
     n_ratings: int
+    group: str = ""   # its rendered outfit (assets/views), whose top it sells
+    name: str = ""    # the title without its colour: "V-neck T-shirt 07"
 
 
 def _order(subcategory: str, labels: list[str]) -> list[str]:
@@ -396,6 +502,11 @@ def _plan(seed: int) -> list[_Product]:
             else:
                 product_type = seen_types[k % 2]
             colour = _COLOURS[int(rng.integers(len(_COLOURS)))]
+            outfits = [o for _, o in sorted(view_outfits().items()) if o.garment == PRODUCT_GARMENT[product_type]]
+            pick = np.random.default_rng([seed, len(products)])   # its own draw: the rest of the plan stays
+            outfit = outfits[int(pick.integers(len(outfits)))] if outfits else None
+            if outfit is not None:   # the title names what the photos show
+                colour = outfit.colour()
             rating, n_ratings = popularity(
                 count_key_framings(subcategory, labels), rng.normal(0.0, 0.15), rng.normal(0.0, 0.3)
             )
@@ -407,19 +518,23 @@ def _plan(seed: int) -> list[_Product]:
                 labels=labels,
                 avg_rating=rating,
                 n_ratings=n_ratings,
+                group=outfit.group if outfit is not None else "",
+                name=f"{_TITLE_NOUN[product_type]} {k:02d}",
             ))
     return products
 
 
-def _pick_shots(labels: list[str], rng: np.random.Generator) -> list[Shot]:
+def _pick_shots(labels: list[str], rng: np.random.Generator, group: str = "", garment: str = "") -> list[Shot]:
     """A recipe per image; a repeated label uses a different source while any is left, and every
-    image comes from the listing's one rendered outfit where that outfit has the shot."""
+    image comes from the listing's one rendered outfit where that outfit has the shot, else from
+    another shoot of the same garment (a flat lay or fabric only ever of the listing's own garment)."""
     used: set[Shot] = set()
     shots = []
-    groups = sorted({s.group for pool in shot_pools().values() for s in pool if s.group})
-    group = groups[int(rng.integers(len(groups)))] if groups else ""
     for label in labels:
         pool = shot_pools()[label]
+        same = [s for s in pool if s.garment in (garment, "")]
+        if same or label in ("flat_lay", "fabric"):
+            pool = same or [s for s in pool if s.group == group]
         own = [s for s in pool if s.group == group]
         if own and rng.random() >= OTHER_SHOOT_SHARE:   # now and then a photo from another shoot
             pool = own
@@ -463,11 +578,19 @@ def _write_images(products: list[_Product], image_root: Path, seed: int, progres
     """Render and save every product's images; return their manifest rows."""
     rows = []
     for index, product in enumerate(products):
-        shots = _pick_shots(product.labels, np.random.default_rng([seed, index]))
+        garment = view_outfits()[product.group].garment if product.group else ""
+        shots = _pick_shots(product.labels, np.random.default_rng([seed, index]), product.group, garment)
+        colours = [s.colour for s in shots if s.colour]
+        if colours:   # the title names the top most of its photos show (its outfit's, unless that lacks the shots)
+            own = view_outfits()[product.group].colour() if product.group else ""
+            shown = max(sorted(set(colours)), key=lambda c: (colours.count(c), c == own))
+            product.title = f"{shown} {product.name}"
         product_dir = image_root / product.product_id
         product_dir.mkdir()
         for position, shot in enumerate(shots, start=1):
-            image = render_shot(shot, np.random.default_rng([seed, index, position]))
+            rng = np.random.default_rng([seed, index, position])
+            image = (size_chart(product.product_type, product.subcategory, rng) if shot.kind == "table"
+                     else render_shot(shot, rng))
             rel = f"{product.product_id}/{position:02d}_{shot.label}.jpg"
             image.save(image_root / rel, format="JPEG", quality=JPEG_QUALITY)
             rows.append((
