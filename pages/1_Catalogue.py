@@ -42,7 +42,7 @@ with frame.page("Catalogue") as page:
                     with engine_errors("Could not start the import"):
                         if not manifest.strip():
                             raise ValueError("enter the path of a manifest file")
-                        jobs.start_import(store, manifest.strip(), root.strip() or None)
+                        jobs.start_import(store, manifest.strip(), root.strip() or None, by=page.actor)
                         st.rerun()
             with tab_upload:
                 st.caption(f"Manifest up to {uploads.MAX_MANIFEST_BYTES // uploads.MB} MB; images as one zip up to "
@@ -60,7 +60,7 @@ with frame.page("Catalogue") as page:
                             up_zip.name if up_zip else None, up_zip, up_zip.size if up_zip else None)
                         if zrep is not None:
                             st.session_state["zip-report"] = {"summary": zrep.summary(), "skipped": zrep.skipped}
-                        jobs.start_import(store, manifest_path, image_root)
+                        jobs.start_import(store, manifest_path, image_root, by=page.actor)
                         st.rerun()
             zrep = st.session_state.get("zip-report")
             if zrep:

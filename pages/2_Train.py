@@ -86,7 +86,7 @@ with frame.page("Train") as page:
             selection=dataclasses.replace(base.selection, top_k=int(top_k), min_images=int(min_images),
                                           subject_max_images=int(subject_max)))
         with engine_errors("Cannot start training"):
-            jobs.start_train(store, cfg)
+            jobs.start_train(store, cfg, by=page.actor)
             st.rerun()
 
     # -- runs --------------------------------------------------------------------------------
@@ -116,7 +116,8 @@ with frame.page("Train") as page:
         c2.write("")
         if c2.button("Make active", disabled=pick == active or running, icon=":material/check:"):
             with engine_errors("Cannot switch runs"):
-                activate_run(store, pick)   # a run never active before gets the labels, as after training
+                # a run never active before gets the labels, as after training
+                activate_run(store, pick, by=page.actor)
                 st.rerun()
 
     with st.expander("Job history", icon=":material/history:"):

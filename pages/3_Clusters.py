@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import frame
+from ui import access, frame
 from ui.clusters import (
     HOVER_IDS_MAX,
     colour,
@@ -96,11 +96,11 @@ with frame.page("Clusters") as page:
                                       format_func=lambda c: f"{c} · {descs[c]}", label_visibility="collapsed")
                 if c3.button("Place", key=f"place-btn-{r.id}"):
                     with engine_errors("Cannot save"):
-                        place_unplaced(store, run, int(r.id), [int(target)], "app")
+                        place_unplaced(store, run, int(r.id), [int(target)], access.current())
                         st.rerun()
                 if c4.button("Dismiss", key=f"dismiss-btn-{r.id}"):
                     with engine_errors("Cannot dismiss"):
-                        dismiss_unplaced(store, run, int(r.id), "app")
+                        dismiss_unplaced(store, run, int(r.id), access.current())
                         st.rerun()
 
     options = list(range(run.n_classes))
@@ -132,12 +132,12 @@ with frame.page("Clusters") as page:
         if current and current.text == text and current.status == DescriptionStatus.OK:
             return
         # bound to the run drawn: carried into the active run if a retrain replaced it meanwhile
-        lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, "app")
+        lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, access.current())
         st.session_state["_desc_note"] = (cls, "saved")
 
     def remove(cls: int, key: str) -> None:
         with engine_errors("Cannot remove the description"):
-            remove_description(store, run, cls, "app")
+            remove_description(store, run, cls, access.current())
         st.session_state.pop(key, None)          # the field shows the automatic placeholder again
         st.session_state["_desc_note"] = (cls, "removed")
 
@@ -190,7 +190,7 @@ with frame.page("Clusters") as page:
                            icon=":material/rate_review:")
                 if st.button("Looks right: mark reviewed", key=f"ok-{run.run_id}-{c}"):
                     with engine_errors("Cannot save"):
-                        mark_reviewed(store, run, c, "app")
+                        mark_reviewed(store, run, c, access.current())
                         st.rerun()
             elif d:
                 st.caption(f"Written by {d.source or 'someone'}.")

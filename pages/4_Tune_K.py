@@ -38,7 +38,8 @@ with frame.page("Tune K") as page:
                                          icon=":material/play_arrow:")
     if go_sweep:
         with engine_errors("Cannot start the sweep"):
-            jobs.start_sweep(store, run.run_id, list(range(k_range[0], k_range[1] + 1, int(step))), int(sample))
+            jobs.start_sweep(store, run.run_id, list(range(k_range[0], k_range[1] + 1, int(step))), int(sample),
+                             by=page.actor)
             st.rerun()
 
     last = None
@@ -106,7 +107,8 @@ with frame.page("Tune K") as page:
                 raise ValueError("no view labels: import a catalogue with a pose_label column or upload a labels "
                                  "file on the Evaluate page")
             ks = list(range(q_range[0], q_range[1] + 1, int(q_step)))
-            jobs.start_evaluate(store, [config_key], EvalOptions(ks=ks, k=ks[0], seeds=int(q_seeds), draws=3))
+            jobs.start_evaluate(store, [config_key], EvalOptions(ks=ks, k=ks[0], seeds=int(q_seeds), draws=3),
+                                by=page.actor)
             st.rerun()
     if quality is None:
         st.info("No K sweep of the suggestions yet: measure it above (about 3 s per K and seed on the demo).",
@@ -155,6 +157,6 @@ with frame.page("Tune K") as page:
     if c2.button(f"Retrain with K={new_k} (other settings as the active run)", disabled=running,
                  icon=":material/model_training:", key="retrain-go"):
         with engine_errors("Cannot start training"):
-            jobs.start_train(store, dataclasses.replace(run.config, k=new_k))
+            jobs.start_train(store, dataclasses.replace(run.config, k=new_k), by=page.actor)
             st.rerun()
     st.caption(f"Proposed K={proposed}: {why}." + ("" if new_k == proposed else f" You chose K={new_k}."))

@@ -104,7 +104,7 @@ with frame.page("Evaluate") as page:
         with engine_errors("Cannot start the evaluation"):
             opts = EvalOptions(k=int(k), seeds=int(seeds), holdout=float(holdout), keep_min=int(keep_min),
                                keep_max=int(keep_max), draws=int(draws), answer_min=int(answer_min) or None)
-            jobs.start_evaluate(store, picked, opts)
+            jobs.start_evaluate(store, picked, opts, by=page.actor)
             st.rerun()
 
     # -- results ---------------------------------------------------------------------------------

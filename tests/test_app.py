@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from unpose_core import jobs, projection
 from unpose_core.catalog import uploads
+from unpose_core.identity import os_user
 from unpose_core.store import Store
 
 TIMEOUT = 90
@@ -131,7 +132,7 @@ def test_description_edit_persists_and_shows(fresh_dir, monkeypatch):
     at.button(key=f"desc-save-{run_id}-2").click().run()           # Save (Enter submits the same form)
     assert_clean(at)
     assert store.descriptions(run_id)[2].text == text
-    assert store.descriptions(run_id)[2].source == "app"
+    assert store.descriptions(run_id)[2].source == f"{os_user()} (app)"
     # a new session (another visitor, after a rerun) sees it in the table and the legend
     at2 = open_page(fresh_dir, "clusters", monkeypatch)
     table = at2.dataframe[0].value

@@ -14,7 +14,8 @@ PKG = ROOT / "unpose_core"
 # Lowest first. A module may import from its own stage and from stages in lower layers only.
 # The README's "How it is built" lists the same stages in the same order.
 LAYERS: list[set[str]] = [
-    {"_version", "progress", "records", "config", "images", "exports", "diskspace"},
+    {"_version", "progress", "records", "config", "images", "exports", "diskspace",
+     "identity"},   # identity: who acts and what their role allows (stdlib only)
     {"views"},   # what an image shows: rules and the learned reader over measured signals (no pose model, no store)
     {"store"},
     {"catalog", "pose"},
@@ -23,7 +24,8 @@ LAYERS: list[set[str]] = [
     {"runs"},
     {"descriptions", "projection", "coverage"},
     {"lineage"},   # the active run and what a person wrote following it
-    {"groups", "listing", "operating", "reviews"},   # + a cohort's settings, reviews per pose group
+    {"groups", "listing", "operating", "reviews",   # + a cohort's settings, reviews per pose group
+     "changes"},   # changes: who changed a label, revert and undo
     {"training", "suggestions", "reading"},
     {"evaluation", "outputs"},
     {"api", "app_tables"},   # the public API, and the read-only tables the app shows

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from ui import access
 from unpose_core import app_tables as views
 from unpose_core import jobs
 from unpose_core.config import TrainConfig, resolve_data_dir
@@ -322,7 +323,7 @@ def demo_button(store: Store, k: int = TrainConfig.k) -> None:
     if st.button(f"Build the demo catalogue and train it (K={k})", type="primary", key="build-demo",
                  icon=":material/auto_awesome:"):
         with engine_errors("Could not start the demo build"):
-            jobs.start_demo(store, seed=0, k=k)
+            jobs.start_demo(store, seed=0, k=k, by=access.current())
             st.rerun()
 
 

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from ui import access
 from ui.branding import favicon
 from ui.common import ENGINE_ERRORS, REGISTRY, active_run_or_none, error_message, get_store, has_catalogue, store_at
 from ui.jobs_view import job_panel
 from unpose_core import jobs
+from unpose_core.identity import Actor
 from unpose_core.store import CorruptDatabase, Store
 
 log = logging.getLogger("unposed.app")
@@ -38,6 +40,7 @@ class Page:
 
     title: str
     store: Store
+    actor: Actor   # who acts (ui.access.gate): every engine write of the page passes it
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,7 +56,7 @@ def _warm_umap(data_dir: str, run_id: str) -> bool:
     return True
 
 
-def sidebar(store: Store) -> str | None:
+def sidebar(store: Store, actor: Actor) -> str | None:
     """The page list, what the app is, the data dir, the active run, the running job.
 
     Streamlit's own page list is switched off in .streamlit/config.toml (client.showSidebarNavigation)
@@ -76,6 +79,7 @@ def sidebar(store: Store) -> str | None:
             st.caption(f"Data: `{store.data_dir}`  \nActive run: `{store.active_run_id() or 'none'}`")
 
         st.fragment(where, run_every=1.0 if running else None)()
+        access.who_caption(actor)
         job = job_panel(store, key="sidebar", compact=True, show_outcome=False)
         if job is None or not job.running:
             st.caption("No background job running.")
@@ -115,15 +119,17 @@ def damaged_database(exc: CorruptDatabase) -> None:
 def page(title: str) -> Iterator[Page]:
     """Set up a page titled ``title`` and run its body (the ``with`` block).
 
-    Page config (tab title, icon, wide layout), the sidebar, the map warm-up and the page's
-    heading; a data dir that cannot be opened stops the page with one error line, and so
-    does an engine error the body lets through.
+    Page config (tab title, icon, wide layout), the sign-in gate (with sign-in configured an
+    anonymous visitor gets the sign-in page and nothing else), the sidebar, the map warm-up and
+    the page's heading; a data dir that cannot be opened stops the page with one error line, and
+    so does an engine error the body lets through (a refused action: its reason).
     """
     st.set_page_config(page_title=title if title == APP_NAME else f"{title} · {APP_NAME}",
                        page_icon=favicon(), layout="wide")
     try:
         store = get_store()
-        run_id = sidebar(store)
+        actor = access.gate(store.data_dir)   # first: nothing else is drawn for an anonymous visitor
+        run_id = sidebar(store, actor)
         _warm(store, run_id)
     except CorruptDatabase as exc:
         damaged_database(exc)
@@ -132,7 +138,7 @@ def page(title: str) -> Iterator[Page]:
         st.stop()
     st.title(title)
     try:
-        yield Page(title=title, store=store)
+        yield Page(title=title, store=store, actor=actor)
     except CorruptDatabase as exc:   # found by the body (e.g. a page SQLite reads only now)
         damaged_database(exc)
     except ENGINE_ERRORS as exc:

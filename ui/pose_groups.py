@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui import access
 from ui.common import cached_run, class_tag, engine_errors, run_path, store_at
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
@@ -49,12 +50,12 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
         picked = st.multiselect("Centroids that are one pose", poses, key=f"groups-merge-{rid}", format_func=fmt)
         if st.button("Merge into one pose", key=f"groups-merge-btn-{rid}", disabled=len(picked) < 2):
             with engine_errors("Cannot merge"):
-                grp.merge(store, run, picked, "app")
+                grp.merge(store, run, picked, access.current())
                 st.rerun()
         one = st.selectbox("Centroid to split off", poses, key=f"groups-split-{rid}", format_func=fmt)
         if st.button("Split off: a pose of its own", key=f"groups-split-btn-{rid}"):
             with engine_errors("Cannot split"):
-                grp.split(store, run, one, "app")
+                grp.split(store, run, one, access.current())
                 st.rerun()
     with right, st.container(border=True):
         st.markdown("**Exclude or mark desirable**")
@@ -64,11 +65,11 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
         b1, b2 = st.columns(2)
         if b1.button("Ask for it again" if g.excluded else "Exclude", key=f"groups-exclude-btn-{rid}"):
             with engine_errors("Cannot save"):
-                grp.exclude(store, run, c, note or None, "app", undo=g.excluded)
+                grp.exclude(store, run, c, note or None, access.current(), undo=g.excluded)
                 st.rerun()
         if b2.button("Not desirable" if g.desirable else "Desirable", key=f"groups-desirable-btn-{rid}"):
             with engine_errors("Cannot save"):
-                grp.mark_desirable(store, run, c, "app", undo=g.desirable)
+                grp.mark_desirable(store, run, c, access.current(), undo=g.desirable)
                 st.rerun()
 
     # -- the engine's proposals ------------------------------------------------------------------
@@ -94,11 +95,11 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
         c1.markdown(f"Proposed: **{fmt(p.a)}** + **{fmt(p.b)}** are one pose ({why})")
         if c2.button("Accept", key=f"prop-accept-{rid}-{p.a}-{p.b}"):
             with engine_errors("Cannot merge"):
-                grp.accept_proposal(store, run, p.a, p.b, "app")
+                grp.accept_proposal(store, run, p.a, p.b, access.current())
                 st.rerun()
         if c3.button("Reject", key=f"prop-reject-{rid}-{p.a}-{p.b}"):
             with engine_errors("Cannot save"):
-                grp.reject_proposal(store, run, p.a, p.b, "app")
+                grp.reject_proposal(store, run, p.a, p.b, access.current())
                 st.rerun()
 
     hints_panel(store, run)
@@ -118,11 +119,11 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
                                         label_visibility="collapsed")
                 if c3.button("Place", key=f"mark-place-btn-{u.id}", disabled=len(target) != free):
                     with engine_errors("Cannot place"):
-                        place_unplaced(store, run, u.id, target, "app")
+                        place_unplaced(store, run, u.id, target, access.current())
                         st.rerun()
                 if c4.button("Dismiss", key=f"mark-dismiss-btn-{u.id}"):
                     with engine_errors("Cannot dismiss"):
-                        dismiss_unplaced(store, run, u.id, "app")
+                        dismiss_unplaced(store, run, u.id, access.current())
                         st.rerun()
 
 
@@ -148,10 +149,10 @@ def hints_panel(store: Store, run: Run) -> None:
         b1, b2 = st.columns(2)
         if b1.button("Save hint", key=f"hints-save-{rid}", disabled=not text.strip() or text.strip() == h.hint):
             with engine_errors("Cannot save the hint"):
-                hnt.set_group_hint(store, h.label, text, "app")
+                hnt.set_group_hint(store, h.label, text, access.current())
                 st.rerun()
         if b2.button("Use the generated hint", key=f"hints-reset-{rid}", disabled=h.edited is None):
             with engine_errors("Cannot reset the hint"):
-                hnt.set_group_hint(store, h.label, "", "app")
+                hnt.set_group_hint(store, h.label, "", access.current())
                 st.session_state.pop(f"hints-text-{rid}-{key}", None)
                 st.rerun()

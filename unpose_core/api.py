@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ENGINES, N_REFERENCES, RATING_SCALE, PoseOptions
+from .identity import Action, Actor, acting, check_import_path, performing
+from .identity import record as _audit
 
 if TYPE_CHECKING:   # imported for annotations only: `import unpose_core` stays light
     import threading
@@ -84,7 +86,7 @@ def backup(data, dest: str | os.PathLike) -> Path:
         return store.backup_file(dest)
 
 
-def restore(data, backup_file: str | os.PathLike) -> Path:
+def restore(data, backup_file: str | os.PathLike, *, by: Actor | str | None = None) -> Path:
     """Make ``backup_file`` (from :func:`backup`) the data dir's database. It is checked first
     (integrity, schema version: nothing changes when it fails); the database it replaces is kept
     beside it (``unposed.sqlite.before-restore-*``, or ``.damaged-*`` when it could not be read).
@@ -94,34 +96,47 @@ def restore(data, backup_file: str | os.PathLike) -> Path:
     from .store import restore as _restore
 
     data_dir = data.data_dir if isinstance(data, Store) else resolve_data_dir(data)
-    return _restore(data_dir, backup_file)
+    actor = acting(data_dir, by, Action.RESTORE)   # refused before anything is replaced
+    out = _restore(data_dir, backup_file)
+    with _opened(data_dir) as store:   # the audit row goes into the restored database
+        _audit(store, actor, Action.RESTORE, "database", {"from": str(backup_file)})
+    return out
 
 
 def import_catalogue(data, manifest: str | os.PathLike, images: str | os.PathLike | None = None,
-                     progress: ProgressFn | None = None, *, rating_scale: float = RATING_SCALE) -> ImportReport:
+                     progress: ProgressFn | None = None, *, rating_scale: float = RATING_SCALE,
+                     by: Actor | str | None = None) -> ImportReport:
     """Validate a CSV/Parquet manifest and its image folder and, when any row is usable, make it
     the data dir's catalogue. Bad rows never stop the import: each gets a reason in the report.
     ``rating_scale``: the highest ``avg_rating`` (larger ones are refused)."""
     from .catalog.manifest import import_into_store
 
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.IMPORT, "catalogue",
+                                            {"manifest": str(manifest), "images": images and str(images)}) as actor:
+        for p in (manifest, images):
+            if p is not None:
+                check_import_path(store.data_dir, actor, p)
         return import_into_store(store, manifest, images, progress, rating_scale=rating_scale)
 
 
-def import_deepfashion(data, folder: str | os.PathLike, progress: ProgressFn | None = None) -> tuple:
+def import_deepfashion(data, folder: str | os.PathLike, progress: ProgressFn | None = None, *,
+                       by: Actor | str | None = None) -> tuple:
     """Import a local copy of DeepFashion In-shop (``img/GENDER/Category/id_*/NN_V_view.jpg``) as
     the catalogue: returns (the folder scan, the :class:`ImportReport`); nothing usable: ValueError."""
     from .catalog.importers import import_deepfashion as _import
 
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.IMPORT, "catalogue",
+                                            {"deepfashion": str(folder)}) as actor:
+        check_import_path(store.data_dir, actor, folder)
         return _import(store, folder, progress)
 
 
-def install_demo(data=None, seed: int = 0, progress: ProgressFn | None = None) -> ImportReport:
+def install_demo(data=None, seed: int = 0, progress: ProgressFn | None = None, *,
+                 by: Actor | str | None = None) -> ImportReport:
     """Build the licensed demo catalogue into ``<data dir>/demo`` and make it the catalogue."""
     from .catalog.demo import install_demo as _install
 
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.IMPORT, "catalogue", {"demo": seed}):
         return _install(store, seed=seed, progress=progress)
 
 
@@ -143,7 +158,8 @@ def extract(data=None, backend: str = PoseOptions.backend, workers: int | None =
 
 
 def train(data=None, config: TrainConfig | None = None, progress: ProgressFn | None = None,
-          workers: int | None = None, *, stop: threading.Event | None = None, **settings) -> TrainResult:
+          workers: int | None = None, *, stop: threading.Event | None = None, by: Actor | str | None = None,
+          **settings) -> TrainResult:
     """Extract what is missing, cluster the reference poses, rank them per cohort, save the run
     and make it active. ``settings`` are :class:`~unpose_core.config.TrainConfig` fields
     (``k=10``, ``autoencoder=True`` ...), applied over ``config``; ``stop`` (an Event) ends it early."""
@@ -154,7 +170,7 @@ def train(data=None, config: TrainConfig | None = None, progress: ProgressFn | N
 
     cfg = replace(config or TrainConfig(), **settings)
     with _opened(data) as store:
-        return _train(store, cfg, progress=progress, workers=workers, stop=stop)
+        return _train(store, cfg, progress=progress, workers=workers, stop=stop, by=by)
 
 
 def load_run(data=None, run_id: str | Run | None = None) -> Run:
@@ -208,7 +224,7 @@ def report(data=None, run_id: str | Run | None = None, product_ids: Sequence[str
 
 def evaluate(data=None, labels: str | os.PathLike | LabelSet | None = None, configurations: Sequence[str] | None = None,
              progress: ProgressFn | None = None, *, options: EvalOptions | None = None, workers: int | None = None,
-             save: bool = False, **settings) -> EvalResult:
+             save: bool = False, by: Actor | str | None = None, **settings) -> EvalResult:
     """Hide-and-complete evaluation against labelled views (the paper's Table 1 and baselines).
     ``labels``: a CSV, a loaded ``LabelSet`` (:func:`evaluation_labels`) or None for the catalogue's.
     ``configurations``: e.g. ``["blazepose", "blazepose+ae"]``; ``settings`` are
@@ -225,7 +241,8 @@ def evaluate(data=None, labels: str | os.PathLike | LabelSet | None = None, conf
 
     configs = [Configuration.parse(c) for c in configurations] if configurations else None
     opts = replace(options or EvalOptions(), **settings)
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.EVALUATE, "evaluation",
+                                            {"configurations": configurations}):
         labels = labels if isinstance(labels, LabelSet) else load_labels(store, labels)
         res = _evaluate(store, labels, configs, opts, progress=progress, workers=workers)
         if save:
@@ -304,7 +321,7 @@ def base_train_config(data=None, k: int | None = None) -> TrainConfig:
 
 
 def tune_k(data, run_id: str | None, ks: Sequence[int], sample: int = 5000, seed: int = 0,
-           progress: ProgressFn | None = None) -> dict:
+           progress: ProgressFn | None = None, *, by: Actor | str | None = None) -> dict:
     """K-Means for each K over a run's reference poses (cluster.sweep_k): inertia, silhouette and,
     when the catalogue has pose labels, purity per K, as plain rows (non-finite values -> None)."""
     import numpy as np
@@ -314,7 +331,7 @@ def tune_k(data, run_id: str | None, ks: Sequence[int], sample: int = 5000, seed
     from .projection import reference_embeddings
 
     ks = sweep_ks(ks)
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.TUNE, f"run {run_id or 'active'}", {"ks": ks}):
         run = _run_of(store, run_id)
         if progress:
             progress(Progress("sweep", 0, len(ks), "loading reference poses"))
@@ -343,7 +360,7 @@ def list_runs(data=None) -> pd.DataFrame:
         return df
 
 
-def activate_run(data, run_id: str, keep_unmatched: bool = False) -> Activation:
+def activate_run(data, run_id: str, keep_unmatched: bool = False, by: Actor | str | None = None) -> Activation:
     """Make a trained run the active one; a run never active before gets the descriptions and
     marks of the run active now, carried to its matching centroids (what was carried, what
     was not and why: the :class:`Activation`). ``keep_unmatched``: activate even when the
@@ -351,7 +368,7 @@ def activate_run(data, run_id: str, keep_unmatched: bool = False) -> Activation:
     from .lineage import activate_run as _activate
 
     with _opened(data) as store:
-        return _activate(store, run_id, keep_unmatched=keep_unmatched)
+        return _activate(store, run_id, keep_unmatched=keep_unmatched, by=by)
 
 
 # -- descriptions: what people call the pose clusters ------------------------------------
@@ -378,7 +395,8 @@ def centroid_descriptions(data=None, run_id: str | Run | None = None) -> dict:
         "unplaced": [_unplaced_dict(u) for u in unplaced]}
 
 
-def set_description(data, centroid: int, text: str, run_id: str | Run | None = None, source: str = "api") -> str:
+def set_description(data, centroid: int, text: str, run_id: str | Run | None = None,
+                    source: Actor | str = "api") -> str:
     """Write the human description of a centroid of a run (the active one by default), bound to
     that run: when a retrain made another run active meanwhile, it is carried there too (or
     listed unplaced there). Returns the run where it now counts."""
@@ -391,7 +409,7 @@ def set_description(data, centroid: int, text: str, run_id: str | Run | None = N
         return describe(store, run.run_id, centroid, text, "ok", source).current_in
 
 
-def mark_reviewed(data, centroid: int, run_id: str | Run | None = None, source: str = "api"):
+def mark_reviewed(data, centroid: int, run_id: str | Run | None = None, source: Actor | str = "api"):
     """The description carried onto ``centroid`` is checked: its [needs review] is cleared."""
     from .descriptions import mark_reviewed as _reviewed
 
@@ -399,7 +417,8 @@ def mark_reviewed(data, centroid: int, run_id: str | Run | None = None, source: 
         return _reviewed(store, _run_of(store, run_id), centroid, source)
 
 
-def place_unplaced(data, item_id: int, centroids: Sequence[int], run_id: str | Run | None = None, source: str = "api"):
+def place_unplaced(data, item_id: int, centroids: Sequence[int], run_id: str | Run | None = None,
+                   source: Actor | str = "api"):
     """Put an unplaced description or mark on centroids of a run (the active one by default)."""
     from .descriptions import place_unplaced as _place
 
@@ -407,7 +426,7 @@ def place_unplaced(data, item_id: int, centroids: Sequence[int], run_id: str | R
         return _place(store, _run_of(store, run_id), item_id, list(centroids), source)
 
 
-def dismiss_unplaced(data, item_id: int, run_id: str | Run | None = None, source: str = "api"):
+def dismiss_unplaced(data, item_id: int, run_id: str | Run | None = None, source: Actor | str = "api"):
     """Drop an unplaced description or mark (it stays in the history)."""
     from .descriptions import dismiss_unplaced as _dismiss
 
@@ -434,16 +453,16 @@ def pose_groups(data=None, run_id: str | Run | None = None) -> dict:
             "proposals": [p.to_dict() for p in props], "unplaced_marks": [_unplaced_dict(u) for u in marks]}
 
 
-def set_merge_separation(data, separation: float) -> None:
+def set_merge_separation(data, separation: float, *, by: Actor | str | None = None) -> None:
     """Keep the data dir's merge-proposal setting (:func:`merge_proposals`), checked first."""
     import unpose_core.groups as grp
 
-    with _opened(data) as store:
+    with _opened(data) as store, performing(store, by, Action.GROUPS, "merge separation", {"value": separation}):
         grp.set_merge_separation(store, separation)
 
 
 def merge_proposals(data=None, run_id: str | Run | None = None, separation: float | None = None,
-                    save: bool = False) -> dict:
+                    save: bool = False, by: Actor | str | None = None) -> dict:
     """The merges the engine proposes: centroids whose centres are closer than ``separation`` x
     their members' spread (default: the data dir's setting), or mirror partners. ``save``: keep
     ``separation`` as the data dir's setting."""
@@ -452,14 +471,15 @@ def merge_proposals(data=None, run_id: str | Run | None = None, separation: floa
 
     with _opened(data) as store:
         if separation is not None and save:
-            grp.set_merge_separation(store, separation)
+            with performing(store, by, Action.GROUPS, "merge separation", {"value": separation}):
+                grp.set_merge_separation(store, separation)
         run = _run_of(store, run_id)
         q = grp.merge_separation(store) if separation is None else separation
         return {"run_id": run.run_id, "separation": q, "proposals": [p.to_dict() for p in grp.proposals(store, run, q)]}
 
 
 def edit_groups(data, action: str, centroids: Sequence[int], run_id: str | Run | None = None, *,
-                note: str | None = None, undo: bool = False, source: str = "api") -> dict:
+                note: str | None = None, undo: bool = False, source: Actor | str = "api") -> dict:
     """One of the analyst's marks on a run's pose groups: ``merge`` (these centroids are one pose),
     ``split`` (a centroid is a pose of its own), ``exclude`` (never ask for it; ``undo`` asks
     again), ``desirable`` (a pose to ask for), ``accept`` / ``reject`` (a merge proposal of two
@@ -503,7 +523,7 @@ def group_hints(data=None, run_id: str | Run | None = None) -> dict:
                 "unmatched": hnt.orphan_hints(store, run)}
 
 
-def set_hint(data, description: str, hint: str, source: str = "api") -> str:
+def set_hint(data, description: str, hint: str, source: Actor | str = "api") -> str:
     """Set the seller hint of the pose group with this description ('' clears it: the generated
     hint again); kept across retraining. Returns the key it is stored under."""
     from .outputs.hints import set_group_hint
@@ -584,11 +604,14 @@ def _data_dir(data) -> Path:
 
 # -- pose model weights the user supplies ---------------------------------------------------
 def import_model(data, path: str | os.PathLike, kind: str, *, config_name: str | None = None,
-                 trust: bool = False) -> dict:
+                 trust: bool = False, by: Actor | str | None = None) -> dict:
     """Import pose weights into the data dir: ``kind="mmpose"`` converts an MMPose HRNet .pth
     checkpoint to safetensors (a pickle: only with ``trust``), ``kind="rtmpose"`` an RTMPose
-    ONNX model. Returns the model's record (name, path, sha256 ...)."""
+    ONNX model. Returns the model's record (name, path, sha256 ...). Needs an admin."""
     from .pose import weights
+
+    actor = acting(_data_dir(data), by, Action.IMPORT)
+    check_import_path(_data_dir(data), actor, path)
 
     if kind == "mmpose":
         return weights.import_mmpose_checkpoint(path, _data_dir(data),
@@ -743,12 +766,59 @@ def label_budget_curve(data, budgets: str | Sequence[str], configuration: str | 
                              configurations=configs, progress=progress, workers=workers)
 
 
-__all__ = ["activate_run", "backup", "base_train_config", "centroid_descriptions", "cohorts",
-           "describe_images",
-           "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels", "extract",
-           "group_hints", "hint_history", "import_catalogue", "import_deepfashion", "import_model",
-           "import_view_labels", "install_demo", "judgements", "label_budget_curve", "label_views", "list_models",
-           "list_runs", "load_run", "mark_reviewed", "merge_proposals", "open_store", "place_unplaced", "pose_groups",
-           "reader_domain_shift", "report", "restore", "save_evaluation", "seller_sheet", "seller_sheets",
-           "set_description", "set_hint", "set_view_words", "status", "submit_review", "suggest", "train",
-           "train_view_reader", "tune_k", "view_labels", "view_reader_status", "view_vocabulary"]
+# -- who did what: histories, revert, undo, the audit log -------------------------------------
+def history(data, what: str, key: str | int | None = None, run_id: str | Run | None = None) -> list[dict]:
+    """The history of one object, oldest first (id, at, by, what, text): ``what="description"`` with
+    ``key`` the centroid, ``"groups"`` (one row per pose-group edit, its id to :func:`undo_groups_edit`),
+    ``"hint"`` with ``key`` the group's description (None: every hint)."""
+    from .changes import description_history, hint_history, mark_history
+
+    with _opened(data) as store:
+        if what == "hint":
+            return [h.to_dict() for h in hint_history(store, None if key is None else str(key))]
+        run = _run_of(store, run_id)
+        if what == "description":
+            if key is None:
+                raise ValueError("the history of a description needs its centroid")
+            return [h.to_dict() for h in description_history(store, run.run_id, int(key))]
+        if what == "groups":
+            return [h.to_dict() for h in mark_history(store, run.run_id)]
+    raise ValueError(f"what must be description, groups or hint, got {what!r}")
+
+
+def revert_description(data, centroid: int, history_id: int, run_id: str | Run | None = None, *,
+                       by: Actor | str | None = None) -> str:
+    """The description of ``centroid`` back to its text at history row ``history_id`` (an analyst)."""
+    from .changes import revert_description as _revert
+
+    with _opened(data) as store:
+        return _revert(store, _run_of(store, run_id), centroid, history_id, by)
+
+
+def undo_groups_edit(data, edit_id: int, run_id: str | Run | None = None, *, by: Actor | str | None = None) -> dict:
+    """Take back one pose-group edit (a merge, split, exclusion ...; ids from ``history(data, "groups")``)."""
+    from .changes import undo_mark_edit
+
+    with _opened(data) as store:
+        return undo_mark_edit(store, _run_of(store, run_id), edit_id, by).to_dict()
+
+
+def audit(data=None, since: float | None = None, *, by: Actor | str | None = None) -> pd.DataFrame:
+    """The audit log (who, when, action, object, details), oldest first; ``since``: epoch seconds.
+    Only admins read it."""
+    from .changes import audit_table
+
+    with _opened(data) as store:
+        acting(store.data_dir, by, Action.ROLES)
+        return audit_table(store, since)
+
+
+__all__ = ["activate_run", "audit", "backup", "base_train_config", "centroid_descriptions", "cohorts",
+           "describe_images", "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels",
+           "extract", "group_hints", "hint_history", "history", "import_catalogue", "import_deepfashion",
+           "import_model", "import_view_labels", "install_demo", "judgements", "label_budget_curve", "label_views",
+           "list_models", "list_runs", "load_run", "mark_reviewed", "merge_proposals", "open_store",
+           "place_unplaced", "pose_groups", "reader_domain_shift", "report", "restore", "revert_description",
+           "save_evaluation", "seller_sheet", "seller_sheets", "set_description", "set_hint", "set_view_words",
+           "status", "submit_review", "suggest", "train", "train_view_reader", "tune_k", "undo_groups_edit",
+           "view_labels", "view_reader_status", "view_vocabulary"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .identity import Action, Actor, performing
 from .rank import cohort_name
 from .records import (
     UNPLACED_DESCRIPTION,
@@ -390,7 +391,7 @@ def _check_centroid(run: Run, c: int) -> int:
     return c
 
 
-def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int], by: str = "person"):
+def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int], by: Actor | str = "person"):
     """Put an unplaced description or mark of ``run`` on centroids of it (one per side still
     unplaced). A description already on the target centroid is kept as an unplaced one."""
     item = store.unplaced_item(item_id)
@@ -407,6 +408,11 @@ def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int
     sides = [a.centroid for a in item.anchors]
     for i, cen in zip(free, cs):
         sides[i] = cen
+    with performing(store, by, Action.DESCRIBE, f"unplaced #{item_id}", {"centroids": cs}) as actor:
+        return _place(store, item, item_id, sides, actor.source)
+
+
+def _place(store: Store, item, item_id: int, sides: list, by: str):
     source = f"placed:{item.source or ''}"
     for _ in range(20):
         version = store.labels_version(item.run_id)
@@ -431,30 +437,33 @@ def place_unplaced(store: Store, run: Run, item_id: int, centroids: Iterable[int
     raise RuntimeError(f"the labels of run {item.run_id} kept changing while placing #{item_id}; try again")
 
 
-def dismiss_unplaced(store: Store, run: Run, item_id: int, by: str = "person"):
+def dismiss_unplaced(store: Store, run: Run, item_id: int, by: Actor | str = "person"):
     """A person drops an unplaced label from the lineage (it stays in the history)."""
     item = store.unplaced_item(item_id)
     if item.run_id != run.run_id:
         raise ValueError(f"#{item_id} waits in run {item.run_id}, not in {run.run_id}")
-    return store.dismiss_unplaced(item_id, by)
+    with performing(store, by, Action.DESCRIBE, f"unplaced #{item_id}", {"dismissed": True}) as actor:
+        return store.dismiss_unplaced(item_id, actor.source)
 
 
-def mark_reviewed(store: Store, run: Run, c: int, by: str = "person") -> Description:
+def mark_reviewed(store: Store, run: Run, c: int, by: Actor | str = "person") -> Description:
     """A person checked the description carried onto ``c``: 'needs_review' becomes 'ok'."""
     c = _check_centroid(run, c)
     d = store.descriptions(run.run_id).get(c)
     if d is None:
         raise ValueError(f"centroid {c} of run {run.run_id} has no description to review")
-    store.set_description(run.run_id, c, d.text, DescriptionStatus.OK, f"reviewed:{by}:{d.source or ''}")
+    with performing(store, by, Action.DESCRIBE, f"description {run.run_id}:{c}", {"reviewed": True}) as actor:
+        store.set_description(run.run_id, c, d.text, DescriptionStatus.OK, f"reviewed:{actor.source}:{d.source or ''}")
     return store.descriptions(run.run_id)[c]
 
 
-def remove_description(store: Store, run: Run, c: int, by: str = "person") -> Description:
+def remove_description(store: Store, run: Run, c: int, by: Actor | str = "person") -> Description:
     """A person removes the human description on ``c``: the centroid is called by its automatic
     description again. The removed text stays in the description history (a row with empty
     text marks the removal). Returns what was removed; ValueError when there is none."""
     c = _check_centroid(run, c)
-    removed = store.clear_description(run.run_id, c, by)
-    if removed is None:
-        raise ValueError(f"centroid {c} of run {run.run_id} has no human description to remove")
+    with performing(store, by, Action.DESCRIBE, f"description {run.run_id}:{c}", {"removed": True}) as actor:
+        removed = store.clear_description(run.run_id, c, actor.source)
+        if removed is None:
+            raise ValueError(f"centroid {c} of run {run.run_id} has no human description to remove")
     return removed

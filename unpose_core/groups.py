@@ -38,6 +38,7 @@ import numpy as np
 
 from .config import MERGE_SEPARATION
 from .descriptions import describe_centroid
+from .identity import Action, Actor, performing
 from .lineage import set_marks
 from .records import Description, DescriptionStatus, GroupMark, MarkKind
 from .runs import Run
@@ -294,9 +295,15 @@ def _pose_centroids(run: Run, cs: Iterable[int]) -> list[int]:
     return cs
 
 
-def merge(store: Store, run: Run, centroids: Iterable[int], source: str = "person",
+def merge(store: Store, run: Run, centroids: Iterable[int], source: Actor | str = "person",
           note: str | None = None) -> PoseGroups:
     """One pose from these centroids (and the groups they are in). Clears a rejection between them."""
+    cs = [int(c) for c in centroids]
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"merge": cs, "note": note}) as actor:
+        return _merge(store, run, cs, actor.source, note)
+
+
+def _merge(store: Store, run: Run, centroids: Iterable[int], source: str, note: str | None = None) -> PoseGroups:
     cs = _pose_centroids(run, centroids)
     if len(cs) < 2:
         raise ValueError("merge needs at least two different centroids")
@@ -306,9 +313,14 @@ def merge(store: Store, run: Run, centroids: Iterable[int], source: str = "perso
     return pose_groups(store, run)
 
 
-def split(store: Store, run: Run, c: int, source: str = "person") -> PoseGroups:
+def split(store: Store, run: Run, c: int, source: Actor | str = "person") -> PoseGroups:
     """Make centroid ``c`` a pose of its own. Its merges are removed; the rest of its group
     stays one group (merges are added between them where ``c`` was their only link)."""
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"split": int(c)}) as actor:
+        return _split(store, run, c, actor.source)
+
+
+def _split(store: Store, run: Run, c: int, source: str) -> PoseGroups:
     c = _centroid(run, c)
     marks = store.group_marks(run.run_id)
     before = build_groups(run, store.descriptions(run.run_id), marks)
@@ -326,18 +338,25 @@ def split(store: Store, run: Run, c: int, source: str = "person") -> PoseGroups:
     return pose_groups(store, run)
 
 
-def exclude(store: Store, run: Run, c: int, note: str | None = None, source: str = "person",
+def exclude(store: Store, run: Run, c: int, note: str | None = None, source: Actor | str = "person",
             undo: bool = False) -> PoseGroups:
     """Never ask for centroid ``c`` (``note``: why, e.g. "junk" or "not wanted"); ``undo`` takes it back."""
     c = _centroid(run, c)
-    mark = GroupMark(MarkKind.EXCLUDE, c, None, note, DescriptionStatus.OK, source)
-    set_marks(store, run.run_id, [] if undo else [mark], [mark] if undo else [], source)
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}",
+                    {"exclude": c, "note": note, "undo": undo}) as actor:
+        mark = GroupMark(MarkKind.EXCLUDE, c, None, note, DescriptionStatus.OK, actor.source)
+        set_marks(store, run.run_id, [] if undo else [mark], [mark] if undo else [], actor.source)
     return pose_groups(store, run)
 
 
-def mark_desirable(store: Store, run: Run, c: int, source: str = "person", undo: bool = False) -> PoseGroups:
+def mark_desirable(store: Store, run: Run, c: int, source: Actor | str = "person", undo: bool = False) -> PoseGroups:
     """Mark the pose (group) of centroid ``c`` as one to ask for; ``undo`` clears it on every member."""
     c = _centroid(run, c)
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"desirable": c, "undo": undo}) as actor:
+        return _mark_desirable(store, run, c, actor.source, undo)
+
+
+def _mark_desirable(store: Store, run: Run, c: int, source: str, undo: bool) -> PoseGroups:
     if undo:
         groups = pose_groups(store, run)
         members = groups.get(groups.group_of(c)).members
@@ -348,18 +367,20 @@ def mark_desirable(store: Store, run: Run, c: int, source: str = "person", undo:
     return pose_groups(store, run)
 
 
-def accept_proposal(store: Store, run: Run, a: int, b: int, source: str = "person") -> PoseGroups:
+def accept_proposal(store: Store, run: Run, a: int, b: int, source: Actor | str = "person") -> PoseGroups:
     """The analyst agrees that ``a`` and ``b`` are one pose: a merge mark."""
-    return merge(store, run, [a, b], f"proposal:{source}")
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"accept": [int(a), int(b)]}) as actor:
+        return _merge(store, run, [a, b], f"proposal:{actor.source}")
 
 
-def reject_proposal(store: Store, run: Run, a: int, b: int, source: str = "person") -> PoseGroups:
+def reject_proposal(store: Store, run: Run, a: int, b: int, source: Actor | str = "person") -> PoseGroups:
     """The analyst says ``a`` and ``b`` are different poses: never proposed again (a reject mark)."""
     if int(a) == int(b):
         raise ValueError("a proposal joins two different centroids")
     a, b = _pose_centroids(run, [a, b])
-    set_marks(store, run.run_id, [GroupMark(MarkKind.REJECT, a, b, None, DescriptionStatus.OK, source)], [],
-                          source)
+    with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"reject": [a, b]}) as actor:
+        set_marks(store, run.run_id, [GroupMark(MarkKind.REJECT, a, b, None, DescriptionStatus.OK, actor.source)],
+                  [], actor.source)
     return pose_groups(store, run)
 
 

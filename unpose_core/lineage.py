@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .descriptions import MAX_DISTANCE, CarryItem, RunLabels, items_of, plan_carry
+from .identity import Action, Actor, performing
 from .records import UNPLACED_DESCRIPTION, Anchor, Description, DescriptionStatus, GroupMark, LabelEdit
 from .runs import Run, get_run
 from .store import ActiveRunChanged, LabelsChanged, Store
@@ -130,7 +131,8 @@ def _carry_source(store: Store, previous: str, new_id: str, keep_unmatched: bool
 
 
 def activate_run(store: Store, run_id: str, keep_unmatched: bool = False, max_distance: float = MAX_DISTANCE,
-                 run: Run | None = None) -> Activation:
+                 run: Run | None = None, by: Actor | str | None = None,
+                 needs: Action = Action.ACTIVATE) -> Activation:
     """Make a complete, readable run the active one, carrying the labels of the run active
     before (README: lineage rules) in ONE store transaction with the switch.
 
@@ -144,7 +146,14 @@ def activate_run(store: Store, run_id: str, keep_unmatched: bool = False, max_di
       readable run left, :class:`LineageError` and nothing changes, unless ``keep_unmatched``
       (then everything is listed as unplaced).
     - A person writing a label meanwhile makes the carry-over plan again (never lost).
+
+    ``by`` must be an admin (``needs``: training activating the run it made needs only the right to train).
     """
+    with performing(store, by, needs, f"run {run_id}", {"activated": True}):
+        return _activate(store, run_id, keep_unmatched, max_distance, run)
+
+
+def _activate(store: Store, run_id: str, keep_unmatched: bool, max_distance: float, run: Run | None) -> Activation:
     new = run or get_run(store, run_id)   # never activate a run that cannot be read itself (``run``: as saved)
     for _ in range(5):
         previous = store.active_run_id()
@@ -277,10 +286,12 @@ def write_edit(store: Store, edit: LabelEdit, max_distance: float = MAX_DISTANCE
 
 
 def describe(store: Store, run_id: str, centroid: int, text: str,
-             status: DescriptionStatus | str = DescriptionStatus.OK, source: str | None = None) -> EditResult:
-    """A person's description of ``centroid`` of ``run_id`` (the run they saw), bound to it (:func:`write_edit`)."""
-    return write_edit(store, LabelEdit(run_id, (Description(int(centroid), text, DescriptionStatus(status), source),),
-                                       source=source))
+             status: DescriptionStatus | str = DescriptionStatus.OK, source: Actor | str | None = None) -> EditResult:
+    """A person's description of ``centroid`` of ``run_id`` (the run they saw), bound to it (:func:`write_edit`).
+    ``source``: the :class:`~.identity.Actor` (checked: describing needs an analyst), or how a local call came."""
+    with performing(store, source, Action.DESCRIBE, f"description {run_id}:{int(centroid)}", {"text": text}) as actor:
+        return write_edit(store, LabelEdit(run_id, (Description(int(centroid), text, DescriptionStatus(status),
+                                                                actor.source),), source=actor.source))
 
 
 def set_marks(store: Store, run_id: str, add=(), clear=(), source: str | None = None) -> EditResult:

@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .descriptions import describe_landmarks, describe_views, kind_description
 from .embed import embed
 from .embed.views import VIEW_SUFFIX, kmeans_weights
+from .identity import Action, Actor, acting
 from .lineage import Activation, activate_run
 from .pose import backend_info, create_backend
 from .pose.extract import ExtractResult, extract_poses
@@ -93,7 +94,9 @@ def _report(progress: ProgressFn | None, stage: str, done: int, total: int, msg:
 
 def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn | None = None,
           workers: int | None = None, run_id: str | None = None,
-          stop: threading.Event | None = None, activate: bool = True, reader="active") -> TrainResult:
+          stop: threading.Event | None = None, activate: bool = True, reader="active",
+          by: Actor | str | None = None) -> TrainResult:
+    actor = acting(store.data_dir, by, Action.TRAIN)   # refused before any work
     config = config or TrainConfig()
     config.validate()
     products, images = store.products(), store.images()
@@ -225,7 +228,9 @@ def train(store: Store, config: TrainConfig | None = None, progress: ProgressFn 
     # (a LineageError leaves the run saved but not active, the previous one active with its labels)
     activation = None
     if activate:   # the run as loaded back above: no third read
-        activation = activate_run(store, run_id, run=saved)
+        activation = activate_run(store, run_id, run=saved, by=actor, needs=Action.TRAIN)
+    else:
+        store.record_audit(actor.name, actor.role.value, actor.via, Action.TRAIN.value, f"run {run_id}", {"k": k})
     _report(progress, "train", 5, 5, f"run {run_id} saved" + (" and active" if activation else ""))
     return TrainResult(run_id, folder, sel.counts(), ext.to_dict(), summary, activation, notes)
 

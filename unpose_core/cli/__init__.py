@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from . import data, labels, models, suggest, train, views
+from . import data, labels, models, suggest, team, train, views
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -20,7 +20,7 @@ from .common import (
     signals_as_interrupts,
 )
 
-GROUPS = (data, train, suggest, labels, views, models)   # the order `unposed --help` lists them in
+GROUPS = (data, train, suggest, labels, team, views, models)   # the order `unposed --help` lists them in
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "INTERRUPTED", "CliError", "Terminated", "build_parser",
            "interrupt_behind", "main"]

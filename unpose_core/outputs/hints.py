@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from ..descriptions import hint_key, seller_hint
 from ..groups import pose_groups
+from ..identity import Action, Actor, performing
 from ..runs import Run
 from ..store import Store
 from ..views import ImageKind
@@ -69,7 +70,8 @@ def orphan_hints(store: Store, run: Run) -> list[dict]:
     return [r for r in t.to_dict("records") if r["text_key"] not in keys]
 
 
-def set_group_hint(store: Store, description: str, hint: str, source: str = "person") -> str:
+def set_group_hint(store: Store, description: str, hint: str, source: Actor | str = "person") -> str:
     """Store ``hint`` for the pose group described by ``description`` (empty: back to the generated
-    one). Returns the key it is stored under."""
-    return store.set_hint(hint_key(description), description, hint, source)
+    one). Returns the key it is stored under. Needs an analyst (:mod:`~unpose_core.identity`)."""
+    with performing(store, source, Action.HINTS, f"hint {hint_key(description)}", {"hint": hint}) as actor:
+        return store.set_hint(hint_key(description), description, hint, actor.source)

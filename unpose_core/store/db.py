@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from . import schema
+from .audit import AuditTables
 from .backup import _copy, check_backup, restore
 from .base import StoreBase
 from .catalogue import CatalogueTables
@@ -32,7 +33,7 @@ from .view_labels import ViewLabelTables
 
 
 class Store(CatalogueTables, PoseTables, RunTables, LabelTables, JobTables, JudgementTables, HintTables,
-            ViewLabelTables, ReviewTables, StoreBase):
+            ViewLabelTables, ReviewTables, AuditTables, StoreBase):
     """Thread-safe handle on ``<data_dir>/unposed.sqlite``.
 
     Opening upgrades an older data dir in place (one transaction) and refuses one written

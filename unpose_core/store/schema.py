@@ -24,6 +24,7 @@ History:
   5  view labels, the catalogue's view vocabulary, the learned view readers.
   6  reviews per pose group (``group_verdicts``) and the cohorts' operating points
      (``cohort_settings``), both append-only.
+  7  the append-only ``audit`` log (who, when, action, object, details).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -188,6 +189,10 @@ TABLES: dict[str, str] = {
     "cohort_settings": """CREATE TABLE IF NOT EXISTS cohort_settings(
         id INTEGER PRIMARY KEY, cohort TEXT NOT NULL, source TEXT NOT NULL, settings TEXT NOT NULL,
         estimate TEXT, run_id TEXT, by TEXT, created_at REAL NOT NULL)""",
+    # who did what, when: append-only (no UPDATE or DELETE is ever issued on it); identity.Actor
+    "audit": """CREATE TABLE IF NOT EXISTS audit(
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, role TEXT, via TEXT,
+        action TEXT NOT NULL, object TEXT, details TEXT)""",
 }
 INDEXES: dict[str, str] = {
     "images_hash": "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
@@ -301,9 +306,14 @@ def _v5_to_v6(conn: sqlite3.Connection, data_dir: Path) -> None:
     _create_all(conn)
 
 
+def _add_audit(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """The append-only ``audit`` table (who, when, action, object, details): a new table only."""
+    _create_all(conn)
+
+
 # from version -> the step to version + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                     4: _v4_to_v5, 5: _v5_to_v6}
+                                                                     4: _v4_to_v5, 5: _v5_to_v6, 6: _add_audit}
 
 
 # -- opening -----------------------------------------------------------------------------------
