@@ -43,7 +43,8 @@ demo: install models
 	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/unposed demo --train --if-empty
 
 run: demo
-	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	UNPOSED_DATA_DIR=$(DATA_DIR) $(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true \
+		--server.address 127.0.0.1
 
 test: install chromium models
 	bash scripts/run_tests.sh

@@ -16,6 +16,7 @@ from ui.clusters import (
 )
 from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
+from ui.history_view import by_line, description_history
 from ui.pose_groups import render as pose_groups_panel
 from unpose_core import app_tables as views
 from unpose_core import lineage, projection
@@ -132,7 +133,11 @@ with frame.page("Clusters") as page:
         if current and current.text == text and current.status == DescriptionStatus.OK:
             return
         # bound to the run drawn: carried into the active run if a retrain replaced it meanwhile
-        lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, access.current())
+        try:
+            lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, access.current())
+        except ENGINE_ERRORS as exc:   # e.g. a viewer's role (identity.Forbidden): nothing was saved
+            st.session_state["_desc_note"] = (cls, "refused", error_message(exc))
+            return
         st.session_state["_desc_note"] = (cls, "saved")
 
     def remove(cls: int, key: str) -> None:
@@ -175,6 +180,8 @@ with frame.page("Clusters") as page:
             if note and note[0] == c:
                 if note[1] == "saved":
                     st.toast(f"Saved: centroid {c} = “{st.session_state.get(key, '')}”", icon=":material/check:")
+                elif note[1] == "refused":
+                    st.error(f"Not saved: {note[2]}", icon=":material/block:")
                 elif note[1] == "removed":
                     st.toast(f"Removed: centroid {c} is called by its automatic description again",
                              icon=":material/undo:")
@@ -193,7 +200,8 @@ with frame.page("Clusters") as page:
                         mark_reviewed(store, run, c, access.current())
                         st.rerun()
             elif d:
-                st.caption(f"Written by {d.source or 'someone'}.")
+                st.caption(f"Written {by_line(d.source, d.updated_at)}.")
+            description_history(store, run, c)
         with right:
             cr = views.cohort_ranks(run, store)
             cr = cr[(cr["pose_class"] == c) & (cr["level"] != "category")]

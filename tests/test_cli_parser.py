@@ -27,7 +27,7 @@ CONFIGS = {
 # defaults that are module settings, not dataclass fields: the constant each must equal
 CONSTANTS = {"references": config.N_REFERENCES, "rating_scale": config.RATING_SCALE, "engine": config.ENGINES[0]}
 # how many lines of problems a command prints: the CLI's own display settings
-DISPLAY = {("import", "show_problems"), ("import-deepfashion", "show_problems")}
+DISPLAY = {("import", "show_problems"), ("import-deepfashion", "show_problems"), ("audit", "format")}
 
 
 def unset(default) -> bool:

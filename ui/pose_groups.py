@@ -10,6 +10,8 @@ import streamlit as st
 
 from ui import access
 from ui.common import cached_run, class_tag, engine_errors, run_path, store_at
+from ui.history_view import groups_history
+from unpose_core import api
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
 from unpose_core.outputs import hints as hnt
@@ -81,7 +83,7 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
                                "proposes such cuts. Saved for this data dir.")
     if sep != grp.merge_separation(store):
         with engine_errors("Cannot save the setting"):
-            grp.set_merge_separation(store, sep)
+            api.set_merge_separation(store, sep, by=access.current())
     marks = store.group_marks(rid)
     props = grp.merge_proposals(run, groups, marks, sep, _member_space(str(store.data_dir), rid, run_path(store, rid)))
     if grp.members_sampled(run):
@@ -102,6 +104,7 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
                 grp.reject_proposal(store, run, p.a, p.b, access.current())
                 st.rerun()
 
+    groups_history(store, run)
     hints_panel(store, run)
 
     # -- marks waiting for a centroid ------------------------------------------------------------

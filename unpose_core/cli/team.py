@@ -1,5 +1,6 @@
 """Who did what: `unposed history` (a description's, the pose-group edits', the seller hints';
-revert and undo from there) and `unposed audit` (the audit log as CSV or JSON, admins only).
+revert and undo from there) and `unposed audit` (the audit log as CSV or
+JSON, admins only).
 Every change the CLI makes is recorded as the OS user (``identity.os_actor``)."""
 from __future__ import annotations
 
@@ -90,3 +91,4 @@ def add_parsers(sub, common) -> None:
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--out", default=None, help="write to this file (default: standard output)")
     sp.set_defaults(func=cmd_audit)
+
