@@ -25,6 +25,7 @@ from ui.common import (
     open_product,
 )
 from ui.grid import Tile, image_grid
+from ui.history_view import audit_panel
 from ui.jobs_view import job_panel
 from ui.suggestion_view import hash_of
 from unpose_core import app_tables as views
@@ -143,3 +144,4 @@ with frame.page(frame.APP_NAME) as page:
     with st.expander("All pages", icon=":material/menu:", expanded=run is None):
         for key in PAGES:   # the one page list (ui.common.REGISTRY) without Home itself
             link(key)
+    audit_panel(store)   # admins only: who did what, when

@@ -57,7 +57,7 @@ with frame.page("Catalogue") as page:
                     with engine_errors("Upload rejected"):
                         manifest_path, image_root, zrep = uploads.save_catalogue_upload(
                             store.data_dir, up_manifest.name, up_manifest.getvalue(),
-                            up_zip.name if up_zip else None, up_zip, up_zip.size if up_zip else None)
+                            up_zip.name if up_zip else None, up_zip, up_zip.size if up_zip else None, by=page.actor)
                         if zrep is not None:
                             st.session_state["zip-report"] = {"summary": zrep.summary(), "skipped": zrep.skipped}
                         jobs.start_import(store, manifest_path, image_root, by=page.actor)

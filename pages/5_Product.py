@@ -136,7 +136,8 @@ with frame.page("Product") as page:
         signature = (run.run_id, cohort, tuple((f.name, f.size) for f in files or []))
         if st.button("Find missing poses", type="primary", disabled=not files, icon=":material/search:"):
             with engine_errors("Upload rejected"):
-                saved = uploads.save_product_images(store.data_dir, [(f.name, f.getvalue()) for f in files])
+                saved = uploads.save_product_images(store.data_dir, [(f.name, f.getvalue()) for f in files],
+                                                    by=page.actor)
                 st.session_state["upload-rejected"] = saved.rejected
                 st.session_state.pop("upload-result", None)
                 if saved.paths:

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,28 @@ def test_cli_history_audit_and_a_refusal(labelled, capsys, monkeypatch):
     (store.data_dir / "roles.toml").write_text(f'[users]\n"{idn.os_user()}" = "viewer"\n')
     assert cli_main(["audit", "--data-dir", data]) == 2
     assert "may not manage roles: manage roles needs the admin role" in capsys.readouterr().err
+
+
+def test_uploads_are_bounded_per_person_and_old_ones_make_room(tmp_path, monkeypatch):
+    from unpose_core.catalog import uploads
+
+    monkeypatch.delenv("UNPOSED_ROLES", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "roles.toml").write_text("[uploads]\nmax_count = 2\nmax_bytes = 3000\n")
+    rev = Actor("rev@example.com", Role.REVIEWER, "app", signed_in=True)
+    other = Actor("other@example.com", Role.REVIEWER, "app", signed_in=True)
+    viewer = Actor("v@example.com", Role.VIEWER, "app", signed_in=True)
+    with pytest.raises(Forbidden, match="may not upload"):
+        uploads.save_product_images(data, [("a.jpg", b"x" * 10)], by=viewer)
+    assert not (data / "uploads").exists()   # refused before anything was written
+    theirs = uploads.save_product_images(data, [("a.jpg", b"x" * 1000)], by=other).folder
+    made = []
+    for _ in range(3):
+        made.append(uploads.save_product_images(data, [("a.jpg", b"x" * 1000)], by=rev).folder)
+        time.sleep(0.02)   # distinct modification times: the oldest is known
+    kept = [p for _, p, _ in uploads.uploads_of(data, rev.name)]
+    assert kept == made[1:] and not made[0].exists()   # at most 2 per person: the oldest went
+    assert theirs.exists()                            # another person's upload is not theirs to clean
+    with pytest.raises(uploads.UploadError, match="at most 0.0 MB|at most"):
+        uploads.save_product_images(data, [("a.jpg", b"x" * 2000), ("b.jpg", b"x" * 2000)], by=rev)

@@ -15,7 +15,7 @@ The roles file is ``<data dir>/roles.toml``::
     roots = ["/srv/catalogues"]        # "import from path" only under these
     [uploads]
     max_count = 50                      # per user; older uploads are cleaned first
-    max_bytes = 200_000_000
+    max_bytes = 2_147_483_648          # default 2 GB: one catalogue zip (1 GB) and room to replace it
 
 Every engine write calls :func:`acting` (or :func:`require`) where the action is performed:
 a refused action raises :class:`Forbidden` with the reason and changes nothing.
@@ -107,7 +107,7 @@ class Roles:
     default: Role = Role.VIEWER
     import_roots: tuple[Path, ...] = ()
     upload_max_count: int = 50
-    upload_max_bytes: int = 200_000_000
+    upload_max_bytes: int = 2 * 1024 ** 3   # one catalogue zip (1 GB) and room to replace it
     path: Path | None = None
 
     def role_of(self, name: str, local: bool = False) -> Role:

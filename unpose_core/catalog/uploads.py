@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..identity import Action, Actor, acting, read_roles
 from ..images import ImageError, check_complete, probe_image
 
 MB = 1024 * 1024
@@ -355,10 +356,12 @@ def _measured(source, size: int | None, limit: int, name: str):
 
 
 def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_data: bytes,
-                          zip_name: str | None = None, zip_data=None, zip_size: int | None = None
-                          ) -> tuple[Path, Path, ZipReport | None]:
+                          zip_name: str | None = None, zip_data=None, zip_size: int | None = None,
+                          by: Actor | str | None = None) -> tuple[Path, Path, ZipReport | None]:
     """Store an uploaded manifest (+ image zip) under data_dir/uploads/; returns
-    (manifest path, image root, zip report). Old uploads are cleaned up afterwards."""
+    (manifest path, image root, zip report). Old uploads are cleaned up afterwards. ``by`` must
+    be an admin (checked before a byte is written); the upload counts against their quota."""
+    actor = acting(data_dir, by, Action.IMPORT)
     uploads = Path(data_dir) / "uploads"
     name = Path(zip_name or manifest_name).stem
     report = None
@@ -366,15 +369,18 @@ def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_dat
         source, size = _measured(zip_data, zip_size, MAX_ZIP_BYTES, zip_name or "zip")
         try:
             check_size(zip_name or "zip", size, MAX_ZIP_BYTES, "zip")
+            make_room(data_dir, actor, size + len(manifest_data))
             report = extract_zip(source, uploads, name)
         finally:
             if source is not zip_data:   # the copy of a stream made here
                 source.close()
         folder = report.folder
     else:
+        make_room(data_dir, actor, len(manifest_data))
         folder, tmp = _reserve_dir(uploads, name)
         tmp.rename(folder)
     try:
+        _own(folder, actor)
         manifest = save_manifest(manifest_name, manifest_data, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -383,6 +389,55 @@ def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_dat
     if report is not None:
         report.removed = [p.name for p in removed]
     return manifest, guess_image_root(manifest, folder), report
+
+
+OWNER_FILE = ".owner"   # in each upload folder: who uploaded it (identity.Actor.name)
+
+
+def _own(folder: Path, actor: Actor) -> None:
+    (folder / OWNER_FILE).write_text(actor.name, encoding="utf-8")
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def uploads_of(data_dir: str | Path, owner: str) -> list[tuple[float, Path, int]]:
+    """(mtime, folder, bytes) of every upload folder ``owner`` made, oldest first."""
+    root = Path(data_dir) / "uploads"
+    out = []
+    if root.is_dir():
+        for p in root.iterdir():
+            f = p / OWNER_FILE
+            if p.is_dir() and not p.name.endswith(".partial") and f.is_file() and \
+                    f.read_text(encoding="utf-8") == owner:
+                out.append((p.stat().st_mtime, p, _size(p)))
+    return sorted(out)
+
+
+def make_room(data_dir: str | Path, actor: Actor, new_bytes: int) -> list[Path]:
+    """Bound each person's uploads (``[uploads] max_count`` / ``max_bytes`` in the roles file): their
+    oldest upload folders are removed (never one the catalogue uses) until ``new_bytes`` more fit;
+    :class:`UploadError` when they cannot. Returns the folders removed."""
+    roles = read_roles(data_dir)
+    if new_bytes > roles.upload_max_bytes:
+        raise UploadError(f"this upload is {new_bytes / MB:.1f} MB; each person may keep at most "
+                          f"{roles.upload_max_bytes / MB:.1f} MB of uploads")
+    mine = uploads_of(data_dir, actor.name)
+    in_use = folders_in_use(data_dir)
+    removed = []
+    while mine and (len(mine) + 1 > roles.upload_max_count or
+                    sum(b for _, _, b in mine) + new_bytes > roles.upload_max_bytes):
+        _, folder, _ = next(((t, p, b) for t, p, b in mine if p.resolve() not in in_use), (None, None, None))
+        if folder is None:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+        mine = [m for m in mine if m[1] != folder]
+    if len(mine) + 1 > roles.upload_max_count or sum(b for _, _, b in mine) + new_bytes > roles.upload_max_bytes:
+        raise UploadError(f"{actor.name}'s uploads are at their limit ({roles.upload_max_count} uploads, "
+                          f"{roles.upload_max_bytes / MB:.1f} MB) and the oldest are in use by the catalogue")
+    return removed
 
 
 def folders_in_use(data_dir: str | Path) -> set[Path]:
@@ -454,12 +509,17 @@ class SavedImages:
 
 
 def save_product_images(data_dir: str | Path, files: list[tuple[str, bytes]],
-                        max_bytes: int = MAX_IMAGE_BYTES, max_files: int = MAX_PRODUCT_IMAGES) -> SavedImages:
-    """Keep the uploaded files that are real images (probe_image); say why the others are not."""
+                        max_bytes: int = MAX_IMAGE_BYTES, max_files: int = MAX_PRODUCT_IMAGES,
+                        by: Actor | str | None = None) -> SavedImages:
+    """Keep the uploaded files that are real images (probe_image); say why the others are not.
+    ``by`` needs the upload right (a reviewer); their older uploads make room (:func:`make_room`)."""
+    actor = acting(data_dir, by, Action.UPLOAD)
     if len(files) > max_files:
         raise UploadError(f"{len(files)} files uploaded; at most {max_files} images per product")
+    make_room(data_dir, actor, sum(min(len(d), max_bytes) for _, d in files))
     folder = Path(data_dir) / "uploads" / f"product-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True)
+    _own(folder, actor)
     paths, rejected = [], []
     for i, (name, data) in enumerate(files):
         try:
