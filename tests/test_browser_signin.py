@@ -5,15 +5,10 @@ person's name is on the sidebar and on the description they save ("Written by NA
 and the store records them as the author."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from apphelpers import APP, ROOT, copy_data_dir
+from apphelpers import copy_data_dir, streamlit_server
 from test_browser import _free_port, chromium, wait_ready  # noqa: F401  (chromium: the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,38 +42,8 @@ def signin_server(chromium, provider, demo_data_dir, tmp_path_factory):  # noqa:
                        f'cookie_secret = "{"c" * 40}"\nclient_id = "unposed"\nclient_secret = "unposed-secret"\n'
                        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n')
     log_path = tmp / "streamlit.log"
-    env = {**os.environ, "UNPOSED_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
-    env.pop("UNPOSED_ROLES", None)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--secrets.files", str(secrets)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with streamlit_server(data, port, log_path, ("--secrets.files", str(secrets)), {"UNPOSED_ROLES": ""}) as base:
         yield base, data, log_path
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
 
 
 def _sign_in_page_only(page) -> None:

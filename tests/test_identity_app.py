@@ -8,35 +8,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from apphelpers import APP, PAGES, copy_data_dir, mapped_copy
+import test_app
+from apphelpers import APP, PAGES
 from streamlit.testing.v1 import AppTest
+from test_app import TIMEOUT, open_page
 
 from unpose_core import jobs
 from unpose_core.identity import Action, Role, can, os_actor, os_user
 from unpose_core.store import Store
 
-TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def app_dir(demo_data_dir, tmp_path_factory) -> Path:
-    return mapped_copy(demo_data_dir, tmp_path_factory.mktemp("idapp") / "data")
-
-
-@pytest.fixture
-def fresh_dir(app_dir, tmp_path) -> Path:
-    return copy_data_dir(app_dir, tmp_path / "data")
-
-
-def open_page(data_dir: Path, page: str, monkeypatch) -> AppTest:
-    monkeypatch.setenv("UNPOSED_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("UNPOSED_ROLES", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if page != "home":
-        at.switch_page(PAGES[page])
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+app_dir, fresh_dir = test_app.app_dir, test_app.fresh_dir   # the app tests' data dir fixtures
 
 
 def labelled(elements, label: str):

@@ -39,7 +39,7 @@ def gate(data_dir) -> Actor:
     and nothing else (the script stops here)."""
     if not auth_configured():
         actor = os_actor(data_dir, via="app")
-    elif not st.user.is_logged_in:
+    elif not st.user.get("is_logged_in", False):   # AppTest and anonymous sessions may lack the key
         sign_in_page()
         st.stop()
     else:
