@@ -391,11 +391,16 @@ def save_catalogue_upload(data_dir: str | Path, manifest_name: str, manifest_dat
     return manifest, guess_image_root(manifest, folder), report
 
 
-OWNER_FILE = ".owner"   # in each upload folder: who uploaded it (identity.Actor.name)
+OWNER_SUFFIX = ".owner"   # uploads/<folder>.owner beside each upload folder: who uploaded it (Actor.name);
+                         # beside, not inside, so the folder holds exactly what was uploaded
+
+
+def _owner_file(folder: Path) -> Path:
+    return folder.with_name(folder.name + OWNER_SUFFIX)
 
 
 def _own(folder: Path, actor: Actor) -> None:
-    (folder / OWNER_FILE).write_text(actor.name, encoding="utf-8")
+    _owner_file(folder).write_text(actor.name, encoding="utf-8")
 
 
 def _size(folder: Path) -> int:
@@ -407,10 +412,11 @@ def uploads_of(data_dir: str | Path, owner: str) -> list[tuple[float, Path, int]
     root = Path(data_dir) / "uploads"
     out = []
     if root.is_dir():
-        for p in root.iterdir():
-            f = p / OWNER_FILE
-            if p.is_dir() and not p.name.endswith(".partial") and f.is_file() and \
-                    f.read_text(encoding="utf-8") == owner:
+        for f in root.glob(f"*{OWNER_SUFFIX}"):
+            p = f.with_name(f.name[:-len(OWNER_SUFFIX)])
+            if not p.is_dir():   # cleaned up meanwhile (clean_uploads): forget it
+                f.unlink(missing_ok=True)
+            elif f.read_text(encoding="utf-8") == owner:
                 out.append((p.stat().st_mtime, p, _size(p)))
     return sorted(out)
 
@@ -432,6 +438,7 @@ def make_room(data_dir: str | Path, actor: Actor, new_bytes: int) -> list[Path]:
         if folder is None:
             break
         shutil.rmtree(folder, ignore_errors=True)
+        _owner_file(folder).unlink(missing_ok=True)
         removed.append(folder)
         mine = [m for m in mine if m[1] != folder]
     if len(mine) + 1 > roles.upload_max_count or sum(b for _, _, b in mine) + new_bytes > roles.upload_max_bytes:
