@@ -656,7 +656,7 @@ def _user(user: str | None) -> str | None:
 
 def label_views(data, hashes: Sequence[str], facing: str | None = None, framing: str | None = None,
                 kind: str | None = None, no_pose: bool = False, source: str = "analyst",
-                user: str | None = None, note: str | None = None) -> list:
+                user: str | None = None, note: str | None = None, *, by: Actor | str | None = None) -> list:
     """Label images (by content hash) with what they show: ``facing`` (views.Facing values, or
     side-less ``three_quarter`` / ``profile``), ``framing`` (views.Framing values), ``kind``
     (views.ImageKind values) or ``no_pose=True`` ("no pose visible"). ``source``: ``analyst``
@@ -667,7 +667,7 @@ def label_views(data, hashes: Sequence[str], facing: str | None = None, framing:
     from .reading import label_views as _label
 
     with _opened(data) as store:
-        return _label(store, hashes, facing, framing, kind, no_pose, source, _user(user), note)
+        return _label(store, hashes, facing, framing, kind, no_pose, source, _user(user), note, by=by)
 
 
 def view_labels(data=None, hashes: Sequence[str] | None = None, history: bool = False) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .catalog.demo import ASSETS_DIR
 from .config import PoseOptions
+from .identity import Action, Actor, performing
 from .images import content_hash
 from .pose import backend_identity, create_backend
 from .pose.extract import estimate_file, extract_poses
@@ -90,12 +91,22 @@ def acting_user(user: str | None = None) -> str | None:
 
 def label_views(store: Store, hashes: Iterable[str], facing: str | None = None, framing: str | None = None,
                 kind: str | None = None, no_pose: bool = False, source: LabelSource | str = LabelSource.ANALYST,
-                user: str | None = None, note: str | None = None) -> list[ViewLabel]:
+                user: str | None = None, note: str | None = None,
+                by: Actor | str | None = None) -> list[ViewLabel]:
     """Append a person's label for each image (by content hash): the parts not given are kept
-    from the image's label in force (a facing correction keeps the framing)."""
+    from the image's label in force (a facing correction keeps the framing). ``by`` (an
+    :class:`~.identity.Actor`, a reviewer at least) is checked first and is the label's user."""
     hashes = list(dict.fromkeys(str(h) for h in hashes))
     if not hashes:
         raise ValueError("no images to label")
+    with performing(store, by, Action.LABEL_VIEWS, f"view labels of {len(hashes)} image(s)",
+                    {"facing": facing, "framing": framing, "kind": kind, "no_pose": no_pose}) as actor:
+        return _label_views(store, hashes, facing, framing, kind, no_pose, source,
+                            actor.name if isinstance(by, Actor) else user, note)
+
+
+def _label_views(store: Store, hashes: list[str], facing, framing, kind, no_pose, source, user,
+                 note) -> list[ViewLabel]:
     current = store.view_labels(hashes)
     out = []
     for h in hashes:
