@@ -1,0 +1,163 @@
+"""Clusters page at scale in Chromium: time to the map's first paint and to a lasso answered.
+
+Builds (or, with ``--keep DIR``, reuses) the synthetic data dir of ``bench_clusters.py`` for each
+size N (default 1,000,000 reference images: a real run folder and its stored 2-D map), times the
+page server-side as that script does (AppTest: first visit, after a page switch), then starts the
+app (``streamlit run app.py`` on a free port) and opens the Clusters page in Debian's Chromium
+(Playwright, /usr/bin/chromium, --no-sandbox; never a downloaded browser) and measures
+
+* first paint: from the page request until the map's plot holds its points (plotly's graph div
+  has its traces drawn);
+* lasso answered: from releasing a lasso drawn over the whole map (the chart toolbar's lasso) until
+  the page says "Selected: N images" and the selection grid shows its images; and from the request.
+
+    .venv/bin/python benchmarks/bench_clusters_browser.py [--sizes 1000000] [--k 20] [--keep DIR]
+
+The figures are printed side by side at the end. Goal: under 5 s to a working lasso. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_clusters as bc  # noqa: E402  (the data dir, its map and the server-side timing)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+GOAL_S = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server(folder: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "UNPOSED_DATA_DIR": str(folder), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, base
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise RuntimeError(f"streamlit did not become healthy: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def browser_times(base: str) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            t0 = time.perf_counter()
+            page.goto(f"{base}/Clusters")
+            page.wait_for_function("""() => { const gd = document.querySelector('.js-plotly-plot');
+                return gd && gd._fullData && gd._fullData.length > 0
+                    && gd.querySelector('.scatterlayer .trace, canvas') !== null; }""", timeout=600_000)
+            paint = time.perf_counter() - t0
+            points = page.evaluate("""() => document.querySelector('.js-plotly-plot')._fullData
+                .reduce((n, t) => n + (t.x ? t.x.length : 0), 0)""")
+            box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+            page.mouse.move(x0 + w / 2, y0 + h / 2)
+            page.locator('.js-plotly-plot .modebar-btn[data-val="lasso"]').first.click()
+            page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
+            page.mouse.down()
+            for fx, fy in ((0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)):
+                page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+            t1 = time.perf_counter()
+            page.mouse.up()
+            page.wait_for_selector("text=/Selected: [\\d,]+ images?/", timeout=600_000)
+            page.wait_for_function("""() => document.querySelectorAll(
+                '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').length > 0""", timeout=600_000)
+            t2 = time.perf_counter()
+            said = page.get_by_text(__import__("re").compile(r"Selected: [\d,]+ images?")).first.inner_text()
+            return {"paint_s": paint, "lasso_s": t2 - t1, "to_lasso_s": t2 - t0, "points": points,
+                    "selected": said.strip()[:80]}
+        finally:
+            browser.close()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--keep", metavar="DIR", type=Path, default=None,
+                    help="build the data dirs under DIR and keep them (bench_clusters.py --keep DIR makes the same)")
+    args = ap.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)", file=sys.stderr)
+        return 2
+    bc.preload()
+    base_dir = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="unposed-bench-browser-"))
+    base_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    try:
+        for n in args.sizes:
+            folder = base_dir / f"n{n}-k{args.k}"
+            if bc.reused(folder) is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                t0 = time.perf_counter()
+                X, run_id = bc.make_data_dir(folder, n, args.k)
+                u = bc.first_umap(folder, X, run_id)
+                del X
+                (folder / bc.DONE_FILE).write_text(json.dumps(u))
+                print(f"[{n}] data dir, run and map built in {time.perf_counter() - t0:.1f}s: {folder}", flush=True)
+            bc.stored_map(folder)
+            server_side = bc.render_times(folder, n, warm_repeats=1)
+            print(f"[{n}] server side (AppTest): first visit {server_side['cold_s']:.2f}s, "
+                  f"after a page switch {server_side['warm_s']:.2f}s", flush=True)
+            proc, base = _server(folder, base_dir / f"streamlit-{n}.log")
+            try:
+                b = browser_times(base)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            print(f"[{n}] Chromium: first paint {b['paint_s']:.2f}s ({b['points']:,} points), lasso answered "
+                  f"{b['lasso_s']:.2f}s after release, {b['to_lasso_s']:.2f}s from the request ({b['selected']})",
+                  flush=True)
+            results.append({"n": n, **server_side, **b})
+    finally:
+        if not args.keep:
+            shutil.rmtree(base_dir, ignore_errors=True)
+    print()
+    print(f"{'N':>10} | server first visit (s) | server after switch (s) | Chromium first paint (s) | "
+          f"lasso after release (s) | request to lasso (s) | goal {GOAL_S:.0f} s")
+    for r in results:
+        ok = "met" if r["to_lasso_s"] < GOAL_S else f"missed by {r['to_lasso_s'] - GOAL_S:.1f} s"
+        print(f"{r['n']:>10,} | {r['cold_s']:>22.2f} | {r['warm_s']:>23.2f} | {r['paint_s']:>24.2f} | "
+              f"{r['lasso_s']:>23.2f} | {r['to_lasso_s']:>20.2f} | {ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
