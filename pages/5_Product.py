@@ -33,17 +33,18 @@ with frame.page("Product") as page:
                                 value=True, key="rule-cohort")
         r1, r2, r3, r4 = st.columns(4)
         expect = r1.slider("Expected from this × the cohort's typical support", 0.0, 2.0, float(d.expect), 0.05,
-                           key="rule-expect")
+                           key="rule-expect", disabled=cohort_rule)
         coverage = r2.slider("Soft coverage: radius percentile (0 = nearest pose only)", 0, 100,
-                             int(d.coverage_percentile), 5, key="rule-coverage")
+                             int(d.coverage_percentile), 5, key="rule-coverage", disabled=cohort_rule)
         min_conf = r3.slider("Leave out requests below this confidence", 0.0, 1.0, float(d.min_confidence), 0.05,
-                             key="rule-confidence")
+                             key="rule-confidence", disabled=cohort_rule)
         by_score = r4.toggle("Also poses the ranker scores above the cohort's baseline", value=d.by_score,
-                             key="rule-by-score")
+                             key="rule-by-score", disabled=cohort_rule)
         score_ranks = r4.number_input("… among the ranker's first (0 = any rank)", 0, 50, int(d.score_ranks),
-                                      key="rule-score-ranks", disabled=not by_score)
+                                      key="rule-score-ranks", disabled=cohort_rule or not by_score)
         view_share = r4.slider("View coverage: an image covers poses whose photos show its view this often "
-                               "(0 = off)", 0.0, 1.0, float(d.view_share), 0.05, key="rule-view-share")
+                               "(0 = off)", 0.0, 1.0, float(d.view_share), 0.05, key="rule-view-share",
+                               disabled=cohort_rule)
     rule = None if cohort_rule else SuggestConfig(
         expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
         by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))

@@ -24,9 +24,9 @@ LAYERS: list[set[str]] = [
     {"runs"},
     {"descriptions", "projection", "coverage"},
     {"lineage"},   # the active run and what a person wrote following it
-    {"groups", "listing", "operating", "reviews",   # + a cohort's settings, reviews per pose group
-     "changes"},   # changes: who changed a label, revert and undo
+    {"groups", "listing", "operating", "changes"},   # + a cohort's settings; changes: who changed a label, revert and undo
     {"training", "suggestions", "reading"},
+    {"reviews"},   # reviews per pose group (an "I have it" writes a view label through reading)
     {"evaluation", "outputs"},
     {"api", "app_tables"},   # the public API, and the read-only tables the app shows
     {"jobs", "cli"},         # the app's background jobs and the command line: clients of the API

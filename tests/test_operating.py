@@ -126,7 +126,13 @@ def test_reviews_tune_one_cohort_and_leave_the_others(reviewed):
     store, run, cut, truth = reviewed
     assert set(store.latest_reviews()) == set(cut)
     verdicts = [v.verdict for r in store.latest_reviews().values() for v in r.verdicts]
-    assert {Verdict.CONFIRM, Verdict.REJECT} <= set(verdicts)
+    assert {Verdict.CONFIRM, Verdict.REJECT, Verdict.HAVE} <= set(verdicts)
+    # "I already have this" labelled its photo with the group's view, as the reviewer's word
+    have = [v for r in store.latest_reviews().values() for v in r.of(Verdict.HAVE)]
+    labels = store.view_labels([v.photo for v in have])
+    for v in have:
+        lab = labels[v.photo]
+        assert lab.source == "reviewer" and lab.user == "sim-reviewer" and (lab.facing or lab.kind)
 
     res = tune(store, run, OperatingOptions(), by="analyst")
     assert [t.cohort for t in res.tuned] == [COHORT]

@@ -151,7 +151,11 @@ def image_caption(a, run: Run, named: bool = False) -> str:
 
 def rule_text(settings: dict) -> str:
     """The suggestion rule and its thresholds, in words (SuggestConfig, as the Suggestion used it)."""
-    return f"Rule: {SuggestConfig.from_dict(settings).rule_text()}." if settings else ""
+    if not settings:
+        return ""
+    source = settings.get("source")
+    where = f" Settings: {source}." if source and source != "given" else ""
+    return f"Rule: {SuggestConfig.from_dict(settings).rule_text()}.{where}"
 
 
 def hash_of(store: Store, a) -> str | None:

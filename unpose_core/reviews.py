@@ -7,7 +7,10 @@ Each verdict keeps the group's member classes under the run it was judged on, so
 it onto its own groups through the lineage's carry-over (:func:`carry_classes`, the same
 ``descriptions.plan_carry`` the labels travel by). Nothing is stored until :func:`submit_review`;
 a submission also writes the per-class judgement the Evaluate page scores
-(``evaluation.judgements``), with "not sure" groups left out of it.
+(``evaluation.judgements``), with "not sure" groups left out of it, and for each "I already have
+this" a view label on that photo (source ``reviewer``: ``reading.label_views``, the view-label
+table the evaluation's answer keys and the learned view reader read): the view the group stands
+for (the most common view of its reference images, ``coverage.class_views``, or its image kind).
 
 What the reviews are for: ``operating.py`` tunes each cohort's settings on them.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .reading import label_views
 from .records import GroupVerdict, Judgement, Review, Verdict
 from .runs import Run
 from .store import Store
@@ -52,6 +56,11 @@ def submit_review(store: Store, run: Run, product_id: str, verdicts: Sequence[Gr
         if (v.verdict is Verdict.ADDED) != (v.rank is None):
             raise ValueError("a suggested group has its rank; an added group has none")
     review = store.add_review(Review(run.run_id, str(product_id), tuple(verdicts), by))
+    for v in verdicts:
+        view = view_of_group(run, v.members) if v.verdict is Verdict.HAVE else None
+        if view:
+            label_views(store, [v.photo], **view, source="reviewer", user=by,
+                        note=f"review {review.id}: shows {v.label or list(v.members)}")
     suggested = sorted((v for v in verdicts if v.rank is not None and v.verdict is not Verdict.UNSURE),
                        key=lambda v: v.rank)
     store.add_judgement(Judgement(run.run_id, str(product_id), [v.members[0] for v in suggested],
@@ -59,6 +68,25 @@ def submit_review(store: Store, run: Run, product_id: str, verdicts: Sequence[Gr
                                   [v.members[0] for v in verdicts if v.verdict is Verdict.ADDED], {}, by,
                                   f"review {review.id}"))
     return review
+
+
+def view_of_group(run: Run, members) -> dict | None:
+    """The view a pose group stands for, as view-label fields: {facing, framing} of the most common
+    view among its first member's reference images, {kind} for a class without a person; None when
+    the run stored no views."""
+    from .coverage import class_views
+    from .views import Facing, Framing
+
+    views = class_views(run)
+    for c in members:
+        if not run.is_pose(c):
+            kind = run.kind_of_class(c)
+            return {"kind": str(kind)} if kind else None
+        if c in views:
+            text = views[c][0]
+            return next(({"facing": str(f), "framing": str(fr)} for f in Facing for fr in Framing
+                         if f"{f.text}, {fr.text}" == text), None)
+    return None
 
 
 def latest_review(store: Store, product_id: str) -> Review | None:
