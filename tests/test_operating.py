@@ -241,3 +241,19 @@ def test_the_review_queue_walks_worst_first_and_skips_the_reviewed():
     assert next_to_review(table, "b", ["a", "c", "d", "e"]) is None
     with pytest.raises(ValueError, match="order must be one of"):
         review_queue(table, order="random")
+
+
+def test_cli_cohorts_tunes_lists_and_resets(reviewed, capsys):
+    from unpose_core.cli import main
+
+    store, _, _, _ = reviewed
+    assert main(["cohorts", "--data-dir", str(store.data_dir), "--tune"]) == 0
+    out = capsys.readouterr().out
+    assert "tuned Clothing / T-shirts from 12 reviews: held-out precision " in out
+    assert "Clothing / Polo shirts" in out and "[defaults]" in out
+    assert "[tuned from 12 reviews: precision about " in out
+    assert main(["cohorts", "--data-dir", str(store.data_dir), "--reset", "Clothing / T-shirts"]) == 0
+    out = capsys.readouterr().out
+    assert "Clothing / T-shirts: back on the defaults" in out and "[tuned" not in out
+    assert main(["cohorts", "--data-dir", str(store.data_dir), "--reset", "Nope"]) == 2
+    assert "error: no cohort 'Nope'" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
         for i, m in enumerate(missing):
             c1, c2, c3 = st.columns([3, 3, 2], vertical_alignment="center")
             marker = "▶ " if i == cur else ""
-            c1.markdown(f"{marker}**{m.rank}. {m.description}**")
+            c1.markdown(f"{marker}{m.rank}. **{m.description}**")
             c2.segmented_control(f"Verdict on {m.description}", [v for v, _, _ in CHOICES], key=verdict_key(m),
                                  format_func=LABELS.get, label_visibility="collapsed", disabled=off)
             if st.session_state.get(verdict_key(m)) == Verdict.HAVE:
