@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"runs"},
     {"descriptions", "projection", "coverage"},
     {"lineage"},   # the active run and what a person wrote following it
-    {"groups", "listing", "operating", "changes"},   # + a cohort's settings; changes: who changed a label, revert and undo
+    {"groups", "listing", "operating", "changes"},   # + a cohort's settings; who changed a label, undo
     {"training", "suggestions", "reading"},
     {"reviews"},   # reviews per pose group (an "I have it" writes a view label through reading)
     {"evaluation", "outputs"},
