@@ -18,6 +18,7 @@ from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors,
 from ui.grid import Tile, image_grid
 from ui.history_view import by_line, description_history
 from ui.pose_groups import render as pose_groups_panel
+from ui.view_labels import label_selection
 from unpose_core import app_tables as views
 from unpose_core import lineage, projection
 from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced, remove_description
@@ -62,6 +63,7 @@ with frame.page("Clusters") as page:
         if rows:
             selection_panel(store, run, selection_frame(run, pts, rows), descs, backend,
                             key=f"sel-{run.run_id}")
+            label_selection(store, selection_frame(run, pts, rows)["content_hash"], f"sel-{run.run_id}")
         else:
             st.caption("Nothing selected yet.")
 
@@ -216,6 +218,7 @@ with frame.page("Clusters") as page:
         st.markdown("**Most typical images** (closest to the centroid, one per product first)")
         image_grid(store, [Tile(paths.get(r.content_hash), r.content_hash, r.product_id)
                            for r in sample.itertuples()], backend, run, columns=6, limit=12)
+        label_selection(store, run.reference.loc[run.reference["pose_class"] == c, "content_hash"], f"cen-{c}")
 
     # -- pose groups: the analyst's merges, splits, exclusions, desirable poses, proposals -----------
     pose_groups_panel(store, run, descs)

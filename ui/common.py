@@ -60,6 +60,8 @@ REGISTRY: tuple[PageEntry, ...] = (
               "how good the suggestions are, per subcategory"),
     PageEntry("dashboard", "pages/8_Dashboard.py", "Dashboard", ":material/dashboard:",
               "the catalogue at a glance: completeness by cohort, the poses missing most often"),
+    PageEntry("label_views", "pages/9_Label_views.py", "Label views", ":material/label:",
+              "label what images show (facing, framing), the ones the view reader is least sure of first"),
 )
 ENTRIES = {p.key: p for p in REGISTRY}
 HOME = ENTRIES["home"].script

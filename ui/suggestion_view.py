@@ -10,6 +10,7 @@ import streamlit as st
 
 from ui.common import class_tag, export_name, for_export
 from ui.grid import Tile, image_grid
+from ui.view_labels import reviewer_labels
 from unpose_core import app_tables as views
 from unpose_core.config import SuggestConfig
 from unpose_core.exports import to_csv
@@ -39,6 +40,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
 
     image_grid(store, [Tile(a.image, hash_of(store, a), image_caption(a, run, named=sug.product_id is None))
                        for a in sug.images], backend, run, columns=6)
+    reviewer_labels(store, [(hash_of(store, a), a.caption) for a in sug.images], key=f"{key}-rev")
     with st.expander("What each image shows", expanded=bool(sug.notes)):
         st.dataframe(views.image_views_table(sug), hide_index=True, key=f"{key}-views",
                      column_config={"confidence": st.column_config.ProgressColumn(
@@ -143,10 +145,12 @@ def image_caption(a, run: Run, named: bool = False) -> str:
     if a.pose_class is None:
         return a.status
     tag = run.class_tag(a.pose_class) if not run.is_pose(a.pose_class) else f"c{a.pose_class}"
-    seen = f" · {a.view['label']}" if a.view else ""
+    # one caption: the image's own reading first; its centroid's description only where it disagrees
+    said = a.caption or (a.view["label"] if a.view else a.description)
+    differs = f" · {a.disagreement}" if a.disagreement else ""
     flags = f" · ⚠ {', '.join(f.replace('_', ' ') for f in a.flags)}" if a.flags else ""
     copy = " · same photo as an earlier one" if a.duplicate_of else ""
-    return f"{tag} · {a.description}{seen}{flags}{copy}"
+    return f"{tag} · {said}{differs}{flags}{copy}"
 
 
 def rule_text(settings: dict) -> str:

@@ -238,3 +238,38 @@ def image_views_table(sug) -> pd.DataFrame:
                      "flags": ", ".join(a.flags), "same photo as": Path(a.duplicate_of).name if a.duplicate_of else ""})
     return pd.DataFrame(rows, columns=["#", "image", "shows", "kind", "facing", "framing", "confidence", "flags",
                                        "same photo as"])
+
+
+def _readings(store: Store, run: Run, reader) -> pd.DataFrame:
+    from .views.describe import describe_images
+
+    images = store.images().drop_duplicates("content_hash")
+    hashes = images["content_hash"].tolist()
+    bid, version = run.info.identity
+    poses = store.poses(bid, version, hashes)
+    seen = describe_images([poses.get(h) for h in hashes], tuple(run.info.landmark_names), reader)
+    rows = [{"content_hash": h, "product_id": pid, "facing": str(v.facing), "facing_confidence": v.facing_confidence,
+             "framing": str(v.framing), "framing_confidence": v.framing_confidence,
+             "sureness": min(v.facing_confidence, v.framing_confidence)}
+            for h, pid, v in zip(hashes, images["product_id"], seen, strict=True)
+            if v is not None and v.is_person and v.facing is not None and v.framing is not None]
+    return pd.DataFrame(rows, columns=["content_hash", "product_id", "facing", "facing_confidence", "framing",
+                                       "framing_confidence", "sureness"])
+
+
+def label_queue(store: Store, run: Run) -> pd.DataFrame:
+    """The labelling queue: the catalogue's images with a person, the least sure first (the lower
+    of the facing and framing confidence of their reading, by the data dir's view reader when
+    one reads, else the rules); the images with a label in force go last. One row per image:
+    content_hash, product_id, facing, facing_confidence, framing, framing_confidence, sureness,
+    label (the label in force, in words, or None), labelled. The readings are computed once per
+    run, reader, catalogue and pose cache; the labels are read afresh."""
+    from .runs import view_reader_of
+
+    reader = view_reader_of(store)
+    df = _kept(store, "label_queue", (run.run_id, None if reader is None else reader.id_),
+               lambda: _readings(store, run, reader)).copy()
+    labels = store.view_labels(df["content_hash"].tolist())
+    df["label"] = [labels[h].text if h in labels else None for h in df["content_hash"]]
+    df["labelled"] = df["label"].notna()
+    return df.sort_values(["labelled", "sureness", "content_hash"], kind="stable").reset_index(drop=True)
