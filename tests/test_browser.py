@@ -112,7 +112,8 @@ def grid_images(page) -> list[str]:
 
 
 # the app's page list in the sidebar (ui/frame.py NAV, st.page_link), in menu order
-NAV = ["Home", "Catalogue", "Train", "Clusters", "Tune K", "Product", "Report", "Evaluate", "Dashboard"]
+NAV = ["Home", "Catalogue", "Train", "Clusters", "Tune K", "Product", "Report", "Evaluate", "Dashboard",
+       "Label views"]
 NAV_LINKS = '.st-key-unposed_nav a'   # the container keyed "unposed_nav" in ui/frame.py
 
 

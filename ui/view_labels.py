@@ -79,9 +79,9 @@ def reviewer_labels(store: Store, items: Sequence[tuple[str | None, str]], key: 
     """One reviewer expander per listing image (content hash, its caption), laid out like the grid."""
     for start in range(0, len(items), columns):
         cols = st.columns(columns)
-        for col, (h, shown) in zip(cols, items[start:start + columns]):
-            with col:
-                reviewer_label(store, h, f"{key}-{start}", shown)
+        for i, (col, (h, shown)) in enumerate(zip(cols, items[start:start + columns])):
+            with col:   # keyed by place: a listing may hold the same photo twice
+                reviewer_label(store, h, f"{key}-{start + i}", shown)
 
 
 # -- the labelling queue ----------------------------------------------------------------------------

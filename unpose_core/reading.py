@@ -173,7 +173,11 @@ def reader_status(store: Store) -> dict:
     """Which reader reads (or the rules), how many labels it learned from, its held-out
     accuracy per facing and framing against the rules', and the label table's size."""
     rec = store.active_view_reader()
+    from collections import Counter
+
+    by_source = Counter(str(lab.source) for lab in store.view_labels().values())
     out = {"reader": None, "reading": "rules", "n_labelled_images": store.n_view_labels(),
+           "by_source": dict(sorted(by_source.items())),
            "readers": [r.reader_id for r in store.view_readers()]}
     if rec is None:
         return out

@@ -109,7 +109,8 @@ def cmd_views_status(args) -> int:
     if args.json:
         print_json(st)
         return 0
-    print(f"labelled images: {st['n_labelled_images']}")
+    by = ", ".join(f"{k} {n}" for k, n in (st.get("by_source") or {}).items())
+    print(f"labelled images: {st['n_labelled_images']}" + (f" ({by})" if by else ""))
     if st["reader"] is None:
         print("reading: the view rules (no view reader trained: `unposed views train`)")
         return 0
