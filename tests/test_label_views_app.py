@@ -4,10 +4,10 @@ user and the time (AppTest on a copy of the trained demo data dir)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from apphelpers import APP, PAGES, copy_data_dir, mapped_copy
+import test_app
+from apphelpers import APP, PAGES
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -18,16 +18,7 @@ from unpose_core.runs import active_run
 from unpose_core.store import Store
 
 TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def app_dir(demo_data_dir, tmp_path_factory) -> Path:
-    return mapped_copy(demo_data_dir, tmp_path_factory.mktemp("labelapp") / "data")
-
-
-@pytest.fixture
-def fresh_dir(app_dir, tmp_path) -> Path:
-    return copy_data_dir(app_dir, tmp_path / "data")
+app_dir, fresh_dir = test_app.app_dir, test_app.fresh_dir   # the app tests' copies of the demo
 
 
 def _clean(at: AppTest) -> None:
@@ -54,9 +45,9 @@ def test_queue_least_sure_first_keys_and_undo(fresh_dir, monkeypatch):
     assert _shown(at) == first[:12]
     assert any("[F]" in b.label for b in at.button) and any("[1]" in b.label for b in at.button)
     t0 = time.time()
-    at.button(key="vq-f-back").click().run()
+    at.button(key="vq-facing-back").click().run()
     assert api.view_labels(fresh_dir, [first]).empty           # one part picked: not saved yet
-    at.button(key="vq-fr-upper_body").click().run()
+    at.button(key="vq-framing-upper_body").click().run()
     _clean(at)
     lab = api.view_labels(fresh_dir, [first]).iloc[0]
     assert (lab["facing"], lab["framing"], lab["source"]) == ("back", "upper_body", "analyst")
@@ -69,20 +60,20 @@ def test_queue_least_sure_first_keys_and_undo(fresh_dir, monkeypatch):
     _clean(at)
     assert _shown(at) == first[:12]
     # label it again, undo: the label before is in force again (appended anew)
-    at.button(key="vq-f-front").click().run()
-    at.button(key="vq-fr-full_length").click().run()
+    at.button(key="vq-facing-front").click().run()
+    at.button(key="vq-framing-full_length").click().run()
     assert _shown(at) != first[:12]
     at.button(key="vq-undo").click().run()        # back to it (its first label is in force again)
     assert _shown(at) == first[:12]
     assert api.view_labels(fresh_dir, [first]).iloc[0]["facing"] == "back"
-    at.button(key="vq-f-front").click().run()
-    at.button(key="vq-fr-full_length").click().run()
+    at.button(key="vq-facing-front").click().run()
+    at.button(key="vq-framing-full_length").click().run()
     at.button(key="vq-skip").click().run()
     at.button(key="vq-undo").click().run()        # undo goes back past a skip to the last label
     assert _shown(at) == first[:12]
     assert api.view_labels(fresh_dir, [first]).iloc[0]["facing"] == "back"
-    at.button(key="vq-f-profile_left").click().run()
-    at.button(key="vq-fr-close_up").click().run()
+    at.button(key="vq-facing-profile_left").click().run()
+    at.button(key="vq-framing-close_up").click().run()
     assert api.view_labels(fresh_dir, [first]).iloc[0]["facing"] == "profile_left"
     at.button(key="vq-undo").click().run()
     _clean(at)

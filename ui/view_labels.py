@@ -190,18 +190,8 @@ def queue_page(store: Store, run: Run) -> None:
         pending = s["pending"]
         if pending:
             st.info("Picked: " + ", ".join(v.replace("_", " ") for v in pending.values()), icon=":material/edit:")
-        st.markdown("**Facing**")
-        cols = st.columns(3)
-        for i, (f, k) in enumerate(FACING_KEYS.items()):
-            cols[i % 3].button(f"{f.text} [{k.upper()}]", key=f"vq-f-{f}", shortcut=k, width="stretch",
-                               type="primary" if pending.get("facing") == str(f) else "secondary",
-                               on_click=_pick, args=(store, h, "facing", str(f)))
-        st.markdown("**Framing**")
-        cols = st.columns(2)
-        for i, (f, k) in enumerate(FRAMING_KEYS.items()):
-            cols[i % 2].button(f"{f.text} [{k}]", key=f"vq-fr-{f}", shortcut=k, width="stretch",
-                               type="primary" if pending.get("framing") == str(f) else "secondary",
-                               on_click=_pick, args=(store, h, "framing", str(f)))
+        _key_buttons(store, h, "facing", FACING_KEYS, 3, pending)
+        _key_buttons(store, h, "framing", FRAMING_KEYS, 2, pending)
         n1, n2, n3 = st.columns(3)
         n1.button(f"Next [{NEXT_KEY.upper()}]", key="vq-next", shortcut=NEXT_KEY, on_click=_next, args=(store, h),
                   icon=":material/arrow_forward:", help="Save what is picked (if anything) and go on")
@@ -212,6 +202,16 @@ def queue_page(store: Store, run: Run) -> None:
         st.caption("Keys: a facing key and a framing key save the label and open the next image; "
                    f"{NEXT_KEY.upper()} saves what is picked, {SKIP_KEY.upper()} skips, {UNDO_KEY.upper()} undoes "
                    "the last label.")
+
+
+def _key_buttons(store: Store, h: str, part: str, keys: dict, n_cols: int, pending: dict) -> None:
+    """A button per value of ``part`` (facing or framing) with its key; the one picked is highlighted."""
+    st.markdown(f"**{part.capitalize()}**")
+    cols = st.columns(n_cols)
+    for i, (v, k) in enumerate(keys.items()):
+        cols[i % n_cols].button(f"{v.text} [{k.upper()}]", key=f"vq-{part}-{v}", shortcut=k, width="stretch",
+                                type="primary" if pending.get(part) == str(v) else "secondary",
+                                on_click=_pick, args=(store, h, part, str(v)))
 
 
 def _accuracy_text(held: dict) -> str:
