@@ -20,6 +20,7 @@ from ui.history_view import by_line, description_history
 from ui.pose_groups import render as pose_groups_panel
 from ui.view_labels import label_selection
 from unpose_core import app_tables as views
+from unpose_core import groups as grp
 from unpose_core import lineage, projection
 from unpose_core.descriptions import dismiss_unplaced, mark_reviewed, place_unplaced, remove_description
 from unpose_core.records import DescriptionStatus, UnplacedState
@@ -134,13 +135,14 @@ with frame.page("Clusters") as page:
             return
         if current and current.text == text and current.status == DescriptionStatus.OK:
             return
+        also = grp.also_named(store, run, cls, text)
         # bound to the run drawn: carried into the active run if a retrain replaced it meanwhile
         try:
             lineage.describe(store, run.run_id, cls, text, DescriptionStatus.OK, access.current())
         except ENGINE_ERRORS as exc:   # e.g. a viewer's role (identity.Forbidden): nothing was saved
             st.session_state["_desc_note"] = (cls, "refused", error_message(exc))
             return
-        st.session_state["_desc_note"] = (cls, "saved")
+        st.session_state["_desc_note"] = (cls, "saved", also)
 
     def remove(cls: int, key: str) -> None:
         with engine_errors("Cannot remove the description"):
@@ -181,7 +183,9 @@ with frame.page("Clusters") as page:
             note = st.session_state.pop("_desc_note", None)
             if note and note[0] == c:
                 if note[1] == "saved":
-                    st.toast(f"Saved: centroid {c} = “{st.session_state.get(key, '')}”", icon=":material/check:")
+                    st.toast(f"Saved: centroid {c} = “{st.session_state.get(key, '')}”"
+                             + (f"; it names centroid(s) {', '.join(map(str, note[2]))} too" if note[2] else ""),
+                             icon=":material/check:")
                 elif note[1] == "refused":
                     st.error(f"Not saved: {note[2]}", icon=":material/block:")
                 elif note[1] == "removed":
@@ -191,6 +195,12 @@ with frame.page("Clusters") as page:
                     st.info("The field is empty: nothing was saved. To remove the description, use "
                             "“Revert to automatic”.", icon=":material/info:")
             st.caption(f"Automatic: {info.auto_description}")
+            also = grp.also_named(store, run, c, d.text) if d else []
+            if also:
+                st.warning(f"“{d.text}” names centroid(s) {', '.join(class_tag(o, run) for o in also)} too: they "
+                           "are one pose group with this one (same description, mirror pair or merge). Give them "
+                           "their own descriptions, or split one off below, to keep them apart.",
+                           icon=":material/group_work:")
             shows = views.centroid_views(run, c)
             if shows:
                 st.caption(f"Shows: {shows}")

@@ -15,7 +15,17 @@ from unpose_core import groups as grp
 from unpose_core.cli import main as cli_main
 from unpose_core.cluster import PoseKMeans
 from unpose_core.config import TrainConfig
-from unpose_core.records import Anchor, CentroidInfo, CentroidKind, GroupMark, MarkKind, RunInfo, UnplacedLabel
+from unpose_core.records import (
+    Anchor,
+    CentroidInfo,
+    CentroidKind,
+    Description,
+    DescriptionStatus,
+    GroupMark,
+    MarkKind,
+    RunInfo,
+    UnplacedLabel,
+)
 from unpose_core.runs import Run, active_run, get_run
 from unpose_core.store import Store
 from unpose_core.training import train
@@ -99,7 +109,69 @@ def test_merge_split_exclude_desirable_marks():
     # the no-person class is never merged with a pose
     assert members(grp.build_groups(run, {}, [GroupMark(M.MERGE, 2, 5)])) == [(0, 1), (2,), (3, 4), (5,)]
     assert grp.build_groups(run, {}).to_dict()["groups"][0] == \
-        {"id": 0, "members": [0, 1], "label": "a", "desirable": False, "excluded": False}
+        {"id": 0, "members": [0, 1], "label": "a", "desirable": False, "excluded": False,
+         "reasons": ["mirror pair (one pose facing left and right)"]}
+
+
+def test_groups_say_why_and_a_merge_name_labels_the_group(store):
+    run = hand_run(["Full body, front", "Full body, front", "Sitting", "Back", "Detail"], mirrors={3: 4})
+    store.add_run(run.run_id, "runs/hand", "hand", run.k, {}, {})
+    g = grp.pose_groups(store, run)
+    assert g.get(0).reasons == ("same description “Full body, front”",)
+    assert g.get(3).reasons == ("mirror pair (one pose facing left and right)",) and g.get(2).reasons == ()
+    g = grp.merge(store, run, [0, 2], "ana", "  Standing   or sitting ")
+    assert g.get(0).members == (0, 1, 2) and g.get(0).label == "Standing or sitting"   # the name, not a member's
+    assert any(r.startswith("merged as “Standing or sitting” by ana, ") and r.endswith("UTC") for r in g.get(0).reasons)
+    assert [m.note for m in store.group_marks(run.run_id) if m.kind is MarkKind.MERGE] == ["Standing or sitting"]
+    hist = store.group_mark_history(run.run_id)
+    assert "Standing or sitting" in set(hist["note"])                     # kept in the history too
+    # a later merge into the group may rename it; the latest name wins
+    g = grp.merge(store, run, [1, 3], "bo", "Any full body")
+    assert g.get(0).label == "Any full body" and g.get(0).members == (0, 1, 2, 3, 4)
+
+
+def test_marks_in_words_with_reason_author_time_and_descriptions_not_numbers(store):
+    run = hand_run(["Full body, front", "Sitting", "Back"])
+    store.add_run(run.run_id, "runs/hand", "hand", run.k, {}, {})
+    grp.exclude(store, run, 1, "junk", "bo")
+    row = next(r for r in grp.group_rows(store, run) if r["group"] == 1)
+    (words,) = row["marks"]
+    assert words.startswith("Excluded “Sitting” — junk — by bo, 20") and words.endswith("UTC")
+    assert "1" not in words.split(" — ")[0]                  # no centroid number: retrains renumber
+    store.write_labels(run.run_id, [Description(1, "Kneeling", DescriptionStatus.OK, "bo")])
+    assert next(r for r in grp.group_rows(store, run) if r["group"] == 1)["marks"][0].startswith("Excluded “Kneeling”")
+
+
+def test_a_description_that_names_a_group_mate_too_is_found(store):
+    run = hand_run(["Back", "Back", "Sitting", "Side"], mirrors={2: 3})
+    store.add_run(run.run_id, "runs/hand", "hand", run.k, {}, {})
+    assert grp.also_named(store, run, 0, "Back view") == []        # new words take it out of the "Back" group
+    grp.merge(store, run, [0, 1], "ana")                           # merged without a name
+    assert grp.also_named(store, run, 0, "Back view") == [1]       # its merged mate is called so too
+    assert grp.also_named(store, run, 2, "Seated") == [3]          # its mirror partner too
+    assert grp.also_named(store, run, 0, "Sitting") == [1, 2, 3]   # joins the Sitting group
+    store.write_labels(run.run_id, [Description(1, "Back, far", DescriptionStatus.OK, "x")])
+    assert grp.also_named(store, run, 0, "Back view") == []        # its mate has words of its own now
+
+
+def test_undo_takes_back_the_last_change_and_undo_twice_redoes(store):
+    run = hand_run(["a", "b", "c", "d"])
+    store.add_run(run.run_id, "runs/hand", "hand", run.k, {}, {})
+    with pytest.raises(ValueError, match="no pose-group change"):
+        grp.undo_last(store, run)
+    grp.merge(store, run, [0, 1], "ana", "Front")
+    grp.exclude(store, run, 2, "junk", "ana")
+    assert "Excluded “c” — junk" in grp.describe_change(grp.last_change(store, run), run, {})
+    g = grp.undo_last(store, run, "ana")
+    assert not g.get(2).excluded and g.get(0).label == "Front"
+    g = grp.undo_last(store, run, "ana")                          # undoing the undo excludes it again
+    assert g.get(2).excluded
+    assert g.get(0).members == (0, 1)
+    # split chains: its cleared merges come back on undo
+    grp.split(store, run, 1, "ana")
+    assert grp.pose_groups(store, run).get(1).members == (1,)
+    g = grp.undo_last(store, run, "ana")
+    assert g.get(0).members == (0, 1) and g.get(0).label == "Front"
 
 
 def test_marks_through_the_store_with_append_only_history(store):
@@ -236,7 +308,7 @@ def test_groups_cli(data_copy, capsys):
         return next(r for r in listed["groups"] if c in r["members"])
     assert {1, 3} <= set(of(1)["members"]) and of(4)["excluded"] and of(7)["desirable"]
     assert of(9)["members"] == [9]
-    assert "merge 1+3" in of(1)["marks"]
+    assert any(m.startswith("Merged “") and " by " in m for m in of(1)["marks"])
     rc, out, _ = run_cli(capsys, "groups", "proposals", "--separation", "50", "--json", "--data-dir", d)
     props = json.loads(out)["proposals"]
     assert rc == 0 and props and all({"a", "b", "reason", "distance", "separation"} <= set(p) for p in props)
@@ -332,16 +404,36 @@ def test_clusters_page_groups_panel(data_copy, monkeypatch):
         assert not at.exception, [e.value for e in at.exception]
 
     at.multiselect(key=f"groups-merge-{rid}").set_value([1, 3]).run()
+    assert at.button(key=f"groups-merge-btn-{rid}").disabled          # a name is asked first
+    at.text_input(key=f"groups-merge-name-{rid}").input("Merged front").run()
     click(f"groups-merge-btn-{rid}")
+    assert any("Merged 2 centroids into “Merged front”" in t.value for t in at.toast)
+    assert at.multiselect(key=f"groups-merge-{rid}").value == [] and \
+        at.text_input(key=f"groups-merge-name-{rid}").value == ""      # the form is cleared
+    table = next(df.value for df in at.dataframe if "why one pose" in df.value.columns)
+    row = table[table["pose"] == "Merged front"].iloc[0]
+    assert "merged as “Merged front” by app" in row["why one pose"] and "Merged “" in row["marks"]
+    assert any("Merged front" in m.value for m in at.markdown)         # the members' panel, thumbnails
+    from ui.common import class_tag
+    captions = [im.caption for i in at.get("image") for im in i.proto.imgs]
+    assert all(any(cap.startswith(f"{class_tag(c, run)} · ") for cap in captions) for c in (1, 3))  # one per member
+    # undo the merge, then redo it
+    assert any("Last change: Merged" in c.value for c in at.caption)
+    click(f"groups-undo-btn-{rid}")
+    assert not [m for m in store.group_marks(rid) if m.kind is MarkKind.MERGE]
+    assert any(t.value.startswith("Undone: Merged") for t in at.toast)
+    click(f"groups-undo-btn-{rid}")
     at.selectbox(key=f"groups-mark-{rid}").set_value(4).run()
     at.text_input(key=f"groups-note-{rid}").input("junk").run()
     click(f"groups-exclude-btn-{rid}")
+    assert any(t.value.startswith("Excluded “") and "(junk)" in t.value for t in at.toast)
+    assert at.text_input(key=f"groups-note-{rid}").value == ""
     at.selectbox(key=f"groups-mark-{rid}").set_value(7).run()
     click(f"groups-desirable-btn-{rid}")
     at.selectbox(key=f"groups-split-{rid}").set_value(9).run()
     click(f"groups-split-btn-{rid}")
     assert {(m.kind, m.centroids, m.note) for m in store.group_marks(rid)} == {
-        (MarkKind.MERGE, (1, 3), None), (MarkKind.EXCLUDE, (4,), "junk"), (MarkKind.DESIRABLE, (7,), None),
+        (MarkKind.MERGE, (1, 3), "Merged front"), (MarkKind.EXCLUDE, (4,), "junk"), (MarkKind.DESIRABLE, (7,), None),
         (MarkKind.SPLIT, (9,), None)}
     table = next(df.value for df in at.dataframe if "centroids" in df.value.columns)
     assert any({"1", "3"} <= set(c.split(", ")) for c in table["centroids"])

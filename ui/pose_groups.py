@@ -12,6 +12,7 @@ from ui import access
 from ui.common import cached_run, class_tag, engine_errors, run_path, store_at
 from ui.history_view import groups_history
 from unpose_core import api
+from unpose_core import app_tables as views
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
 from unpose_core.outputs import hints as hnt
@@ -28,9 +29,34 @@ def _label(run: Run, descs: dict[int, str], c: int) -> str:
     return f"{class_tag(c, run)} · {descs.get(c, '')}"
 
 
+def _done(message: str, icon: str = ":material/check:", clear: tuple[str, ...] = ()) -> None:
+    """After a change: a toast on the next run, and the form's fields emptied (in a callback, before
+    the widgets are drawn again)."""
+    st.session_state["_groups_toast"] = (message, icon)
+    for k in clear:
+        st.session_state.pop(k, None)
+
+
+def thumbnails(store: Store, run: Run, group: grp.PoseGroup, descs: dict[int, str]) -> None:
+    """One image per member centroid (its most typical reference image), captioned with what it is called."""
+    cols = st.columns(max(len(group.members), 1) if len(group.members) <= 6 else 6)
+    for i, c in enumerate(group.members):
+        row = views.most_typical(run, c, 1)
+        path = views.paths_for_hashes(store, row["content_hash"]).get(row["content_hash"].iloc[0]) \
+            if len(row) else None
+        with cols[i % len(cols)]:
+            if path:
+                st.image(path, caption=_label(run, descs, c), width="stretch")
+            else:
+                st.caption(f"{_label(run, descs, c)} (no image)")
+
+
 def render(store: Store, run: Run, descs: dict[int, str]) -> None:
     """Draw the panel for ``run``; ``descs``: class -> what it is called."""
     rid = run.run_id
+    toast = st.session_state.pop("_groups_toast", None)
+    if toast:
+        st.toast(toast[0], icon=toast[1])
     st.subheader("Pose groups")
     st.caption("A seller is asked for a pose *group*: centroids with the same description, a pose and its "
                "mirror image, and what you merge here count as one pose. Excluded centroids are never asked "
@@ -39,40 +65,79 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
     rows = grp.group_rows(store, run, groups)
     st.dataframe(pd.DataFrame([{
         "group": r["group"], "pose": r["label"],
+        "why one pose": "; ".join(r["reasons"]) or ("one centroid" if len(r["members"]) == 1 else ""),
         "centroids": ", ".join(class_tag(c, run) for c in r["members"]),
         "images": r["size"], "desirable": r["desirable"], "excluded": r["excluded"],
         "marks": "; ".join(r["marks"])} for r in rows]), hide_index=True, key=f"groups-table-{rid}")
+    multi = [g for g in groups.groups if len(g.members) > 1]
+    if multi:
+        with st.expander(f"Groups of several centroids ({len(multi)}): why, and one image per member"):
+            for g in multi:
+                st.markdown(f"**{g.label}** — " + "; ".join(g.reasons))
+                thumbnails(store, run, g, descs)
 
     classes = list(range(run.n_classes))
     poses = [c for c in classes if run.is_pose(c)]
     fmt = lambda c: _label(run, descs, c)
+    merge_key, name_key, note_key = f"groups-merge-{rid}", f"groups-merge-name-{rid}", f"groups-note-{rid}"
+
+    def do_merge() -> None:
+        picked, name = st.session_state.get(merge_key, []), st.session_state.get(name_key, "").strip()
+        with engine_errors("Cannot merge"):
+            g = grp.merge(store, run, picked, access.current(), name)
+            _done(f"Merged {len(picked)} centroids into “{g.get(g.group_of(picked[0])).label}”",
+                  clear=(merge_key, name_key))
+
+    def do_split(c: int) -> None:
+        with engine_errors("Cannot split"):
+            grp.split(store, run, c, access.current())
+            _done(f"Split off: “{fmt(c)}” is a pose of its own")
+
+    def do_exclude(c: int, undo: bool) -> None:
+        note = st.session_state.get(note_key, "").strip()
+        with engine_errors("Cannot save"):
+            grp.exclude(store, run, c, note or None, access.current(), undo=undo)
+            _done(f"“{fmt(c)}” is asked for again" if undo else
+                  f"Excluded “{fmt(c)}”" + (f" ({note})" if note else ""), clear=(note_key,))
+
+    def do_desirable(c: int, undo: bool) -> None:
+        with engine_errors("Cannot save"):
+            grp.mark_desirable(store, run, c, access.current(), undo=undo)
+            _done(f"“{fmt(c)}” is " + ("no longer marked desirable" if undo else "marked desirable"))
+
+    def do_undo(what: str) -> None:
+        with engine_errors("Cannot undo"):
+            grp.undo_last(store, run, access.current())
+            _done(f"Undone: {what}", icon=":material/undo:")
+
     left, right = st.columns(2)
     with left, st.container(border=True):
         st.markdown("**Merge or split**")
-        picked = st.multiselect("Centroids that are one pose", poses, key=f"groups-merge-{rid}", format_func=fmt)
-        if st.button("Merge into one pose", key=f"groups-merge-btn-{rid}", disabled=len(picked) < 2):
-            with engine_errors("Cannot merge"):
-                grp.merge(store, run, picked, access.current())
-                st.rerun()
+        picked = st.multiselect("Centroids that are one pose", poses, key=merge_key, format_func=fmt)
+        name = st.text_input("Name of the merged pose", key=name_key, placeholder="e.g. Full body, front",
+                             help="What sellers, the report and the suggestions call the merged pose.")
+        if len(picked) >= 2 and not name.strip():
+            st.caption("Give the merged pose a name to merge.")
+        st.button("Merge into one pose", key=f"groups-merge-btn-{rid}", on_click=do_merge,
+                  disabled=len(picked) < 2 or not name.strip())
         one = st.selectbox("Centroid to split off", poses, key=f"groups-split-{rid}", format_func=fmt)
-        if st.button("Split off: a pose of its own", key=f"groups-split-btn-{rid}"):
-            with engine_errors("Cannot split"):
-                grp.split(store, run, one, access.current())
-                st.rerun()
+        st.button("Split off: a pose of its own", key=f"groups-split-btn-{rid}", on_click=do_split, args=(one,))
     with right, st.container(border=True):
         st.markdown("**Exclude or mark desirable**")
         c = st.selectbox("Centroid to exclude or mark desirable", classes, key=f"groups-mark-{rid}", format_func=fmt)
         g = groups.get(groups.group_of(c))
-        note = st.text_input("Why (for exclusions)", key=f"groups-note-{rid}", placeholder="junk / not wanted")
+        st.text_input("Why (for exclusions)", key=note_key, placeholder="junk / not wanted")
         b1, b2 = st.columns(2)
-        if b1.button("Ask for it again" if g.excluded else "Exclude", key=f"groups-exclude-btn-{rid}"):
-            with engine_errors("Cannot save"):
-                grp.exclude(store, run, c, note or None, access.current(), undo=g.excluded)
-                st.rerun()
-        if b2.button("Not desirable" if g.desirable else "Desirable", key=f"groups-desirable-btn-{rid}"):
-            with engine_errors("Cannot save"):
-                grp.mark_desirable(store, run, c, access.current(), undo=g.desirable)
-                st.rerun()
+        b1.button("Ask for it again" if g.excluded else "Exclude", key=f"groups-exclude-btn-{rid}",
+                  on_click=do_exclude, args=(c, g.excluded))
+        b2.button("Not desirable" if g.desirable else "Desirable", key=f"groups-desirable-btn-{rid}",
+                  on_click=do_desirable, args=(c, g.desirable))
+    last = grp.last_change(store, run)
+    if last:
+        what = grp.describe_change(last, run, store.descriptions(rid))
+        u1, u2 = st.columns([5, 1], vertical_alignment="center")
+        u1.caption(f"Last change: {what}")
+        u2.button("Undo", key=f"groups-undo-btn-{rid}", on_click=do_undo, args=(what,), icon=":material/undo:")
 
     # -- the engine's proposals ------------------------------------------------------------------
     sep = st.number_input("Propose two centroids as one pose when their centres are closer than this many "
@@ -98,10 +163,12 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
         if c2.button("Accept", key=f"prop-accept-{rid}-{p.a}-{p.b}"):
             with engine_errors("Cannot merge"):
                 grp.accept_proposal(store, run, p.a, p.b, access.current())
+                _done(f"Merged “{fmt(p.a)}” and “{fmt(p.b)}”")
                 st.rerun()
         if c3.button("Reject", key=f"prop-reject-{rid}-{p.a}-{p.b}"):
             with engine_errors("Cannot save"):
                 grp.reject_proposal(store, run, p.a, p.b, access.current())
+                _done(f"Kept apart: “{fmt(p.a)}” and “{fmt(p.b)}”")
                 st.rerun()
 
     groups_history(store, run)

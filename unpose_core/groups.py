@@ -31,6 +31,7 @@ mark: not proposed again) each one.
 """
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
@@ -52,9 +53,11 @@ SEPARATION_KEY = "groups.merge_separation"
 class PoseGroup:
     id: int                       # the smallest member centroid: stable while members stay
     members: tuple[int, ...]      # centroid ids, sorted
-    label: str                    # what the group is called (a member's human description, else the smallest's)
+    label: str                    # what the group is called: the name given when merged, else a member's
+    #                               human description, else the smallest member's automatic one
     desirable: bool = False       # an analyst marked it as a pose to ask for
     excluded: bool = False        # an analyst said: never ask for it (junk, or not wanted)
+    reasons: tuple[str, ...] = ()  # why these centroids are one group, in words (same description, mirror, merge)
 
 
 @dataclass
@@ -79,7 +82,7 @@ class PoseGroups:
 
     def to_dict(self) -> dict:
         return {"groups": [{"id": g.id, "members": list(g.members), "label": g.label, "desirable": g.desirable,
-                            "excluded": g.excluded} for g in self.groups]}
+                            "excluded": g.excluded, "reasons": list(g.reasons)} for g in self.groups]}
 
 
 def _key(text: str) -> str:
@@ -114,17 +117,25 @@ def build_groups(run: Run, descriptions: Mapping[int, Description | str],
             parent[max(ra, rb)] = min(ra, rb)
 
     names = {c.id: describe_centroid(run, descriptions, c.id) for c in run.centroids}
+    links: list[tuple[int, int, str]] = []   # (a, b, why) for every union, to explain the groups
     by_text: dict[str, int] = {}
     for c in run.centroids:
         if not c.is_pose or c.id in split:
             continue
         first = by_text.setdefault(_key(names[c.id]), c.id)
-        union(first, c.id)
+        if first != c.id:
+            union(first, c.id)
+            links.append((first, c.id, f"same description “{names[c.id]}”"))
         if run.config.mirror_equivalent and c.mirror is not None and c.mirror in pose and c.mirror not in split:
             union(c.id, c.mirror)
-    for m in marks:
-        if m.kind is MarkKind.MERGE and m.centroid in pose and m.other in pose:
-            union(m.centroid, m.other)
+            if c.id < c.mirror:
+                links.append((c.id, c.mirror, "mirror pair (one pose facing left and right)"))
+    merged = sorted((m for m in marks if m.kind is MarkKind.MERGE and m.centroid in pose and m.other in pose),
+                    key=lambda m: m.updated_at or 0.0)
+    for m in merged:
+        union(m.centroid, m.other)
+        links.append((m.centroid, m.other, "merged" + (f" as “{m.note}”" if m.note else "")
+                      + f" by {m.source or 'someone'}" + (f", {when(m.updated_at)}" if m.updated_at else "")))
     members: dict[tuple[int, bool], list[int]] = {}
     for c in parent:   # an excluded centroid leaves its group for an excluded one
         members.setdefault((find(c), c in excluded), []).append(c)
@@ -132,8 +143,17 @@ def build_groups(run: Run, descriptions: Mapping[int, Description | str],
     for (_, excl), ms in members.items():
         ms = sorted(ms)
         human = next((_human(descriptions, c) for c in ms if _human(descriptions, c)), "")
-        groups.append(PoseGroup(ms[0], tuple(ms), human or names[ms[0]], any(c in desirable for c in ms), excl))
+        # the name given at the group's latest merge is what the group is called
+        name = next((m.note for m in reversed(merged) if m.note and {m.centroid, m.other} <= set(ms)), None)
+        why = tuple(dict.fromkeys(w for a, b, w in links if a in ms and b in ms))
+        groups.append(PoseGroup(ms[0], tuple(ms), name or human or names[ms[0]], any(c in desirable for c in ms),
+                                excl, why))
     return PoseGroups(sorted(groups, key=lambda g: g.id))
+
+
+def when(t: float | None) -> str:
+    """A mark's time in words (UTC, to the minute)."""
+    return "" if not t else _dt.datetime.fromtimestamp(float(t), _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pose_groups(store: Store, run: Run) -> PoseGroups:
@@ -297,7 +317,9 @@ def _pose_centroids(run: Run, cs: Iterable[int]) -> list[int]:
 
 def merge(store: Store, run: Run, centroids: Iterable[int], source: Actor | str = "person",
           note: str | None = None) -> PoseGroups:
-    """One pose from these centroids (and the groups they are in). Clears a rejection between them."""
+    """One pose from these centroids (and the groups they are in). Clears a rejection between them.
+    ``note``: the merged pose's name, kept on the merge marks (with their history) and used as the
+    group's label everywhere (suggestions, report, app) until a later merge names it again."""
     cs = [int(c) for c in centroids]
     with performing(store, source, Action.GROUPS, f"groups {run.run_id}", {"merge": cs, "note": note}) as actor:
         return _merge(store, run, cs, actor.source, note)
@@ -305,6 +327,7 @@ def merge(store: Store, run: Run, centroids: Iterable[int], source: Actor | str 
 
 def _merge(store: Store, run: Run, centroids: Iterable[int], source: str, note: str | None = None) -> PoseGroups:
     cs = _pose_centroids(run, centroids)
+    note = " ".join(note.split()) if note else None
     if len(cs) < 2:
         raise ValueError("merge needs at least two different centroids")
     add = [GroupMark(MarkKind.MERGE, cs[0], c, note, DescriptionStatus.OK, source) for c in cs[1:]]
@@ -397,7 +420,84 @@ def group_rows(store: Store, run: Run, groups: PoseGroups | None = None) -> list
                      "excluded": g.excluded,
                      "named": {c: describe_centroid(run, desc, c, mark_auto=True) for c in g.members},
                      "size": int(sum(run.centroids[c].size for c in g.members)),
-                     "marks": [f"{m.kind} {'+'.join(map(str, m.centroids))}"
-                               + (" [needs review]" if m.status == DescriptionStatus.NEEDS_REVIEW else "")
-                               for m in on]})
+                     "reasons": list(g.reasons),
+                     "marks": [mark_words(m, run, desc) for m in on]})
     return rows
+
+
+_VERB = {MarkKind.MERGE: "Merged", MarkKind.SPLIT: "Split off", MarkKind.EXCLUDE: "Excluded",
+         MarkKind.DESIRABLE: "Desirable", MarkKind.REJECT: "Kept apart"}
+
+
+def mark_words(m: GroupMark, run: Run, descriptions: Mapping[int, Description | str]) -> str:
+    """A mark in words, naming centroids by their description (which follows them to retrained
+    runs, unlike a centroid number), with the reason, who and when: 'Excluded “Sitting” — junk —
+    by app, 2026-12-06 20:30 UTC'."""
+    what = " + ".join(f"“{describe_centroid(run, descriptions, c)}”" for c in m.centroids)
+    parts = [f"{_VERB[m.kind]} {what}"]
+    if m.note:
+        parts.append(f"as “{m.note}”" if m.kind is MarkKind.MERGE else m.note)
+    parts.append(f"by {m.source or 'someone'}" + (f", {when(m.updated_at)}" if m.updated_at else ""))
+    if m.status == DescriptionStatus.NEEDS_REVIEW:
+        parts.append("needs review")
+    return " — ".join(parts)
+
+
+def also_named(store: Store, run: Run, c: int, text: str) -> list[int]:
+    """The other centroids a description ``text`` written for centroid ``c`` names too: its
+    group mates called by the group's name (those without a description of their own, when ``c``
+    would give the group its name) and the centroids already called ``text`` (same description:
+    one pose group). Empty when the text names only ``c``."""
+    c = _centroid(run, c)
+    desc = dict(store.descriptions(run.run_id))
+    marks = store.group_marks(run.run_id)
+    desc[c] = Description(c, text, DescriptionStatus.OK)
+    after = build_groups(run, desc, marks)
+    g = after.get(after.group_of(c))
+    if _key(g.label) != _key(text):   # the group keeps another name (a merge name or another's words)
+        return []
+    return [m for m in g.members if m != c and not _human(desc, m)] + \
+        [m for m in g.members if m != c and _human(desc, m) and _key(_human(desc, m)) == _key(text)]
+
+
+def last_change(store: Store, run: Run) -> list[dict]:
+    """The rows of the run's latest pose-group edit (one transaction: one time stamp) in the mark
+    history, oldest first; empty when there is none."""
+    h = store.group_mark_history(run.run_id)
+    if h.empty:
+        return []
+    last = h[h["created_at"] == h["created_at"].max()]
+    return last.to_dict("records")
+
+
+def describe_change(rows: list[dict], run: Run, descriptions: Mapping[int, Description | str]) -> str:
+    """The edit :func:`last_change` returned, in words."""
+    out = []
+    for r in rows:
+        m = _history_mark(r)
+        out.append(("Cleared: " if r["action"] == "clear" else "") + mark_words(
+            replace(m, source=_text(r.get("source")), updated_at=float(r["created_at"])), run, descriptions))
+    return "; ".join(out)
+
+
+def _text(v) -> str | None:
+    return v if isinstance(v, str) and v else None   # a history cell: None / NaN when empty
+
+
+def _history_mark(r: dict) -> GroupMark:
+    other = r.get("other")
+    other = None if other is None or other != other or int(other) < 0 else int(other)
+    return GroupMark(MarkKind(r["kind"]), int(r["centroid"]), other, _text(r.get("note")),
+                     DescriptionStatus(_text(r.get("status")) or "ok"))
+
+
+def undo_last(store: Store, run: Run, source: Actor | str = "person") -> PoseGroups:
+    """Take back the run's latest pose-group edit (:func:`changes.undo_mark_edit`: marks it set are
+    cleared, marks it cleared are set again; the undo is an edit itself, so undoing twice redoes)."""
+    from . import changes  # changes reads the history the edits here write
+
+    edits = changes.mark_history(store, run.run_id)
+    if not edits:
+        raise ValueError(f"run {run.run_id} has no pose-group change to undo")
+    changes.undo_mark_edit(store, run, edits[-1].id, source)
+    return pose_groups(store, run)
