@@ -349,7 +349,10 @@ def test_groups_and_marks_survive_retraining_10_4_10(data_copy):
     grp.mark_desirable(store, r0, 7)
     grp.split(store, r0, 9)
     grp.reject_proposal(store, r0, 0, 6)
-    before_groups = grp.pose_groups(store, r0).to_dict()
+    def same(groups):   # members, labels, flags (the reasons name who carried a mark, and when)
+        return [{k: v for k, v in g.items() if k != "reasons"} for g in groups.to_dict()["groups"]]
+
+    before_groups = same(grp.pose_groups(store, r0))
     before_marks = {(m.kind, m.centroids) for m in store.group_marks(r0.run_id)}
     assert len(before_marks) == 7
 
@@ -365,7 +368,7 @@ def test_groups_and_marks_survive_retraining_10_4_10(data_copy):
     np.testing.assert_allclose(new.kmeans.cluster_centers_, r0.kmeans.cluster_centers_, atol=1e-5)
     # the same centroids again: every mark is back where the analyst put it, the groups are the same
     assert {(m.kind, m.centroids) for m in store.group_marks(new.run_id)} == before_marks
-    assert grp.pose_groups(store, new).to_dict() == before_groups
+    assert same(grp.pose_groups(store, new)) == before_groups
     assert store.unplaced(new.run_id) == []
     assert {c: d.text for c, d in store.descriptions(new.run_id).items()} == {3: "Back, full length",
                                                                               1: "Back, waist up"}
