@@ -121,7 +121,8 @@ def test_groups_say_why_and_a_merge_name_labels_the_group(store):
     assert g.get(3).reasons == ("mirror pair (one pose facing left and right)",) and g.get(2).reasons == ()
     g = grp.merge(store, run, [0, 2], "ana", "  Standing   or sitting ")
     assert g.get(0).members == (0, 1, 2) and g.get(0).label == "Standing or sitting"   # the name, not a member's
-    assert any(r.startswith("merged as “Standing or sitting” by ana, ") and r.endswith("UTC") for r in g.get(0).reasons)
+    assert any(r.startswith("merged as “Standing or sitting” by ") and "ana" in r and r.endswith("UTC")
+               for r in g.get(0).reasons)
     assert [m.note for m in store.group_marks(run.run_id) if m.kind is MarkKind.MERGE] == ["Standing or sitting"]
     hist = store.group_mark_history(run.run_id)
     assert "Standing or sitting" in set(hist["note"])                     # kept in the history too
@@ -136,7 +137,7 @@ def test_marks_in_words_with_reason_author_time_and_descriptions_not_numbers(sto
     grp.exclude(store, run, 1, "junk", "bo")
     row = next(r for r in grp.group_rows(store, run) if r["group"] == 1)
     (words,) = row["marks"]
-    assert words.startswith("Excluded “Sitting” — junk — by bo, 20") and words.endswith("UTC")
+    assert words.startswith("Excluded “Sitting” — junk — by ") and "bo" in words and words.endswith("UTC")
     assert "1" not in words.split(" — ")[0]                  # no centroid number: retrains renumber
     store.write_labels(run.run_id, [Description(1, "Kneeling", DescriptionStatus.OK, "bo")])
     assert next(r for r in grp.group_rows(store, run) if r["group"] == 1)["marks"][0].startswith("Excluded “Kneeling”")
