@@ -13,6 +13,7 @@ from ui.common import cached_run, class_tag, engine_errors, run_path, store_at
 from ui.history_view import groups_history
 from unpose_core import api
 from unpose_core import app_tables as views
+from unpose_core import changes as chg
 from unpose_core import groups as grp
 from unpose_core.descriptions import dismiss_unplaced, place_unplaced
 from unpose_core.outputs import hints as hnt
@@ -107,7 +108,7 @@ def render(store: Store, run: Run, descs: dict[int, str]) -> None:
 
     def do_undo(what: str) -> None:
         with engine_errors("Cannot undo"):
-            grp.undo_last(store, run, access.current())
+            chg.undo_last(store, run, access.current())
             _done(f"Undone: {what}", icon=":material/undo:")
 
     left, right = st.columns(2)

@@ -120,6 +120,14 @@ def undo_mark_edit(store: Store, run: Run, edit_id: int, by: Actor | str | None 
     return mark_history(store, run.run_id)[-1]
 
 
+def undo_last(store: Store, run: Run, by: Actor | str | None = None) -> Change:
+    """Take back the run's latest pose-group edit (:func:`undo_mark_edit`); undoing twice redoes."""
+    edits = mark_history(store, run.run_id)
+    if not edits:
+        raise ValueError(f"run {run.run_id} has no pose-group change to undo")
+    return undo_mark_edit(store, run, edits[-1].id, by)
+
+
 def audit_table(store: Store, since: float | None = None) -> pd.DataFrame:
     """The audit log, oldest first, with a readable time column (UTC ISO) and details as JSON text."""
     df = store.audit_log(since)

@@ -489,15 +489,3 @@ def _history_mark(r: dict) -> GroupMark:
     other = None if other is None or other != other or int(other) < 0 else int(other)
     return GroupMark(MarkKind(r["kind"]), int(r["centroid"]), other, _text(r.get("note")),
                      DescriptionStatus(_text(r.get("status")) or "ok"))
-
-
-def undo_last(store: Store, run: Run, source: Actor | str = "person") -> PoseGroups:
-    """Take back the run's latest pose-group edit (:func:`changes.undo_mark_edit`: marks it set are
-    cleared, marks it cleared are set again; the undo is an edit itself, so undoing twice redoes)."""
-    from . import changes  # changes reads the history the edits here write
-
-    edits = changes.mark_history(store, run.run_id)
-    if not edits:
-        raise ValueError(f"run {run.run_id} has no pose-group change to undo")
-    changes.undo_mark_edit(store, run, edits[-1].id, source)
-    return pose_groups(store, run)
