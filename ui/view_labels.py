@@ -25,9 +25,12 @@ NEXT_KEY, SKIP_KEY, UNDO_KEY = "n", "s", "u"
 KEEP = "—"   # a select left at this keeps that part of the label in force
 
 
-def current_user() -> str | None:
-    """Who labels: the signed-in user where the app has one, else the OS user (api default)."""
-    return st.session_state.get("user") or None
+def current_actor():
+    """Who labels: the actor the page's gate let in (ui.access; its name is the label's user),
+    else None (the API's default: the OS user)."""
+    from ui import access
+
+    return st.session_state.get(access._KEY)
 
 
 def _words(value) -> str:
@@ -51,7 +54,7 @@ def label_selection(store: Store, hashes: Sequence[str], key: str) -> None:
         with engine_errors("Cannot save the labels"):
             rows = api.label_views(store, hashes, None if facing == KEEP else str(facing),
                                    None if framing == KEEP else str(framing), None if kind == KEEP else str(kind),
-                                   source="analyst", user=current_user())
+                                   source="analyst", by=current_actor())
             st.toast(f"Labelled {len(rows)} images: {rows[0].text}", icon=":material/label:")
 
 
@@ -71,7 +74,7 @@ def reviewer_label(store: Store, content_hash: str | None, key: str, shown: str 
             with engine_errors("Cannot save the correction"):
                 rows = api.label_views(store, [content_hash], None if facing == KEEP else str(facing),
                                        None if framing == KEEP else str(framing),
-                                       None if kind == KEEP else str(kind), source="reviewer", user=current_user())
+                                       None if kind == KEEP else str(kind), source="reviewer", by=current_actor())
                 st.toast(f"Saved: this photo shows {rows[0].text}", icon=":material/check:")
 
 
@@ -99,7 +102,7 @@ def _current(queue, s: dict) -> str | None:
 def _save(store: Store, h: str, pending: dict) -> None:
     before = store.view_labels([h]).get(h)
     api.label_views(store, [h], pending.get("facing"), pending.get("framing"), source="analyst",
-                    user=current_user())
+                    by=current_actor())
     s = _state()
     s["history"].append((h, None if before is None else before.to_dict()))
     s["pending"], s["front"] = {}, None
