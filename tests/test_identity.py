@@ -22,8 +22,11 @@ from unpose_core import jobs, lineage
 from unpose_core.cli import main as cli_main
 from unpose_core.config import TrainConfig
 from unpose_core.descriptions import mark_reviewed, remove_description
+from unpose_core.evaluation.tuning import tune as tune_cohorts
 from unpose_core.identity import Action, Actor, Forbidden, Role
+from unpose_core.operating import reset as reset_cohort
 from unpose_core.outputs.hints import set_group_hint
+from unpose_core.reviews import submit_review
 from unpose_core.store import Store
 from unpose_core.training import train
 
@@ -152,6 +155,9 @@ def _actions(store: Store, run, data: Path, tmp: Path):
         (Action.ACTIVATE, lambda a: api.activate_run(store, run.run_id, by=a)),
         (Action.RESTORE, lambda a: api.restore(data, tmp / "before.sqlite", by=a)),
         (Action.ROLES, lambda a: api.audit(store, by=a)),
+        (Action.JUDGE, lambda a: submit_review(store, run, "p1", [], "someone", actor=a)),
+        (Action.TUNE, lambda a: tune_cohorts(store, run, actor=a)),
+        (Action.TUNE, lambda a: reset_cohort(store, "Clothing / T-shirts", actor=a)),
     ]
 
 

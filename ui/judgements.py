@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import access
 from unpose_core.records import GroupVerdict, Verdict
 from unpose_core.reviews import latest_review, next_to_review, submit_review
 from unpose_core.runs import Run
@@ -111,8 +112,8 @@ def render_judgements(store: Store, run: Run, suggestion: Suggestion) -> None:
 
         def submit(then_next: bool) -> None:
             try:
-                submit_review(store, run, pid, verdicts(), reviewer)
-            except ValueError as exc:
+                submit_review(store, run, pid, verdicts(), reviewer, actor=access.current())
+            except (ValueError, PermissionError) as exc:
                 st.session_state[f"{base}|error"] = str(exc)
                 return
             msg = f"Saved the review of {pid}."
@@ -182,7 +183,11 @@ def render_cohort_settings(store: Store, run: Run) -> None:
     c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
     by = (st.session_state.get(REVIEWER_KEY) or "").strip() or "app"
     if c1.button("Tune from the reviews", key="cohorts-tune", icon=":material/tune:"):
-        res = api.cohorts(store, run, tune=True, by=by)["tuning"]
+        try:
+            res = api.cohorts(store, run, tune=True, by=by, actor=access.current())["tuning"]
+        except PermissionError as exc:
+            st.error(str(exc), icon=":material/block:")
+            return
         st.session_state["cohorts-msg"] = (
             "; ".join(f"{t['cohort_name']}: F1 {t['default']['f1']:.2f} with the defaults -> about "
                       f"{t['estimate']['f1']:.2f} held out" for t in res["tuned"])
@@ -192,7 +197,11 @@ def render_cohort_settings(store: Store, run: Run) -> None:
     pick = c2.selectbox("Cohort", tuned, key="cohorts-reset-pick", placeholder="A tuned cohort",
                         index=None if not tuned else 0, disabled=not tuned)
     if c3.button("Reset to defaults", key="cohorts-reset", disabled=not tuned, icon=":material/restart_alt:"):
-        api.cohorts(store, run, reset=pick, by=by)
+        try:
+            api.cohorts(store, run, reset=pick, by=by, actor=access.current())
+        except PermissionError as exc:
+            st.error(str(exc), icon=":material/block:")
+            return
         st.session_state["cohorts-msg"] = f"{pick}: back on the defaults (the history keeps the tuned settings)."
         st.rerun()
     msg = st.session_state.pop("cohorts-msg", None)

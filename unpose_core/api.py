@@ -277,23 +277,26 @@ def judgements(data=None, run_id: str | None = None) -> pd.DataFrame | None:
         return judgement_table(store, run_id) if run_id else None
 
 
-def submit_review(data, product_id: str, verdicts: Sequence, by: str, run_id: str | Run | None = None):
+def submit_review(data, product_id: str, verdicts: Sequence, by: str, run_id: str | Run | None = None,
+                  actor=None):
     """Store a reviewer's verdicts on one product's pose groups (``records.GroupVerdict``, or dicts
-    with verdict, members, label, rank, photo) in one go; returns the ``records.Review``."""
+    with verdict, members, label, rank, photo) in one go; returns the ``records.Review``.
+    ``actor``: who acts (``identity.Actor``, or how a local call came: 'cli', 'app'), a reviewer at least."""
     from .records import GroupVerdict
     from .reviews import submit_review as submit
 
     vs = [v if isinstance(v, GroupVerdict) else GroupVerdict(**v) for v in verdicts]
     with _opened(data) as store:
-        return submit(store, _run_of(store, run_id), product_id, vs, by)
+        return submit(store, _run_of(store, run_id), product_id, vs, by, actor=actor)
 
 
 def cohorts(data=None, run_id: str | Run | None = None, *, tune: bool = False, reset: str | None = None,
-            by: str | None = None, min_reviews: int | None = None) -> dict:
+            by: str | None = None, min_reviews: int | None = None, actor=None) -> dict:
     """Each cohort's suggestion settings and where they came from (defaults, tuned from reviews,
     reset). ``tune``: first choose the settings of every cohort with enough reviewed products
     (``operating``; ``min_reviews``, default ``OperatingOptions.min_reviews``) by F1 on the reviews;
-    ``reset``: first put that cohort (key or name) back on the defaults. ``by``: who did it."""
+    ``reset``: first put that cohort (key or name) back on the defaults. ``by``: who did it;
+    ``actor``: who acts (``identity``; tuning and resetting need an analyst)."""
     from .evaluation.tuning import tune as tune_cohorts
     from .operating import OperatingOptions, cohort_table
     from .operating import reset as reset_cohort
@@ -302,11 +305,11 @@ def cohorts(data=None, run_id: str | Run | None = None, *, tune: bool = False, r
         run = _run_of(store, run_id)
         out: dict = {"run_id": run.run_id}
         if reset is not None:
-            row = reset_cohort(store, reset, by)
+            row = reset_cohort(store, reset, by, actor=actor)
             out["reset"] = row.cohort
         if tune:
             opts = OperatingOptions() if min_reviews is None else OperatingOptions(min_reviews=min_reviews)
-            out["tuning"] = tune_cohorts(store, run, opts, by=by).to_dict()
+            out["tuning"] = tune_cohorts(store, run, opts, by=by, actor=actor).to_dict()
         out["cohorts"] = cohort_table(store, run)
         return out
 

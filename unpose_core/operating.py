@@ -38,6 +38,7 @@ from itertools import product as _grid
 import pandas as pd
 
 from .config import SuggestConfig
+from .identity import Action, Actor, acting, performing
 from .rank import cohort_keys, cohort_name
 from .records import CohortSettings, SettingsSource
 from .runs import Run
@@ -142,12 +143,16 @@ def source_text(row: CohortSettings | None) -> str:
     return f"{cohort_name(row.cohort)}'s settings, {estimate_text(row.estimate)}"
 
 
-def reset(store: Store, cohort: str, by: str | None = None) -> CohortSettings:
+def reset(store: Store, cohort: str, by: str | None = None, actor: Actor | str | None = None) -> CohortSettings:
     """Put a cohort back on the defaults (a 'reset' row; the history keeps the tuned ones).
-    ``cohort``: its key ('Clothing|T-shirts') or its name ('Clothing / T-shirts')."""
+    ``cohort``: its key ('Clothing|T-shirts') or its name ('Clothing / T-shirts'). ``actor``: who
+    acts (an analyst at least: checked first, audited); a signed-in actor's name is the row's ``by``."""
+    who = acting(store.data_dir, actor, Action.TUNE)   # refused before anything else is read
     key = cohort_key_of(store, cohort)
-    return store.add_cohort_settings([CohortSettings(key, SettingsSource.RESET, settings_of(SuggestConfig()),
-                                                     {}, None, by)])[0]
+    with performing(store, who, Action.TUNE, f"cohort settings of {key}", {"reset": True}):
+        by = who.name if who.signed_in else (by or who.name)
+        return store.add_cohort_settings([CohortSettings(key, SettingsSource.RESET, settings_of(SuggestConfig()),
+                                                         {}, None, by)])[0]
 
 
 def cohort_key_of(store: Store, cohort: str) -> str:

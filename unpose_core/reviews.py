@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .identity import Action, Actor, acting, performing
 from .reading import label_views
 from .records import GroupVerdict, Judgement, Review, Verdict
 from .runs import Run
@@ -29,14 +30,24 @@ from .store import Store
 QUEUE_ORDERS = ("worst", "best", "catalogue")
 
 
-def submit_review(store: Store, run: Run, product_id: str, verdicts: Sequence[GroupVerdict], by: str) -> Review:
+def submit_review(store: Store, run: Run, product_id: str, verdicts: Sequence[GroupVerdict], by: str,
+                  actor: Actor | str | None = None) -> Review:
     """Store one product's review (all verdicts in one transaction) and its per-class judgement.
-    ``by``: the reviewer (required, first thing the panel asks). Raises ValueError for a
+    ``by``: the reviewer (required, first thing the panel asks). ``actor``: who acts
+    (:func:`identity.performing`, a reviewer at least; checked before anything is stored and
+    audited); a signed-in actor is the reviewer, whatever name was typed. Raises ValueError for a
     verdict on a class the run does not have, a group judged twice, or a 'have' photo that is not
     one of the listing's."""
-    by = (by or "").strip()
+    who = acting(store.data_dir, actor, Action.JUDGE)
+    by = who.name if who.signed_in else (by or "").strip()
     if not by:
         raise ValueError("say who is reviewing first (a name): a review is stored with its reviewer")
+    with performing(store, who, Action.JUDGE, f"review of {product_id}", {"reviewer": by, "groups": len(verdicts)}):
+        return _submit(store, run, product_id, verdicts, by, who)
+
+
+def _submit(store: Store, run: Run, product_id: str, verdicts: Sequence[GroupVerdict], by: str,
+            who: Actor) -> Review:
     products = store.products()
     if str(product_id) not in set(products["product_id"].astype(str)):
         raise ValueError(f"no product {product_id!r} in the catalogue")
@@ -60,7 +71,8 @@ def submit_review(store: Store, run: Run, product_id: str, verdicts: Sequence[Gr
         view = view_of_group(run, v.members) if v.verdict is Verdict.HAVE else None
         if view:
             label_views(store, [v.photo], **view, source="reviewer", user=by,
-                        note=f"review {review.id}: shows {v.label or list(v.members)}")
+                        note=f"review {review.id}: shows {v.label or list(v.members)}",
+                        by=who if who.signed_in else who.via)
     suggested = sorted((v for v in verdicts if v.rank is not None and v.verdict is not Verdict.UNSURE),
                        key=lambda v: v.rank)
     store.add_judgement(Judgement(run.run_id, str(product_id), [v.members[0] for v in suggested],

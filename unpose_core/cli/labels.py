@@ -183,7 +183,7 @@ def cmd_cohorts(args) -> int:
 
     if args.min_reviews is not None and not args.tune:
         raise CliError("--min-reviews goes with --tune")
-    out = api.cohorts(open_store(args), args.run, tune=args.tune, reset=args.reset, by=SOURCE,
+    out = api.cohorts(open_store(args), args.run, tune=args.tune, reset=args.reset, actor=SOURCE,
                       min_reviews=args.min_reviews)
     table = out["cohorts"]
     if args.json:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import SuggestConfig
 from ..groups import PoseGroups, pose_groups
+from ..identity import Action, Actor, acting, performing
 from ..listing import read_listing
 from ..operating import OperatingOptions, settings_of
 from ..rank import cohort_keys, cohort_name
@@ -154,9 +155,20 @@ class TuneResult:
 
 
 def tune(store: Store, run: Run, options: OperatingOptions | None = None, by: str | None = None,
-         save: bool = True) -> TuneResult:
+         save: bool = True, actor: Actor | str | None = None) -> TuneResult:
     """Choose each sufficiently reviewed cohort's settings (see the module docstring) and, with
-    ``save``, store them as its new operating point. Cohorts with too few reviews are untouched."""
+    ``save``, store them as its new operating point. Cohorts with too few reviews are untouched.
+    ``actor``: who acts (an analyst at least, checked before anything is computed; a saving tune
+    is audited); a signed-in actor's name is the rows' ``by``."""
+    who = acting(store.data_dir, actor, Action.TUNE)
+    by = who.name if who.signed_in else (by or who.name)
+    if not save:
+        return _tune(store, run, options, by, save)
+    with performing(store, who, Action.TUNE, "cohort settings from the reviews", {"run": run.run_id}):
+        return _tune(store, run, options, by, save)
+
+
+def _tune(store: Store, run: Run, options: OperatingOptions | None, by: str, save: bool) -> TuneResult:
     t0 = time.perf_counter()
     options = options or OperatingOptions()
     options.validate()
