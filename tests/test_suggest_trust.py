@@ -338,7 +338,8 @@ def test_demo_suggestion_json_and_cli_show_status_and_confidence(demo_data_dir, 
     capsys.readouterr()
     assert main(["suggest", pid, "--json", "-q", "--data-dir", str(demo_data_dir)]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["status"] == MISSING and d["reason"] and d["settings"] == SuggestConfig().to_dict() | {"min_share": 0.0}
+    assert d["status"] == MISSING and d["reason"] and d["settings"] == SuggestConfig().to_dict() | {"min_share": 0.0,
+                                                                                       "source": "the defaults"}
     assert {"confidence", "closest", "group", "members", "support_low", "why"} <= set(d["missing"][0])
     assert main(["suggest", pid, "--min-confidence", "0.99", "-q", "--data-dir", str(demo_data_dir)]) == 0
     out = capsys.readouterr().out
