@@ -27,10 +27,10 @@ KEEP = "—"   # a select left at this keeps that part of the label in force
 
 def current_actor():
     """Who labels: the actor the page's gate let in (ui.access; its name is the label's user),
-    else None (the API's default: the OS user)."""
+    the OS user outside the frame."""
     from ui import access
 
-    return st.session_state.get(access._KEY)
+    return access.current()
 
 
 def _words(value) -> str:
