@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_clusters as bc  # noqa: E402  (the data dir, its map and the server-side timing)
 
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_steps import draw_lasso  # noqa: E402  (the lasso the Chromium test draws)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -86,14 +89,7 @@ def browser_times(base: str) -> dict:
             paint = time.perf_counter() - t0
             points = page.evaluate("""() => document.querySelector('.js-plotly-plot')._fullData
                 .reduce((n, t) => n + (t.x ? t.x.length : 0), 0)""")
-            box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-            page.mouse.move(x0 + w / 2, y0 + h / 2)
-            page.locator('.js-plotly-plot .modebar-btn[data-val="lasso"]').first.click()
-            page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
-            page.mouse.down()
-            for fx, fy in ((0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)):
-                page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+            draw_lasso(page, page.locator(".js-plotly-plot .nsewdrag").first.bounding_box())
             t1 = time.perf_counter()
             page.mouse.up()
             page.wait_for_selector("text=/Selected: [\\d,]+ images?/", timeout=600_000)

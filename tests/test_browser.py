@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from apphelpers import ROOT, copy_data_dir, streamlit_server
+from browser_steps import draw_lasso
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -202,7 +203,7 @@ def test_every_page_in_chromium(server):
             assert page.get_by_text("Nothing selected yet.").count() == 1
             box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
             assert box, "plot drag layer not found"
-            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+            x0, y0 = box["x"], box["y"]
             # a plain click on a dot, in the mode the map opens in, selects it (issue 25)
             dot = page.evaluate("""() => {
                 const gd = document.querySelector('.js-plotly-plot'), L = gd._fullLayout;
@@ -213,12 +214,7 @@ def test_every_page_in_chromium(server):
             wait_ready(page)
             assert len(grid_images(page)) >= 1, "a clicked dot did not show its image"
             # lasso a region of the map from the chart's toolbar: the selected images appear below it
-            page.mouse.move(x0 + w / 2, y0 + h / 2)
-            page.locator('.js-plotly-plot .modebar-btn[data-val="lasso"]').first.click()
-            page.mouse.move(x0 + 0.02 * w, y0 + 0.02 * h)
-            page.mouse.down()
-            for fx, fy in ((0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)):
-                page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+            draw_lasso(page, box)
             page.mouse.up()
             page.wait_for_function("""() => document.querySelectorAll(
                 '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').length > 24""", timeout=30_000)
