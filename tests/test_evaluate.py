@@ -479,9 +479,10 @@ def test_evaluate_page_shows_saved_results_and_runs_a_job(app_copy, demo_eval):
         store.close()
 
 
-def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
+def test_product_page_review_is_stored_only_on_submit(app_copy, demo_store, demo_run):
     from unpose_core.catalog.selection import select_sets
     from unpose_core.evaluation.judgements import latest_judgement
+    from unpose_core.groups import pose_groups
     from unpose_core.store import Store
     from unpose_core.suggestions import suggest_for_product
 
@@ -492,24 +493,28 @@ def test_product_page_review_is_saved_at_once(app_copy, demo_store, demo_run):
     at = _open("pages/5_Product.py")
     at.selectbox(key="product-pick").set_value(pid).run()
     assert not at.exception, [e.value for e in at.exception]
-    base = f"judge|{demo_run.run_id}|{pid}"
-    first = sug.missing[0].pose_class
-    at.checkbox(key=f"{base}|c{first}").check().run()
-    assert not at.exception, [e.value for e in at.exception]
+    base = f"review|{demo_run.run_id}|{pid}"
+    at.text_input(key="reviewer-name").set_value("Asha").run()
+    at.button(key=f"{base}|kY").click().run()          # key Y: the first suggested pose is missing
+    first = sug.missing[0].members[0]
     store = Store(app_copy)
     try:
+        assert latest_judgement(store, demo_run.run_id, pid) is None   # nothing stored before the submit
+        suggested = {c for m in sug.missing for c in m.members}
+        extra = next(g for g in pose_groups(store, demo_run).groups if not set(g.members) & suggested
+                     and not g.excluded)
+        at.multiselect(key=f"{base}|added").set_value([extra.id]).run()
+        assert latest_judgement(store, demo_run.run_id, pid) is None
+        at.button(key=f"{base}|submit").click().run()
+        assert not at.exception, [e.value for e in at.exception]
         j = latest_judgement(store, demo_run.run_id, pid)
-        assert j is not None and j.confirmed == [first]
-        assert j.suggested == [m.pose_class for m in sug.missing]
-        assert j.labels.get(first)            # the demo's labels give the class a view
-        extra = next(c.id for c in demo_run.centroids if c.id not in j.suggested)
-        at.multiselect(key=f"{base}|added").set_value([extra]).run()
-        j2 = latest_judgement(store, demo_run.run_id, pid)
-        assert j2.added == [extra] and j2.confirmed == [first] and j2.id > j.id
-        assert any("Saved" in c.value and "1 added" in c.value for c in at.caption)
+        # the others were left without a verdict: saved as not sure, so neither confirmed nor rejected
+        assert j is not None and j.confirmed == [first] and j.suggested == [first] and j.reviewer == "Asha"
+        assert j.added == [extra.members[0]]
+        assert any("Saved the review" in s.value for s in at.success)
         # the Evaluate page scores the active run with it
         ev = _open("pages/7_Evaluate.py")
-        jt = ev.dataframe[-1].value
+        jt = next(d.value for d in ev.dataframe if "confirmed" in d.value.columns)
         assert jt.loc[ALL, "confirmed"] == 1 and jt.loc[ALL, "added"] == 1
     finally:
         store.close()
