@@ -73,8 +73,17 @@ def test_queue_keys_and_reviewer_correction_show_in_views_status(served, capsys)
             wait_ready(page)
             page.get_by_text("This photo actually shows …").first.click()
             exp = page.locator('[data-testid="stExpander"]', has_text="Save correction").first
-            exp.locator('[data-testid="stSelectbox"]').nth(2).click()     # kind
-            page.get_by_role("option", name="size chart or text").click()
+            exp.get_by_role("button", name="Save correction").wait_for(timeout=30_000)
+            for attempt in range(3):   # the page may rerun while the list opens: open it again
+                exp.locator('[data-testid="stSelectbox"]').nth(2).click()     # kind
+                try:
+                    page.get_by_role("option", name="size chart or text").click(timeout=15_000)
+                    break
+                except Exception:
+                    if attempt == 2:
+                        raise
+                    page.keyboard.press("Escape")
+                    wait_ready(page)
             exp.get_by_role("button", name="Save correction").click()
             page.wait_for_selector("text=/Saved: this photo shows/", timeout=30_000)
             wait_ready(page)
