@@ -11,6 +11,7 @@ ballast is gone (a copy of the main file alone would miss the committed WAL).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -69,7 +70,7 @@ def fill(fs: Path, leave: int = 0) -> Path:
 
 def _check_db(data_dir: Path) -> dict[str, float]:
     """``PRAGMA integrity_check`` passes; the cached poses (content_hash -> created_at)."""
-    with sqlite3.connect(data_dir / "unposed.sqlite") as c:
+    with contextlib.closing(sqlite3.connect(data_dir / "unposed.sqlite")) as c, c:
         assert c.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         return dict(c.execute("SELECT content_hash, created_at FROM poses"))
 
@@ -201,9 +202,9 @@ def test_train_on_a_full_disk_leaves_no_half_run(extracted, small_fs, capsys):
     ballast.unlink()
     assert _check_db(data) == poses
     assert not list((data / "runs").glob("*")) if (data / "runs").exists() else True   # no half-written run
-    with sqlite3.connect(data / "unposed.sqlite") as c:
+    with contextlib.closing(sqlite3.connect(data / "unposed.sqlite")) as c, c:
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
     assert main(["train", "--k", "3", "--data-dir", str(data), "-q"]) == 0
-    with sqlite3.connect(data / "unposed.sqlite") as c:
+    with contextlib.closing(sqlite3.connect(data / "unposed.sqlite")) as c, c:
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
     assert len(list((data / "runs").iterdir())) == 1

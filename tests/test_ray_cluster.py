@@ -16,6 +16,7 @@ subprocesses (a driver whose head dies must not be this test process).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -124,7 +125,7 @@ def _unposed(*args: str) -> subprocess.Popen:
 
 
 def _committed(data: Path) -> dict[str, float]:
-    with sqlite3.connect(data / "unposed.sqlite", timeout=10) as c:
+    with contextlib.closing(sqlite3.connect(data / "unposed.sqlite", timeout=10)) as c, c:
         return dict(c.execute("SELECT content_hash, created_at FROM poses"))
 
 
@@ -215,7 +216,7 @@ def test_a_worker_node_lost_mid_run_loses_and_repeats_nothing(cluster, imported_
         sub = images.loc[images["product_id"].str.startswith("sub-"), "content_hash"].tolist()
     finally:
         subjects.close()
-    with sqlite3.connect(data / "unposed.sqlite") as c:   # the report must extract these again
+    with contextlib.closing(sqlite3.connect(data / "unposed.sqlite")) as c, c:   # the report must extract these again
         c.executemany("DELETE FROM poses WHERE content_hash=?", [(h,) for h in sub])
     local = copy_data_dir(data, tmp_path / "local")
     code, _, err = _finish(_unposed("report", "--engine", "ray", "--address", cluster.address, "--data-dir",
@@ -243,10 +244,12 @@ def test_the_head_lost_mid_run_stops_with_one_clear_error_and_a_rerun_continues(
           f"later (grace {ray_engine.CLUSTER_GRACE:g} s), exit {code}, {len(_committed(data))} saved: {errors}")
     assert code == 2 and len(errors) == 1, err[-3000:]
     assert "head" in errors[0] and "stopped answering" in errors[0] and "re-run continues" in errors[0]
-    assert f"{len(before)} of {n_images} images were saved before" in errors[0]
     assert stopped < ray_engine.CLUSTER_GRACE + 30
     saved = _committed(data)
-    assert {h: saved[h] for h in before} == before and len(saved) < n_images
+    # the message counts what was saved when the run stopped (a batch may land between the removal
+    # and the stop, so at least what was saved at the removal)
+    assert f"{len(saved)} of {n_images} images were saved before" in errors[0]
+    assert {h: saved[h] for h in before} == before and len(before) <= len(saved) < n_images
 
     # the re-run continues on a local Ray (the cluster is gone)
     code, out, err = _finish(_unposed("extract", "--engine", "ray", "--actors", "1", "--data-dir", str(data), "-q",

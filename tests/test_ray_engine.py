@@ -7,6 +7,7 @@ except under ``CI=true`` where a missing ray fails. Each Ray run here is a local
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -118,7 +119,7 @@ def test_ray_matches_local_engine(stores):
 
 
 def _created_at(store: Store) -> dict[str, float]:
-    with sqlite3.connect(store.path) as c:
+    with contextlib.closing(sqlite3.connect(store.path)) as c, c:
         return dict(c.execute("SELECT content_hash, created_at FROM poses"))
 
 
@@ -175,7 +176,7 @@ def test_cli_options_belong_to_their_engine(stores, capsys):
 # -- the report's poses (`unposed report --engine ray`) ----------------------------------------------
 
 def _delete_poses(store: Store, hashes) -> None:
-    with sqlite3.connect(store.path) as c:
+    with contextlib.closing(sqlite3.connect(store.path)) as c, c:
         c.executemany("DELETE FROM poses WHERE content_hash=?", [(h,) for h in hashes])
 
 
