@@ -29,6 +29,7 @@ History:
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,12 +57,56 @@ class CorruptDatabase(StoreError):
 FRESH_SECONDS = 5.0   # a 0-byte database younger than this is one another process is creating
 
 
+# Database files this process has a connection on (resolved path -> number of connections).
+# POSIX drops every lock a process holds on a file when it closes *any* descriptor of that file,
+# so reading a live database's header here would silently strip this process's SQLite locks:
+# another process then believes it is the last reader, checkpoints and deletes the WAL and its
+# index under us, and the next open here fails with "disk I/O error". SQLite's own connections
+# avoid this (it defers such closes); our raw header read must too.
+_OPEN: dict[str, int] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _key(path: Path) -> str:
+    return str(Path(path).resolve())
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that keeps :data:`_OPEN` up to date."""
+
+    _key: str | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            key, self._key = self._key, None
+            if key is not None:
+                _release(key)
+
+
+def _release(key: str) -> None:
+    with _OPEN_LOCK:
+        _OPEN[key] -= 1
+        if not _OPEN[key]:
+            del _OPEN[key]
+
+
 def check_file(path: Path) -> None:
     """Refuse a database file that is plainly damaged, in constant time, before SQLite opens it:
     a 0-byte file (SQLite would silently make it a new, empty data dir), a file without SQLite's
     header, and one shorter than the pages its header declares (truncated). Damage inside the
-    pages shows when they are read: :func:`is_corruption` tells it from other SQLite errors."""
+    pages shows when they are read: :func:`is_corruption` tells it from other SQLite errors.
+    A file this process already has a connection on was checked when that one opened, and is
+    not read again (closing the read would drop that connection's locks: see :data:`_OPEN`)."""
     path = Path(path)
+    with _OPEN_LOCK:   # held while reading, so no connection of ours opens the file meanwhile
+        if _key(path) in _OPEN:
+            return
+        _check_unopened(path)
+
+
+def _check_unopened(path: Path) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -381,8 +426,16 @@ def prepare(conn: sqlite3.Connection, data_dir: Path, path: Path) -> int:
 def connect(path: Path) -> sqlite3.Connection:
     """An autocommit connection (transactions are explicit: ``BEGIN IMMEDIATE`` ... ``COMMIT``)
     in WAL mode, so the app reads while a job writes."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000,
-                           isolation_level=None)
+    key = _key(path)
+    with _OPEN_LOCK:   # registered before SQLite opens the file: check_file leaves it alone from now on
+        _OPEN[key] = _OPEN.get(key, 0) + 1
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, factory=_Connection)
+    except BaseException:
+        _release(key)
+        raise
+    conn._key = key
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:   # switching a fresh file to WAL needs a moment alone with it
