@@ -14,6 +14,7 @@ from .common import (
     INTERRUPTED,
     CliError,
     Terminated,
+    close_stores,
     common_parser,
     interrupt_behind,
     run_command,
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:   # Ctrl-C, SIGTERM, SIGHUP: the same clean stop
         print(INTERRUPTED, file=sys.stderr)
         code = 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        close_stores()
     ray_engine = sys.modules.get("unpose_core.pose.ray_engine")
     if ray_engine is not None and ray_engine.abandoned():   # a Ray cluster lost its head under us:
         ray_engine.end_process(code)                       # Ray's teardown would crash the exit

@@ -106,10 +106,22 @@ def run_command(args) -> int:
         return EXIT_USAGE
 
 
+OPENED: list = []   # the stores this command opened: :func:`close_stores` closes them when it ends
+
+
 def open_store(args):
     """The data dir's store (--data-dir, else $UNPOSED_DATA_DIR, else ~/.unposed), opened once per
-    command and handed to the API functions, which leave it open."""
-    return api.open_store(args.data_dir)
+    command and handed to the API functions, which leave it open; closed when the command ends."""
+    store = api.open_store(args.data_dir)
+    OPENED.append(store)
+    return store
+
+
+def close_stores() -> None:
+    """Close the stores the command opened (``main`` is also called in-process: a store left
+    open there keeps its connection until it is collected)."""
+    while OPENED:
+        OPENED.pop().close()
 
 
 def print_json(obj) -> None:

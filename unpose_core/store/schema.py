@@ -31,6 +31,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,17 +73,16 @@ def _key(path: Path) -> str:
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that keeps :data:`_OPEN` up to date."""
+    """A connection that keeps :data:`_OPEN` up to date, when closed and when collected unclosed."""
 
-    _key: str | None = None
+    _released: weakref.finalize | None = None
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            key, self._key = self._key, None
-            if key is not None:
-                _release(key)
+            if self._released is not None:
+                self._released()   # runs once, whichever comes first
 
 
 def _release(key: str) -> None:
@@ -435,7 +435,7 @@ def connect(path: Path) -> sqlite3.Connection:
     except BaseException:
         _release(key)
         raise
-    conn._key = key
+    conn._released = weakref.finalize(conn, _release, key)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:   # switching a fresh file to WAL needs a moment alone with it
