@@ -8,11 +8,10 @@ from ui.clusters import (
     HOVER_IDS_MAX,
     colour,
     map_figure,
-    points,
-    selected_rows,
+    map_view,
+    selected,
     selection_frame,
     selection_panel,
-    trace_rows,
 )
 from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
 from ui.grid import Tile, image_grid
@@ -38,15 +37,19 @@ with frame.page("Clusters") as page:
                if projection.is_computing(run) else
                "Computing the 2-D map of this run (once; it is stored with the run)…")
         with st.spinner(msg):
-            pts = points(store, run)
+            view = map_view(store, run)
     except ENGINE_ERRORS as exc:
         st.error(f"Cannot draw the map of run {run.run_id}: {error_message(exc)}", icon=":material/error:")
-        pts = None
+        view = None
 
-    if pts is not None:
-        hover = ("hover a dot for its product and centroid" if len(pts) <= HOVER_IDS_MAX else
+    if view is not None:
+        pts = view.pts
+        hover = ("hover a dot for its product and centroid" if view.n_drawn <= HOVER_IDS_MAX else
                  "hover a dot for its centroid")
-        st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, one dot each, coloured by "
+        dots = ("one dot each" if not view.sampled else
+                f"{view.n_drawn:,} of them drawn (a random sample of each centroid, so the browser stays quick; "
+                f"a lasso or box takes every image inside it, drawn or not)")
+        st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, {dots}, coloured by "
                    f"centroid (UMAP of the space K-Means clustered). Click a dot, or pick the lasso or box in the "
                    f"chart's toolbar and circle some, to see their images and products; {hover}; click legend "
                    f"entries to hide centroids. "
@@ -55,16 +58,17 @@ with frame.page("Clusters") as page:
         n_fit, n_map = pts.meta.get("fit_sample"), pts.meta.get("n_points", len(pts))
         if n_fit is not None and n_fit < n_map:   # projection.FIT_MAX: large runs fit UMAP on a sample
             st.info(f"The map was fitted on a sample of {n_fit:,} of {n_map:,} points; the other "
-                    f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. Every point is drawn.",
+                    f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. "
+                    + ("Every point is drawn." if not view.sampled else "Every point is on the map."),
                     icon=":material/scatter_plot:")
         event = st.plotly_chart(map_figure(store, run, descs), on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
                                 config={"displaylogo": False, "scrollZoom": True})
-        rows = selected_rows(event, trace_rows(store, run))
-        if rows:
-            selection_panel(store, run, selection_frame(run, pts, rows), descs, backend,
-                            key=f"sel-{run.run_id}")
-            label_selection(store, selection_frame(run, pts, rows)["content_hash"], f"sel-{run.run_id}")
+        rows = selected(event, view)
+        if len(rows):
+            sel = selection_frame(run, pts, rows)
+            selection_panel(store, run, sel, descs, backend, key=f"sel-{run.run_id}")
+            label_selection(store, sel["content_hash"], f"sel-{run.run_id}")
         else:
             st.caption("Nothing selected yet.")
 

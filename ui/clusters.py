@@ -53,7 +53,8 @@ def distinct_palette(min_distance: float = DISTINCT) -> tuple[str, ...]:
 
 
 PALETTE = distinct_palette()
-HOVER_IDS_MAX = 50_000      # above this many points the hover does not name each dot's product
+HOVER_IDS_MAX = 50_000      # above this many drawn dots the hover does not name each dot's product
+MAP_POINTS_MAX = 40_000     # dots drawn at most; a larger map draws a sample (selections still cover every point)
 GRID = 65_535               # positions are drawn on a 0..GRID grid (uint16), the same scale on both axes
 
 
@@ -103,15 +104,43 @@ class MapPoints:
         return [(c, order[bounds[c]:bounds[c + 1]]) for c in range(k) if bounds[c + 1] > bounds[c]]
 
 
+@dataclass(frozen=True, eq=False)
+class MapView:
+    """A run's map as the page draws it and selects from: every point (:class:`MapPoints`), their
+    positions on the drawn grid, and the dots drawn, one trace per centroid. Up to
+    :data:`MAP_POINTS_MAX` points every point is drawn; above, a sample
+    (:func:`unpose_core.projection.draw_sample`) and a lasso or box selects over every point
+    (:func:`selected`)."""
+
+    pts: MapPoints
+    grid: np.ndarray                          # (n, 2) uint16: every point, as drawn (MapPoints.grid)
+    traces: list[tuple[int, np.ndarray]]      # (centroid, its drawn dots' positions in pts) per trace
+    y_order: np.ndarray | None = None         # every point by drawn y (polygon tests), when sampled
+
+    @property
+    def n_drawn(self) -> int:
+        return int(sum(len(m) for _, m in self.traces))
+
+    @property
+    def sampled(self) -> bool:
+        return self.n_drawn < len(self.pts)
+
+    @classmethod
+    def build(cls, pts: MapPoints, k: int, cap: int) -> MapView:
+        drawn = projection.draw_sample(pts.pose_class, cap)
+        traces = [(c, drawn[m]) for c, m in MapPoints.build(pts.xy[drawn], pts.pose_class[drawn]).traces(k)]
+        grid = pts.grid()
+        sampled = len(drawn) < len(pts)
+        return cls(pts, grid, traces, np.argsort(grid[:, 1], kind="stable") if sampled else None)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _points(data_dir: str, run_id: str, run_path_: str,
-            version: tuple) -> tuple[MapPoints, list[tuple[int, np.ndarray]]]:
+def _view(data_dir: str, run_id: str, run_path_: str, version: tuple, cap: int) -> MapView:
     store = store_at(data_dir)
     run = cached_run(data_dir, run_id, run_path_)
     proj = projection.ensure_projection(store, run)
     pc = run.reference["pose_class"].to_numpy()[proj.rows]
-    pts = MapPoints.build(proj.xy, pc, proj.rows, proj.meta)
-    return pts, pts.traces(run.k)
+    return MapView.build(MapPoints.build(proj.xy, pc, proj.rows, proj.meta), run.k, cap)
 
 
 def _key(store: Store, run: Run) -> tuple:
@@ -120,44 +149,41 @@ def _key(store: Store, run: Run) -> tuple:
     return str(store.data_dir), run.run_id, run_path(store, run.run_id), projection.stored_version(run)
 
 
-def points(store: Store, run: Run) -> MapPoints:
-    """Every reference image with a person: map position, class and reference row (loaded once per
-    run and stored map)."""
-    return _points(*_key(store, run))[0]
-
-
-def trace_rows(store: Store, run: Run) -> list[np.ndarray]:
-    """Per trace of the run's map figure: the MapPoints rows of its dots (for selections)."""
-    return [r for _, r in _points(*_key(store, run))[1]]
+def map_view(store: Store, run: Run) -> MapView:
+    """The run's map as drawn (loaded once per run, stored map and :data:`MAP_POINTS_MAX`)."""
+    return _view(*_key(store, run), MAP_POINTS_MAX)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _figure(data_dir: str, run_id: str, run_path_: str, version: tuple, k: int, descriptions: tuple,
+def _figure(data_dir: str, run_id: str, run_path_: str, version: tuple, cap: int, k: int, descriptions: tuple,
             products: bool, height: int) -> go.Figure:
-    pts, traces = _points(data_dir, run_id, run_path_, version)
+    view = _view(data_dir, run_id, run_path_, version, cap)
     names = None
     if products:
-        names = cached_run(data_dir, run_id, run_path_).reference["product_id"].to_numpy(object)[pts.rows]
-    return figure(pts, dict(descriptions), k, height, traces=traces, products=names)
+        names = cached_run(data_dir, run_id, run_path_).reference["product_id"].to_numpy(object)[view.pts.rows]
+    return figure(view.pts, dict(descriptions), k, height, traces=view.traces, products=names, grid=view.grid)
 
 
 def map_figure(store: Store, run: Run, descriptions: dict[int, str], height: int = 620) -> go.Figure:
     """The run's map figure, built once per run and set of descriptions (st.cache_resource); the
-    hover names each dot's product up to :data:`HOVER_IDS_MAX` points."""
-    pts = points(store, run)
-    return _figure(*_key(store, run), run.k,
+    hover names each dot's product up to :data:`HOVER_IDS_MAX` drawn dots."""
+    view = map_view(store, run)
+    return _figure(*_key(store, run), MAP_POINTS_MAX, run.k,
                    tuple(sorted((int(c), str(d)) for c, d in descriptions.items() if 0 <= int(c) < run.k)),
-                   len(pts) <= HOVER_IDS_MAX, height)
+                   view.n_drawn <= HOVER_IDS_MAX, height)
 
 
 def figure(pts: MapPoints, descriptions: dict[int, str], k: int, height: int = 620,
-           traces: list[tuple[int, np.ndarray]] | None = None, products: np.ndarray | None = None) -> go.Figure:
-    """One Scattergl trace per centroid, positions as uint16 (:meth:`MapPoints.grid`).
+           traces: list[tuple[int, np.ndarray]] | None = None, products: np.ndarray | None = None,
+           grid: np.ndarray | None = None) -> go.Figure:
+    """One Scattergl trace per centroid, positions as uint16 (:meth:`MapPoints.grid`, or ``grid``).
+    ``traces``: the dots drawn per centroid (default every point, :meth:`MapPoints.traces`);
     ``products``: one product id per point, named in the hover (else the hover names the centroid)."""
     fig = go.Figure()
     traces = pts.traces(k) if traces is None else traces
-    grid = pts.grid()
-    size = 7 if len(pts) < 5_000 else 4 if len(pts) < 50_000 else 2
+    grid = pts.grid() if grid is None else grid
+    n_drawn = sum(len(m) for _, m in traces)
+    size = 7 if n_drawn < 5_000 else 4 if n_drawn < 50_000 else 2
     for c, m in traces:
         desc = descriptions.get(c, "")
         name = f"{c} · {desc}"
@@ -180,7 +206,7 @@ def figure(pts: MapPoints, descriptions: dict[int, str], k: int, height: int = 6
 
 def selected_rows(event, traces: list[np.ndarray]) -> list[int]:
     """Rows of the MapPoints picked by click, box or lasso: each selected point's trace
-    (``curve_number``) and index in it (``point_index``), through ``traces`` (:func:`trace_rows`)."""
+    (``curve_number``) and index in it (``point_index``), through ``traces`` (:attr:`MapView.traces`)."""
     try:
         pts = event.selection.points
     except (AttributeError, KeyError):
@@ -195,6 +221,47 @@ def selected_rows(event, traces: list[np.ndarray]) -> list[int]:
                 and 0 <= index < len(traces[curve]):
             out.append(int(traces[curve][index]))
     return list(dict.fromkeys(out))
+
+
+def _shapes(event) -> tuple[list[dict], list[dict]]:
+    """The boxes and lasso outlines of a selection event ({"x": [...], "y": [...]} in drawn coordinates)."""
+    try:
+        sel = event["selection"]
+    except (KeyError, TypeError):
+        sel = getattr(event, "selection", None)
+    if sel is None:
+        return [], []
+
+    def shapes(name: str) -> list[dict]:
+        try:
+            got = sel[name]
+        except (KeyError, TypeError):
+            got = getattr(sel, name, None)
+        return [s for s in got or [] if isinstance(s, dict) and len(s.get("x") or ()) == len(s.get("y") or ()) > 0]
+    return shapes("box"), shapes("lasso")
+
+
+def selected(event, view: MapView) -> np.ndarray:
+    """Rows of the MapPoints a selection picked, over every point of the map.
+
+    A click picks its dot (:func:`selected_rows`). When every point is drawn, a lasso or box picks
+    the dots the browser found inside it. On a sampled map (:attr:`MapView.sampled`) a lasso or box
+    picks every point inside its outline, drawn or not (:func:`unpose_core.projection.in_polygon`
+    and ``in_box`` on the drawn grid), of the centroids that have a drawn dot inside it: a centroid
+    hidden from the map by a legend click has none, so it stays out, as it does when every point
+    is drawn."""
+    picked = np.asarray(selected_rows(event, [m for _, m in view.traces]), np.int64)
+    boxes, lassos = _shapes(event)
+    if not view.sampled or not (boxes or lassos) or not len(picked):
+        return picked
+    inside = np.zeros(len(view.pts), bool)
+    for b in boxes:
+        inside |= projection.in_box(view.grid, b["x"][:2], b["y"][:2])
+    for lasso in lassos:
+        inside |= projection.in_polygon(view.grid, np.column_stack([lasso["x"], lasso["y"]]), view.y_order)
+    inside &= np.isin(view.pts.pose_class, np.unique(view.pts.pose_class[picked]))
+    inside[picked] = True
+    return np.flatnonzero(inside)
 
 
 def selection_frame(run: Run, pts: MapPoints, rows: list[int]) -> pd.DataFrame:

@@ -461,3 +461,60 @@ def warm_async(store: Store, run: Run) -> threading.Thread | None:
 def is_computing(run: Run) -> bool:
     t = _warming.get(str(Path(run.path).resolve()))
     return t is not None and t.is_alive()
+
+
+# -- what the map draws, and selections over every point ---------------------------------------
+DRAW_MIN_PER_CLASS = 300     # a sampled map still draws this many dots of each class (all of a smaller one)
+
+
+def draw_sample(pose_class: np.ndarray, cap: int, seed: int = 0,
+                min_per_class: int = DRAW_MIN_PER_CLASS) -> np.ndarray:
+    """Positions (sorted) of the points a map of ``len(pose_class)`` points draws: all of them up to
+    ``cap``; above, a seeded random sample of about ``cap`` in which every class keeps its share of the
+    points (its size x cap / n, rounded) but at least ``min(size, min_per_class)``, so a small class
+    is never lost from the map or its legend. The same points for the same classes and seed."""
+    pose_class = np.asarray(pose_class)
+    n = len(pose_class)
+    if cap < 1:
+        raise ValueError(f"cap must be at least 1, got {cap}")
+    if n <= cap:
+        return np.arange(n, dtype=np.int64)
+    order = np.lexsort((np.random.default_rng(seed).random(n), pose_class))   # by class, shuffled within
+    _, starts, sizes = np.unique(pose_class[order], return_index=True, return_counts=True)
+    keep = [order[start:start + int(min(size, max(round(size * cap / n), min_per_class)))]
+            for start, size in zip(starts, sizes)]
+    return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def in_polygon(xy: np.ndarray, polygon: np.ndarray, y_order: np.ndarray | None = None) -> np.ndarray:
+    """Which of the points ``xy`` (n, 2) lie inside ``polygon`` ((m, 2) vertices, closed by itself):
+    even-odd rule, a point on a lower edge or left of a vertex counted as plotly's lasso does up to
+    rounding. Each edge only visits the points whose y lies within its span (found in ``y_order``,
+    the points' order by y: pass it when testing many polygons on one map), so a lasso of a few
+    hundred vertices round a million points takes a few tens of ms."""
+    xy = np.asarray(xy)
+    poly = np.asarray(polygon, np.float64).reshape(-1, 2)
+    inside = np.zeros(len(xy), bool)
+    if len(poly) < 3 or not len(xy):
+        return inside
+    x, y = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    order = np.argsort(y, kind="stable") if y_order is None else y_order
+    ys = y[order]
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
+        if y1 == y2:
+            continue
+        a, b = np.searchsorted(ys, (min(y1, y2), max(y1, y2)), side="left")
+        if a == b:
+            continue
+        idx = order[a:b]
+        xc = x1 + (y[idx] - y1) * ((x2 - x1) / (y2 - y1))
+        hit = idx[x[idx] < xc]
+        inside[hit] = ~inside[hit]
+    return inside
+
+
+def in_box(xy: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float]) -> np.ndarray:
+    """Which of the points ``xy`` (n, 2) lie in the rectangle (bounds in either order, inclusive)."""
+    xy = np.asarray(xy)
+    (x0, x1), (y0, y1) = sorted(map(float, x_range)), sorted(map(float, y_range))
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
