@@ -4,16 +4,25 @@ Builds (or, with ``--keep DIR``, reuses) the synthetic data dir of ``bench_clust
 size N (default 1,000,000 reference images: a real run folder and its stored 2-D map), times the
 page server-side as that script does (AppTest: first visit, after a page switch), then starts the
 app (``streamlit run app.py`` on a free port) and opens the Clusters page in Debian's Chromium
-(Playwright, /usr/bin/chromium, --no-sandbox; never a downloaded browser) and measures
+(Playwright, /usr/bin/chromium, --no-sandbox; never a downloaded browser) twice, in two tabs: the
+first visit of the fresh server (its imports and the run's loading included) and a second visit
+(what every later visitor waits). Each visit measures
 
 * first paint: from the page request until the map's plot holds its points (plotly's graph div
-  has its traces drawn);
-* lasso answered: from releasing a lasso drawn over the whole map (the chart toolbar's lasso) until
-  the page says "Selected: N images" and the selection grid shows its images; and from the request.
+  has its traces drawn), and the bytes the WebSocket brought until then;
+* the lasso gesture: picking the chart toolbar's lasso and drawing it over the whole map
+  (tests/browser_steps.draw_lasso); plotly re-selects and redraws on every mouse move, which in
+  this headless Chromium (WebGL in software, no GPU) costs ~0.2 s a move whatever the number of
+  dots: reported on its own, not in the goal;
+* lasso answered: from releasing the mouse until the page says "Selected: N images" and the
+  selection grid shows its images, and the bytes the browser sent (the selection); a lasso with
+  no answer within ``--wait`` seconds is reported with the server log's last line.
 
-    .venv/bin/python benchmarks/bench_clusters_browser.py [--sizes 1000000] [--k 20] [--keep DIR]
+    .venv/bin/python benchmarks/bench_clusters_browser.py [--sizes 1000000] [--k 20] [--keep DIR] [--wait 300]
 
-The figures are printed side by side at the end. Goal: under 5 s to a working lasso. Not a test.
+The figures are printed side by side at the end with the load average before and after each
+size (the machine may be shared). Goal: first paint + lasso answered under 5 s (the second
+visit). Not a test.
 """
 from __future__ import annotations
 
@@ -29,6 +38,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -75,8 +86,9 @@ def _server(folder: Path, log: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.2)
 
 
-def _visit(browser, base: str) -> dict:
-    """One visit in a new tab: first paint, the lasso gesture, the answer; the WebSocket bytes each way."""
+def _visit(browser, base: str, log: Path, wait_s: float) -> dict:
+    """One visit in a new tab: first paint, the lasso gesture, the answer (None when there was none
+    within ``wait_s``, with the server's last log line saying why); the WebSocket bytes each way."""
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -100,26 +112,32 @@ def _visit(browser, base: str) -> dict:
         t1 = time.perf_counter()
         sent = frames["out"]
         page.mouse.up()
-        page.wait_for_selector("text=/Selected: [\\d,]+ images?/", timeout=600_000)
-        page.wait_for_function("""() => document.querySelectorAll(
-            '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').length > 0""", timeout=600_000)
+        out = {"paint_s": paint, "gesture_s": t1 - tg, "points": points, "page_mb": page_in / 1e6}
+        try:
+            page.wait_for_selector("text=/Selected: [\\d,]+ images?/", timeout=wait_s * 1000)
+            page.wait_for_function("""() => document.querySelectorAll(
+                '[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').length > 0""",
+                                   timeout=wait_s * 1000)
+        except PlaywrightTimeout:
+            lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+            return {**out, "lasso_s": None, "to_lasso_s": None, "selection_mb": (frames["out"] - sent) / 1e6,
+                    "selected": f"no answer in {wait_s:.0f} s; server: {lines[-1][:160] if lines else '-'}"}
         t2 = time.perf_counter()
         said = page.get_by_text(re.compile(r"Selected: [\d,]+ images?")).first.inner_text()
-        return {"paint_s": paint, "gesture_s": t1 - tg, "lasso_s": t2 - t1, "to_lasso_s": t2 - t0,
-                "points": points, "selected": said.strip()[:80], "page_mb": page_in / 1e6,
+        return {**out, "lasso_s": t2 - t1, "to_lasso_s": t2 - t0, "selected": said.strip()[:80],
                 "selection_mb": (frames["out"] - sent) / 1e6}
     finally:
         page.close()
 
 
-def browser_times(base: str) -> tuple[dict, dict]:
+def browser_times(base: str, log: Path, wait_s: float) -> tuple[dict, dict]:
     """(the first visit of a fresh server, a second visit in a new tab of the same server)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            return _visit(browser, base), _visit(browser, base)
+            return _visit(browser, base, log, wait_s), _visit(browser, base, log, wait_s)
         finally:
             browser.close()
 
@@ -132,6 +150,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--wait", type=float, default=300.0, metavar="S",
+                    help="seconds to wait for the lasso's answer before saying there was none (default 300)")
     ap.add_argument("--keep", metavar="DIR", type=Path, default=None,
                     help="build the data dirs under DIR and keep them (bench_clusters.py --keep DIR makes the same)")
     args = ap.parse_args(argv)
@@ -157,18 +177,20 @@ def main(argv=None) -> int:
             server_side = bc.render_times(folder, n, warm_repeats=1)
             print(f"[{n}] server side (AppTest): first visit {server_side['cold_s']:.2f}s, "
                   f"after a page switch {server_side['warm_s']:.2f}s", flush=True)
-            proc, base = _server(folder, base_dir / f"streamlit-{n}.log")
+            log = base_dir / f"streamlit-{n}.log"
+            proc, base = _server(folder, log)
             load0 = _load()
             try:
-                first, again = browser_times(base)
+                first, again = browser_times(base, log, args.wait)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
             for what, b in (("fresh server", first), ("second visit", again)):
+                answered = ("no answer" if b["lasso_s"] is None else
+                            f"answered {b['lasso_s']:.2f}s after release, {b['to_lasso_s']:.2f}s from the request")
                 print(f"[{n}] Chromium, {what}: first paint {b['paint_s']:.2f}s ({b['points']:,} points drawn, "
-                      f"{b['page_mb']:.2f} MB to the browser), lasso gesture {b['gesture_s']:.2f}s, answered "
-                      f"{b['lasso_s']:.2f}s after release ({b['selection_mb']:.2f} MB sent), {b['to_lasso_s']:.2f}s "
-                      f"from the request ({b['selected']})", flush=True)
+                      f"{b['page_mb']:.2f} MB to the browser), lasso gesture {b['gesture_s']:.2f}s, {answered} "
+                      f"({b['selection_mb']:.2f} MB sent; {b['selected']})", flush=True)
             print(f"[{n}] {load0} before, {_load()} after", flush=True)
             results.append({"n": n, **server_side, **{f"first_{k}": v for k, v in first.items()}, **again})
     finally:
@@ -179,11 +201,12 @@ def main(argv=None) -> int:
           f"second visit: first paint (s) | lasso gesture (s) | lasso after release (s) | paint + lasso (s) | "
           f"goal {GOAL_S:.0f} s")
     for r in results:
-        total = r["paint_s"] + r["lasso_s"]
-        ok = "met" if total < GOAL_S else f"missed by {total - GOAL_S:.1f} s"
+        lasso = r["lasso_s"] if r["lasso_s"] is not None else r["first_lasso_s"]
+        total = None if lasso is None else r["paint_s"] + lasso
+        ok = ("no answer" if total is None else "met" if total < GOAL_S else f"missed by {total - GOAL_S:.1f} s")
         print(f"{r['n']:>10,} | {r['points']:>5,} | {r['cold_s']:>22.2f} | {r['warm_s']:>23.2f} | "
               f"{r['first_paint_s']:>29.2f} | {r['paint_s']:>29.2f} | {r['gesture_s']:>17.2f} | "
-              f"{r['lasso_s']:>22.2f} | {total:>17.2f} | {ok}")
+              f"{'-' if lasso is None else f'{lasso:.2f}':>22} | {'-' if total is None else f'{total:.2f}':>17} | {ok}")
     return 0
 
 

@@ -276,10 +276,11 @@ def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, 
                     backend: tuple[str, str] | None, key: str, page_size: int = SELECTION_PAGE) -> None:
     """The images of a map selection: a count, then pages of ``page_size`` images grouped by
     centroid (nearest its centre first); every tile opens a larger image with its skeleton and
-    product. Only the images of the page shown are looked up in the catalogue."""
-    sel = sel.assign(_d=sel.get("distance", 0.0)).sort_values(
-        ["pose_class", "_d"], kind="stable")
-    by_class = sel["pose_class"].value_counts().sort_index()
+    product. Only the images of the page shown are looked up in the catalogue, and only they are
+    taken out of ``sel`` (its order is a numpy lexsort: a million-image selection is not copied)."""
+    pc = sel["pose_class"].to_numpy()
+    order = np.lexsort((sel["distance"].to_numpy(float) if "distance" in sel else np.zeros(len(sel)), pc))
+    by_class = pd.Series(*np.unique(pc, return_counts=True)[::-1])
     n_pages = max(1, -(-len(sel) // page_size))
     st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products in "
                 f"{len(by_class)} centroids · " + ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
@@ -293,7 +294,7 @@ def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, 
         page = int(c1.number_input("Page", 1, n_pages, key=page_key))
         c2.caption(f"Page {page} of {n_pages} · images {(page - 1) * page_size + 1}–"
                    f"{min(page * page_size, len(sel))} of {len(sel)}")
-    shown = sel.iloc[(page - 1) * page_size: page * page_size]
+    shown = sel.iloc[order[(page - 1) * page_size: page * page_size]]
     paths = views.paths_for_hashes(store, shown["content_hash"])
     for c, group in shown.groupby("pose_class", sort=False):
         st.markdown(f"<span style='color:{colour(int(c))}'>●</span> **Centroid {run.class_tag(int(c))}** · "
