@@ -3,16 +3,22 @@
 The map itself comes from unpose_core.projection (computed once per run and stored in
 the run folder); here it is held in memory per (data dir, run) with st.cache_resource as
 compact arrays (:class:`MapPoints`: positions, pose classes, rows of the run's reference
-table) and drawn as one WebGL trace per centroid. All points are drawn; what the browser
-gets per point is its position as two uint16 (numpy arrays go base64-encoded, plotly >= 6):
-4 bytes a point, a 5.7 MB figure at 1M points (28.2 MB with float32 positions, a row number
-and a product id per point).
+table; :class:`MapView`: what is drawn) and drawn as one WebGL trace per centroid. What the
+browser gets per dot is its position as two uint16 (numpy arrays go base64-encoded, plotly >= 6).
+
+Level of detail: up to :data:`MAP_POINTS_MAX` points every point is drawn; a larger map draws a
+seeded sample of each centroid (``projection.draw_sample``). Measured in Chromium
+(benchmarks/bench_clusters_browser.py): with every point of 1M drawn the page got 5.8 MB, and a
+lasso over the map made the browser send the selected points back, 80 MB, over Streamlit's
+25 MB WebSocket limit (the connection closed, no answer); at 200k it sent 16 MB and took 9 s.
+On a sampled map the browser only reports the drawn dots it found, and :func:`selected` takes
+every point inside the lasso's or box's outline, drawn or not, on the server
+(``projection.in_polygon``: ~0.2 s for 1M points).
 
 Nothing per image is read from the catalogue for the map: a selection is mapped back to its
-reference rows through (trace, point index), and only the images shown are looked up in the
-store (their paths). Up to :data:`HOVER_IDS_MAX` points each dot's hover also names its
-product; above that the hover names the centroid only (at 1M points the strings were 11 of
-30 MB of figure and 2.3 s of its 2.7 s build, measured on their own).
+reference rows through (trace, point index) or the outline, and only the images shown are looked
+up in the store (their paths). Up to :data:`HOVER_IDS_MAX` drawn dots each dot's hover also names
+its product; above that the hover names the centroid only.
 """
 from __future__ import annotations
 
@@ -54,7 +60,7 @@ def distinct_palette(min_distance: float = DISTINCT) -> tuple[str, ...]:
 
 PALETTE = distinct_palette()
 HOVER_IDS_MAX = 50_000      # above this many drawn dots the hover does not name each dot's product
-MAP_POINTS_MAX = 40_000     # dots drawn at most; a larger map draws a sample (selections still cover every point)
+MAP_POINTS_MAX = 20_000     # dots drawn at most; a larger map draws a sample (selections still cover every point)
 GRID = 65_535               # positions are drawn on a 0..GRID grid (uint16), the same scale on both axes
 
 
