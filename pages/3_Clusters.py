@@ -1,6 +1,8 @@
 """Clusters: the UMAP map of reference poses, lasso-to-images, centroid descriptions and ranks."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from ui import access, frame
@@ -13,9 +15,18 @@ from ui.clusters import (
     selection_frame,
     selection_panel,
 )
-from ui.common import ENGINE_ERRORS, class_tag, descriptions_map, engine_errors, error_message, require_run
+from ui.common import (
+    ENGINE_ERRORS,
+    class_tag,
+    descriptions_map,
+    engine_errors,
+    error_message,
+    relabel,
+    require_run,
+)
 from ui.grid import Tile, image_grid
 from ui.history_view import by_line, description_history
+from ui.pose_groups import centroid_pickers as pose_group_pickers
 from ui.pose_groups import render as pose_groups_panel
 from ui.view_labels import label_selection
 from unpose_core import app_tables as views
@@ -30,6 +41,10 @@ with frame.page("Clusters") as page:
     backend = views.pose_backend_of(store, run)
     descs = descriptions_map(store, run)
     human = store.descriptions(run.run_id)
+    # the centroid dropdowns list each centroid by its description: shown afresh when one changes
+    relabel([f"centroid-{run.run_id}", *pose_group_pickers(run),
+             *[k for k in st.session_state if re.fullmatch(r"place-\d+", str(k))]],
+            tuple(sorted(descs.items())), f"clusters-{run.run_id}")
 
     # -- the map -------------------------------------------------------------------------------
     try:
@@ -151,7 +166,8 @@ with frame.page("Clusters") as page:
     def remove(cls: int, key: str) -> None:
         with engine_errors("Cannot remove the description"):
             remove_description(store, run, cls, access.current())
-        st.session_state.pop(key, None)          # the field shows the automatic placeholder again
+        st.session_state[key] = ""               # the field shows the automatic placeholder again (assigned:
+        #                                           a dropped key would leave the old text in the browser)
         st.session_state["_desc_note"] = (cls, "removed")
 
     with st.container(border=True):

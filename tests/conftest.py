@@ -226,7 +226,7 @@ def store(data_copy):
 # module-scoped fixtures are made once, and all Chromium files or all Ray files one unit, so two
 # browsers+servers or two Ray clusters never run at once. (xdist's own `--dist loadgroup` marks
 # do not group under pytest 9.2: xdist renames the test's `_nodeid`, which pytest 9.2 no longer reads.)
-SHARED_UNITS = {"browser": "test_browser*.py", "cluster": "test_ray*.py"}
+SHARED_UNITS = {"browser": ("test_browser*.py", "test_journeys.py"), "cluster": ("test_ray*.py",)}
 
 
 try:
@@ -240,7 +240,8 @@ if LoadScopeScheduling is not None:
             from fnmatch import fnmatch
 
             path = nodeid.split("::", 1)[0]
-            return next((unit for unit, pattern in SHARED_UNITS.items() if fnmatch(Path(path).name, pattern)), path)
+            return next((unit for unit, patterns in SHARED_UNITS.items()
+                         if any(fnmatch(Path(path).name, p) for p in patterns)), path)
 
     def pytest_xdist_make_scheduler(config, log):
         config.option.loadscopereorder = False   # keep the order the workers collected (long modules first)

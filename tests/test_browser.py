@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from apphelpers import ROOT, copy_data_dir, streamlit_server
-from browser_steps import draw_lasso
+from browser_steps import click_first_dot, draw_lasso
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,18 +87,19 @@ def app_server(data: Path, log_name: str = "streamlit-server.log"):
         yield base
 
 
-def wait_ready(page, timeout: float = 120.0) -> None:
-    """Until the script run is over: no running indicator, no skeletons, a title, for 1 s."""
-    t0, calm = time.monotonic(), None
+def wait_ready(page, timeout: float = 120.0, calm: float = 1.0) -> None:
+    """Until the script run is over: no running indicator, no skeletons, a title, for ``calm`` s
+    (shorter once the run's own result is already on the page)."""
+    t0, quiet = time.monotonic(), None
     while time.monotonic() - t0 < timeout:
         busy = page.evaluate("""() => !!document.querySelector('[data-testid="stStatusWidget"]')
             || document.querySelectorAll('[data-testid="stSkeleton"]').length > 0
             || !document.querySelector('[data-testid="stMainBlockContainer"] h1')""")
         if busy:
-            calm = None
-        elif calm is None:
-            calm = time.monotonic()
-        elif time.monotonic() - calm > 1.0:
+            quiet = None
+        elif quiet is None:
+            quiet = time.monotonic()
+        elif time.monotonic() - quiet > calm:
             return
         time.sleep(0.2)
     raise AssertionError(f"page {page.url} still running after {timeout:.0f}s")
@@ -174,9 +175,9 @@ def watch_console(page) -> list[str]:
     return bad
 
 
-def shoot(page, n: int, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{n}_{name}.png"
+def shoot(page, n: int, name: str, folder: Path = SHOTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{n}_{name}.png"
     page.screenshot(path=str(path))
     return path
 
@@ -203,13 +204,8 @@ def test_every_page_in_chromium(server):
             assert page.get_by_text("Nothing selected yet.").count() == 1
             box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
             assert box, "plot drag layer not found"
-            x0, y0 = box["x"], box["y"]
             # a plain click on a dot, in the mode the map opens in, selects it (issue 25)
-            dot = page.evaluate("""() => {
-                const gd = document.querySelector('.js-plotly-plot'), L = gd._fullLayout;
-                const tr = gd._fullData[0];
-                return [L.xaxis.l2p(Number(tr.x[0])), L.yaxis.l2p(Number(tr.y[0]))]; }""")
-            page.mouse.click(x0 + dot[0], y0 + dot[1])
+            click_first_dot(page)
             page.wait_for_selector("text=/Selected: \\d+ images?/", timeout=30_000)
             wait_ready(page)
             assert len(grid_images(page)) >= 1, "a clicked dot did not show its image"

@@ -479,3 +479,52 @@ def test_clusters_page_groups_panel(data_copy, monkeypatch):
     assert store.unplaced(rid) == [] and (MarkKind.EXCLUDE, (2,)) in {(m.kind, m.centroids)
                                                                       for m in store.group_marks(rid)}
     store.close()
+
+
+def test_clusters_page_warns_when_a_description_names_a_group_mate_too(data_copy, monkeypatch):
+    """Words written for a centroid merged (without a name) with another that has no words of its
+    own name that mate too: the save says so, and the page warns under the field, naming the mate.
+    Once the mate has words of its own, the warning no longer names it."""
+    from ui.common import class_tag
+    from unpose_core import projection
+
+    store = Store(data_copy)
+    run = active_run(store)
+    rid = run.run_id
+    projection.ensure_projection(store, run)
+    a, b = 1, 3
+    grp.merge(store, run, [a, b], "ana")                      # one pose group, named by its members' words
+    text = "Front, arms by the sides"
+    mates = grp.also_named(store, run, a, text)
+    assert b in mates
+
+    def warnings(at) -> list[str]:
+        return [w.value for w in at.warning if "names centroid(s)" in w.value]
+
+    at = open_clusters_page(data_copy, monkeypatch)
+    at.selectbox(key=f"centroid-{rid}").set_value(a).run()
+    assert warnings(at) == []                                  # nothing written yet
+    at.text_input(key=f"desc-{rid}-{a}").input(text).run()
+    at.button(key=f"desc-save-{rid}-{a}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.descriptions(rid)[a].text == text
+    named = ", ".join(class_tag(m, run) for m in mates)
+    assert any(f"it names centroid(s) {', '.join(map(str, mates))} too" in t.value for t in at.toast), \
+        [t.value for t in at.toast]
+    assert warnings(at) == [f"“{text}” names centroid(s) {named} too: they are one pose group with this one "
+                            "(same description, mirror pair or merge). Give them their own descriptions, or "
+                            "split one off below, to keep them apart."]
+
+    # the mate gets words of its own: the warning on the first no longer names it
+    at.selectbox(key=f"centroid-{rid}").set_value(b).run()
+    at.text_input(key=f"desc-{rid}-{b}").input("Front, close-up of the collar").run()
+    at.button(key=f"desc-save-{rid}-{b}").click().run()
+    at.selectbox(key=f"centroid-{rid}").set_value(a).run()
+    assert not at.exception, [e.value for e in at.exception]
+    rest = [m for m in mates if m != b]
+    assert grp.also_named(store, run, a, text) == rest
+    assert warnings(at) == ([f"“{text}” names centroid(s) {', '.join(class_tag(m, run) for m in rest)} too: they "
+                             "are one pose group with this one (same description, mirror pair or merge). Give "
+                             "them their own descriptions, or split one off below, to keep them apart."]
+                            if rest else [])
+    store.close()

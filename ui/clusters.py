@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import hex_to_rgb, qualitative, unlabel_rgb
 
-from ui.common import cached_run, run_path, store_at
+from ui.common import cached_run, run_path, scroll_here, store_at
 from ui.grid import Tile, image_grid
 from unpose_core import app_tables as views
 from unpose_core import projection
@@ -201,7 +201,8 @@ def figure(pts: MapPoints, descriptions: dict[int, str], k: int, height: int = 6
             + f"centroid {c}: {desc}<extra></extra>", **extra,
         ))
     fig.update_layout(
-        # "pan": a plain click selects a dot (in "lasso" mode it selected nothing); lasso and box in the toolbar
+        # "pan": a plain click selects a dot. Not "lasso": Streamlit's chart sets clickmode "event" (no click
+        # selection) whenever dragmode is lasso or select (its PlotlyChart frontend, 1.60); lasso and box in the toolbar
         height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
         legend={"title": {"text": "centroid"}, "itemsizing": "constant", "font": {"size": 11}},
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}, hovermode="closest",
@@ -278,6 +279,10 @@ def selection_frame(run: Run, pts: MapPoints, rows: list[int]) -> pd.DataFrame:
 SELECTION_PAGE = 48       # images per page of a map selection
 
 
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, str],
                     backend: tuple[str, str] | None, key: str, page_size: int = SELECTION_PAGE) -> None:
     """The images of a map selection: a count, then pages of ``page_size`` images grouped by
@@ -288,8 +293,10 @@ def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, 
     order = np.lexsort((sel["distance"].to_numpy(float) if "distance" in sel else np.zeros(len(sel)), pc))
     by_class = pd.Series(*np.unique(pc, return_counts=True)[::-1])
     n_pages = max(1, -(-len(sel) // page_size))
-    st.markdown(f"**Selected: {len(sel)} images** from {sel['product_id'].nunique()} products in "
-                f"{len(by_class)} centroids · " + ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
+    # a new selection: the view moves down to its count and images (they are drawn below the map)
+    scroll_here(key, f"{len(sel)}-{hash(tuple(sel['content_hash']))}")
+    st.markdown(f"**Selected: {_n(len(sel), 'image')}** from {_n(sel['product_id'].nunique(), 'product')} in "
+                f"{_n(len(by_class), 'centroid')} · " + ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
     page_key = f"{key}-page"
     if st.session_state.get(f"{key}-n") != len(sel):      # a new selection starts on its first page
         st.session_state[f"{key}-n"] = len(sel)

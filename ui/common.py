@@ -240,6 +240,38 @@ def back_link() -> None:
         st.page_link(entry.script, label=f"Back to {entry.title}", icon=":material/arrow_back:")
 
 
+def relabel(keys: list[str], labels: object, name: str) -> None:
+    """Keep dropdowns whose option *labels* change while their options stay (a centroid is listed
+    with its description) showing what they hold. Streamlit (1.60) keeps a selectbox's or
+    multiselect's value in the browser as the label: once a label changes, the browser keeps
+    showing the old one and sends it back, where it matches no option any more (the Clusters page's
+    Next then failed: ValueError: '0 · Profile right, upper body (46 images)' is not in list).
+    Called before those widgets are drawn with ``labels``, anything that changes when their labels
+    do: on a change, each widget's value (still read with the labels it was drawn with) is set
+    again, which sends the new label to the browser."""
+    seen, st.session_state[f"_labels-{name}"] = st.session_state.get(f"_labels-{name}"), labels
+    if seen is None or seen == labels:
+        return
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def scroll_here(name: str, token: str) -> None:
+    """Scroll the browser's view to this place in the page when ``token`` is new for ``name`` (a new
+    map selection: its images, drawn below the map, show without scrolling by hand) and the place is
+    not already in the upper half of the window; the reruns after it (paging, an enlarged tile)
+    leave the view where the person put it. An empty element; the script runs in the page itself
+    (st.html), once per new token."""
+    seen, st.session_state[f"_scrolled-{name}"] = st.session_state.get(f"_scrolled-{name}"), token
+    script = ("" if seen == token else
+              "<script>(s => { s.style.scrollMarginTop = '4.5rem';   /* below Streamlit's top bar */"
+              "setTimeout(() => { const r = s.getBoundingClientRect();"
+              "  if (r.top < 70 || r.top > innerHeight / 2) s.scrollIntoView({block: 'start'}); }, 50); })"
+              "(document.currentScript.parentElement)</script>")
+    st.html(f"<span data-scroll='{name}' data-token='{token}'></span>{script}", unsafe_allow_javascript=True)
+
+
 @st.cache_resource(show_spinner="Checking which pose backends can run here…", max_entries=8)
 def _backend_problems(data_dir_: str, names: tuple[str, ...], models: tuple) -> dict[str, str | None]:
     from unpose_core.pose import backend_problem

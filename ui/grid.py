@@ -96,9 +96,12 @@ def thumbnail(path: str | None, content_hash: str | None, landmarks: bytes | Non
 
 @st.dialog("Image", width="large")
 def _enlarged(data: bytes, caption: str, product_id: str | None) -> None:
-    st.image(data, width="stretch")
-    st.caption(caption)
-    if product_id and st.button(f"Open {product_id} on the Product page", icon=":material/checkroom:",
+    """The image large with its skeleton and, beside it (in view without scrolling the dialog), what
+    the tile says (product, centroid, view labels) and a way to its product."""
+    left, right = st.columns([3, 2])
+    left.image(data, width="stretch")
+    right.caption(caption)
+    if product_id and right.button(f"Open {product_id} on the Product page", icon=":material/checkroom:",
                                 key="enlarged-open"):
         from ui.common import open_product
 

@@ -4,6 +4,8 @@ an earlier run that found no centroid here (place or dismiss). The rules live in
 unpose_core.groups; this file lays out widgets and calls it."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -32,10 +34,11 @@ def _label(run: Run, descs: dict[int, str], c: int) -> str:
 
 def _done(message: str, icon: str = ":material/check:", clear: tuple[str, ...] = ()) -> None:
     """After a change: a toast on the next run, and the form's fields emptied (in a callback, before
-    the widgets are drawn again)."""
+    the widgets are drawn again). Emptied by assigning the empty value: a key only dropped from the
+    session state empties it on the server while the browser's widget keeps showing the old value."""
     st.session_state["_groups_toast"] = (message, icon)
     for k in clear:
-        st.session_state.pop(k, None)
+        st.session_state[k] = [] if isinstance(st.session_state.get(k), list) else ""
 
 
 def thumbnails(store: Store, run: Run, group: grp.PoseGroup, descs: dict[int, str]) -> None:
@@ -50,6 +53,13 @@ def thumbnails(store: Store, run: Run, group: grp.PoseGroup, descs: dict[int, st
                 st.image(path, caption=_label(run, descs, c), width="stretch")
             else:
                 st.caption(f"{_label(run, descs, c)} (no image)")
+
+
+def centroid_pickers(run: Run) -> list[str]:
+    """Keys of the panel's dropdowns listing centroids by what they are called (ui.common.relabel)."""
+    rid = run.run_id
+    return [f"groups-merge-{rid}", f"groups-split-{rid}", f"groups-mark-{rid}",
+            *[k for k in st.session_state if re.fullmatch(r"mark-place-\d+", str(k))]]
 
 
 def render(store: Store, run: Run, descs: dict[int, str]) -> None:
