@@ -293,8 +293,10 @@ def selection_panel(store: Store, run: Run, sel: pd.DataFrame, descs: dict[int, 
     order = np.lexsort((sel["distance"].to_numpy(float) if "distance" in sel else np.zeros(len(sel)), pc))
     by_class = pd.Series(*np.unique(pc, return_counts=True)[::-1])
     n_pages = max(1, -(-len(sel) // page_size))
-    # a new selection: the view moves down to its count and images (they are drawn below the map)
-    scroll_here(key, f"{len(sel)}-{hash(tuple(sel['content_hash']))}")
+    # a new selection: the view moves down to its count and images (they are drawn below the map); told
+    # apart by its size and three of its images (not all of them: a lasso may hold a million)
+    ends = sel["content_hash"].iloc[[0, len(sel) // 2, -1]] if len(sel) else []
+    scroll_here(key, f"{len(sel)}-{'-'.join(map(str, ends))}")
     st.markdown(f"**Selected: {_n(len(sel), 'image')}** from {_n(sel['product_id'].nunique(), 'product')} in "
                 f"{_n(len(by_class), 'centroid')} · " + ", ".join(f"centroid {c}: {n}" for c, n in by_class.items()))
     page_key = f"{key}-page"
