@@ -14,7 +14,7 @@ xdist=()
 if [ "$workers" -gt 1 ]; then
   xdist=(-n "$workers")
 fi
-.venv/bin/python -m pytest "${xdist[@]}" "$@"
+.venv/bin/python -m pytest --durations=25 "${xdist[@]}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: treating as a failure (expected a test suite under tests/)" >&2

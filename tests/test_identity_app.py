@@ -131,6 +131,7 @@ def test_history_undo_and_revert_in_the_app(fresh_dir, monkeypatch):
     first = [b for b in at.button if b.key and b.key.startswith(f"desc-hist-{run_id}-2-")][-1]   # oldest last
     first.click().run()
     assert store.descriptions(run_id)[2].text == "Back view, arms down"
+    assert at.text_input(key=f"desc-{run_id}-2").value == "Back view, arms down"   # the field follows
     _merge(at, run_id)
     groups = store.group_marks(run_id)
     assert any(m.kind == "merge" for m in groups)

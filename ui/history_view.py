@@ -33,16 +33,19 @@ def description_history(store: Store, run: Run, c: int) -> None:
         return
     with st.expander(f"History ({len(rows)})", icon=":material/history:"):
         may = access.allowed(Action.DESCRIBE)
+
+        def revert(entry) -> None:   # a callback: the field is set before it is drawn again
+            with engine_errors("Cannot revert"):
+                chg.revert_description(store, run, c, entry.id, access.current())
+                # assigned, not dropped: a dropped key leaves the old text in the browser's field
+                st.session_state[f"desc-{run.run_id}-{c}"] = entry.text or ""
+
         for h in reversed(rows):
             a, b = st.columns([5, 1])
             a.markdown(f"“{h.text}”" if h.text else "*(removed: the automatic description)*")
             a.caption(f"{h.by} · {when(h.at)}")
-            if b.button("Revert", key=f"desc-hist-{run.run_id}-{c}-{h.id}", disabled=not may,
-                        help="Make this the description again" if may else "Needs the analyst role"):
-                with engine_errors("Cannot revert"):
-                    chg.revert_description(store, run, c, h.id, access.current())
-                    st.session_state.pop(f"desc-{run.run_id}-{c}", None)
-                    st.rerun()
+            b.button("Revert", key=f"desc-hist-{run.run_id}-{c}-{h.id}", disabled=not may, on_click=revert, args=(h,),
+                     help="Make this the description again" if may else "Needs the analyst role")
 
 
 def groups_history(store: Store, run: Run, limit: int = 20) -> None:
