@@ -13,6 +13,7 @@ from ui.clusters import (
     map_view,
     selected,
     selection_frame,
+    selection_hashes,
     selection_panel,
 )
 from ui.common import (
@@ -76,16 +77,24 @@ with frame.page("Clusters") as page:
                     f"{n_map - n_fit:,} were placed next to their nearest sampled neighbours. "
                     + ("Every point is drawn." if not view.sampled else "Every point is on the map."),
                     icon=":material/scatter_plot:")
-        event = st.plotly_chart(map_figure(store, run, descs), on_select="rerun",
-                                selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
-                                config={"displaylogo": False, "scrollZoom": True})
-        rows = selected(event, view)
-        if len(rows):
-            sel = selection_frame(run, pts, rows)
-            selection_panel(store, run, sel, descs, backend, key=f"sel-{run.run_id}")
-            label_selection(store, sel["content_hash"], f"sel-{run.run_id}")
-        else:
-            st.caption("Nothing selected yet.")
+
+        @st.fragment
+        def the_map() -> None:
+            """The map and its selection: a click, lasso or box (or a page of the selection) reruns
+            this part only, not the centroid tables and panels below it."""
+            event = st.plotly_chart(map_figure(store, run, descs), on_select="rerun",
+                                    selection_mode=("points", "box", "lasso"), key=f"umap-{run.run_id}",
+                                    config={"displaylogo": False, "scrollZoom": True})
+            with engine_errors("Cannot show the selection"):
+                rows = selected(event, view)
+                if len(rows):
+                    sel = selection_frame(run, pts, rows)
+                    selection_panel(store, run, sel, descs, backend, key=f"sel-{run.run_id}")
+                    label_selection(store, selection_hashes(store, run, rows), f"sel-{run.run_id}", distinct=True)
+                else:
+                    st.caption("Nothing selected yet.")
+
+        the_map()
 
     # -- centroids -----------------------------------------------------------------------------
     st.subheader("Centroids")

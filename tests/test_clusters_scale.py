@@ -165,6 +165,27 @@ def test_figure_draws_every_point_as_uint16_and_selection_maps_back():
     assert selected_rows({"selection": {"points": []}}, rows) == [] and selected_rows(None, rows) == []
 
 
+def test_selection_hashes_count_each_image_once(data):
+    """The label form under a map selection: the distinct content hashes of the selected rows (the
+    map's hashes factorized once per map), equal to what label_selection's own dedup gives."""
+    import pandas as pd
+
+    from ui.clusters import map_view, selection_hashes
+
+    store = Store(data)
+    try:
+        run = get_run(store)
+        view = map_view(store, run)
+        rows = np.random.default_rng(0).choice(len(view.pts), 900, replace=False)
+        rows = np.concatenate([rows, rows[:50]])                       # a row twice: counted once
+        want = pd.unique(run.reference["content_hash"].to_numpy()[view.pts.rows[rows]])
+        got = selection_hashes(store, run, rows)
+        assert sorted(got) == sorted(want) and len(got) == len(want) == 900
+        assert selection_hashes(store, run, np.array([], np.int64)).tolist() == []
+    finally:
+        store.close()
+
+
 # -- the page ----------------------------------------------------------------------------------
 def _page(data: Path, monkeypatch):
     from streamlit.testing.v1 import AppTest

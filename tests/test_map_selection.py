@@ -116,3 +116,4 @@ def test_a_map_drawn_whole_keeps_the_browsers_selection():
     lasso = {"x": [0, 65_535, 65_535, 0], "y": [0, 0, 65_535, 65_535]}
     picked = np.array([4, 9, 300])                        # the browser's answer is taken as it is
     assert selected(_event(view, picked, lasso=lasso), view).tolist() == [4, 9, 300]
+

@@ -271,6 +271,24 @@ def selected(event, view: MapView) -> np.ndarray:
     return np.flatnonzero(inside)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _hash_codes(data_dir: str, run_id: str, run_path_: str, version: tuple, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(code per map point, distinct content hashes): the map's images factorized once per map."""
+    rows = _view(data_dir, run_id, run_path_, version, cap).pts.rows
+    codes, distinct = pd.factorize(cached_run(data_dir, run_id, run_path_).reference["content_hash"].to_numpy()[rows])
+    return codes, np.asarray(distinct, object)
+
+
+def selection_hashes(store: Store, run: Run, rows: np.ndarray) -> np.ndarray:
+    """The distinct content hashes of the selected map rows (a million-row selection in ~10 ms: the
+    map's hashes are factorized once per map, :func:`_hash_codes`)."""
+    codes, distinct = _hash_codes(*_key(store, run), MAP_POINTS_MAX)
+    picked = np.zeros(len(distinct) + 1, bool)      # the last: rows without a hash (code -1)
+    picked[codes[np.asarray(rows, np.int64)]] = True
+    picked = picked[:-1] & (distinct != "")
+    return distinct[picked]
+
+
 def selection_frame(run: Run, pts: MapPoints, rows: list[int]) -> pd.DataFrame:
     """The reference rows (product_id, content_hash, pose_class, ...) of selected map rows."""
     return run.reference.iloc[pts.rows[np.asarray(rows, np.int64)]]
