@@ -147,6 +147,53 @@ def browser_times(base: str, log: Path, wait_s: float) -> tuple[dict, dict]:
             browser.close()
 
 
+def server_stages(folder: Path) -> dict:
+    """Seconds of each server-side stage of the page's map in this process (bare functions, no
+    Streamlit runtime: its caches hold per process): the run, the map as drawn (stored map read,
+    the sample drawn), the figure, its JSON as st.plotly_chart makes it (and its size), and for a
+    lasso round the whole map: the points inside it (selection over every point), their reference
+    rows and their distinct images (the label form)."""
+    import plotly.io
+    import plotly.tools
+
+    from ui import clusters as cl
+    from ui.common import get_run, store_at
+
+    out, t = {}, time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        out[name] = time.perf_counter() - t
+        t = time.perf_counter()
+
+    store = store_at(str(folder))
+    run = get_run(store)
+    lap("run")
+    view = cl.map_view(store, run)
+    lap("map")
+    fig = cl.map_figure(store, run, {})
+    lap("figure")
+    spec = plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True),
+                             validate=False)
+    lap("json")
+    out["json_mb"] = len(spec) / 1e6
+    hi = float(view.grid[:, 1].max())
+    lasso = {"x": [0, 65_535, 65_535, 0], "y": [0, 0, hi, hi]}
+    event = {"selection": {"points": [{"curve_number": i, "point_index": j} for i, (_, m) in enumerate(view.traces)
+                                      for j in range(len(m))], "box": [], "lasso": [lasso]}}
+    t = time.perf_counter()
+    rows = cl.selected(event, view)
+    lap("selected")
+    cl.selection_frame(run, view.pts, rows)
+    lap("frame")
+    out["distinct"] = len(cl.selection_hashes(store, run, rows))
+    lap("hashes_first")       # the map's hashes factorized (once per map)
+    cl.selection_hashes(store, run, rows)
+    lap("hashes")
+    out["n_selected"] = len(rows)
+    return out
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -179,6 +226,12 @@ def main(argv=None) -> int:
                 (folder / bc.DONE_FILE).write_text(json.dumps(u))
                 print(f"[{n}] data dir, run and map built in {time.perf_counter() - t0:.1f}s: {folder}", flush=True)
             bc.stored_map(folder)
+            stages = server_stages(folder)
+            print(f"[{n}] server stages: run {stages['run']:.2f}s, map {stages['map']:.2f}s, figure "
+                  f"{stages['figure']:.2f}s, its JSON {stages['json']:.2f}s ({stages['json_mb']:.2f} MB); a lasso "
+                  f"round the map: {stages['n_selected']:,} points inside {stages['selected']:.2f}s, their rows "
+                  f"{stages['frame']:.2f}s, {stages['distinct']:,} distinct images {stages['hashes']:.2f}s (the first "
+                  f"lasso of a map {stages['hashes_first']:.2f}s)", flush=True)
             server_side = bc.render_times(folder, n, warm_repeats=1)
             print(f"[{n}] server side (AppTest): first visit {server_side['cold_s']:.2f}s, "
                   f"after a page switch {server_side['warm_s']:.2f}s", flush=True)

@@ -275,7 +275,7 @@ def selected(event, view: MapView) -> np.ndarray:
 def _hash_codes(data_dir: str, run_id: str, run_path_: str, version: tuple, cap: int) -> tuple[np.ndarray, np.ndarray]:
     """(code per map point, distinct content hashes): the map's images factorized once per map."""
     rows = _view(data_dir, run_id, run_path_, version, cap).pts.rows
-    codes, distinct = pd.factorize(cached_run(data_dir, run_id, run_path_).reference["content_hash"].to_numpy()[rows])
+    codes, distinct = cached_run(data_dir, run_id, run_path_).reference["content_hash"].take(rows).factorize()
     return codes, np.asarray(distinct, object)
 
 
