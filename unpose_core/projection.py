@@ -37,6 +37,12 @@ at its starting point. Every point is on the map; ``umap.json``
 records ``fit_sample`` (points the layout was fitted on), ``n_points`` and ``seconds``, and
 the Clusters page says when the map was fitted on a sample. Measured in
 ``benchmarks/bench_map.py`` (README there).
+
+Drawing and selecting: a browser cannot take a million dots and send a million selected
+ones back (Streamlit refuses a selection over 25 MB: 80 MB at 1M). :func:`draw_sample` picks the
+dots a large map draws (a seeded share of each class, no class lost) and :func:`in_polygon` /
+:func:`in_box` find every point inside a lasso's or box's outline, drawn or not (0.2 s for 1M
+points), so a selection still covers the whole map (``benchmarks/bench_clusters_browser.py``).
 """
 from __future__ import annotations
 
