@@ -64,7 +64,7 @@ with frame.page("Clusters") as page:
                  "hover a dot for its centroid")
         dots = ("one dot each" if not view.sampled else
                 f"{view.n_drawn:,} of them drawn (a random sample of each centroid, so the browser stays quick; "
-                f"a lasso or box takes every image inside it, drawn or not)")
+                f"a lasso or box takes every image inside it, drawn or not, of the centroids with a dot in it)")
         st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, {dots}, coloured by "
                    f"centroid (UMAP of the space K-Means clustered). Click a dot, or pick the lasso or box in the "
                    f"chart's toolbar and circle some, to see their images and products; {hover}; click legend "

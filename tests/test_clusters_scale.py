@@ -230,6 +230,21 @@ def test_clusters_page_draws_every_point_and_says_the_map_was_sampled(data, monk
     assert not [e.value for e in at.info if "fitted on a sample" in e.value]
 
 
+def test_a_map_above_the_cap_draws_a_sample_of_each_centroid_and_says_so(data, monkeypatch):
+    import ui.clusters
+
+    monkeypatch.setattr(ui.clusters, "MAP_POINTS_MAX", 1_000)
+    at = _page(data, monkeypatch)
+    n, dtypes, _ = _drawn(at.get("plotly_chart")[0].proto.spec)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert dtypes == {"u2"} and n < N and len(fig["data"]) == K          # every centroid keeps its dots
+    caption = " ".join(c.value for c in at.caption)
+    assert f"{N:,} reference images with a person, {n:,} of them drawn" in caption
+    assert "a lasso or box takes every image inside it, drawn or not" in caption
+    assert "Nothing selected yet." in caption
+    assert [e.value for e in at.info if "fitted on a sample" in e.value][0].endswith("Every point is on the map.")
+
+
 # -- merge proposals: members sampled per centroid ------------------------------------------------
 def test_member_sample_bounds_each_pose_class(data):
     from unpose_core.groups import member_sample
