@@ -738,14 +738,16 @@ def view_reader_status(data=None) -> dict:
         return reader_status(store)
 
 
-def reader_domain_shift(data=None, seeds: int = 3, progress: ProgressFn | None = None):
+def reader_domain_shift(data=None, seeds: int = 3, progress: ProgressFn | None = None, parts: int | None = None):
     """The learned view reader against the view rules on the labelled render set, whole outfits,
     backgrounds and lights held out of the reader's training (see
-    :mod:`unpose_core.evaluation.reader`): facing and framing accuracy where the person was found."""
-    from .evaluation.reader import domain_shift
+    :mod:`unpose_core.evaluation.reader`): facing and framing accuracy where the person was found.
+    ``parts``: how many parts each of outfits, backgrounds and lights are split into (default
+    :data:`evaluation.reader.DOMAIN_PARTS`)."""
+    from .evaluation.reader import DOMAIN_PARTS, domain_shift
 
     with _opened(data) as store:
-        return domain_shift(store, seeds=seeds, progress=progress)
+        return domain_shift(store, seeds=seeds, parts=parts or DOMAIN_PARTS, progress=progress)
 
 
 def label_budget_curve(data, budgets: str | Sequence[str], configuration: str | None = None,

@@ -61,17 +61,21 @@ def cmd_views_evaluate(args) -> int:
 def cmd_views_reader_evaluate(args) -> int:
     """The learned reader against the rules on the render set, outfits / backgrounds / lights held out."""
     res = api.reader_domain_shift(open_store(args), progress=progress(args),
-                                  **({} if args.seeds is None else {"seeds": args.seeds}))
+                                  **{k: v for k, v in (("seeds", args.seeds), ("parts", args.parts)) if v is not None})
     if args.json:
         print_json(res.to_dict())
         return 0
     a = res.accuracy
-    print(f"render set, domain-shift split (outfits, backgrounds and lights held out of the reader's training; "
-          f"{a['n_readings']} readings of {res.n_images} single-person renders where the pose model found the "
-          f"person, {a['mean_train_images']} training renders on average):")
+    print(f"render set, domain-shift split (outfits, backgrounds and lights split {res.parts} ways, a cell's held "
+          f"out of the reader's training; {a['n_readings']} readings of {res.n_images} single-person renders where "
+          f"the pose model found the person, {a['mean_train_images']} training renders on average):")
     for who in ("rules", "reader"):
         print(f"  {who:<7} facing {a[who]['facing']:.3f} (front/side/back {a[who]['facing_front_side_back']:.3f}),"
               f" framing {a[who]['framing']:.3f}")
+    c = a.get("facing_counts") or {}
+    if c:
+        print(f"  facing: reader right where the rules are wrong {c['reader_only']}, rules right where the reader is "
+              f"wrong {c['rules_only']}, both wrong {c['both_wrong']}")
     return 0
 
 
@@ -166,6 +170,8 @@ def add_parsers(sub, common) -> None:
                     help="the learned view reader against the rules on the render set, with outfits, backgrounds "
                          "and lights held out of its training")
     vp.add_argument("--seeds", type=int, default=None, help="--reader: independent partitions (default 3)")
+    vp.add_argument("--parts", type=int, default=None,
+                    help="--reader: parts each of outfits, backgrounds and lights are split into (default 5)")
     vp.add_argument("--images", default=None, help="folder the CSV's files are in (default: the CSV's folder)")
     add_backend_opts(vp)
     vp.add_argument("--k", default=None,

@@ -154,11 +154,12 @@ def _apply_reading(facing: FacingEstimate, framing: FramingEstimate, reading, re
     labelled = reading.source == "label"
     ev = {"reader_id": reader.id_, "source": reading.source, "rules_facing": str(facing.label),
           "rules_framing": str(framing.label), "facing_proba": reading.facing_proba,
-          "framing_proba": reading.framing_proba}
+          "framing_proba": reading.framing_proba, "half_proba": reading.half_proba}
     used = []
     if reading.facing is not None and (reader.use_facing_ or labelled):
         f = Facing(reading.facing)
-        facing = FacingEstimate(f, round(float(reading.facing_confidence), 4), _yaw_of(f, facing.yaw_deg),
+        yaw = facing.yaw_deg if reading.yaw_deg is None else reading.yaw_deg
+        facing = FacingEstimate(f, round(float(reading.facing_confidence), 4), _yaw_of(f, yaw),
                                 {**facing.evidence, "decided_by": [*facing.evidence.get("decided_by", []),
                                                                    f"view reader ({reading.source})"]})
         used.append("facing")
@@ -175,7 +176,8 @@ _CENTRE_YAW = {Facing.FRONT: 0.0, Facing.THREE_QUARTER_RIGHT: 45.0, Facing.PROFI
 
 
 def _yaw_of(facing: Facing, rules_yaw: float) -> float:
-    """The rules' yaw when it lies in the reader's facing bin, else that bin's centre."""
+    """The reader's starting yaw (the rules', flipped to the other half where the reader's half
+    model says so) when it lies in the reader's facing bin, else that bin's centre."""
     return float(rules_yaw) if facing_from_yaw(rules_yaw) is facing else _CENTRE_YAW[facing]
 
 

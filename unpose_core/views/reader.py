@@ -39,17 +39,24 @@ import numpy as np
 from ..records import PoseRow
 from .facing import estimate_facing, estimate_framing
 from .labels import COARSE_FACINGS, ViewLabel, coarse_facing, facing_matches
-from .vocab import Facing, Framing
+from .vocab import Facing, Framing, facing_from_yaw
 
 __all__ = ["FRAMINGS", "HEADS", "ReaderOptions", "ReaderReading", "ReaderResult", "ViewReader", "fit_reader",
            "load_reader", "reader_features"]
 
 HEADS = ("facing", "framing")            # what a reader reads, each used or not
-MODELS = ("facing", "framing", "side")   # its models: "side" (left / right) of a three-quarter or profile view
+# its models: "half" (is the body's front or back towards the camera), "facing" (front / three-quarter /
+# profile / back, starting from the rules' reading with the half's verdict), "side" (left / right of a
+# three-quarter or profile view) and "framing"
+MODELS = ("half", "facing", "framing", "side")
 SIDES = ("left", "right")
+HALVES = ("back", "front")
+# the models that make the facing: each is kept only where, out of fold, it reads the training labels
+# better than the reading it starts from (the rules', for the facing model with the half's verdict)
+GATED = ("facing",)
 FRAMINGS: tuple[str, ...] = tuple(str(f) for f in Framing)
 READER_FILE = "reader.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: the half model, priors scaled by the rules' confidence
 CALIBRATION_FOLDS = 3   # out-of-fold scores for the temperature
 _IMAGE_KEYS = ("aspect", "blur", "brightness", "contrast", "edge_density", "edge_sharpness")
 _EVIDENCE_KEYS = ("shoulder_dx", "shoulder_dz", "nose_offset", "ears_dx", "face_head_score", "face_nose_offset",
@@ -71,8 +78,11 @@ class ReaderOptions:
     folds: int = 5
     min_gain: float = 0.0
     min_labels: int = 8          # catalogue labels a head needs before cross-validation can decide
-    rules_prior: float = 0.95    # the facing and side models start at the rules' reading with this probability
+    rules_prior: float = 0.95    # the half, facing and side models start at the rules' reading with this probability
     framing_prior: float = 0.7   # ... the framing model
+    confidence_prior: bool = True   # ... scaled by the rules' own confidence (an unsure reading: a weaker prior)
+    half_model: bool = True      # learn on its own whether the body's front or back is towards the camera
+    facing_model: bool = True    # learn the facing class beyond the half (off: the rules' with the half's verdict)
     mirror: bool = True          # also learn from each labelled photo flipped left to right
     seed: int = 0
 
@@ -115,6 +125,8 @@ class ReaderReading:
     facing_proba: dict = field(default_factory=dict)
     framing_proba: dict = field(default_factory=dict)
     source: str = "reader"
+    half_proba: dict = field(default_factory=dict)   # back / front: which half of the body faces the camera
+    yaw_deg: float | None = None   # the rules' yaw, flipped to the other half where the half model says so
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,7 +180,7 @@ _FACING_LANDMARKS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "
 
 
 def model_columns(model: str, names: Sequence[str]) -> np.ndarray:
-    """Indices into :func:`feature_names` a model reads: the facing and side models the
+    """Indices into :func:`feature_names` a model reads: the half, facing and side models the
     head-and-torso landmarks' offsets, depth and visibility, the rules' evidence and the face;
     the framing model everything."""
     all_names = feature_names(names)
@@ -189,8 +201,34 @@ def reader_features(row: PoseRow, names: Sequence[str]) -> np.ndarray:
     return _row_features(row, names)[0]
 
 
-def _row_features(row: PoseRow, names: Sequence[str]) -> tuple[np.ndarray, str, str, str]:
-    """The feature vector and the rules' (coarse facing, framing, side) of one person row."""
+@dataclass(frozen=True)
+class _Rules:
+    """The rules' reading of one person row, as the reader's priors use it."""
+
+    facing: str        # coarse
+    framing: str
+    side: str          # left / right: the sign of the yaw
+    half: str          # front / back: the sign of the yaw's cosine
+    yaw: float
+    facing_conf: float
+    framing_conf: float
+
+
+def _rules_of(yaw: float, facing_conf: float, framing: str, framing_conf: float) -> _Rules:
+    y = (float(yaw) + 180.0) % 360.0 - 180.0
+    return _Rules(coarse_facing(str(facing_from_yaw(y))), framing, "left" if y < 0 else "right",
+                  "front" if abs(y) < 90.0 else "back", y, float(facing_conf), float(framing_conf))
+
+
+def flip_half(yaw: float) -> float:
+    """The yaw with the body's other half towards the camera (the left-right order of the
+    shoulders reversed, the depth order kept): 180 - yaw. A pose model that mistakes a back for
+    a front (or the face detector that overrides it) errs by exactly this flip; the side stays."""
+    return (180.0 - float(yaw) + 180.0) % 360.0 - 180.0
+
+
+def _row_features(row: PoseRow, names: Sequence[str]) -> tuple[np.ndarray, _Rules]:
+    """The feature vector and the rules' reading of one person row."""
     lm = np.nan_to_num(np.asarray(row.landmarks, np.float64))
     if lm.shape[0] != len(names):
         raise ValueError(f"landmarks of shape {lm.shape} do not match {len(names)} names")
@@ -234,29 +272,33 @@ def _row_features(row: PoseRow, names: Sequence[str]) -> tuple[np.ndarray, str, 
     image = signals.get("image") if isinstance(signals.get("image"), dict) else {}
     image_f = [_num(image.get(k)) for k in _IMAGE_KEYS]
     vec = np.asarray([*per, *rules, *face_f, *mask_f, *people_f, *image_f], np.float64)
-    side = "left" if ((fa.yaw_deg + 180.0) % 360.0 - 180.0) < 0 else "right"
-    return vec, coarse_facing(str(fa.label)), str(fr.label), side
+    return vec, _rules_of(fa.yaw_deg, fa.confidence, str(fr.label), fr.confidence)
 
 
-def _features(rows: Sequence[PoseRow], names: Sequence[str]) -> tuple[np.ndarray, dict[str, list[str]]]:
-    """Feature matrix and the rules' reading per head of person rows."""
+def _features(rows: Sequence[PoseRow], names: Sequence[str]) -> tuple[np.ndarray, list[_Rules]]:
+    """Feature matrix and the rules' reading of person rows."""
     out = [_row_features(r, names) for r in rows]
     X = np.stack([o[0] for o in out]) if out else np.zeros((0, len(feature_names(names))))
-    return X, {"facing": [o[1] for o in out], "framing": [o[2] for o in out], "side": [o[3] for o in out]}
+    return X, [o[1] for o in out]
 
 
-def _prior(rules: Sequence[str], classes: Sequence[str], strength: float) -> np.ndarray:
+def _prior(rules: Sequence[str], classes: Sequence[str], strength: float,
+           confidence: Sequence[float] | None = None) -> np.ndarray:
     """Log-probabilities that start every tree ensemble at the rules' reading: ``strength`` on
-    the rules' class, the rest shared (uniform where the rules' class is not learned)."""
+    the rules' class, the rest shared (uniform where the rules' class is not learned). With
+    ``confidence`` (the rules' own, 0..1, per row) the strength is scaled between uniform
+    (confidence 0) and ``strength`` (confidence 1): the rules' reading counts as much as the
+    rules trust it, so the trees need less evidence to overrule an unsure reading."""
     n = len(classes)
     out = np.full((len(rules), n), math.log(1.0 / n))
     if n < 2 or not 0 < strength < 1:
         return out
-    hi, lo = math.log(strength), math.log((1 - strength) / (n - 1))
     for i, c in enumerate(rules):
         if c in classes:
-            out[i, :] = lo
-            out[i, list(classes).index(c)] = hi
+            s = strength if confidence is None else \
+                1.0 / n + (strength - 1.0 / n) * float(np.clip(confidence[i], 0.0, 1.0))
+            out[i, :] = math.log((1 - s) / (n - 1))
+            out[i, list(classes).index(c)] = math.log(s)
     return out
 
 
@@ -341,14 +383,36 @@ def _fit_temperature(raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 # -- the reader -----------------------------------------------------------------------------------
 
-def _head_target(label: ViewLabel | dict, head: str) -> str | None:
-    v = label.get(head if head != "side" else "facing") if isinstance(label, dict) \
-        else getattr(label, head if head != "side" else "facing")
+def _head_target(label: ViewLabel | dict, model: str) -> str | None:
+    """What a label says for one model: the coarse facing, the framing, the side of a turned
+    view, or the half (front for a front or three-quarter view, back for a back view; a
+    profile shows neither)."""
+    field_ = "framing" if model == "framing" else "facing"
+    v = label.get(field_) if isinstance(label, dict) else getattr(label, field_)
     if v is None:
         return None
-    if head == "side":
+    if model == "side":
         return next((s for s in SIDES if str(v).endswith("_" + s)), None)
-    return coarse_facing(v) if head == "facing" else str(v)
+    if model == "half":
+        return {"front": "front", "three_quarter": "front", "back": "back"}.get(coarse_facing(v))
+    return coarse_facing(v) if model == "facing" else str(v)
+
+
+def _start_class(model: str, reading: _Rules) -> str:
+    """The class a model's prior puts first: the reading's half, coarse facing, side or framing."""
+    return {"half": reading.half, "facing": reading.facing, "side": reading.side, "framing": reading.framing}[model]
+
+
+def _weighted_accuracy(pred: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    return round(float(np.sum(w * (pred == y)) / max(float(np.sum(w)), 1e-12)), 4)
+
+
+def _reading_of(rules: _Rules, half: str | None) -> _Rules:
+    """The rules' reading with the half model's verdict: the yaw flipped to the other half
+    where the half model says so."""
+    if half is None or half == rules.half:
+        return rules
+    return _rules_of(flip_half(rules.yaw), rules.facing_conf, rules.framing, rules.framing_conf)
 
 
 class ViewReader:
@@ -387,34 +451,60 @@ class ViewReader:
         self.classes_: dict[str, list[str]] = {}
         self.temperature_: dict[str, float] = {}
         self.n_labels_: dict[str, int] = {}
-        for head, vocab in (("facing", COARSE_FACINGS), ("framing", FRAMINGS), ("side", SIDES)):
-            y_text = [_head_target(lab, head) for lab in labels]
+        self.held_out_: dict[str, dict] = {}
+        fold_of = np.random.default_rng(o.seed).permutation(int(group.max()) + 1 if len(group) else 0)
+        folds = (fold_of % CALIBRATION_FOLDS)[group]
+        # the half model's held-out verdict on every training row: the facing model learns from the
+        # reading it will start from when it reads a photo it has not seen
+        reading = list(rules)
+        vocab = {"half": HALVES, "facing": COARSE_FACINGS, "framing": FRAMINGS, "side": SIDES}
+        for model in MODELS:
+            if (model == "half" and not o.half_model) or (model == "facing" and not o.facing_model):
+                continue
+            y_text = [_head_target(lab, model) for lab in labels]
             keep = np.array([t is not None for t in y_text], bool)
-            present = [c for c in vocab if c in set(y_text)]
-            self.n_labels_[head] = int(keep.sum())
+            present = [c for c in vocab[model] if c in set(y_text)]
+            self.n_labels_[model] = int(keep.sum())
             if len(present) < 2:
                 continue
             y = np.array([present.index(t) for t, k in zip(y_text, keep, strict=True) if k])
-            Xh, wh = X[keep][:, model_columns(head, names)], w[keep]
-            init = _prior([t for t, k in zip(rules[head], keep, strict=True) if k], present, self._strength(head))
+            Xh, wh = X[keep][:, model_columns(model, names)], w[keep]
+            init = self._init(model, [r for r, k in zip(reading, keep, strict=True) if k], present)
             params = self._params(len(present))
-            # out-of-fold scores for the temperature
+            # out-of-fold scores for the temperature (and the half model's held-out verdicts)
             raw = np.zeros((len(y), len(present)))
-            fold_of = np.random.default_rng(o.seed).permutation(int(group.max()) + 1 if len(group) else 0)
-            folds = (fold_of % CALIBRATION_FOLDS)[group[keep]]
-            for f in range(folds.max() + 1):
-                tr, te = folds != f, folds == f
+            fk = folds[keep]
+            for f in range(CALIBRATION_FOLDS):
+                tr, te = fk != f, fk == f
+                if not te.any():
+                    continue
                 if len(set(y[tr])) < 2:
-                    raw[te] = 0.0
+                    raw[te] = init[te]
                     continue
                 b = lgb.train(params, lgb.Dataset(Xh[tr], y[tr], weight=wh[tr], init_score=init[tr]),
                               num_boost_round=o.n_estimators)
                 raw[te] = b.predict(Xh[te], raw_score=True).reshape(int(te.sum()), -1) + init[te]
-            self.temperature_[head] = _fit_temperature(raw, y, wh)
-            self.boosters_[head] = lgb.train(params, lgb.Dataset(Xh, y, weight=wh, init_score=init),
-                                             num_boost_round=o.n_estimators)
-            self.classes_[head] = present
-        self.use_facing_ = "facing" in self.boosters_
+            start = np.array([present.index(c) if c in present else -1 for c in
+                              (_start_class(model, r) for r, k in zip(reading, keep, strict=True) if k)])
+            self.held_out_[model] = {"model": _weighted_accuracy(raw.argmax(axis=1), y, wh),
+                                     "start": _weighted_accuracy(start, y, wh), "n": int(len(y))}
+            if model in GATED and self.held_out_[model]["model"] <= self.held_out_[model]["start"]:
+                continue   # it does not read held-out photos better than the reading it starts from
+            self.temperature_[model] = _fit_temperature(raw, y, wh)
+            self.boosters_[model] = lgb.train(params, lgb.Dataset(Xh, y, weight=wh, init_score=init),
+                                              num_boost_round=o.n_estimators)
+            self.classes_[model] = present
+            if model == "half":
+                held = iter(raw.argmax(axis=1))
+                reading = [_reading_of(r, present[next(held)]) if k else r
+                           for r, k in zip(reading, keep, strict=True)]
+                # rows without a half label (profiles, framing-only labels): the half model's own verdict
+                rest = np.flatnonzero(~keep)
+                if len(rest):
+                    verdict = self._predict_raw("half", X[rest], [rules[i] for i in rest])
+                    for i, j in zip(rest, verdict.argmax(axis=1), strict=True):
+                        reading[i] = _reading_of(rules[i], present[j])
+        self.use_facing_ = "facing" in self.boosters_ or "half" in self.boosters_
         self.use_framing_ = "framing" in self.boosters_
         self.labels_: dict[str, dict] = {}
         self.metrics_: dict = {}
@@ -422,8 +512,22 @@ class ViewReader:
         self.id_ = self._digest()
         return self
 
-    def _strength(self, model: str) -> float:
-        return self.options.framing_prior if model == "framing" else self.options.rules_prior
+    def _init(self, model: str, reading: Sequence[_Rules], classes: Sequence[str]) -> np.ndarray:
+        """The prior a model starts from: the reading (the rules', with the half model's verdict
+        for the facing model) with :attr:`ReaderOptions.rules_prior` (``framing_prior``),
+        scaled by the rules' confidence where :attr:`ReaderOptions.confidence_prior` says so."""
+        o = self.options
+        if model == "framing":
+            return _prior([_start_class(model, r) for r in reading], classes, o.framing_prior,
+                          [r.framing_conf for r in reading] if o.confidence_prior else None)
+        return _prior([_start_class(model, r) for r in reading], classes, o.rules_prior,
+                      [r.facing_conf for r in reading] if o.confidence_prior else None)
+
+    def _predict_raw(self, model: str, X: np.ndarray, reading: Sequence[_Rules]) -> np.ndarray:
+        names = tuple(self.options.landmark_names)
+        b = self.boosters_[model]
+        return np.asarray(b.predict(X[:, model_columns(model, names)], raw_score=True)).reshape(len(X), -1) \
+            + self._init(model, reading, self.classes_[model])
 
     def _params(self, n_classes: int) -> dict:
         o = self.options
@@ -438,34 +542,42 @@ class ViewReader:
 
     def predict_proba(self, rows: Sequence[PoseRow]) -> dict[str, np.ndarray]:
         """model -> (n, n_classes) calibrated probabilities (columns: ``classes_[model]``):
-        ``facing`` (coarse), ``framing`` and ``side``."""
+        ``half`` (back / front), ``facing`` (coarse), ``framing`` and ``side``."""
         return self._proba(rows)[0]
 
-    def _proba(self, rows: Sequence[PoseRow]) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    def _proba(self, rows: Sequence[PoseRow]) -> tuple[dict[str, np.ndarray], list[_Rules]]:
+        """Calibrated probabilities per model, and the reading the facing model started from
+        (the rules', flipped to the other half where the half model says so)."""
         self._check_fitted()
         names = tuple(self.options.landmark_names)
         if not rows:
-            return {h: np.zeros((0, len(self.classes_[h]))) for h in self.boosters_}, {}
-        X, rules = _features(rows, names)
+            return {h: np.zeros((0, len(self.classes_[h]))) for h in self.boosters_}, []
+        X, reading = _features(rows, names)
         out = {}
-        for head, b in self.boosters_.items():
-            raw = np.asarray(b.predict(X[:, model_columns(head, names)], raw_score=True)).reshape(len(rows), -1) \
-                + _prior(rules[head], self.classes_[head], self._strength(head))
-            out[head] = _softmax(raw / self.temperature_[head])
-        return out, rules
+        if "half" in self.boosters_:
+            out["half"] = _softmax(self._predict_raw("half", X, reading) / self.temperature_["half"])
+            reading = [_reading_of(r, self.classes_["half"][int(j)])
+                       for r, j in zip(reading, out["half"].argmax(axis=1), strict=True)]
+        for model in self.boosters_:
+            if model != "half":
+                out[model] = _softmax(self._predict_raw(model, X, reading) / self.temperature_[model])
+        return out, reading
 
     def accepts(self, row: PoseRow | None, names: Sequence[str]) -> bool:
         """Whether this reader can read ``row`` (a person under the landmarks it learned)."""
         return row is not None and row.is_person and tuple(names) == tuple(self.options.landmark_names)
 
     def read(self, rows: Sequence[PoseRow]) -> list[ReaderReading]:
-        """Facing (with the rules' side) and framing of person rows; an image the reader learned
-        from reads as its label."""
-        proba, rules = self._proba(rows)
+        """Facing (with the side model's side, else the reading's) and framing of person rows;
+        an image the reader learned from reads as its label."""
+        proba, reading = self._proba(rows)
         out = []
         for i, row in enumerate(rows):
             fa, fa_c, fa_p = self._head(proba, "facing", i)
             fr, fr_c, fr_p = self._head(proba, "framing", i)
+            half, half_c, half_p = self._head(proba, "half", i)
+            if fa is None and half is not None:   # no facing model: the rules' reading with the half's verdict
+                fa, fa_c = reading[i].facing, half_c * reading[i].facing_conf
             source = "reader"
             known = self.labels_.get(row.content_hash)
             if known:
@@ -475,11 +587,11 @@ class ViewReader:
                 if known.get("framing"):
                     fr, fr_c = known["framing"], 1.0
                 if known.get("facing") in {str(f) for f in Facing}:
-                    out.append(ReaderReading(known["facing"], fa_c, fr, fr_c, fa_p, fr_p, source))
+                    out.append(ReaderReading(known["facing"], fa_c, fr, fr_c, fa_p, fr_p, source, half_p))
                     continue
-            side = self._head(proba, "side", i)[0] or rules["side"][i]
+            side = self._head(proba, "side", i)[0] or reading[i].side
             facing = None if fa is None else _with_side(fa, side)
-            out.append(ReaderReading(facing, fa_c, fr, fr_c, fa_p, fr_p, source))
+            out.append(ReaderReading(facing, fa_c, fr, fr_c, fa_p, fr_p, source, half_p, reading[i].yaw))
         return out
 
     def _head(self, proba: dict, head: str, i: int) -> tuple[str | None, float, dict]:
@@ -495,7 +607,7 @@ class ViewReader:
                 "classes": self.classes_, "temperature": self.temperature_, "n_labels": self.n_labels_,
                 "use_facing": bool(self.use_facing_), "use_framing": bool(self.use_framing_),
                 "labels": self.labels_, "metrics": self.metrics_, "created_at": self.created_at_,
-                "feature_names": self.feature_names_}
+                "feature_names": self.feature_names_, "held_out": self.held_out_}
 
     def _texts(self) -> dict[str, str]:
         return {f"{h}.txt": b.model_to_string() for h, b in sorted(self.boosters_.items())}
@@ -537,8 +649,11 @@ def load_reader(folder: str | Path, check_model: Callable[[str], object] | None 
         state = json.loads((folder / READER_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"view reader {folder.name}: cannot read {READER_FILE}: {exc}") from None
-    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+    if not isinstance(state, dict) or not isinstance(state.get("format_version"), int):
         raise ValueError(f"view reader {folder.name}: unknown format")
+    if state["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"view reader {folder.name} was saved in format {state['format_version']}, this version "
+                         f"reads format {FORMAT_VERSION}: train it again (`unposed views train`)")
     r = ViewReader(ReaderOptions.from_dict(state.get("options") or {}))
     r.boosters_ = {}
     for name, sha in (state.get("files") or {}).items():
@@ -555,7 +670,8 @@ def load_reader(folder: str | Path, check_model: Callable[[str], object] | None 
         raise ValueError(f"view reader {folder.name}: classes and models do not match")
     r.temperature_ = {h: float(v) for h, v in (state.get("temperature") or {}).items()}
     r.n_labels_ = dict(state.get("n_labels") or {})
-    r.use_facing_ = bool(state.get("use_facing")) and "facing" in r.boosters_
+    r.held_out_ = dict(state.get("held_out") or {})
+    r.use_facing_ = bool(state.get("use_facing")) and bool({"facing", "half"} & set(r.boosters_))
     r.use_framing_ = bool(state.get("use_framing")) and "framing" in r.boosters_
     r.labels_ = dict(state.get("labels") or {})
     r.metrics_ = dict(state.get("metrics") or {})
@@ -607,7 +723,7 @@ def fit_reader(render_rows: Sequence[PoseRow], render_labels: Sequence[ViewLabel
                                         [1.0] * len(ren) + [options.label_weight] * len(train_i))
             for i, reading in zip(test, r.read([rows_c[i] for i in test]), strict=True):
                 for head in HEADS:
-                    if head in r.boosters_:
+                    if (r.use_facing_ if head == "facing" else r.use_framing_):
                         pred[head][i] = getattr(reading, head)
     for head in HEADS:
         truth_i = [i for i, (_, lab) in enumerate(cat) if getattr(lab, head)]
@@ -627,7 +743,7 @@ def fit_reader(render_rows: Sequence[PoseRow], render_labels: Sequence[ViewLabel
     labs_all = [lab for _, lab in ren] + [lab for _, lab in cat]
     w_all = [1.0] * len(ren) + [options.label_weight] * len(cat)
     reader = ViewReader(options).fit(rows_all, labs_all, w_all)
-    reader.use_facing_ = bool(result.used.get("facing")) and "facing" in reader.boosters_
+    reader.use_facing_ = bool(result.used.get("facing")) and bool({"facing", "half"} & set(reader.boosters_))
     reader.use_framing_ = bool(result.used.get("framing")) and "framing" in reader.boosters_
     reader.labels_ = {lab.content_hash: {"facing": lab.facing, "framing": lab.framing} for _, lab in cat}
     reader.metrics_ = {"held_out": result.held_out, "n_render_labels": len(ren), "n_catalogue_labels": len(cat),
