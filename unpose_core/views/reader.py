@@ -3,26 +3,40 @@ already measured for each image (no model runs again).
 
 The rules in :mod:`views.facing` were designed on renders; a catalogue's own labels (its
 ``view`` / ``shot`` column, its analysts) know better what its photos show. A
-:class:`ViewReader` is a pair of LightGBM classifiers in scikit-learn style:
+:class:`ViewReader` is a set of LightGBM classifiers in scikit-learn style:
 
 * ``ViewReader(options).fit(rows, labels, weights)`` learns from cached pose rows
   (:class:`records.PoseRow`: landmarks and visibilities, the face detection on the head crop,
   the segmentation mask, the detected people, the image measurements) plus the rules' own
   reading of each (yaw, confidences, evidence) as features;
-* ``predict_proba(rows)`` -> calibrated probabilities per head: ``facing`` over
-  :data:`views.labels.COARSE_FACINGS` (front, three-quarter, profile, back: the side of a
-  three-quarter or profile view is the rules' yaw sign, which labels such as "side" do not
-  give), ``framing`` over :class:`Framing`;
-* learned state in trailing-underscore attributes; calibration is a temperature per head fitted
-  on out-of-fold scores (minimum log loss);
+* its models, in order: ``half`` (back / front: is the body's front or back towards the
+  camera), ``facing`` over :data:`views.labels.COARSE_FACINGS` (front, three-quarter,
+  profile, back), ``side`` (left / right of a three-quarter or profile view: labels such as
+  "side" do not give it) and ``framing`` over :class:`Framing`;
+* every model starts from a prior at the reading it refines: the rules' (the facing model: the
+  rules' with the half model's verdict), with ``rules_prior`` (``framing_prior``) scaled by the
+  rules' own confidence (``confidence_prior``), so an unsure reading needs less evidence to be
+  overruled and a sure one more;
+* the half model exists because the pose model's commonest facing error is a whole half: it
+  takes a back for a front (or the face detector, finding no face on a turned head, overrides
+  the shoulders), which reflects the yaw to 180 - yaw (:func:`flip_half`) and keeps the side.
+  Where it says the other half, the rules' yaw is flipped before the facing model reads on;
+* the facing model (the freest: it may move a reading to any class) is kept only where, out of
+  fold on its training labels, it reads better than the reading it starts from
+  (``held_out_``; :data:`GATED`); otherwise the facing is that reading;
+* ``predict_proba(rows)`` -> calibrated probabilities per model; calibration is a temperature
+  per model fitted on out-of-fold scores (minimum log loss);
+* learned state in trailing-underscore attributes;
 * ``use_facing_`` / ``use_framing_``: whether the reader replaces the rules for that part,
   decided by :func:`fit_reader`'s cross-validation on the catalogue's own labels (the reader
   is used only where it beats the rules on held-out labels);
 * images it learned from are read as labelled (``labels_``: content hash -> label).
 
-Saved as plain files (:meth:`ViewReader.save`): ``reader.json`` (options, classes,
-temperatures, decisions, figures, learned labels) and one LightGBM text model per head.
-Never pickle. The reader's id is the sha256 of those files (12 hex digits).
+Saved as plain files (:meth:`ViewReader.save`): ``reader.json`` (format, options, classes,
+temperatures, decisions, figures, learned labels) and one LightGBM text model per model.
+Never pickle. The reader's id is the sha256 of those files (12 hex digits). A reader saved in
+another format (format 1: no half model, fixed priors) is refused with a message to train it
+again.
 """
 from __future__ import annotations
 
