@@ -21,9 +21,12 @@ The rules in :mod:`views.facing` were designed on renders; a catalogue's own lab
   takes a back for a front (or the face detector, finding no face on a turned head, overrides
   the shoulders), which reflects the yaw to 180 - yaw (:func:`flip_half`) and keeps the side.
   Where it says the other half, the rules' yaw is flipped before the facing model reads on;
-* the facing model (the freest: it may move a reading to any class) is kept only where, out of
-  fold on its training labels, it reads better than the reading it starts from
-  (``held_out_``; :data:`GATED`); otherwise the facing is that reading;
+* the half and facing models keep as many trees (up to ``n_estimators``) as their out-of-fold
+  labels read best with (``choose_rounds``; none: the model is dropped and its starting reading
+  stands): with few labels they stay near the rules, with more they learn more. The facing
+  model (the freest: it may move a reading to any class) is also kept only where, out of fold
+  on its training labels, it reads better than the reading it starts from (``held_out_``;
+  :data:`BEAT_START`); otherwise the facing is that reading;
 * ``predict_proba(rows)`` -> calibrated probabilities per model; calibration is a temperature
   per model fitted on out-of-fold scores (minimum log loss);
 * learned state in trailing-underscore attributes;
@@ -65,9 +68,11 @@ HEADS = ("facing", "framing")            # what a reader reads, each used or not
 MODELS = ("half", "facing", "framing", "side")
 SIDES = ("left", "right")
 HALVES = ("back", "front")
-# the models that make the facing: each is kept only where, out of fold, it reads the training labels
-# better than the reading it starts from (the rules', for the facing model with the half's verdict)
-GATED = ("facing",)
+# the models that make the facing keep the number of trees (up to n_estimators) with which their held-out
+# folds read best (none: the model is dropped); the facing model, the freest, is also kept only where, out of
+# fold, it reads the training labels better than the reading it starts from (the rules' with the half's verdict)
+GATED = ("half", "facing")
+BEAT_START = ("facing",)
 FRAMINGS: tuple[str, ...] = tuple(str(f) for f in Framing)
 READER_FILE = "reader.json"
 FORMAT_VERSION = 2   # 2: the half model, priors scaled by the rules' confidence
@@ -97,6 +102,7 @@ class ReaderOptions:
     confidence_prior: bool = True   # ... scaled by the rules' own confidence (an unsure reading: a weaker prior)
     half_model: bool = True      # learn on its own whether the body's front or back is towards the camera
     facing_model: bool = True    # learn the facing class beyond the half (off: the rules' with the half's verdict)
+    choose_rounds: bool = True   # the half and facing models keep the number of trees their held-out folds read best
     mirror: bool = True          # also learn from each labelled photo flipped left to right
     seed: int = 0
 
@@ -417,6 +423,11 @@ def _start_class(model: str, reading: _Rules) -> str:
     return {"half": reading.half, "facing": reading.facing, "side": reading.side, "framing": reading.framing}[model]
 
 
+def _log_loss(raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    p = _softmax(raw)[np.arange(len(y)), y]
+    return float(-(w * np.log(np.clip(p, 1e-15, 1))).sum() / max(float(w.sum()), 1e-12))
+
+
 def _weighted_accuracy(pred: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return round(float(np.sum(w * (pred == y)) / max(float(np.sum(w)), 1e-12)), 4)
 
@@ -485,28 +496,40 @@ class ViewReader:
             Xh, wh = X[keep][:, model_columns(model, names)], w[keep]
             init = self._init(model, [r for r, k in zip(reading, keep, strict=True) if k], present)
             params = self._params(len(present))
-            # out-of-fold scores for the temperature (and the half model's held-out verdicts)
+            # out-of-fold scores: the number of trees, the temperature, the gate and the half model's verdicts
             raw = np.zeros((len(y), len(present)))
             fk = folds[keep]
+            fold_models, curve = {}, np.zeros(o.n_estimators + 1)
             for f in range(CALIBRATION_FOLDS):
                 tr, te = fk != f, fk == f
-                if not te.any():
+                if not te.any() or len(set(y[tr])) < 2:
                     continue
-                if len(set(y[tr])) < 2:
-                    raw[te] = init[te]
-                    continue
-                b = lgb.train(params, lgb.Dataset(Xh[tr], y[tr], weight=wh[tr], init_score=init[tr]),
-                              num_boost_round=o.n_estimators)
-                raw[te] = b.predict(Xh[te], raw_score=True).reshape(int(te.sum()), -1) + init[te]
+                dtr = lgb.Dataset(Xh[tr], y[tr], weight=wh[tr], init_score=init[tr])
+                held: dict = {}
+                fold_models[f] = lgb.train(
+                    {**params, "metric": "multi_logloss"}, dtr, num_boost_round=o.n_estimators,
+                    valid_sets=[lgb.Dataset(Xh[te], y[te], weight=wh[te], init_score=init[te], reference=dtr)],
+                    valid_names=["held"], callbacks=[lgb.record_evaluation(held)])
+                share = float(wh[te].sum())
+                curve[0] += share * _log_loss(init[te], y[te], wh[te])
+                curve[1:] += share * np.asarray(held["held"]["multi_logloss"][: o.n_estimators])
+            rounds = int(np.argmin(curve)) if o.choose_rounds and model in GATED and fold_models else o.n_estimators
+            for f in range(CALIBRATION_FOLDS):
+                te = fk == f
+                raw[te] = init[te]
+                if f in fold_models and rounds:
+                    raw[te] += fold_models[f].predict(Xh[te], raw_score=True,
+                                                      num_iteration=rounds).reshape(int(te.sum()), -1)
             start = np.array([present.index(c) if c in present else -1 for c in
                               (_start_class(model, r) for r, k in zip(reading, keep, strict=True) if k)])
-            self.held_out_[model] = {"model": _weighted_accuracy(raw.argmax(axis=1), y, wh),
-                                     "start": _weighted_accuracy(start, y, wh), "n": int(len(y))}
-            if model in GATED and self.held_out_[model]["model"] <= self.held_out_[model]["start"]:
+            ho = {"model": _weighted_accuracy(raw.argmax(axis=1), y, wh), "start": _weighted_accuracy(start, y, wh),
+                  "n": int(len(y)), "rounds": rounds}
+            self.held_out_[model] = ho
+            if rounds == 0 or (model in BEAT_START and ho["model"] <= ho["start"]):
                 continue   # it does not read held-out photos better than the reading it starts from
             self.temperature_[model] = _fit_temperature(raw, y, wh)
             self.boosters_[model] = lgb.train(params, lgb.Dataset(Xh, y, weight=wh, init_score=init),
-                                              num_boost_round=o.n_estimators)
+                                              num_boost_round=rounds)
             self.classes_[model] = present
             if model == "half":
                 held = iter(raw.argmax(axis=1))
