@@ -67,8 +67,9 @@ with frame.page("Clusters") as page:
                 f"a lasso or box takes every image inside it, drawn or not, of the centroids with a dot in it)")
         st.caption(f"Run `{run.run_id}` · {len(pts):,} reference images with a person, {dots}, coloured by "
                    f"centroid (UMAP of the space K-Means clustered). Click a dot, or pick the lasso or box in the "
-                   f"chart's toolbar and circle some, to see their images and products; {hover}; click legend "
-                   f"entries to hide centroids. "
+                   f"chart's toolbar and circle some, to see their images and products (after a lasso or box, pick "
+                   f"Pan in the toolbar again to click single dots); {hover}; click legend entries to hide "
+                   f"centroids. "
                    f"{sum(run.centroids[c].size for c in run.non_human_classes)} reference images without a "
                    f"person are not on the map (classes ∅ below, one per image kind).")
         n_fit, n_map = pts.meta.get("fit_sample"), pts.meta.get("n_points", len(pts))

@@ -5,6 +5,7 @@ A backend's tests skip, with the set-up's own reason, only when `make models` co
 weights (registries unreachable); under CI=true the set-up itself fails instead."""
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,10 @@ from unpose_core.images import load_rgb
 from unpose_core.pose import EMBEDDING_FAMILY, PoseOptions, backend_identity, backend_info, bundled, create_backend
 from unpose_core.pose.base import NO_PERSON, PERSON
 from unpose_core.pose.tfjs_onnx import UnsupportedGraph, convert, read_weights
+from unpose_core.records import PoseRow, Status
 
 # converted vs original on the same input tensor: float32 kernels in a different order
+ROOT = Path(__file__).resolve().parents[1]
 FAITHFUL_ATOL = 1e-4
 NEW_BACKENDS = ["movenet-thunder", "movenet-lightning", "blazepose-heavy"]
 
@@ -225,6 +228,41 @@ def test_skier_against_coco_ground_truth(backend, capsys):
         print(f"\n[real weights] {backend.id} vs COCO GT on the skier: median {np.median(err):.1f} px, "
               f"max {err.max():.1f} px")
     assert np.median(err) < SKIER_MEDIAN_PX and err.max() < SKIER_MAX_PX
+
+
+@pytest.mark.parametrize("bid", ["movenet-thunder", "movenet-lightning"])
+def test_movenet_scores_on_blazeposes_visibility_scale_keep_its_people(bid):
+    """MoveNet's landmarks carry its scores mapped to BlazePose's visibility (the scale the view
+    rules were tuned on), its raw scores in the signals; on 36 single-person renders the person
+    check keeps clearly more of its poses with the map than with the raw scores."""
+    import pandas as pd
+
+    from unpose_core.pose.movenet import CALIBRATIONS
+    from unpose_core.views.describe import describe_image
+
+    need(bid)
+    labels = pd.read_csv(ROOT / "assets/views/labels.csv")
+    files = labels[(labels["kind"] == "person") & (labels["n_people"] == 1)]["file"].iloc[::6].head(36)
+    b = create_backend(PoseOptions(backend=bid))
+    try:
+        rows = [b.estimate(load_rgb(ROOT / "assets/views" / f)) for f in files]
+        cal = b.calibration
+        assert cal is CALIBRATIONS[bid.split("-")[1]] and cal.version in backend_identity(PoseOptions(backend=bid))[1]
+    finally:
+        b.close()
+    kept = {"calibrated": 0, "raw": 0}
+    for res in rows:
+        if res.landmarks is None:
+            continue
+        raw = np.asarray(res.signals["joint_scores"])
+        np.testing.assert_allclose(res.landmarks[:, 3], cal(raw), atol=1e-3)   # raw kept to 4 decimals
+        row = PoseRow(f"h{len(kept)}", Status.PERSON, res.landmarks, *res.image_size, res.score, None, res.signals)
+        lm = res.landmarks.copy()
+        lm[:, 3] = raw
+        kept["calibrated"] += describe_image(row, b.landmark_names).is_person
+        kept["raw"] += describe_image(replace(row, landmarks=lm), b.landmark_names).is_person
+    print(f"\n[real weights] {bid}: person check keeps {kept} of {len(rows)} single-person renders")
+    assert kept["calibrated"] >= kept["raw"] + 4
 
 
 def test_heavy_agrees_with_full_and_differs_from_it():

@@ -33,6 +33,7 @@ import numpy as np
 
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
+from .calibration import ScoreCalibration
 from .skeletons import COCO17_NAMES, COCO17_SKELETON
 
 DEFAULT_KEYPOINT_THRESHOLD = 0.3
@@ -42,8 +43,12 @@ BOX_MODES = ("auto", "image")
 
 def coco17_result(keypoints_px: np.ndarray, scores: np.ndarray, image_size: tuple[int, int],
                   backend_id: str, keypoint_threshold: float = DEFAULT_KEYPOINT_THRESHOLD,
-                  min_keypoints: int = DEFAULT_MIN_KEYPOINTS) -> PoseResult:
-    """Pixel keypoints (17, 2) + scores (17,) -> a PoseResult, applying the no-person rule."""
+                  min_keypoints: int = DEFAULT_MIN_KEYPOINTS,
+                  calibration: ScoreCalibration | None = None) -> PoseResult:
+    """Pixel keypoints (17, 2) + scores (17,) -> a PoseResult, applying the no-person rule to the
+    raw scores. With a ``calibration`` the landmarks' fourth column is the scores mapped to
+    BlazePose's visibility scale (:mod:`.calibration`) and ``signals["joint_scores"]`` keeps the
+    raw scores; without one it is the raw scores."""
     w, h = image_size
     kp = np.nan_to_num(np.asarray(keypoints_px, dtype=np.float64).reshape(17, 2))
     sc = np.clip(np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(17)), 0.0, 1.0)
@@ -53,8 +58,9 @@ def coco17_result(keypoints_px: np.ndarray, scores: np.ndarray, image_size: tupl
     lm = np.zeros((17, 4), dtype=np.float32)
     lm[:, 0] = kp[:, 0] / w
     lm[:, 1] = kp[:, 1] / h
-    lm[:, 3] = sc
-    return PoseResult(PERSON, lm, (w, h), backend_id, score=score)
+    lm[:, 3] = sc if calibration is None else calibration(sc)
+    signals = {} if calibration is None else {"joint_scores": [round(float(x), 4) for x in sc]}
+    return PoseResult(PERSON, lm, (w, h), backend_id, score=score, signals=signals)
 
 
 class TopDownSettings:
@@ -115,6 +121,8 @@ class TopDownCOCO17(ClosingBackend):
     landmark_names = COCO17_NAMES
     skeleton = COCO17_SKELETON
     settings: TopDownSettings
+    # the model's scores on BlazePose's visibility scale (:mod:`.calibration`); None: the raw scores
+    calibration: ScoreCalibration | None = None
 
     def person_box(self, image: np.ndarray) -> np.ndarray:
         return self.settings.box(image)
@@ -125,8 +133,10 @@ class TopDownCOCO17(ClosingBackend):
     def estimate(self, image: np.ndarray) -> PoseResult:
         size = _check_image(image)
         kp, sc = self.infer(image, self.person_box(image))
-        res = coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold, self.settings.min_keypoints)
-        res.signals = dict(self.settings.last_signals)   # several people, face: from the box finder's BlazePose
+        res = coco17_result(kp, sc, size, self.id, self.settings.keypoint_threshold, self.settings.min_keypoints,
+                            self.calibration)
+        # several people, face: from the box finder's BlazePose
+        res.signals = {**self.settings.last_signals, **res.signals}
         return res
 
     def _release(self) -> None:
