@@ -38,6 +38,8 @@ with frame.page("Product") as page:
                              int(d.coverage_percentile), 5, key="rule-coverage", disabled=cohort_rule)
         min_conf = r3.slider("Leave out requests below this confidence", 0.0, 1.0, float(d.min_confidence), 0.05,
                              key="rule-confidence", disabled=cohort_rule)
+        also_below = r3.slider("Below this confidence a request goes to \"also worth trying\" (0 = none do)",
+                               0.0, 1.0, float(d.also_below), 0.05, key="rule-also-below", disabled=cohort_rule)
         by_score = r4.toggle("Also poses the ranker scores above the cohort's baseline", value=d.by_score,
                              key="rule-by-score", disabled=cohort_rule)
         score_ranks = r4.number_input("… among the ranker's first (0 = any rank)", 0, 50, int(d.score_ranks),
@@ -47,7 +49,8 @@ with frame.page("Product") as page:
                                disabled=cohort_rule)
     rule = None if cohort_rule else SuggestConfig(
         expect=float(expect), coverage_percentile=float(coverage), min_confidence=float(min_conf),
-        by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks))
+        by_score=bool(by_score), view_share=float(view_share), score_ranks=int(score_ranks),
+        also_below=float(also_below))
 
     def go_to(pid: str | None) -> None:
         """Open ``pid`` (a callback: it runs before the widgets, so it may clear the search)."""

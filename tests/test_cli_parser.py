@@ -89,7 +89,7 @@ def test_the_settings_that_matter_are_read_from_their_classes():
             "min_cohort_share"} <= dests("train", TrainConfig)
     assert {"top_k", "min_images", "subject_max_images"} <= dests("train", SelectionConfig)
     assert {"expect", "min_share", "coverage_percentile", "min_confidence", "by_score", "score_ranks",
-            "view_share"} <= dests("suggest", SuggestConfig)
+            "view_share", "also_below"} <= dests("suggest", SuggestConfig)
     assert {"seeds", "first_seed", "holdout", "keep_min", "keep_max", "draws", "answer_min", "k",
             "expect"} <= dests("evaluate", EvalOptions)
 

@@ -1,6 +1,7 @@
 """The order of the requests: highest expected value (the pose's importance for the cohort x the
-request's confidence) first, the weak ones in "also worth trying" below the main list, on every
-surface (Suggestion, JSON, report CSV, CLI); and the order's own metrics (precision@k)."""
+share of its top listings showing it x the request's confidence) first, the weak ones in "also
+worth trying" below the main list, on every surface (Suggestion, JSON, report CSV, CLI); and the
+order's own metrics (precision@k)."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from unpose_core.coverage import rank_weight
 from unpose_core.evaluation.metrics import order_counts, precision_at
 from unpose_core.outputs.report import report
 from unpose_core.suggestions import Suggester
-from unpose_core.suggestions.rule import expected_value
+from unpose_core.suggestions.rule import RANK_POWER, expected_value, importance
 
 
 def test_precision_at_k_counts():
@@ -20,9 +21,14 @@ def test_precision_at_k_counts():
     assert order_counts({"a"}, ["a", "x"], "_main") == {"hit1_main": 1, "n1_main": 1, "hit3_main": 1, "n3_main": 2}
 
 
-def test_expected_value_weighs_place_by_confidence():
-    assert expected_value(1, 0.03) < expected_value(4, 1.0) == pytest.approx(rank_weight(4))
-    assert expected_value(2, 0.5) == pytest.approx(rank_weight(2) * 0.5)
+def test_expected_value_weighs_place_share_and_confidence():
+    assert expected_value(1, 0.03) < expected_value(4, 1.0) == pytest.approx(importance(4))
+    assert importance(1) == 1 and importance(4) == pytest.approx(rank_weight(4) ** RANK_POWER)
+    assert importance(4) > rank_weight(4)
+    assert expected_value(2, 0.5, 0.8) == pytest.approx(importance(2) * 0.5 * 0.8)
+    # a pose every top listing shows leads one the ranker puts first but fewer show
+    assert expected_value(3, 1.0, 1.0) > expected_value(1, 1.0, 0.6)
+    assert expected_value(1, 1.0, 0.8) > expected_value(3, 1.0, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,8 @@ def test_no_weak_request_leads_a_sure_one_on_any_demo_subject(subject_suggestion
         for part in (sug.missing, sug.also):
             values = [m.value for m in part]
             assert values == sorted(values, reverse=True), pid
-            assert all(m.value == pytest.approx(m.importance * m.confidence) for m in part), pid
+            # (the demo has no desirable marks: a marked pose would count as needed, share 1)
+            assert all(m.value == pytest.approx(m.importance * m.confidence * m.support) for m in part), pid
         n_also += len(sug.also)
         n_moved += bool(sug.also and sug.missing)
         d = sug.to_dict()                 # the JSON keeps the two parts apart, in order

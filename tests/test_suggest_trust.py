@@ -346,6 +346,19 @@ def test_demo_suggestion_json_and_cli_show_status_and_confidence(demo_data_dir, 
     assert "rule: expected: a pose group shown by at least" in out   # SuggestConfig.rule_text, as the app shows it
     assert "requests below confidence 0.99 left out" in out
     assert "no request (below_confidence)" in out or "confidence" in out
+    # --also-below moves the main list's confidence floor: 1 sends every request below it, 0 keeps
+    # in the main list all but those expected only for their score
+    floors = []
+    for floor in ("1", "0"):
+        assert main(["suggest", pid, "--also-below", floor, "--json", "-q", "--data-dir", str(demo_data_dir)]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["settings"]["also_below"] == float(floor)
+        requests = got["missing"] + got.get("also", [])
+        assert len(requests) == len(d["missing"]) + len(d.get("also", []))
+        assert all(m["confidence"] >= float(floor) and not m.get("by_score") for m in got["missing"])
+        assert all(m["confidence"] < float(floor) or m.get("by_score") for m in got.get("also", []))
+        floors.append(len(got["missing"]))
+    assert floors[0] < floors[1]   # the floor moved requests between the lists
 
 
 def test_demo_view_coverage_only_removes_requests_and_says_so(demo_run, demo_data_dir, demo_suggestions, capsys):

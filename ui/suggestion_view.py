@@ -12,7 +12,7 @@ from ui.common import class_tag, export_name, for_export
 from ui.grid import Tile, image_grid
 from ui.view_labels import reviewer_labels
 from unpose_core import app_tables as views
-from unpose_core.config import SuggestConfig
+from unpose_core.config import ORDER_TEXT, SuggestConfig
 from unpose_core.exports import to_csv
 from unpose_core.outputs.sheet import render_sheet
 from unpose_core.rank import cohort_name
@@ -62,8 +62,7 @@ def render(store: Store, run: Run, sug: Suggestion, key: str) -> None:
         icon = ":material/check_circle:" if sug.status == COVERS_EXPECTED else ":material/help:"
         st.info(f"No request ({sug.status.replace('_', ' ')}): {sug.reason}", icon=icon)
     else:
-        st.caption(sug.reason + ". Order: expected value, the pose's importance for the cohort x the request's "
-                   "confidence.")
+        st.caption(f"{sug.reason}. Order: {ORDER_TEXT}.")
     for m in sug.missing:
         _request(store, run, m, backend)
     if sug.also:   # under the confidence floor, or expected only for the ranker's score

@@ -11,6 +11,9 @@ RATING_SCALE = 5.0      # a catalogue's avg_rating lies within 0..RATING_SCALE u
 N_REFERENCES = 3        # example images per missing pose: suggestions, seller sheets, the CLI
 ENGINES = ("local", "ray")   # what fills the pose cache (pose.engines), the first the default
 MERGE_SEPARATION = 2.0  # groups: propose a merge below this separation (a data dir may set its own)
+# the order of the requests in words (suggestions.rule.expected_value), on every surface
+ORDER_TEXT = ("expected value: the pose's importance for the cohort x the share of its top listings showing it "
+              "x the request's confidence")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -212,7 +215,7 @@ class SuggestConfig:
             parts.append(f"requests below confidence {self.min_confidence:g} left out")
         weak = ([f"under confidence {self.also_below:g}"] if self.also_below else []) \
             + (["expected only for its score"] if self.by_score else [])
-        parts.append("requests in order of expected value (the pose's importance for the cohort x confidence)"
+        parts.append(f"requests in order of {ORDER_TEXT}"
                      + (f"; {' or '.join(weak)}: also worth trying" if weak else ""))
         return "; ".join(parts)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import unpose_core.api as api
 
-from ..config import N_REFERENCES, SuggestConfig
+from ..config import N_REFERENCES, ORDER_TEXT, SuggestConfig
 from ..records import Status
 from .common import CliError, add_engine_opts, open_store, print_json, progress, write_table
 
@@ -28,6 +28,9 @@ def add_suggest_opts(sp) -> None:
                          "distances, even if another centroid is nearer; 0 = nearest only (default %(default)g)")
     sp.add_argument("--min-confidence", type=float, default=d.min_confidence,
                     help="leave out requests below this confidence, 0..1 (default %(default)g)")
+    sp.add_argument("--also-below", type=float, default=d.also_below, metavar="CONFIDENCE",
+                    help="requests under this confidence go to 'also worth trying', below the main list, 0..1; "
+                         "0 = none do (default %(default)g)")
     sp.add_argument("--view-share", type=float, default=d.view_share, metavar="SHARE",
                     help="view coverage: an image also covers every pose cluster whose reference photos show "
                          "its facing and framing at least this often, 0..1; 0 = off (default %(default)g)")
@@ -91,7 +94,7 @@ def cmd_suggest(args) -> int:
     if not sug.requests:
         print(f"no request ({sug.status}): {sug.reason}")
         return 0
-    print(f"missing poses, most important first (expected value: importance x confidence; {sug.reason}):")
+    print(f"missing poses, most important first ({ORDER_TEXT}; {sug.reason}):")
     _print_requests(sug.missing)
     if sug.also:
         print(f"also worth trying (confidence under {sug.settings.get('also_below', 0):g}, or expected only for "

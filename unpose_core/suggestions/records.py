@@ -51,8 +51,8 @@ class MissingPose:
     closest: float | None = None         # the listing's nearest image, in units of the pose's typical radius
     closest_image: str | None = None
     confidence: float = 1.0      # 0..1, see :func:`.rule.confidence`
-    importance: float = 1.0      # its weight for the cohort: rank_weight of its place among the expected poses
-    value: float = 1.0           # expected value = importance x confidence: the order of the requests
+    importance: float = 1.0      # its weight for the cohort from its place among the expected poses (rule.importance)
+    value: float = 1.0           # expected value, the order of the requests (rule.expected_value, config.ORDER_TEXT)
     why: str = ""                # why the cohort expects it
     hint_edited: bool = False    # the hint is an analyst's (Store.set_hint), not the generated one
 
