@@ -370,6 +370,22 @@ def test_demo_catalogue_non_person_shots():
     assert len(wrong) <= 2, wrong                        # 40 shots
 
 
+def test_demo_fabric_close_ups_of_a_listings_own_cloth(demo_build):
+    """Every fabric photo of the demo catalogue (macros of each listing's own cloth): fabric. Its
+    polka dots are glyph-size marks on a flat ground, as text is; 7 of the 56 read as a size chart
+    until the text rule asked for a page's plain margin (the dots run off every edge)."""
+    import pandas as pd
+
+    from unpose_core.images import load_rgb
+
+    manifest = pd.read_csv(demo_build.manifest_path)
+    files = manifest.loc[manifest["pose_label"] == "fabric", "image_path"]
+    got = {f: kind_of(load_rgb(demo_build.image_root / f)).kind for f in files}
+    assert len(got) >= 40
+    assert {f: k for f, k in got.items() if k is not ImageKind.FABRIC} == {}
+
+
+
 def test_kind_decision_shape():
     d = kind_of(size_chart())
     assert isinstance(d, KindDecision) and 0.5 <= d.confidence <= 1

@@ -9,7 +9,8 @@ variants (alternative sentences); it holds when one of them does:
 
 * **size chart** - a table (>= 2 long thin horizontal and >= 2 vertical lines, >= 10
   glyph-size marks, a mostly flat background) or plain text (>= 25 glyph-size marks making up
-  most of the ink, sparse high-contrast ink on a mostly flat background of few colours). Text
+  most of the ink, sparse high-contrast ink on a mostly flat background of few colours, with a
+  plain margin: a polka-dot fabric's dots are glyph-size marks too, but they run off every edge). Text
   smaller than ~1/50 of the image's long side (under 3 px at the 256 px work size) is not seen;
 * **fabric** - texture fills the frame and has fine detail (the Laplacian variance is >= 1 % of
   the grey variance: a smooth gradient or a blurred photo has none), and no object of >= 15 % of
@@ -75,6 +76,8 @@ TEXT_MIN_GLYPH_FRACTION = 0.40  # glyph-size marks hold most of the ink
 TEXT_MAX_INK = 0.30             # ink is sparse
 TEXT_MAX_COLOURS = 3            # background and ink (and one highlight)
 TEXT_MIN_EDGES = 0.02           # Canny edge pixels: ink on paper is high-contrast (a dim fabric is not)
+TEXT_MIN_BORDER = 0.75          # a page has a plain margin: the border fits the background (a dotted fabric
+                                # runs off every edge: 0.2-0.5 on the demo's polka dots, 1.0 on its charts)
 # fabric
 FABRIC_MIN_DETAIL = 0.01        # Laplacian variance / grey variance: a gradient has ~0.001, the faintest weave ~0.05
 FABRIC_MAX_CLEAR_OBJECT = 0.15  # no object this large (share of the image) stands clear of a plain border
@@ -135,6 +138,7 @@ RULES: dict[str, tuple[ImageKind, tuple[_Variant, ...]]] = {
         ("flat_fraction", ">=", TEXT_MIN_FLAT, 0.2),
         ("dominant_colours", "<=", TEXT_MAX_COLOURS, 2.0),
         ("edge_density", ">=", TEXT_MIN_EDGES, 0.02),
+        ("border_uniformity", ">=", TEXT_MIN_BORDER, 0.2),
     )),)),
     "fabric": (ImageKind.FABRIC, (
         ("fine", (
