@@ -197,6 +197,35 @@ def test_face_evidence_decides_front_or_back():
         lm, BLAZEPOSE33_NAMES, {"face": face}).confidence
 
 
+@pytest.mark.slow
+def test_a_head_cut_off_by_the_frame_claims_no_back(backend, renders, results):
+    """Catalogue shots of tops are often cut at the chin: the head crop then has no face whichever way
+    the body faces, and BlazePose without a head reads every body from behind. Renders of fronts,
+    three-quarter views and backs cut just under the mouth: none reads as a back any more (every front
+    and three-quarter one did, at confidence ~1), none is sure enough to cover a view, and the evidence
+    says why; the same renders uncut read as before."""
+    from unpose_core.config import SuggestConfig
+
+    n = 0
+    for f in RENDER_FILES:
+        if not f.startswith(("front_", "back_", "threequarter_")) or "closeup" in f or not results[f].has_person:
+            continue
+        lm = results[f].landmarks
+        cut = renders[f][int(max(lm[9, 1], lm[10, 1]) * renders[f].shape[0]) + 3:]
+        r = backend.estimate(np.ascontiguousarray(cut))
+        if not r.has_person:
+            continue
+        e = estimate_facing(r.landmarks, BLAZEPOSE33_NAMES, r.signals)
+        if not e.evidence["head_in_frame"]:
+            n += 1
+            assert e.label != Facing.BACK and e.confidence < SuggestConfig().view_confidence, (f, e.label, e.confidence)
+            assert any("head out of frame" in d for d in e.evidence["decided_by"]), f
+        whole = estimate_facing(lm, BLAZEPOSE33_NAMES, results[f].signals)
+        assert whole.evidence["head_in_frame"] and _coarse(whole.label) in (f.split("_")[0].replace("threequarter",
+                                                                                                     "three"), "profile")
+    assert n >= 15
+
+
 def test_framing_ignores_landmarks_outside_the_image():
     lm = np.zeros((17, 3), dtype=np.float32)   # x, y, score (2-D model)
     lm[:, 2] = 0.9

@@ -57,6 +57,8 @@ FACE_ABSENT = 0.3           # head-crop face score under this: no face shown (ba
 FACE_PRESENT = 0.7          # head-crop face score from this: a face is shown (front half)
 NOSE_SIDE = 0.08            # nose offset (torso heights) from the shoulders' midpoint that counts as a side
 NO_SIGNALS_FACTOR = 0.75    # confidence factor when the backend gave no face/mask signals
+HEAD_IN_FRAME = ("nose", "left_eye", "right_eye")   # a head is in the picture when its nose and eyes are
+HEADLESS_FACTOR = 0.5       # confidence factor when the head is out of frame (front or back unknown)
 NO_DEPTH_FACTOR = 0.8       # confidence factor when landmarks have no depth (2-D models)
 MIN_SEGMENT = 0.35          # a lower part counts only this many torso heights below the part above
 MASK_EDGE = 0.97            # mask box bottom beyond this: the person is cut by the image's bottom
@@ -200,6 +202,22 @@ def estimate_facing(landmarks: np.ndarray, names: Sequence[str], signals: dict |
 
     face = _face(signals)
     head_score = None
+    # the face check needs the head in the picture: a shot cropped at the chin or mouth (common for
+    # tops) has no face in its head crop whichever way the body faces, and read every front and
+    # three-quarter render cropped so as a back, at confidence ~1
+    head = [n for n in HEAD_IN_FRAME if n in pose.index]
+    headless = not (bool(head) and all(pose.in_frame(n, min_vis=0.0) for n in head))
+    ev["head_in_frame"] = not headless
+    if headless:
+        # without a head the pose model cannot tell front from back either: BlazePose read every
+        # render cropped at the mouth as a back (left and right swapped, the nose behind the
+        # shoulders), fronts and three-quarter views alike. So the half is the usual catalogue
+        # shot's, the front, and the reading is unsure (HEADLESS_FACTOR): too unsure to claim a
+        # view for coverage; the side (how far the body is turned) still comes from the body
+        face = None
+        if cos_y < 0:
+            cos_y = -cos_y
+        decided.append("head out of frame: front or back cannot be told, the front half assumed")
     if face is not None:
         head_score = float(face.get("head_score") or 0.0)
         ev["face_head_score"] = round(head_score, 4)
@@ -227,7 +245,9 @@ def estimate_facing(landmarks: np.ndarray, names: Sequence[str], signals: dict |
     conf = vis * clarity * margin
     if not pose.has_depth:
         conf *= NO_DEPTH_FACTOR
-    if face is None:
+    if headless:
+        conf *= HEADLESS_FACTOR
+    elif face is None:
         conf *= NO_SIGNALS_FACTOR
     elif head_score is not None and ((head_score >= FACE_PRESENT and label == Facing.BACK)
                                      or (head_score < FACE_ABSENT and label == Facing.FRONT)):
