@@ -450,3 +450,49 @@ def test_heavy_backend_is_mediapipes_own_heavy_pipeline(tmp_path, capsys):
     with capsys.disabled():
         print(f"\n[real weights] blazepose-heavy vs MediaPipe's legacy heavy pipeline: median |d| per image "
               f"{', '.join(f'{m:.5f}' for m in medians)}")
+
+
+def test_a_data_dir_fits_its_own_score_map_and_the_backend_reads_through_it(tmp_path, capsys):
+    """`unposed models calibrate` on a labelled subset of the renders: the map is printed with its held-out
+    check and saved in the data dir; the backend then reads through it under a new version (its poses
+    are extracted again); --dry-run saves nothing; BlazePose (the reference scale) is refused."""
+    import pandas as pd
+
+    from unpose_core.cli import main
+    from unpose_core.pose.calibration import calibration_path, load_calibration
+    from unpose_core.pose.movenet import CALIBRATIONS
+
+    need("movenet-lightning")
+    labels = pd.read_csv(ROOT / "assets/views/labels.csv")
+    some = labels[labels["kind"] == "person"].iloc[::5]
+    csv = tmp_path / "labels.csv"
+    some.to_csv(csv, index=False)
+    data = tmp_path / "data"
+    base = ["--data-dir", str(data), "-q"]
+    assert main(["models", "calibrate", "movenet-lightning", str(csv), "--images", str(ROOT / "assets/views"),
+                 "--dry-run", *base]) == 0
+    out = capsys.readouterr().out
+    assert "not saved (--dry-run)" in out and "half A -> half B" in out and not calibration_path(
+        data, "movenet-lightning").exists()
+    before = backend_identity(PoseOptions(backend="movenet-lightning"), data)[1]
+    assert main(["models", "calibrate", "movenet-lightning", str(csv), "--images", str(ROOT / "assets/views"),
+                 "--json", *base]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n_images"] >= 20 and rep["path"] == str(calibration_path(data, "movenet-lightning"))
+    assert all(h["calibrated"]["pose_read"] >= h["raw"]["pose_read"] for h in rep["held_out"])
+    own = load_calibration(data, "movenet-lightning")
+    assert own.version == rep["calibration"]["version"] != CALIBRATIONS["lightning"].version
+    after = backend_identity(PoseOptions(backend="movenet-lightning"), data)[1]
+    assert after != before and own.version in after
+    b = create_backend(PoseOptions(backend="movenet-lightning"), data)
+    try:
+        res = b.estimate(load_rgb(ROOT / "assets/views" / some["file"].iloc[0]))
+        np.testing.assert_allclose(res.landmarks[:, 3], own(np.asarray(res.signals["joint_scores"])), atol=1e-3)
+    finally:
+        b.close()
+    assert main(["models", "calibrate", "blazepose", str(csv), "--images", str(ROOT / "assets/views"), *base]) == 2
+    assert "blazepose is the scale" in capsys.readouterr().err
+    # a damaged map is named, never read as another scale
+    calibration_path(data, "movenet-lightning").write_text("{}")
+    with pytest.raises(ValueError, match="movenet-lightning.json"):
+        create_backend(PoseOptions(backend="movenet-lightning"), data)

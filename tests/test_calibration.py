@@ -56,3 +56,18 @@ def test_the_no_person_rule_reads_raw_scores_and_the_landmarks_the_mapped_ones()
     # a calibration that lifts every score does not make a person of three joints
     three = np.array([0.35] * 3 + [0.1] * 14)
     assert coco17_result(kp, three, (640, 480), "x", calibration=double).status == "no_person"
+
+
+def test_a_map_round_trips_through_the_data_dir(tmp_path):
+    from unpose_core.pose.calibration import calibration_path, load_calibration, save_calibration
+
+    assert load_calibration(None, "movenet-thunder") is None
+    assert load_calibration(tmp_path, "movenet-thunder") is None
+    cal = ScoreCalibration(tuple(np.sqrt(KNOTS).round(3)), source="test")
+    path = save_calibration(tmp_path, "movenet-thunder", cal, by="ana")
+    assert path == calibration_path(tmp_path, "movenet-thunder") and not list(tmp_path.rglob("*.tmp"))
+    back = load_calibration(tmp_path, "movenet-thunder")
+    assert back == cal and back.version == cal.version
+    path.write_text('{"values": [1, 0]}')
+    with pytest.raises(ValueError, match="movenet-thunder.json.*calibrate"):
+        load_calibration(tmp_path, "movenet-thunder")

@@ -151,6 +151,7 @@ def _actions(store: Store, run, data: Path, tmp: Path):
         (Action.IMPORT, lambda a: api.install_demo(store, by=a)),
         (Action.IMPORT, lambda a: jobs.start_demo(store, by=a)),
         (Action.IMPORT, lambda a: api.import_model(store, manifest, "rtmpose", by=a)),
+        (Action.IMPORT, lambda a: api.calibrate_visibility(store, manifest, "movenet-thunder", by=a)),
         (Action.ACTIVATE, lambda a: lineage.activate_run(store, run.run_id, by=a)),
         (Action.ACTIVATE, lambda a: api.activate_run(store, run.run_id, by=a)),
         (Action.RESTORE, lambda a: api.restore(data, tmp / "before.sqlite", by=a)),

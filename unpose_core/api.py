@@ -625,6 +625,35 @@ def import_model(data, path: str | os.PathLike, kind: str, *, config_name: str |
     raise ValueError(f"kind must be mmpose or rtmpose, got {kind!r}")
 
 
+def calibrate_visibility(data, labels: str | os.PathLike, backend: str, images: str | os.PathLike | None = None,
+                         *, save: bool = True, seed: int = 0, progress: ProgressFn | None = None,
+                         by: Actor | str | None = None):
+    """Fit ``backend``'s joint-score map to BlazePose's visibility scale on the labelled photos of
+    ``labels`` (a CSV as for :func:`evaluate_views`; ``images``: their folder, default the CSV's),
+    with a check on photos held out of the fit (:func:`evaluation.calibration.fit_visibility`).
+    With ``save`` the map becomes the data dir's own for that backend (``calibrations/<backend>.json``):
+    the backend reads through it from then on, under a new version, so its poses are extracted
+    again and runs trained before ask for a retrain. Saving needs an admin; it is audited.
+    Returns the :class:`evaluation.calibration.CalibrationReport`."""
+    from .evaluation.calibration import fit_visibility
+    from .evaluation.views import read_labels
+    from .pose.calibration import save_calibration
+
+    data_dir = _data_dir(data)
+    actor = acting(data_dir, by, Action.IMPORT) if save else None
+    if actor is not None:
+        check_import_path(data_dir, actor, labels)
+    frame = read_labels(labels, images)
+    frame.attrs["source"] = Path(labels).name
+    report = fit_visibility(frame, backend, data_dir, seed=seed, progress=progress)
+    if actor is not None:
+        report.path = str(save_calibration(data_dir, backend, report.calibration, by=actor.name))
+        with _opened(data) as store:
+            _audit(store, actor, Action.IMPORT, f"calibration {backend}",
+                   {"labels": str(labels), "images": report.n_images, "version": report.calibration.version})
+    return report
+
+
 def list_models(data=None) -> list[dict]:
     """The pose weights imported into the data dir (name, kind, sha256, path), then the pretrained
     ones fetched at set-up (``kind="bundled"``: installed or not, source, licence)."""
@@ -818,12 +847,12 @@ def audit(data=None, since: float | None = None, *, by: Actor | str | None = Non
         return audit_table(store, since)
 
 
-__all__ = ["activate_run", "audit", "backup", "base_train_config", "centroid_descriptions", "cohorts",
-           "describe_images", "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views", "evaluation_labels",
-           "extract", "group_hints", "hint_history", "history", "import_catalogue", "import_deepfashion",
-           "import_model", "import_view_labels", "install_demo", "judgements", "label_budget_curve", "label_views",
-           "list_models", "list_runs", "load_run", "mark_reviewed", "merge_proposals", "open_store",
-           "place_unplaced", "pose_groups", "reader_domain_shift", "report", "restore", "revert_description",
-           "save_evaluation", "seller_sheet", "seller_sheets", "set_description", "set_hint", "set_view_words",
-           "status", "submit_review", "suggest", "train", "train_view_reader", "tune_k", "undo_groups_edit",
-           "view_labels", "view_reader_status", "view_vocabulary"]
+__all__ = ["activate_run", "audit", "backup", "base_train_config", "calibrate_visibility", "centroid_descriptions",
+           "cohorts", "describe_images", "dismiss_unplaced", "edit_groups", "evaluate", "evaluate_views",
+           "evaluation_labels", "extract", "group_hints", "hint_history", "history", "import_catalogue",
+           "import_deepfashion", "import_model", "import_view_labels", "install_demo", "judgements",
+           "label_budget_curve", "label_views", "list_models", "list_runs", "load_run", "mark_reviewed",
+           "merge_proposals", "open_store", "place_unplaced", "pose_groups", "reader_domain_shift", "report",
+           "restore", "revert_description", "save_evaluation", "seller_sheet", "seller_sheets", "set_description",
+           "set_hint", "set_view_words", "status", "submit_review", "suggest", "train", "train_view_reader",
+           "tune_k", "undo_groups_edit", "view_labels", "view_reader_status", "view_vocabulary"]

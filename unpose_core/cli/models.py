@@ -1,9 +1,10 @@
-"""Pose weights the user supplies: `models add-mmpose`, `models add-rtmpose`, `models list`."""
+"""Pose weights the user supplies and the scale of their scores: `models add-mmpose`, `models add-rtmpose`,
+`models calibrate`, `models list`."""
 from __future__ import annotations
 
 import unpose_core.api as api
 
-from .common import print_json
+from .common import print_json, progress
 
 
 def cmd_models_add_mmpose(args) -> int:
@@ -37,6 +38,36 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def cmd_models_calibrate(args) -> int:
+    rep = api.calibrate_visibility(args.data_dir, args.labels, args.backend, args.images, save=not args.dry_run,
+                                   progress=progress(args), by="cli")
+    if args.json:
+        print_json(rep.to_dict())
+        return 0
+    cal = rep.calibration
+    print(f"{rep.backend}: score -> BlazePose visibility, fitted on {rep.n_images} of {rep.n_labels} images "
+          f"(both models found a person), version {cal.version}")
+    print("  score      " + " ".join(f"{k:5.2f}" for k in cal.knots))
+    print("  visibility " + " ".join(f"{v:5.3f}" for v in cal.values))
+    print("held out (fitted on one half of the products, read on the other; single-person photos):")
+    for h in rep.held_out:
+        if "error" in h:
+            print(f"  {h['split']}: {h['error']}")
+            continue
+        r, c = h["raw"], h["calibrated"]
+        if not r.get("n"):
+            print(f"  {h['split']}: no labelled single-person photo with a facing to read")
+            continue
+        print(f"  {h['split']} ({r['n']} photos): pose read {r['pose_read']:.3f} -> {c['pose_read']:.3f}, "
+              f"facing {r['facing']:.3f} -> {c['facing']:.3f}, framing {r['framing']:.3f} -> {c['framing']:.3f}")
+    if rep.path:
+        print(f"saved to {rep.path}: {rep.backend} reads its scores through it from now on (its poses are "
+              f"extracted again; runs trained before ask for a retrain)")
+    else:
+        print("not saved (--dry-run)")
+    return 0
+
+
 def add_parsers(sub, common) -> None:
     sp = sub.add_parser("models", parents=[common], help="import or list user-supplied pose weights")
     msub = sp.add_subparsers(dest="models_command", required=True)
@@ -51,6 +82,16 @@ def add_parsers(sub, common) -> None:
     mp_ = msub.add_parser("add-rtmpose", parents=[common], help="import an RTMPose ONNX model")
     mp_.add_argument("onnx")
     mp_.set_defaults(func=cmd_models_add_rtmpose)
+    mp_ = msub.add_parser("calibrate", parents=[common],
+                          help="map a COCO-17 backend's joint scores to BlazePose's visibility scale (the view "
+                               "rules') on your labelled photos, check it on held-out ones, save it in the data dir")
+    mp_.add_argument("backend", help="movenet-thunder, movenet-lightning, mmpose-hrnet or rtmpose-onnx")
+    mp_.add_argument("labels", help="labels CSV as for `unposed views evaluate` (file, kind, facing, framing, "
+                                    "n_people, product), e.g. assets/views/labels.csv")
+    mp_.add_argument("--images", default=None, help="folder the CSV's files are in (default: the CSV's folder)")
+    mp_.add_argument("--dry-run", action="store_true", help="fit and check, but do not save")
+    mp_.add_argument("--json", action="store_true")
+    mp_.set_defaults(func=cmd_models_calibrate)
     mp_ = msub.add_parser("list", parents=[common], help="imported models")
     mp_.add_argument("--json", action="store_true")
     mp_.set_defaults(func=cmd_models_list)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .base import NO_PERSON, PERSON, ClosingBackend, PoseOptions, PoseResult
 from .blazepose_coco17 import _check_image
-from .calibration import ScoreCalibration
+from .calibration import ScoreCalibration, load_calibration
 from .skeletons import COCO17_NAMES, COCO17_SKELETON
 
 DEFAULT_KEYPOINT_THRESHOLD = 0.3
@@ -174,9 +174,10 @@ class MMPoseHRNet(TopDownCOCO17):
         self.settings.start()
         self._torch = torch
         self._lock = threading.Lock()
+        self.calibration = load_calibration(data_dir, self.id)   # the data dir's own score map, if fitted
         self.version = (f"mmpose-{mmpose.__version__}-{self.record['config']}-{self.record['sha256'][:12]}"
                         f"-flip{int(self.flip_test)}-box-{self.settings.box_version}"
-                        f"-{self.settings.rule_version}")
+                        f"-{self.settings.rule_version}" + (f"-{self.calibration.version}" if self.calibration else ""))
 
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw mmpose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""

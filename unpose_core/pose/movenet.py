@@ -19,7 +19,8 @@ Pipeline for one RGB image, following the model card:
    at least 4 joints scoring >= 0.3).
 4. **Visibility**: the scores mapped to BlazePose's visibility scale, the one the view rules
    were tuned on (:mod:`~.calibration`; :data:`CALIBRATIONS`, fitted by
-   ``scripts/calibrate_visibility.py`` on the labelled renders; the raw scores stay in
+   ``unposed models calibrate movenet-VARIANT assets/views/labels.csv --dry-run`` on the
+   labelled renders, or the data dir's own map fitted on its photos; the raw scores stay in
    ``signals["joint_scores"]``). Without it the person check turned down about half of
    MoveNet's poses (the renders' single-person views: pose read 0.41 -> 0.61, facing
    0.35 -> 0.51 on products held out of the fit).
@@ -36,17 +37,17 @@ import numpy as np
 
 from .base import PoseOptions
 from .bundled import find_bundled, square_crop
-from .calibration import ScoreCalibration
+from .calibration import ScoreCalibration, load_calibration
 from .mmpose_hrnet import TopDownCOCO17, TopDownSettings
 
-# score -> BlazePose visibility at scores 0, 0.05, ..., 1 (scripts/calibrate_visibility.py --backend movenet-VARIANT)
+# score -> BlazePose visibility at scores 0, 0.05, ..., 1 (`unposed models calibrate movenet-VARIANT LABELS --dry-run`)
 CALIBRATIONS = {
-    "thunder": ScoreCalibration((0.04, 0.189, 0.284, 0.383, 0.503, 0.58, 0.638, 0.695, 0.75, 0.809, 0.892, 0.892,
-                                 0.899, 0.925, 0.925, 0.935, 0.946, 0.946, 0.96, 0.99, 0.999),
-                                source="assets/views/labels.csv, 190 images"),
-    "lightning": ScoreCalibration((0.037, 0.202, 0.236, 0.281, 0.472, 0.563, 0.701, 0.729, 0.812, 0.847, 0.847,
-                                   0.887, 0.918, 0.926, 0.937, 0.939, 0.952, 0.971, 0.971, 0.995, 1),
-                                  source="assets/views/labels.csv, 192 images"),
+    "thunder": ScoreCalibration((0.04, 0.189, 0.286, 0.383, 0.503, 0.58, 0.638, 0.695, 0.75, 0.81, 0.892, 0.892,
+                                 0.899, 0.925, 0.925, 0.935, 0.947, 0.947, 0.96, 0.99, 0.999),
+                                source="labels.csv, 190 images"),
+    "lightning": ScoreCalibration((0.037, 0.199, 0.236, 0.281, 0.472, 0.563, 0.701, 0.729, 0.812, 0.847, 0.847,
+                                   0.887, 0.918, 0.926, 0.937, 0.939, 0.952, 0.971, 0.971, 0.995, 1.0),
+                                  source="labels.csv, 192 images"),
 }
 
 
@@ -60,7 +61,8 @@ class MoveNet(TopDownCOCO17):
         self.description = f"Google MoveNet SinglePose {self.variant.title()} (COCO-17), ONNX via onnxruntime"
         self.options = options or PoseOptions(backend=self.id)
         self.settings = TopDownSettings(self.options)
-        self.calibration = CALIBRATIONS[self.variant]
+        # the data dir's own map (`unposed models calibrate`) before the bundled one
+        self.calibration = load_calibration(data_dir, self.id) or CALIBRATIONS[self.variant]
         self.record = find_bundled(self.id)
         self.input_size = int(self.record["input_size"])
         so = onnxruntime.SessionOptions()
