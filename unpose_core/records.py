@@ -529,3 +529,11 @@ class CohortSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "source", SettingsSource(self.source))
+
+
+def left_right_swap(names) -> list[int]:
+    """For each landmark name, the index of its other-side twin ("left_x" <-> "right_x"; a landmark
+    on the midline is its own): the order that relabels a skeleton's left and right."""
+    names = list(names)
+    return [names.index(n.replace("left", "\0").replace("right", "left").replace("\0", "right"))
+            if ("left" in n or "right" in n) else i for i, n in enumerate(names)]

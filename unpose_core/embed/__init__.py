@@ -10,7 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..pose.skeletons import BLAZEPOSE33_NAMES, COCO17_NAMES
+from ..records import left_right_swap
 from ..views.describe import ImageView
+from ..views.facing import turned_to_front
 from .blazepose33 import BLAZEPOSE_DIM, BLAZEPOSE_FEATURES, embed_blazepose
 from .views import VIEW_FEATURES, mirror_view_embedding, split_family, view_embedding
 
@@ -22,10 +25,7 @@ def mirror_landmarks(landmarks: np.ndarray, names) -> np.ndarray:
     """Landmarks as the model reports them on the horizontally mirrored image: x -> 1 - x,
     and each left joint takes its right twin's place (the person's left side is now where
     their right side was). Depth and visibility travel with the joint."""
-    names = list(names)
-    swap = [names.index(n.replace("left", "\0").replace("right", "left").replace("\0", "right"))
-            if ("left" in n or "right" in n) else i for i, n in enumerate(names)]
-    out = np.array(landmarks, dtype=np.float32, copy=True)[..., swap, :]
+    out = np.array(landmarks, dtype=np.float32, copy=True)[..., left_right_swap(names), :]
     out[..., 0] = 1.0 - out[..., 0]
     return out
 
@@ -47,11 +47,13 @@ def embed(landmarks: np.ndarray, family: str, views: Sequence[ImageView | None] 
     """Dispatch on the embedding family: "blazepose33" (the paper's 77 dims), "coco17" (61), or
     either with "+view", which appends the view dimensions of ``views`` (one per landmark set)."""
     base, with_view = split_family(family)
+    # a headless body the pose model read from behind is embedded as the view reading takes it, the front
+    # half (views.facing.turned_to_front): it lands on the front poses, not on a profile or three-quarter one
     if base == "blazepose33":
-        X = embed_blazepose(landmarks)
+        X = embed_blazepose(turned_to_front(landmarks, BLAZEPOSE33_NAMES))
     elif base == "coco17":
         from .coco17 import embed_coco17
-        X = embed_coco17(landmarks)
+        X = embed_coco17(turned_to_front(landmarks, COCO17_NAMES))
     else:
         raise ValueError(f"unknown embedding family {family!r}")
     if not with_view:

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..records import left_right_swap
 from .vocab import Facing, Framing, facing_from_yaw
 
 __all__ = ["FACING_FEATURE_NAMES", "FacingEstimate", "FramingEstimate", "estimate_facing", "estimate_framing",
-           "view_features"]
+           "headless_from_behind", "turned_to_front", "view_features"]
 
 VISIBLE = 0.5               # a landmark is "visible" from this visibility
 IN_FRAME_MARGIN = 0.0       # how far outside [0, 1] a landmark may be and still count as in frame
@@ -258,6 +259,62 @@ def estimate_facing(landmarks: np.ndarray, names: Sequence[str], signals: dict |
     ev["in_frame"] = {n: pose.in_frame(n) for n in ("nose", "left_shoulder", "right_shoulder", "left_hip",
                                                     "right_hip") if n in pose.index}
     return FacingEstimate(label, round(float(np.clip(conf, 0.0, 1.0)), 4), round(yaw, 2), ev)
+
+
+def headless_from_behind(landmarks: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Per landmark set (``(n, L, >=2)``, or one ``(L, >=2)``): the head is out of frame (its nose or
+    an eye outside the image, :data:`HEAD_IN_FRAME`) and the pose model placed the body's left side
+    on the image's left, i.e. read it from behind. Without a head BlazePose reads every body so,
+    fronts included (see :func:`estimate_facing`). Reads only the head, shoulder and hip landmarks
+    (a million sets cost no copy of the rest)."""
+    lm = np.asarray(landmarks)
+    one = lm.ndim == 2
+    lm = lm[None] if one else lm
+    idx = {n: i for i, n in enumerate(names)}
+    head = [idx[n] for n in HEAD_IN_FRAME if n in idx]
+    if not head or len(lm) == 0 or "left_shoulder" not in idx or "right_shoulder" not in idx:
+        out = np.zeros(len(lm), bool)
+        return out[0] if one else out
+    xy = np.nan_to_num(lm[:, head, :2].astype(np.float64))
+    headless = ~((xy >= -IN_FRAME_MARGIN) & (xy <= 1 + IN_FRAME_MARGIN)).all(axis=(1, 2))
+
+    def x(name: str) -> np.ndarray:
+        return np.nan_to_num(lm[:, idx[name], 0].astype(np.float64))
+
+    # the sign of the body's left-minus-right x, as estimate_facing takes it (hips when both are seen)
+    dx = x("left_shoulder") - x("right_shoulder")
+    if "left_hip" in idx and "right_hip" in idx:
+        seen = np.ones(len(lm), bool) if lm.shape[2] < 4 else \
+            np.minimum(lm[:, idx["left_hip"], 3], lm[:, idx["right_hip"], 3]) >= VISIBLE
+        dx = dx + np.where(seen, HIP_WEIGHT * (x("left_hip") - x("right_hip")), 0.0)
+    out = headless & (dx < 0)
+    return out[0] if one else out
+
+
+def turned_to_front(landmarks: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """The landmark sets as the view reading takes them: a headless body the pose model read from
+    behind (:func:`headless_from_behind`) is read as the front half (:func:`estimate_facing`), so
+    its landmarks are taken so too: left and right swapped where they stand (the same picture
+    seen from the other side) and depth reversed. The input itself when no set is turned (no
+    copy); otherwise a float32 copy. Pose embeddings go through this (``embed.embed``), so a
+    headless front lands on the front poses instead of a profile or three-quarter one (a headless
+    back does too: the pose model gives both the same landmarks)."""
+    lm = np.asarray(landmarks)
+    turn = headless_from_behind(lm, names)
+    if not np.any(turn):
+        return lm
+    out = lm.astype(np.float32, copy=True)
+    swap = left_right_swap(names)
+    if out.ndim == 2:
+        out = out[swap]
+        if out.shape[1] > 2:
+            out[:, 2] = -out[:, 2]
+        return out
+    turned = out[turn][:, swap]
+    if turned.shape[2] > 2:
+        turned[:, :, 2] = -turned[:, :, 2]
+    out[turn] = turned
+    return out
 
 
 def estimate_framing(landmarks: np.ndarray, names: Sequence[str], signals: dict | None = None) -> FramingEstimate:
