@@ -45,7 +45,7 @@ from ..records import left_right_swap
 from .vocab import Facing, Framing, facing_from_yaw
 
 __all__ = ["FACING_FEATURE_NAMES", "FacingEstimate", "FramingEstimate", "estimate_facing", "estimate_framing",
-           "headless_from_behind", "turned_to_front", "view_features"]
+           "head_out_of_frame", "headless_from_behind", "turned_to_front", "view_features"]
 
 VISIBLE = 0.5               # a landmark is "visible" from this visibility
 IN_FRAME_MARGIN = 0.0       # how far outside [0, 1] a landmark may be and still count as in frame
@@ -206,8 +206,7 @@ def estimate_facing(landmarks: np.ndarray, names: Sequence[str], signals: dict |
     # the face check needs the head in the picture: a shot cropped at the chin or mouth (common for
     # tops) has no face in its head crop whichever way the body faces, and read every front and
     # three-quarter render cropped so as a back, at confidence ~1
-    head = [n for n in HEAD_IN_FRAME if n in pose.index]
-    headless = not (bool(head) and all(pose.in_frame(n, min_vis=0.0) for n in head))
+    headless = bool(head_out_of_frame(pose.lm, names))
     ev["head_in_frame"] = not headless
     if headless:
         # without a head the pose model cannot tell front from back either: BlazePose read every
@@ -261,6 +260,19 @@ def estimate_facing(landmarks: np.ndarray, names: Sequence[str], signals: dict |
     return FacingEstimate(label, round(float(np.clip(conf, 0.0, 1.0)), 4), round(yaw, 2), ev)
 
 
+def head_out_of_frame(landmarks: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Per landmark set (``(n, L, >=2)``, or one ``(L, >=2)``): the head is not in the picture, its nose
+    or an eye (:data:`HEAD_IN_FRAME`) outside the image whatever its visibility (the pose model
+    extrapolates a cut-off head). True when the names have no head at all."""
+    lm = np.asarray(landmarks)
+    idx = {n: i for i, n in enumerate(names)}
+    head = [idx[n] for n in HEAD_IN_FRAME if n in idx]
+    if not head:
+        return np.ones(lm.shape[:-2], bool)
+    xy = np.nan_to_num(lm[..., head, :2].astype(np.float64))
+    return ~((xy >= -IN_FRAME_MARGIN) & (xy <= 1 + IN_FRAME_MARGIN)).all(axis=(-2, -1))
+
+
 def headless_from_behind(landmarks: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Per landmark set (``(n, L, >=2)``, or one ``(L, >=2)``): the head is out of frame (its nose or
     an eye outside the image, :data:`HEAD_IN_FRAME`) and the pose model placed the body's left side
@@ -271,12 +283,11 @@ def headless_from_behind(landmarks: np.ndarray, names: Sequence[str]) -> np.ndar
     one = lm.ndim == 2
     lm = lm[None] if one else lm
     idx = {n: i for i, n in enumerate(names)}
-    head = [idx[n] for n in HEAD_IN_FRAME if n in idx]
-    if not head or len(lm) == 0 or "left_shoulder" not in idx or "right_shoulder" not in idx:
+    if not any(n in idx for n in HEAD_IN_FRAME) or len(lm) == 0 or "left_shoulder" not in idx \
+            or "right_shoulder" not in idx:
         out = np.zeros(len(lm), bool)
         return out[0] if one else out
-    xy = np.nan_to_num(lm[:, head, :2].astype(np.float64))
-    headless = ~((xy >= -IN_FRAME_MARGIN) & (xy <= 1 + IN_FRAME_MARGIN)).all(axis=(1, 2))
+    headless = head_out_of_frame(lm, names)
 
     def x(name: str) -> np.ndarray:
         return np.nan_to_num(lm[:, idx[name], 0].astype(np.float64))
