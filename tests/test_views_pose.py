@@ -280,6 +280,7 @@ def test_a_headless_body_read_from_behind_is_embedded_as_a_front():
     np.testing.assert_array_equal(out[[0, 1, 3]], sets[[0, 1, 3]])
     np.testing.assert_allclose(out[2], headless, atol=1e-6)
     assert turned_to_front(front, BLAZEPOSE33_NAMES) is front        # nothing to turn: no copy
+    np.testing.assert_allclose(turned_to_front(behind, BLAZEPOSE33_NAMES), headless, atol=1e-6)   # one set alone
     e = embed(sets, "blazepose33")
     np.testing.assert_allclose(e[2], e[1], atol=1e-5)
     assert np.abs(e[3] - e[0]).max() > 0.1                          # a back with its head is left a back

@@ -127,6 +127,13 @@ class TopDownCOCO17(ClosingBackend):
     def person_box(self, image: np.ndarray) -> np.ndarray:
         return self.settings.box(image)
 
+    def use_calibration(self, data_dir, bundled: ScoreCalibration | None = None) -> str:
+        """Read the scores through the data dir's own map for this backend (``unposed models
+        calibrate``), else through ``bundled`` (None: the raw scores). Returns what the backend
+        version adds for it ('' for raw scores), so a changed map never shares a cache."""
+        self.calibration = load_calibration(data_dir, self.id) or bundled
+        return f"-{self.calibration.version}" if self.calibration else ""
+
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -174,10 +181,9 @@ class MMPoseHRNet(TopDownCOCO17):
         self.settings.start()
         self._torch = torch
         self._lock = threading.Lock()
-        self.calibration = load_calibration(data_dir, self.id)   # the data dir's own score map, if fitted
         self.version = (f"mmpose-{mmpose.__version__}-{self.record['config']}-{self.record['sha256'][:12]}"
                         f"-flip{int(self.flip_test)}-box-{self.settings.box_version}"
-                        f"-{self.settings.rule_version}" + (f"-{self.calibration.version}" if self.calibration else ""))
+                        f"-{self.settings.rule_version}" + self.use_calibration(data_dir))
 
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw mmpose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""

@@ -37,7 +37,7 @@ import numpy as np
 
 from .base import PoseOptions
 from .bundled import find_bundled, square_crop
-from .calibration import ScoreCalibration, load_calibration
+from .calibration import ScoreCalibration
 from .mmpose_hrnet import TopDownCOCO17, TopDownSettings
 
 # score -> BlazePose visibility at scores 0, 0.05, ..., 1 (`unposed models calibrate movenet-VARIANT LABELS --dry-run`)
@@ -61,8 +61,8 @@ class MoveNet(TopDownCOCO17):
         self.description = f"Google MoveNet SinglePose {self.variant.title()} (COCO-17), ONNX via onnxruntime"
         self.options = options or PoseOptions(backend=self.id)
         self.settings = TopDownSettings(self.options)
-        # the data dir's own map (`unposed models calibrate`) before the bundled one
-        self.calibration = load_calibration(data_dir, self.id) or CALIBRATIONS[self.variant]
+        # the data dir's own map (`unposed models calibrate`) before the bundled one; read before the model loads
+        calibrated = self.use_calibration(data_dir, CALIBRATIONS[self.variant])
         self.record = find_bundled(self.id)
         self.input_size = int(self.record["input_size"])
         so = onnxruntime.SessionOptions()
@@ -74,7 +74,7 @@ class MoveNet(TopDownCOCO17):
         self._lock = threading.Lock()
         self.version = (f"movenet-{self.variant}-ort{onnxruntime.__version__}-{self.record['sha256'][:12]}"
                         f"-sq{self.input_size}-box-{self.settings.box_version}-{self.settings.rule_version}"
-                        f"-{self.calibration.version}")
+                        + calibrated)
 
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """MoveNet on the square around ``box``: (17, 2) image pixels (x, y), (17,) scores."""

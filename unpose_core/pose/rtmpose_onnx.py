@@ -26,7 +26,6 @@ import threading
 import numpy as np
 
 from .base import PoseOptions
-from .calibration import load_calibration
 from .mmpose_hrnet import TopDownCOCO17, TopDownSettings
 
 
@@ -70,11 +69,10 @@ class RTMPoseONNX(TopDownCOCO17):
                                 backend="onnxruntime", device="cpu")
         self.settings.start()
         self._lock = threading.Lock()
-        self.calibration = load_calibration(data_dir, self.id)   # the data dir's own score map, if fitted
         self.version = (f"rtmpose-ort{onnxruntime.__version__}-{self.record['sha256'][:12]}"
                         f"-{self.input_size[0]}x{self.input_size[1]}-{self.channel_order}"
                         f"-box-{self.settings.box_version}-{self.settings.rule_version}"
-                        + (f"-{self.calibration.version}" if self.calibration else ""))
+                        + self.use_calibration(data_dir))
 
     def infer(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw RTMPose output for an RGB image and an xyxy box: (17, 2) pixels, (17,) scores."""

@@ -311,20 +311,15 @@ def turned_to_front(landmarks: np.ndarray, names: Sequence[str]) -> np.ndarray:
     headless front lands on the front poses instead of a profile or three-quarter one (a headless
     back does too: the pose model gives both the same landmarks)."""
     lm = np.asarray(landmarks)
-    turn = headless_from_behind(lm, names)
-    if not np.any(turn):
+    turn = np.atleast_1d(headless_from_behind(lm, names))
+    if not turn.any():
         return lm
     out = lm.astype(np.float32, copy=True)
-    swap = left_right_swap(names)
-    if out.ndim == 2:
-        out = out[swap]
-        if out.shape[1] > 2:
-            out[:, 2] = -out[:, 2]
-        return out
-    turned = out[turn][:, swap]
+    sets = out.reshape(-1, *out.shape[-2:])     # (n, L, C), a view of ``out`` (one set: n = 1)
+    turned = sets[turn][:, left_right_swap(names)]
     if turned.shape[2] > 2:
         turned[:, :, 2] = -turned[:, :, 2]
-    out[turn] = turned
+    sets[turn] = turned
     return out
 
 
